@@ -1,0 +1,41 @@
+/**
+ * Start-up shared by the Deno and Node entries: validate the environment, open
+ * the driver, build the server. Runtime-specific work (reading files, serving,
+ * signals, exiting) stays in the entries.
+ */
+import { type Config, ConfigError, loadConfig } from "../config.ts";
+import { createLogger, type Logger } from "../logger.ts";
+import { createPulseStream, type PulseStream } from "../server.ts";
+import { openSqlDriver } from "./sqlite/open-driver.ts";
+
+export interface Booted {
+  config: Config;
+  logger: Logger;
+  server: PulseStream;
+}
+
+/** Returns the booted server, or prints one line and returns `null` on a bad configuration. */
+export async function boot(
+  env: Record<string, string | undefined>,
+  options: { indexHtml?: string } = {},
+): Promise<Booted | null> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return null;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: config.sqliteDriver });
+  const server = await createPulseStream(config, { driver, logger, indexHtml: options.indexHtml });
+  logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
+  return { config, logger, server };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/(authToken=)[^&]+/i, "$1***").replace(/\/\/[^@/]+@/, "//***@");
+}

@@ -1,0 +1,27 @@
+/**
+ * Node entry (Node 20+): serves the same app with @hono/node-server.
+ * `npm run start:node`. Configuration as for Deno (docs/CONFIGURATION.md).
+ */
+import { serve } from "@hono/node-server";
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import { boot } from "../boot.ts";
+
+const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() => undefined);
+const booted = await boot(process.env, { indexHtml });
+if (!booted) process.exit(1);
+const { config, logger, server } = booted;
+
+const http = serve({ fetch: server.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info("listening", { url: `http://${config.host}:${info.port}`, runtime: `node ${process.version}` });
+});
+
+const shutdown = () => {
+  logger.info("shutting down");
+  http.close(async () => {
+    await server.close();
+    process.exit(0);
+  });
+};
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);

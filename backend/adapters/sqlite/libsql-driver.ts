@@ -1,0 +1,46 @@
+/**
+ * `SqlDriver` on `@libsql/client`: for remote libSQL URLs (Turso, Val Town's
+ * SQLite) and for local files on runtimes without `node:sqlite` (Node 20).
+ * Slower than `node:sqlite` for local files (see docs/PERFORMANCE.md).
+ */
+import { createClient, type InArgs } from "@libsql/client";
+import { StoreUnavailableError } from "../../errors.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
+import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
+import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
+
+export async function openLibsqlDriver(url: string, options: SqliteOpenOptions): Promise<SqlDriver> {
+  const local = url.startsWith("file:") || url === ":memory:";
+  const guard = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (cause) {
+      throw new StoreUnavailableError(operation, { cause });
+    }
+  };
+  const client = await guard("open", async () => {
+    if (local) ensureParentDir(sqliteFilePath(url));
+    const c = createClient({ url, intMode: "number" });
+    if (local && url !== ":memory:") {
+      for (const pragma of localPragmas(options).split(";\n")) await c.execute(pragma);
+    }
+    return c;
+  });
+
+  return {
+    name: "@libsql/client",
+    local: local && url !== ":memory:",
+    exec: (sql) => guard("exec", () => client.executeMultiple(sql)),
+    all: <T>(sql: string, args: SqlValue[] = []) =>
+      guard("query", async () => {
+        const rs = await client.execute({ sql, args: args as InArgs });
+        return rs.rows.map((row) => Object.fromEntries(rs.columns.map((c, i) => [c, row[i]]))) as T[];
+      }),
+    writeBatch: (batch: readonly SqlStatement[]) =>
+      guard("write", async () => {
+        const results = await client.batch(batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })), "write");
+        return results.map((r) => r.rowsAffected);
+      }),
+    close: () => guard("close", () => Promise.resolve(client.close())),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The Hono application, built from its dependencies. Nothing here touches a
+ * runtime API: the same app is served by Deno (`main.tsx`), Node
+ * (`backend/adapters/node/main.ts`) or driven in tests through `app.request()`.
+ */
+import { Hono } from "hono";
+import { createEventValidator } from "../shared/event-schema.ts";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { NotFoundError } from "./errors.ts";
+import type { AppEnv } from "./http/app-env.ts";
+import { errorResponse } from "./http/error-handler.ts";
+import { eventsRoutes } from "./http/events-routes.ts";
+import { healthRoutes } from "./http/health-routes.ts";
+import { requestLog } from "./http/request-log.ts";
+import type { GroupCommitter } from "./ingest/group-committer.ts";
+import type { Logger } from "./logger.ts";
+import type { Store } from "./store/store.ts";
+
+export interface AppDeps {
+  store: Store;
+  committer: GroupCommitter;
+  clock: Clock;
+  config: Pick<Config, "eventLimits" | "requestLimits" | "partitions">;
+  logger: Logger;
+  /** The dashboard page served at `/`. */
+  indexHtml?: string;
+  /** Process start, epoch ms. */
+  startedAt?: number;
+  version?: string;
+}
+
+export const VERSION = "0.1.0";
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { store, clock, logger, config } = deps;
+
+  app.use("*", requestLog(logger));
+  app.onError((error, c) => errorResponse(error, c, logger));
+  app.notFound((c) => errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`), c, logger));
+
+  app.route("/", healthRoutes({
+    store,
+    committer: deps.committer,
+    clock,
+    startedAt: deps.startedAt ?? clock.now(),
+    version: deps.version ?? VERSION,
+  }));
+  app.route("/v1/events", eventsRoutes({
+    store,
+    clock,
+    eventLimits: config.eventLimits,
+    requestLimits: config.requestLimits,
+    ingest: {
+      validator: createEventValidator(config.eventLimits),
+      committer: deps.committer,
+      clock,
+      partitions: config.partitions,
+    },
+  }));
+
+  app.get("/", (c) => {
+    if (!deps.indexHtml) throw new NotFoundError("No dashboard bundled");
+    return c.html(deps.indexHtml, 200, {
+      "Cache-Control": "no-cache",
+      "X-Content-Type-Options": "nosniff",
+      "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
+      "Referrer-Policy": "no-referrer",
+      "X-Frame-Options": "DENY",
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,150 @@
+/**
+ * Configuration, read once from environment variables and validated with zod.
+ * `loadConfig(env)` returns a typed `Config` or throws `ConfigError` whose
+ * message is one line naming the variable, e.g.
+ * `Invalid configuration: PORT must be an integer from 0 to 65535 (got "http")`.
+ * Every variable is documented in `docs/CONFIGURATION.md`.
+ */
+import { z } from "zod";
+import type { LogLevel } from "./logger.ts";
+import {
+  DEFAULT_EVENT_LIMITS,
+  DEFAULT_REQUEST_LIMITS,
+  type EventLimits,
+  type RequestLimits,
+} from "../shared/limits.ts";
+
+/** The validated configuration of one server process. */
+export interface Config {
+  port: number;
+  host: string;
+  /** `file:./data/pulsestream.db`, `:memory:`, or a remote libSQL URL. */
+  databaseUrl: string;
+  /** `auto` picks the fastest local driver the runtime has (see adapters/sqlite). */
+  sqliteDriver: "auto" | "node-sqlite" | "libsql";
+  /** If set, this key exists with every scope after start. */
+  bootstrapApiKey: string | undefined;
+  logLevel: LogLevel;
+  /** Number of partitions `deviceId` is hashed into. */
+  partitions: number;
+  eventLimits: EventLimits;
+  requestLimits: RequestLimits;
+  commit: CommitConfig;
+  sqlite: SqliteTuning;
+}
+
+/** Group-commit settings (see `ingest/group-committer.ts`). */
+export interface CommitConfig {
+  /** Most events in one transaction; requests are never split across transactions. */
+  maxBatchEvents: number;
+  /** Most events waiting to be committed; beyond it ingestion answers 503. */
+  maxQueuedEvents: number;
+  /** How long the writer waits for more requests before committing, in ms (0: next tick). */
+  lingerMs: number;
+}
+
+/** SQLite tuning for local files. */
+export interface SqliteTuning {
+  /** Page cache per connection, MiB. */
+  cacheMb: number;
+  /** WAL pages written before an automatic checkpoint. */
+  walAutocheckpointPages: number;
+}
+
+/** The configuration is invalid; `message` is the one line to print. */
+export class ConfigError extends Error {}
+
+const int = (min: number, max: number) =>
+  z.string().trim().regex(/^-?\d+$/, { error: `must be an integer from ${min} to ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `must be an integer from ${min} to ${max}` });
+
+const DAY_MS = 86_400_000;
+
+const schema = z.object({
+  PORT: int(0, 65535).default(8000),
+  HOST: z.string().trim().min(1, { error: "must not be empty" }).default("127.0.0.1"),
+  DATABASE_URL: z.string().trim().refine((u) => /^(file:|libsql:|https?:|wss?:|:memory:$)/.test(u), {
+    error: "must be file:<path>, :memory:, libsql://, http(s):// or ws(s)://",
+  }).default("file:./data/pulsestream.db"),
+  SQLITE_DRIVER: z.enum(["auto", "node-sqlite", "libsql"], { error: "must be auto, node-sqlite or libsql" })
+    .default("auto"),
+  BOOTSTRAP_API_KEY: z.string().refine((k) => k.length >= 16 && k.length <= 256 && /^[\x21-\x7e]+$/.test(k), {
+    error: "must be 16-256 printable characters without spaces",
+  }).optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"], {
+    error: "must be debug, info, warn, error or silent",
+  }).default("info"),
+  PARTITIONS: int(1, 1024).default(8),
+  MAX_BODY_BYTES: int(1024, 1024 ** 3).default(DEFAULT_REQUEST_LIMITS.maxBodyBytes),
+  MAX_EVENTS_PER_REQUEST: int(1, 1_000_000).default(DEFAULT_REQUEST_LIMITS.maxEventsPerRequest),
+  MAX_ID_LENGTH: int(1, 1024).default(DEFAULT_EVENT_LIMITS.maxIdLength),
+  MAX_DEVICE_ID_LENGTH: int(1, 1024).default(DEFAULT_EVENT_LIMITS.maxDeviceIdLength),
+  MAX_EVENT_TYPE_LENGTH: int(1, 1024).default(DEFAULT_EVENT_LIMITS.maxEventTypeLength),
+  MAX_METADATA_KEYS: int(0, 1024).default(DEFAULT_EVENT_LIMITS.maxMetadataKeys),
+  MAX_METADATA_KEY_LENGTH: int(1, 1024).default(DEFAULT_EVENT_LIMITS.maxMetadataKeyLength),
+  MAX_METADATA_VALUE_LENGTH: int(1, 65536).default(DEFAULT_EVENT_LIMITS.maxMetadataValueLength),
+  MAX_DATA_BYTES: int(0, 1024 * 1024).default(DEFAULT_EVENT_LIMITS.maxDataBytes),
+  MAX_DATA_DEPTH: int(1, 256).default(DEFAULT_EVENT_LIMITS.maxDataDepth),
+  MAX_FUTURE_SKEW_MS: int(0, 7 * DAY_MS).default(DEFAULT_EVENT_LIMITS.maxFutureSkewMs),
+  RETENTION_RAW_DAYS: int(1, 36500).default(DEFAULT_EVENT_LIMITS.retentionMs / DAY_MS),
+  COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
+  COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
+  COMMIT_LINGER_MS: int(0, 1000).default(0),
+  SQLITE_CACHE_MB: int(1, 65536).default(128),
+  SQLITE_WAL_AUTOCHECKPOINT_PAGES: int(100, 10_000_000).default(20_000),
+});
+
+/** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(
+    Object.keys(schema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    const got = env[name];
+    const shown = name === "BOOTSTRAP_API_KEY" ? "" : got === undefined ? "" : ` (got ${JSON.stringify(got)})`;
+    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+  if (e.MAX_EVENTS_PER_REQUEST > e.COMMIT_MAX_BATCH_EVENTS) {
+    throw new ConfigError(
+      `Invalid configuration: COMMIT_MAX_BATCH_EVENTS must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
+    );
+  }
+  if (e.COMMIT_QUEUE_MAX_EVENTS < e.MAX_EVENTS_PER_REQUEST) {
+    throw new ConfigError(
+      `Invalid configuration: COMMIT_QUEUE_MAX_EVENTS must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
+    );
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    sqliteDriver: e.SQLITE_DRIVER,
+    bootstrapApiKey: e.BOOTSTRAP_API_KEY,
+    logLevel: e.LOG_LEVEL,
+    partitions: e.PARTITIONS,
+    eventLimits: {
+      maxIdLength: e.MAX_ID_LENGTH,
+      maxDeviceIdLength: e.MAX_DEVICE_ID_LENGTH,
+      maxEventTypeLength: e.MAX_EVENT_TYPE_LENGTH,
+      maxMetadataKeys: e.MAX_METADATA_KEYS,
+      maxMetadataKeyLength: e.MAX_METADATA_KEY_LENGTH,
+      maxMetadataValueLength: e.MAX_METADATA_VALUE_LENGTH,
+      maxDataBytes: e.MAX_DATA_BYTES,
+      maxDataDepth: e.MAX_DATA_DEPTH,
+      maxFutureSkewMs: e.MAX_FUTURE_SKEW_MS,
+      retentionMs: e.RETENTION_RAW_DAYS * DAY_MS,
+    },
+    requestLimits: { maxBodyBytes: e.MAX_BODY_BYTES, maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST },
+    commit: {
+      maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,
+      maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
+      lingerMs: e.COMMIT_LINGER_MS,
+    },
+    sqlite: { cacheMb: e.SQLITE_CACHE_MB, walAutocheckpointPages: e.SQLITE_WAL_AUTOCHECKPOINT_PAGES },
+  };
+}

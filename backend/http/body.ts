@@ -1,0 +1,198 @@
+/**
+ * Reads an ingest body with every limit enforced while streaming, so an
+ * oversized body or a gzip bomb is stopped after at most `maxBodyBytes` of
+ * inflated data, never buffered whole:
+ * - `Content-Length` above the limit → 413 before reading anything;
+ * - inflated bytes above the limit → 413 as soon as they are seen;
+ * - more than `maxEventsPerRequest` events (NDJSON lines, or top-level JSON
+ *   array elements, counted by a scanner that tracks strings and nesting) →
+ *   413 as soon as the count is passed.
+ * Uses only Web-standard streams (`DecompressionStream`), so it runs on Deno,
+ * Node and edge runtimes alike.
+ */
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
+import type { RequestLimits } from "../../shared/limits.ts";
+import { UnparsableMarker } from "../ingest/ingest-service.ts";
+
+/** The events of a request, before validation. */
+export interface EventsPayload {
+  /** `single`: the body was one JSON object (PulseStream's single-event form). */
+  kind: "single" | "batch";
+  /** Parsed items; an NDJSON line that is not JSON is an `UnparsableMarker`. */
+  items: unknown[];
+}
+
+
+type Format = "json" | "ndjson";
+
+export async function readEventsPayload(request: Request, limits: RequestLimits): Promise<EventsPayload> {
+  const format = contentFormat(request.headers.get("content-type"));
+  const text = await readLimitedText(request, format, limits);
+  return format === "json" ? parseJson(text) : parseNdjson(text);
+}
+
+function contentFormat(contentType: string | null): Format {
+  const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (type === "application/json") return "json";
+  if (type === "application/x-ndjson" || type === "application/ndjson" || type === "application/jsonl") {
+    return "ndjson";
+  }
+  throw new UnsupportedMediaTypeError(
+    `Content-Type must be application/json or application/x-ndjson${type ? ` (got ${type})` : ""}`,
+  );
+}
+
+async function readLimitedText(request: Request, format: Format, limits: RequestLimits): Promise<string> {
+  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity" && encoding !== "gzip") {
+    throw new UnsupportedMediaTypeError(
+      `Content-Encoding must be gzip or absent (got ${encoding})`,
+      "content-encoding",
+    );
+  }
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limits.maxBodyBytes) throw tooLarge(limits);
+  if (!request.body) throw new ValidationError("Request body is empty", [{ field: "body", message: "required" }]);
+
+  let stream: ReadableStream<Uint8Array> = request.body;
+  if (encoding === "gzip") {
+    stream = stream.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+  }
+  const reader = stream.getReader();
+  const counter = format === "json" ? new JsonArrayCounter() : new LineCounter();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch {
+        throw encoding === "gzip"
+          ? new ValidationError("Request body is not valid gzip (corrupt or truncated)", [
+            { field: "body", message: "invalid gzip stream" },
+          ])
+          : new ValidationError("Request body could not be read", [{ field: "body", message: "read failed" }]);
+      }
+      if (chunk.done) break;
+      total += chunk.value.byteLength;
+      if (total > limits.maxBodyBytes) throw tooLarge(limits);
+      if (counter.feed(chunk.value) > limits.maxEventsPerRequest) {
+        throw new PayloadTooLargeError(
+          `Too many events: at most ${limits.maxEventsPerRequest} per request`,
+          "events",
+        );
+      }
+      chunks.push(chunk.value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  }
+  const bytes = concat(chunks, total);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ValidationError("Request body is not valid UTF-8", [{ field: "body", message: "invalid UTF-8" }]);
+  }
+}
+
+function tooLarge(limits: RequestLimits): PayloadTooLargeError {
+  return new PayloadTooLargeError(`Request body exceeds ${limits.maxBodyBytes} bytes (after decompression)`);
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+function parseJson(text: string): EventsPayload {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ValidationError("Request body is not valid JSON", [{ field: "body", message: "malformed JSON" }]);
+  }
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw noEvents();
+    return { kind: "batch", items: value };
+  }
+  if (value !== null && typeof value === "object") return { kind: "single", items: [value] };
+  throw new ValidationError("Request body must be an event object or an array of events", [
+    { field: "body", message: "expected an object or an array" },
+  ]);
+}
+
+function parseNdjson(text: string): EventsPayload {
+  const items: unknown[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      items.push(JSON.parse(line));
+    } catch {
+      items.push(new UnparsableMarker("line is not valid JSON"));
+    }
+  }
+  if (items.length === 0) throw noEvents();
+  return { kind: "batch", items };
+}
+
+function noEvents(): ValidationError {
+  return new ValidationError("Request contains no events", [{ field: "body", message: "no events" }]);
+}
+
+/** Counts non-blank NDJSON lines seen so far. */
+class LineCounter {
+  #lines = 0;
+  #lineHasContent = false;
+  feed(bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (b === 0x0a) {
+        this.#lineHasContent = false;
+      } else if (!this.#lineHasContent && b !== 0x20 && b !== 0x09 && b !== 0x0d) {
+        this.#lineHasContent = true;
+        this.#lines++;
+      }
+    }
+    return this.#lines;
+  }
+}
+
+/**
+ * Counts the elements of a top-level JSON array seen so far (0 for any other
+ * top-level value), tracking strings and escapes so that commas inside them or
+ * inside nested values do not count. Malformed input is left to JSON.parse.
+ */
+class JsonArrayCounter {
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+  #topIsArray: boolean | null = null;
+  #elements = 0;
+  feed(bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (this.#inString) {
+        if (this.#escaped) this.#escaped = false;
+        else if (b === 0x5c) this.#escaped = true;
+        else if (b === 0x22) this.#inString = false;
+        continue;
+      }
+      if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) continue;
+      if (this.#topIsArray === null) this.#topIsArray = b === 0x5b;
+      if (this.#depth === 1 && this.#topIsArray && this.#elements === 0 && b !== 0x5d) this.#elements = 1;
+      if (b === 0x22) this.#inString = true;
+      else if (b === 0x5b || b === 0x7b) this.#depth++;
+      else if (b === 0x5d || b === 0x7d) this.#depth--;
+      else if (b === 0x2c && this.#depth === 1 && this.#topIsArray) this.#elements++;
+    }
+    return this.#elements;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * `/v1/events`: ingest (POST) and reads (GET). Handlers only translate HTTP to
+ * service calls and results to PulseStream's response shapes.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { toEventView } from "../../shared/event.ts";
+import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
+import type { Clock } from "../clock.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
+import type { Store } from "../store/store.ts";
+import type { AppEnv } from "./app-env.ts";
+import { readEventsPayload } from "./body.ts";
+import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
+import { requireScope } from "./require-scope.ts";
+
+export interface EventsRoutesDeps {
+  store: Store;
+  clock: Clock;
+  ingest: IngestDeps;
+  eventLimits: EventLimits;
+  requestLimits: RequestLimits;
+}
+
+const MAX_PAGE = 1000;
+
+const listQuery = z.object({
+  deviceId: z.string().min(1).max(1024).optional(),
+  eventType: z.string().min(1).max(1024).optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  limit: z.string().regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE}` }).transform(Number)
+    .refine((n) => n >= 1 && n <= MAX_PAGE, { error: `must be an integer from 1 to ${MAX_PAGE}` }).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
+export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const auth = { store: deps.store, clock: deps.clock };
+
+  app.post("/", requireScope("ingest", auth), async (c) => {
+    const payload = await readEventsPayload(c.req.raw, deps.requestLimits);
+    const single = payload.kind === "single";
+    const result = await ingestEvents(deps.ingest, {
+      items: payload.items,
+      single,
+      idempotencyKey: c.req.header("idempotency-key") ?? null,
+      maxIdLength: deps.eventLimits.maxIdLength,
+    });
+    if (single) {
+      const item = result.results[0];
+      if (item.status === "rejected") throw new ValidationError("Event validation failed", item.errors);
+      const event = result.events.get(0)!;
+      return c.json({
+        status: "success",
+        message: item.status === "accepted" ? "Event accepted for processing" : "Duplicate event: already stored",
+        data: {
+          id: event.id,
+          deviceId: event.deviceId,
+          timestamp: new Date(event.timestamp).toISOString(),
+          ...(item.status === "duplicate" ? { duplicate: true } : {}),
+        },
+      }, 202);
+    }
+    const data = { totals: result.totals, results: result.results };
+    if (result.totals.rejected === result.totals.received) {
+      const errors = result.results.flatMap((r) => (r.errors ?? []).map((e) => ({ field: `[${r.index}].${e.field}`, message: e.message })));
+      throw new ValidationError("Every event in the request was rejected", errors, { data });
+    }
+    return c.json({ status: "success", message: `${result.totals.accepted} of ${result.totals.received} events accepted`, data }, 202);
+  });
+
+  app.get("/:id", requireScope("read", auth), async (c) => {
+    const id = c.req.param("id");
+    const event = id.length <= deps.eventLimits.maxIdLength ? await deps.store.getEvent(id) : null;
+    if (!event) throw new NotFoundError(`No event with id ${JSON.stringify(id.slice(0, 200))}`);
+    return c.json({ status: "success", data: toEventView(event) });
+  });
+
+  app.get("/", requireScope("read", auth), async (c) => {
+    const parsed = listQuery.safeParse(c.req.query());
+    const errors = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message }));
+    const q = parsed.success ? parsed.data : {} as z.infer<typeof listQuery>;
+    const now = deps.clock.now();
+    const from = parseTime(q.from, "from", now, errors);
+    const to = parseTime(q.to, "to", now, errors);
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, errors);
+    if (from !== undefined && to !== undefined && from >= to) errors.push({ field: "from", message: "from must be before to" });
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const limit = q.limit ?? 100;
+    const events = await deps.store.listEvents({
+      deviceId: q.deviceId,
+      eventType: q.eventType,
+      from,
+      to,
+      after,
+      limit: limit + 1,
+    });
+    const page = events.slice(0, limit);
+    const last = page[page.length - 1];
+    const nextCursor = events.length > limit && last ? encodeCursor({ timestamp: last.timestamp, seq: last.seq }) : null;
+    return c.json({ status: "success", data: { events: page.map(toEventView), nextCursor } });
+  });
+
+  return app;
+}

@@ -1,0 +1,43 @@
+/** Parsing of shared query parameters: times and keyset cursors. */
+import type { FieldError } from "../../shared/event-schema.ts";
+
+const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+const RELATIVE = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * A time parameter: epoch ms, ISO-8601, or `now` / `now-<n><unit>` (ms, s, m, h,
+ * d, w). Returns epoch ms, or `undefined` when absent; adds an error when bad.
+ */
+export function parseTime(raw: string | undefined, field: string, now: number, errors: FieldError[]): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (/^\d{1,16}$/.test(raw)) return Number(raw);
+  const rel = RELATIVE.exec(raw);
+  if (rel) return rel[1] ? now - Number(rel[1]) * UNIT_MS[rel[2]] : now;
+  if (ISO.test(raw)) {
+    const ms = Date.parse(raw);
+    if (Number.isFinite(ms)) return ms;
+  }
+  errors.push({ field, message: `${field} must be epoch ms, ISO-8601 or now-<n>(s|m|h|d|w)` });
+  return undefined;
+}
+
+/** An opaque keyset cursor for newest-first event pages. */
+export function encodeCursor(position: { timestamp: number; seq: number }): string {
+  return btoa(`${position.timestamp}.${position.seq}`).replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string, errors: FieldError[]): { timestamp: number; seq: number } | undefined {
+  let decoded = "";
+  try {
+    decoded = atob(cursor);
+  } catch {
+    // falls through to the error below
+  }
+  const m = /^(\d{1,16})\.(\d{1,16})$/.exec(decoded);
+  if (!m) {
+    errors.push({ field: "cursor", message: "cursor is not valid (pass nextCursor from a previous page)" });
+    return undefined;
+  }
+  return { timestamp: Number(m[1]), seq: Number(m[2]) };
+}

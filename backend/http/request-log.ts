@@ -1,0 +1,30 @@
+/**
+ * Gives every request an id (the client's `X-Request-Id` when it is a sane
+ * token, else a new one), returns it in `X-Request-Id`, and writes one JSON log
+ * line per request with method, route, status and duration.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { Logger } from "../logger.ts";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestLog(logger: Logger): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.res.headers.set("X-Request-Id", requestId);
+    if (logger.enabled("info")) {
+      logger.info("request", {
+        requestId,
+        method: c.req.method,
+        route: c.req.routePath,
+        path: c.req.path,
+        status: c.res.status,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+      });
+    }
+  };
+}

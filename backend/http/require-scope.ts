@@ -1,0 +1,17 @@
+import type { MiddlewareHandler } from "hono";
+import { apiKeyFromHeaders, authenticate, type Scope } from "../auth/api-keys.ts";
+import type { Clock } from "../clock.ts";
+import type { Store } from "../store/store.ts";
+import type { AppEnv } from "./app-env.ts";
+
+/** Authenticates the request's key and requires `scope`; sets `principal`. */
+export function requireScope(scope: Scope, deps: { store: Store; clock: Clock }): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = await authenticate(deps.store, apiKeyFromHeaders(c.req.raw.headers), {
+      scope,
+      clock: deps.clock,
+    });
+    c.set("principal", principal);
+    await next();
+  };
+}

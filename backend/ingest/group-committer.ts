@@ -1,0 +1,123 @@
+/**
+ * Group commit: many concurrent ingest requests share one store transaction.
+ *
+ * `submit(events)` queues a request's events and resolves with their outcomes
+ * once the transaction holding them has committed, so a caller acknowledges
+ * only durable events. One commit runs at a time; whatever queues while it
+ * runs forms the next transaction (up to `maxBatchEvents`, never splitting a
+ * request), so the batch size grows with load and a transaction's cost is
+ * shared by every request in it.
+ *
+ * The queue is bounded by `maxQueuedEvents`: beyond it `submit` throws
+ * `OverloadedError` at once (503 with Retry-After) instead of buffering.
+ */
+import type { EnrichedEvent } from "../../shared/event.ts";
+import { OverloadedError } from "../errors.ts";
+import type { CommitOutcome, Store } from "../store/store.ts";
+
+export interface GroupCommitterOptions {
+  /** Most events per transaction. */
+  maxBatchEvents: number;
+  /** Most events queued (not yet in a running commit). */
+  maxQueuedEvents: number;
+  /** Wait before committing so that more requests can join, in ms (0: next macrotask). */
+  lingerMs: number;
+}
+
+/** Observations of each commit, for metrics. */
+export interface CommitObserver {
+  onCommit(info: { events: number; requests: number; durationMs: number; ok: boolean }): void;
+}
+
+interface Pending {
+  events: readonly EnrichedEvent[];
+  resolve: (outcomes: CommitOutcome[]) => void;
+  reject: (error: unknown) => void;
+}
+
+export class GroupCommitter {
+  #queue: Pending[] = [];
+  #queuedEvents = 0;
+  #committing = false;
+  #scheduled = false;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: GroupCommitterOptions,
+    private readonly observer?: CommitObserver,
+  ) {}
+
+  /** Events waiting for a transaction. */
+  get queuedEvents(): number {
+    return this.#queuedEvents;
+  }
+
+  /** Whether the queue is at least 90% full (reported by /readyz). */
+  get saturated(): boolean {
+    return this.#queuedEvents >= this.options.maxQueuedEvents * 0.9;
+  }
+
+  /** Commits `events` atomically with whatever else is queued; resolves after the commit. */
+  submit(events: readonly EnrichedEvent[]): Promise<CommitOutcome[]> {
+    if (this.#closed) return Promise.reject(new OverloadedError());
+    if (events.length === 0) return Promise.resolve([]);
+    if (this.#queuedEvents + events.length > this.options.maxQueuedEvents) {
+      return Promise.reject(new OverloadedError());
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ events, resolve, reject });
+      this.#queuedEvents += events.length;
+      this.#schedule();
+    });
+  }
+
+  /** Stops taking new work and resolves when everything queued has committed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#committing && this.#queue.length === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#committing) return;
+    this.#scheduled = true;
+    setTimeout(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    }, this.options.lingerMs);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#committing || this.#queue.length === 0) return;
+    this.#committing = true;
+    const batch: Pending[] = [];
+    let size = 0;
+    while (this.#queue.length > 0) {
+      const next = this.#queue[0];
+      if (batch.length > 0 && size + next.events.length > this.options.maxBatchEvents) break;
+      batch.push(this.#queue.shift()!);
+      size += next.events.length;
+    }
+    this.#queuedEvents -= size;
+    const all = batch.length === 1 ? batch[0].events : batch.flatMap((p) => p.events);
+    const started = performance.now();
+    try {
+      const outcomes = await this.store.commitEvents(all);
+      this.observer?.onCommit({ events: size, requests: batch.length, durationMs: performance.now() - started, ok: true });
+      let offset = 0;
+      for (const p of batch) {
+        p.resolve(outcomes.slice(offset, offset + p.events.length));
+        offset += p.events.length;
+      }
+    } catch (error) {
+      this.observer?.onCommit({ events: size, requests: batch.length, durationMs: performance.now() - started, ok: false });
+      for (const p of batch) p.reject(error);
+    } finally {
+      this.#committing = false;
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const done of this.#idle.splice(0)) done();
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Ingestion: validate → enrich → group-commit. Every path that takes events in
+ * (HTTP today; WebSocket and import later) goes through `ingestEvents`, so they
+ * share validation, limits and dedup. Valid items are committed even when
+ * others in the same request are rejected; an item is reported `accepted` only
+ * after its transaction committed.
+ */
+import { uuidv7 } from "uuidv7";
+import type { EnrichedEvent, ValidEvent } from "../../shared/event.ts";
+import type { EventValidator, FieldError } from "../../shared/event-schema.ts";
+import { partitionOf } from "../../shared/partition.ts";
+import type { Clock } from "../clock.ts";
+import type { GroupCommitter } from "./group-committer.ts";
+
+/** The result of one item of a request, in request order. */
+export interface ItemResult {
+  index: number;
+  /** The event id (client-chosen or generated); absent for a rejected item without a usable id. */
+  id?: string;
+  status: "accepted" | "duplicate" | "rejected";
+  /** First problem of a rejected item, as one line. */
+  error?: string;
+  /** Every bad field of a rejected item. */
+  errors?: FieldError[];
+}
+
+export interface IngestTotals {
+  received: number;
+  accepted: number;
+  duplicate: number;
+  rejected: number;
+}
+
+export interface IngestResult {
+  results: ItemResult[];
+  totals: IngestTotals;
+  /** The committed events by index (accepted or duplicate), for responses and fan-out. */
+  events: Map<number, EnrichedEvent>;
+}
+
+/** Dependencies of the ingest service. */
+export interface IngestDeps {
+  validator: EventValidator;
+  committer: GroupCommitter;
+  clock: Clock;
+  partitions: number;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
+
+/**
+ * Validates, enriches and durably commits `items`.
+ * `idempotencyKey`: for a request of one event without `id`, a valid key becomes the event id.
+ */
+export async function ingestEvents(
+  deps: IngestDeps,
+  params: { items: readonly unknown[]; single: boolean; idempotencyKey?: string | null; maxIdLength: number },
+): Promise<IngestResult> {
+  const now = deps.clock.now();
+  const results: ItemResult[] = new Array(params.items.length);
+  const toCommit: EnrichedEvent[] = [];
+  const indexes: number[] = [];
+  params.items.forEach((item, index) => {
+    if (isUnparsable(item)) {
+      results[index] = { index, status: "rejected", error: item.unparsable, errors: [{ field: "event", message: item.unparsable }] };
+      return;
+    }
+    const checked = deps.validator.validate(item, now);
+    if (!checked.ok) {
+      const id = (item as { id?: unknown } | null)?.id;
+      results[index] = {
+        index,
+        ...(typeof id === "string" && ID_PATTERN.test(id) && id.length <= params.maxIdLength ? { id } : {}),
+        status: "rejected",
+        error: `${checked.errors[0].field}: ${checked.errors[0].message}`,
+        errors: checked.errors,
+      };
+      return;
+    }
+    const key = params.idempotencyKey;
+    const fallbackId = params.single && key && ID_PATTERN.test(key) && key.length <= params.maxIdLength
+      ? key
+      : undefined;
+    toCommit.push(enrich(checked.event, { now, partitions: deps.partitions, fallbackId }));
+    indexes.push(index);
+  });
+
+  const events = new Map<number, EnrichedEvent>();
+  const outcomes = await deps.committer.submit(toCommit);
+  outcomes.forEach((outcome, i) => {
+    const index = indexes[i];
+    results[index] = { index, id: toCommit[i].id, status: outcome };
+    events.set(index, toCommit[i]);
+  });
+
+  const totals: IngestTotals = { received: params.items.length, accepted: 0, duplicate: 0, rejected: 0 };
+  for (const r of results) totals[r.status]++;
+  return { results, totals, events };
+}
+
+/** Fills in id (UUIDv7 unless given), receive time, default event time and partition. */
+export function enrich(
+  event: ValidEvent,
+  options: { now: number; partitions: number; fallbackId?: string },
+): EnrichedEvent {
+  return {
+    id: event.id ?? options.fallbackId ?? uuidv7(),
+    deviceId: event.deviceId,
+    eventType: event.eventType,
+    value: event.value ?? null,
+    timestamp: event.timestamp ?? options.now,
+    receivedAt: options.now,
+    partition: partitionOf(event.deviceId, options.partitions),
+    metadata: event.metadata ?? null,
+    data: event.data ?? null,
+  };
+}
+
+/** Marks an item that failed to parse; created by the transport layer. */
+export class UnparsableMarker {
+  constructor(readonly unparsable: string) {}
+}
+
+function isUnparsable(item: unknown): item is UnparsableMarker {
+  return item instanceof UnparsableMarker;
+}

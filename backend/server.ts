@@ -1,0 +1,68 @@
+/**
+ * Builds a whole PulseStream server from a `Config` and a SQL driver: store,
+ * startup keys, group committer and app. Used by every entry point, so Deno,
+ * Node and the tests wire the system the same way.
+ */
+import type { Hono } from "hono";
+import { createApp, VERSION } from "./app.ts";
+import { ensureStartupKeys } from "./auth/api-keys.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import type { AppEnv } from "./http/app-env.ts";
+import { GroupCommitter } from "./ingest/group-committer.ts";
+import type { Logger } from "./logger.ts";
+import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
+import type { Store } from "./store/store.ts";
+
+export interface PulseStream {
+  app: Hono<AppEnv>;
+  store: Store;
+  committer: GroupCommitter;
+  /** The admin key created on first start, if one was. */
+  initialKey: string | null;
+  /** Commits what is queued, then closes the store. */
+  close(): Promise<void>;
+}
+
+export interface PulseStreamOptions {
+  driver: SqlDriver;
+  logger: Logger;
+  clock?: Clock;
+  indexHtml?: string;
+  /** Where the one-time initial key is printed (default: console.log). */
+  print?: (line: string) => void;
+}
+
+export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
+  const clock = options.clock ?? systemClock;
+  const { logger } = options;
+  const store = await createSqliteStore({ driver: options.driver });
+  const initialKey = await ensureStartupKeys(store, {
+    bootstrapKey: config.bootstrapApiKey,
+    clock,
+    logger,
+    print: options.print ?? ((line) => console.log(line)),
+  });
+  const committer = new GroupCommitter(store, config.commit);
+  const app = createApp({
+    store,
+    committer,
+    clock,
+    config,
+    logger,
+    indexHtml: options.indexHtml,
+    startedAt: clock.now(),
+    version: VERSION,
+  });
+  return {
+    app,
+    store,
+    committer,
+    initialKey,
+    async close() {
+      await committer.close();
+      await store.close();
+    },
+  };
+}

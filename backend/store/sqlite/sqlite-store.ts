@@ -1,0 +1,202 @@
+/**
+ * The `Store` on SQLite. All SQL of the embedded engine lives here and in
+ * `migrations.ts`; the driver underneath is a `SqlDriver` (node:sqlite or
+ * libSQL), so this file is the same on every runtime.
+ */
+import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
+import type { ApiKeyRecord, CommitOutcome, Store, StoreStats } from "../store.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+export interface SqliteStoreOptions {
+  driver: SqlDriver;
+}
+
+interface EventRow {
+  seq: number;
+  id: string;
+  device_id: string;
+  event_type: string;
+  value: number | null;
+  ts: number;
+  received_at: number;
+  partition: number;
+  metadata: string | null;
+  data: string | null;
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: string;
+  created_at: number;
+  last_used_at: number | null;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+const INSERT_EVENT = `INSERT INTO events
+  (id, device_id, event_type, value, ts, received_at, partition, metadata, data)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
+const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
+
+/** Opens the store on `driver` and applies pending migrations. */
+export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const { driver } = options;
+  await migrate(driver);
+
+  return {
+    engine: `sqlite (${driver.name})`,
+
+    async commitEvents(events) {
+      if (events.length === 0) return [];
+      const changes = await driver.writeBatch(events.map(insertStatement));
+      return changes.map((n): CommitOutcome => (n === 1 ? "accepted" : "duplicate"));
+    },
+
+    async getEvent(id) {
+      const rows = await driver.all<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`, [id]);
+      return rows.length ? toStoredEvent(rows[0]) : null;
+    },
+
+    async listEvents(query) {
+      const where: string[] = [];
+      const args: SqlValue[] = [];
+      if (query.deviceId !== undefined) {
+        where.push("device_id = ?");
+        args.push(query.deviceId);
+      }
+      if (query.eventType !== undefined) {
+        where.push("event_type = ?");
+        args.push(query.eventType);
+      }
+      if (query.from !== undefined) {
+        where.push("ts >= ?");
+        args.push(query.from);
+      }
+      if (query.to !== undefined) {
+        where.push("ts < ?");
+        args.push(query.to);
+      }
+      if (query.after) {
+        where.push("(ts < ? OR (ts = ? AND seq < ?))");
+        args.push(query.after.timestamp, query.after.timestamp, query.after.seq);
+      }
+      const sql = `SELECT ${EVENT_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+        ORDER BY ts DESC, seq DESC LIMIT ?`;
+      const rows = await driver.all<EventRow>(sql, [...args, query.limit]);
+      return rows.map(toStoredEvent);
+    },
+
+    async createApiKey(key) {
+      await driver.writeBatch([{
+        sql: `INSERT INTO api_keys (id, name, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        args: [
+          key.id,
+          key.name,
+          key.keyHash,
+          key.scopes.join(","),
+          key.createdAt,
+          key.lastUsedAt,
+          key.expiresAt,
+          key.revokedAt,
+        ],
+      }]);
+    },
+
+    async findApiKeyByHash(keyHash) {
+      const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]);
+      return rows.length ? toApiKey(rows[0]) : null;
+    },
+
+    async countApiKeys() {
+      const rows = await driver.all<{ n: number }>("SELECT count(*) AS n FROM api_keys");
+      return rows[0].n;
+    },
+
+    async ping() {
+      await driver.all("SELECT 1");
+    },
+
+    async stats(): Promise<StoreStats> {
+      const [count] = await driver.all<{ n: number }>("SELECT count(*) AS n FROM events");
+      if (!driver.local) return { events: count.n, bytes: 0 };
+      const [size] = await driver.all<{ bytes: number }>(
+        "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()",
+      );
+      return { events: count.n, bytes: size.bytes };
+    },
+
+    close: () => driver.close(),
+  };
+}
+
+async function migrate(driver: SqlDriver): Promise<void> {
+  await driver.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+  );
+  const applied = new Set(
+    (await driver.all<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version),
+  );
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    // DDL and its bookkeeping row commit together, so a crash never leaves a half-applied version.
+    const statements: SqlStatement[] = splitStatements(m.sql).map((sql) => ({ sql, args: [] }));
+    statements.push({
+      sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+      args: [m.version, m.name, Date.now()],
+    });
+    await driver.writeBatch(statements);
+  }
+}
+
+function splitStatements(sql: string): string[] {
+  return sql.split(";").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function insertStatement(e: EnrichedEvent): SqlStatement {
+  return {
+    sql: INSERT_EVENT,
+    args: [
+      e.id,
+      e.deviceId,
+      e.eventType,
+      e.value,
+      e.timestamp,
+      e.receivedAt,
+      e.partition,
+      e.metadata ? JSON.stringify(e.metadata) : null,
+      e.data ? JSON.stringify(e.data) : null,
+    ],
+  };
+}
+
+function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    seq: r.seq,
+    id: r.id,
+    deviceId: r.device_id,
+    eventType: r.event_type,
+    value: r.value,
+    timestamp: r.ts,
+    receivedAt: r.received_at,
+    partition: r.partition,
+    metadata: r.metadata === null ? null : JSON.parse(r.metadata),
+    data: r.data === null ? null : JSON.parse(r.data),
+  };
+}
+
+function toApiKey(r: KeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    keyHash: r.key_hash,
+    scopes: r.scopes.split(",").filter(Boolean),
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}

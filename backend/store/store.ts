@@ -1,0 +1,83 @@
+/**
+ * The `Store` port: everything the core needs from durable storage, and nothing
+ * of how an engine provides it. SQLite implements it now (`sqlite/`), PostgreSQL
+ * later; both must pass `store-contract.ts`, the one contract suite.
+ *
+ * Contract, for every implementation:
+ * - Lifecycle: a store is returned by its factory already open and migrated
+ *   (schema versions applied in order, each exactly once). `close()` releases
+ *   it; no method may be called after `close()`.
+ * - Durability: when `commitEvents` resolves, every event it reports as
+ *   `accepted` survives a crash of the process (SIGKILL) and of the engine.
+ *   The call is atomic: all of its events are committed, or none are and it
+ *   rejects.
+ * - Exactly once: an event id is stored at most once, ever. The first commit of
+ *   an id wins; later events with the same id (in the same call or a later one)
+ *   are reported `duplicate` and change nothing.
+ * - Order: `seq` is assigned at commit, strictly increasing in commit order.
+ * - Errors: every engine or driver failure is thrown as `StoreUnavailableError`
+ *   (with the driver error as `cause`); no driver type, SQL text or engine
+ *   message is part of this interface.
+ * - Times are epoch milliseconds; ids are opaque strings.
+ */
+import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
+
+/** Outcome of one event in `commitEvents`, in input order. */
+export type CommitOutcome = "accepted" | "duplicate";
+
+/** Filters for `listEvents`. Results are newest first: `timestamp` desc, then `seq` desc. */
+export interface EventQuery {
+  deviceId?: string;
+  eventType?: string;
+  /** Inclusive lower bound on event time, epoch ms. */
+  from?: number;
+  /** Exclusive upper bound on event time, epoch ms. */
+  to?: number;
+  /** Keyset position: return only events strictly after it in newest-first order. */
+  after?: { timestamp: number; seq: number };
+  /** Maximum number of events (the caller bounds it). */
+  limit: number;
+}
+
+/** A stored API key. The secret itself is never stored, only its hash. */
+export interface ApiKeyRecord {
+  /** Public, non-secret identifier (shown in lists and logs). */
+  id: string;
+  name: string;
+  /** Hex SHA-256 of the secret. */
+  keyHash: string;
+  scopes: string[];
+  createdAt: number;
+  lastUsedAt: number | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+/** Size figures for health and metrics. */
+export interface StoreStats {
+  events: number;
+  /** Bytes used on disk (0 for in-memory or remote stores that cannot tell). */
+  bytes: number;
+}
+
+/** Durable storage for events and keys. See the module comment for the contract. */
+export interface Store {
+  /** Engine name for health output, e.g. `sqlite (node:sqlite)`. */
+  readonly engine: string;
+  /** Commits `events` atomically; outcomes are in input order. */
+  commitEvents(events: readonly EnrichedEvent[]): Promise<CommitOutcome[]>;
+  /** One event by id, or `null`. */
+  getEvent(id: string): Promise<StoredEvent | null>;
+  /** Events matching `query`, newest first, at most `query.limit`. */
+  listEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Stores a new key. Throws if `id` or `keyHash` already exists. */
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  /** The key whose hash is `keyHash`, or `null`. */
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  /** Number of keys, revoked ones included. */
+  countApiKeys(): Promise<number>;
+  /** Resolves when the store can serve reads and writes; rejects otherwise. */
+  ping(): Promise<void>;
+  stats(): Promise<StoreStats>;
+  close(): Promise<void>;
+}

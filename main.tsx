@@ -1,0 +1,32 @@
+/**
+ * Deno entry. `deno run -A main.tsx` serves on PORT/HOST; `deno serve main.tsx`
+ * (Deno Deploy, a Val Town–style HTTP val) uses the default export's `fetch`.
+ * All configuration comes from the environment (see docs/CONFIGURATION.md).
+ */
+import { boot } from "./backend/adapters/boot.ts";
+import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
+
+const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() => undefined);
+const booted = await boot(Deno.env.toObject(), { indexHtml });
+if (!booted) Deno.exit(1);
+const { config, logger, server } = booted;
+
+/** For `deno serve`: the whole application as a fetch handler. */
+export default { fetch: server.app.fetch } satisfies Deno.ServeDefaultExport;
+
+// Under `deno serve` the runtime serves the default export; under `deno run` we listen ourselves.
+if (import.meta.main && !startedByDenoServe()) {
+  const http = Deno.serve({
+    port: config.port,
+    hostname: config.host,
+    onListen: ({ hostname, port }) => logger.info("listening", { url: `http://${hostname}:${port}`, runtime: `deno ${Deno.version.deno}` }),
+  }, server.app.fetch);
+  const shutdown = async () => {
+    logger.info("shutting down");
+    await http.shutdown();
+    await server.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", shutdown);
+  Deno.addSignalListener("SIGINT", shutdown);
+}

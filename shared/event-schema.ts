@@ -1,0 +1,211 @@
+/**
+ * Validation of incoming events. `createEventValidator(limits)` builds the zod
+ * schema once; `validate(input, now)` checks one parsed JSON value and returns
+ * either the normalised event or every bad field (never only the first).
+ */
+import { z } from "zod";
+import type { JsonValue, MetadataValue, ValidEvent } from "./event.ts";
+import type { EventLimits } from "./limits.ts";
+
+/** One bad field: a dotted path (`metadata.site`, `data.a.b`) and a message. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export type ValidationResult =
+  | { ok: true; event: ValidEvent }
+  | { ok: false; errors: FieldError[] };
+
+/** C0 controls (NUL included), DEL and C1 controls. */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
+const ISO_8601 =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+const TIMESTAMP_FORMAT = "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone";
+
+const encoder = new TextEncoder();
+
+function text(field: string, max: number) {
+  return z
+    .string({ error: `${field} must be a string` })
+    .min(1, { error: `${field} must not be empty` })
+    .max(max, { error: `${field} must be at most ${max} characters` })
+    .refine((s) => !CONTROL_CHARS.test(s), {
+      error: `${field} must not contain control characters`,
+    });
+}
+
+/** Builds a validator for the given limits. */
+export function createEventValidator(limits: EventLimits) {
+  const metadataValue = z.union(
+    [
+      z.string().max(limits.maxMetadataValueLength).refine((s) => !CONTROL_CHARS.test(s)),
+      z.number().refine(Number.isFinite),
+      z.boolean(),
+    ],
+    {
+      error:
+        `metadata values must be strings (at most ${limits.maxMetadataValueLength} characters, no control characters), finite numbers or booleans`,
+    },
+  );
+
+  const schema = z.strictObject(
+    {
+      id: z
+        .string({ error: "id must be a string" })
+        .min(1, { error: "id must not be empty" })
+        .max(limits.maxIdLength, { error: `id must be at most ${limits.maxIdLength} characters` })
+        .regex(ID_PATTERN, { error: "id may only contain A-Z a-z 0-9 . _ : -" })
+        .optional(),
+      deviceId: text("deviceId", limits.maxDeviceIdLength),
+      eventType: text("eventType", limits.maxEventTypeLength),
+      value: z
+        .number({ error: "value must be a finite number" })
+        .nullable()
+        .optional(),
+      timestamp: z
+        .union([
+          z.number({ error: TIMESTAMP_FORMAT }).int({ error: TIMESTAMP_FORMAT }).min(0, { error: TIMESTAMP_FORMAT }),
+          z.string({ error: TIMESTAMP_FORMAT }).regex(ISO_8601, { error: TIMESTAMP_FORMAT })
+            .refine((s) => Number.isFinite(Date.parse(s)), { error: TIMESTAMP_FORMAT }),
+        ], { error: TIMESTAMP_FORMAT })
+        .nullable()
+        .optional(),
+      metadata: z
+        .record(
+          z.string().max(limits.maxMetadataKeyLength).refine((s) => s.length > 0 && !CONTROL_CHARS.test(s), {
+            error: `metadata keys must be 1-${limits.maxMetadataKeyLength} characters without control characters`,
+          }),
+          metadataValue,
+          { error: "metadata must be an object of tags" },
+        )
+        .refine((m) => Object.keys(m).length <= limits.maxMetadataKeys, {
+          error: `metadata must have at most ${limits.maxMetadataKeys} keys`,
+        })
+        .nullable()
+        .optional(),
+      data: z
+        .record(z.string(), z.unknown(), { error: "data must be a JSON object" })
+        .nullable()
+        .optional(),
+    },
+    { error: (issue) => issue.code === "unrecognized_keys" ? undefined : "event must be a JSON object" },
+  );
+
+  return {
+    /** Validates one event; `now` is the server clock in epoch ms. */
+    validate(input: unknown, now: number): ValidationResult {
+      const parsed = schema.safeParse(input);
+      const errors: FieldError[] = [];
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          if (issue.code === "unrecognized_keys") {
+            for (const key of issue.keys) {
+              errors.push({ field: key, message: `unknown field "${key}"` });
+            }
+            continue;
+          }
+          errors.push({ field: issue.path.map(String).join(".") || "event", message: issue.message });
+        }
+      }
+      const raw = (input ?? {}) as Record<string, unknown>;
+      const timestamp = checkTimestamp(raw.timestamp, now, limits, errors);
+      if (raw.data !== null && typeof raw.data === "object" && !Array.isArray(raw.data)) {
+        checkData(raw.data as Record<string, unknown>, limits, errors);
+      }
+      if (errors.length > 0 || !parsed.success) return { ok: false, errors: dedupe(errors) };
+      const v = parsed.data;
+      const event: ValidEvent = { deviceId: v.deviceId, eventType: v.eventType };
+      if (v.id !== undefined) event.id = v.id;
+      if (v.value !== undefined && v.value !== null) event.value = v.value;
+      if (timestamp !== undefined) event.timestamp = timestamp;
+      if (v.metadata) event.metadata = v.metadata as Record<string, MetadataValue>;
+      if (v.data) event.data = v.data as { [key: string]: JsonValue };
+      return { ok: true, event };
+    },
+  };
+}
+
+export type EventValidator = ReturnType<typeof createEventValidator>;
+
+function checkTimestamp(
+  raw: unknown,
+  now: number,
+  limits: EventLimits,
+  errors: FieldError[],
+): number | undefined {
+  let ms: number;
+  if (typeof raw === "number" && Number.isInteger(raw)) ms = raw;
+  else if (typeof raw === "string" && ISO_8601.test(raw)) ms = Date.parse(raw);
+  else return undefined;
+  if (!Number.isFinite(ms)) return undefined;
+  if (ms > now + limits.maxFutureSkewMs) {
+    errors.push({
+      field: "timestamp",
+      message: `timestamp is more than ${limits.maxFutureSkewMs / 1000} s in the future`,
+    });
+  } else if (ms < now - limits.retentionMs) {
+    errors.push({
+      field: "timestamp",
+      message: `timestamp is older than the retention window (${formatDuration(limits.retentionMs)})`,
+    });
+  }
+  return ms;
+}
+
+function checkData(data: Record<string, unknown>, limits: EventLimits, errors: FieldError[]): void {
+  const problem = walkJson(data, "data", 1, limits.maxDataDepth);
+  if (problem) {
+    errors.push(problem);
+    return;
+  }
+  const bytes = encoder.encode(JSON.stringify(data)).length;
+  if (bytes > limits.maxDataBytes) {
+    errors.push({ field: "data", message: `data must be at most ${limits.maxDataBytes} bytes as JSON (got ${bytes})` });
+  }
+}
+
+/** Depth, control characters and non-finite numbers anywhere inside `data`. */
+function walkJson(value: unknown, path: string, depth: number, maxDepth: number): FieldError | null {
+  if (typeof value === "string") {
+    return CONTROL_CHARS.test(value) ? { field: path, message: "strings must not contain control characters" } : null;
+  }
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? null : { field: path, message: "numbers must be finite" };
+  }
+  if (value === null || typeof value !== "object") return null;
+  if (depth > maxDepth) return { field: "data", message: `data must be nested at most ${maxDepth} levels deep` };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = walkJson(value[i], `${path}.${i}`, depth + 1, maxDepth);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    if (CONTROL_CHARS.test(key)) return { field: path, message: "keys must not contain control characters" };
+    const p = walkJson(child, `${path}.${key}`, depth + 1, maxDepth);
+    if (p) return p;
+  }
+  return null;
+}
+
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = `${e.field}\u0000${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function formatDuration(ms: number): string {
+  const days = ms / 86_400_000;
+  if (Number.isInteger(days)) return `${days} d`;
+  const hours = ms / 3_600_000;
+  if (Number.isInteger(hours)) return `${hours} h`;
+  return `${Math.round(ms / 1000)} s`;
+}

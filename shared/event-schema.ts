@@ -192,12 +192,12 @@ function walkJson(value: unknown, path: string, depth: number, maxDepth: number)
   return null;
 }
 
+/** One error per field: the first problem found is the one to fix first. */
 function dedupe(errors: FieldError[]): FieldError[] {
   const seen = new Set<string>();
   return errors.filter((e) => {
-    const k = `${e.field}\u0000${e.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
+    if (seen.has(e.field)) return false;
+    seen.add(e.field);
     return true;
   });
 }

@@ -28,11 +28,9 @@ const MAX_PAGE = 1000;
 const listQuery = z.object({
   deviceId: z.string().min(1).max(1024).optional(),
   eventType: z.string().min(1).max(1024).optional(),
-  from: z.string().optional(),
-  to: z.string().optional(),
   limit: z.string().regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE}` }).transform(Number)
     .refine((n) => n >= 1 && n <= MAX_PAGE, { error: `must be an integer from 1 to ${MAX_PAGE}` }).optional(),
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(200, { error: "cursor is not valid (pass nextCursor from a previous page)" }).optional(),
 });
 
 export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
@@ -79,13 +77,14 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   });
 
   app.get("/", requireScope("read", auth), async (c) => {
-    const parsed = listQuery.safeParse(c.req.query());
+    const raw = c.req.query();
+    const parsed = listQuery.safeParse(raw);
     const errors = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message }));
     const q = parsed.success ? parsed.data : {} as z.infer<typeof listQuery>;
     const now = deps.clock.now();
-    const from = parseTime(q.from, "from", now, errors);
-    const to = parseTime(q.to, "to", now, errors);
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, errors);
+    const from = parseTime(raw.from, "from", now, errors);
+    const to = parseTime(raw.to, "to", now, errors);
+    const after = raw.cursor === undefined ? undefined : decodeCursor(raw.cursor, errors);
     if (from !== undefined && to !== undefined && from >= to) errors.push({ field: "from", message: "from must be before to" });
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     const limit = q.limit ?? 100;

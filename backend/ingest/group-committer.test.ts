@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { OverloadedError } from "../errors.ts";
+import { createSqliteStore } from "../store/sqlite/sqlite-store.ts";
+import { event } from "../store/store-contract.ts";
+import type { Store } from "../store/store.ts";
+import { GroupCommitter, type GroupCommitterOptions } from "./group-committer.ts";
+
+async function withCommitter(
+  options: Partial<GroupCommitterOptions>,
+  fn: (c: GroupCommitter, store: Store, commits: { events: number; requests: number }[]) => Promise<void>,
+) {
+  const dir = mkdtempSync(join(tmpdir(), "pulsestream-commit-"));
+  const store = await createSqliteStore({
+    driver: await openSqlDriver(`file:${join(dir, "c.db")}`, { cacheMb: 16, walAutocheckpointPages: 1000 }),
+  });
+  const commits: { events: number; requests: number }[] = [];
+  const committer = new GroupCommitter(
+    store,
+    { maxBatchEvents: 1000, maxQueuedEvents: 10_000, lingerMs: 0, ...options },
+    { onCommit: (i) => commits.push({ events: i.events, requests: i.requests }) },
+  );
+  try {
+    await fn(committer, store, commits);
+  } finally {
+    await committer.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("GroupCommitter", () => {
+  it("commits concurrent requests in one transaction and resolves each with its own outcomes", async () => {
+    await withCommitter({}, async (committer, _store, commits) => {
+      const results = await Promise.all([
+        committer.submit([event("a"), event("b")]),
+        committer.submit([event("c")]),
+        committer.submit([event("a"), event("d")]),
+      ]);
+      expect(results).toEqual([["accepted", "accepted"], ["accepted"], ["duplicate", "accepted"]]);
+      expect(commits).toEqual([{ events: 5, requests: 3 }]);
+    });
+  });
+
+  it("never splits a request and caps a transaction at maxBatchEvents", async () => {
+    await withCommitter({ maxBatchEvents: 4 }, async (committer, store, commits) => {
+      const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => event(`${p}${i}`));
+      await Promise.all([committer.submit(ids("x", 3)), committer.submit(ids("y", 3)), committer.submit(ids("z", 1))]);
+      expect(commits).toEqual([{ events: 3, requests: 1 }, { events: 4, requests: 2 }]);
+      expect((await store.stats()).events).toBe(7);
+    });
+  });
+
+  it("refuses work beyond the bounded queue at once with OverloadedError and recovers after", async () => {
+    await withCommitter({ maxQueuedEvents: 5 }, async (committer, store) => {
+      const first = committer.submit([event("q1"), event("q2"), event("q3")]);
+      expect(committer.queuedEvents).toBe(3);
+      await expect(committer.submit([event("q4"), event("q5"), event("q6")])).rejects.toBeInstanceOf(OverloadedError);
+      expect(await first).toEqual(["accepted", "accepted", "accepted"]);
+      expect(committer.queuedEvents).toBe(0);
+      expect(await committer.submit([event("q4"), event("q5"), event("q6")])).toEqual(["accepted", "accepted", "accepted"]);
+      expect((await store.stats()).events).toBe(6);
+    });
+  });
+
+  it("rejects every request of a failed transaction and commits none of it", async () => {
+    await withCommitter({}, async (committer, store) => {
+      await store.close();
+      const outcomes = await Promise.allSettled([committer.submit([event("f1")]), committer.submit([event("f2")])]);
+      expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+    });
+  });
+
+  it("drains queued work on close", async () => {
+    await withCommitter({}, async (committer, store) => {
+      const pending = committer.submit([event("late")]);
+      await committer.close();
+      expect(await pending).toEqual(["accepted"]);
+      expect(await store.getEvent("late")).not.toBeNull();
+    });
+  });
+});

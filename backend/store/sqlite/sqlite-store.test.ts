@@ -1,0 +1,51 @@
+import { join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { describe, expect, it } from "vitest";
+import { openSqlDriver, type DriverPreference } from "../../adapters/sqlite/open-driver.ts";
+import { describeStoreContract, event } from "../store-contract.ts";
+import { createSqliteStore } from "./sqlite-store.ts";
+
+const tuning = { cacheMb: 16, walAutocheckpointPages: 1000 };
+
+function harness(preference: DriverPreference) {
+  return {
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), "pulsestream-store-"));
+      const url = `file:${join(dir, "store.db")}`;
+      const openStore = async () => createSqliteStore({ driver: await openSqlDriver(url, { ...tuning, preference }) });
+      const store = await openStore();
+      return {
+        store,
+        reopen: openStore,
+        cleanup: async () => {
+          await store.close().catch(() => {});
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const hasNodeSqlite = await import("node:sqlite").then(() => true, () => false);
+
+describeStoreContract("SQLite file via @libsql/client", harness("libsql"));
+// node:sqlite exists in Deno 2 and Node >= 22.5; `npm test` also runs this file under Deno.
+describe.runIf(hasNodeSqlite)("node:sqlite", () => {
+  describeStoreContract("SQLite file via node:sqlite", harness("node-sqlite"));
+});
+
+describe("SQLite migrations", () => {
+  it("applies each version once and records it", async () => {
+    const { store, reopen, cleanup } = await harness("libsql").open();
+    try {
+      await store.commitEvents([event("m1")]);
+      await store.close();
+      const again = await reopen();
+      expect((await again.stats()).events).toBe(1);
+      await again.close();
+    } finally {
+      await cleanup();
+    }
+  });
+});

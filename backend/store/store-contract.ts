@@ -1,0 +1,139 @@
+/**
+ * The one contract suite every `Store` implementation runs (see store.ts for
+ * the contract). An implementation's test file calls `describeStoreContract`
+ * with a factory that opens a fresh store, and a reopen that opens the same
+ * database again (to check durability across close/open).
+ */
+import { describe, expect, it } from "vitest";
+import type { EnrichedEvent } from "../../shared/event.ts";
+import { StoreUnavailableError } from "../errors.ts";
+import type { ApiKeyRecord, Store } from "./store.ts";
+
+export interface StoreHarness {
+  /** Opens a new, empty store; `reopen` opens the same database again after `close`. */
+  open(): Promise<{ store: Store; reopen: () => Promise<Store>; cleanup: () => Promise<void> }>;
+}
+
+const T0 = Date.parse("2026-11-22T12:00:00.000Z");
+
+export function event(id: string, overrides: Partial<EnrichedEvent> = {}): EnrichedEvent {
+  return {
+    id,
+    deviceId: "dev-1",
+    eventType: "temperature",
+    value: 1.5,
+    timestamp: T0,
+    receivedAt: T0 + 5,
+    partition: 3,
+    metadata: null,
+    data: null,
+    ...overrides,
+  };
+}
+
+function key(id: string, hash: string): ApiKeyRecord {
+  return { id, name: id, keyHash: hash, scopes: ["ingest"], createdAt: T0, lastUsedAt: null, expiresAt: null, revokedAt: null };
+}
+
+export function describeStoreContract(name: string, harness: StoreHarness): void {
+  describe(`Store contract: ${name}`, () => {
+    async function withStore(fn: (s: Store, reopen: () => Promise<Store>) => Promise<void>) {
+      const { store, reopen, cleanup } = await harness.open();
+      try {
+        await fn(store, reopen);
+      } finally {
+        await cleanup();
+      }
+    }
+
+    it("commits events and reports duplicates in input order, within and across calls", async () => {
+      await withStore(async (store) => {
+        expect(await store.commitEvents([event("a"), event("b"), event("a")])).toEqual(["accepted", "accepted", "duplicate"]);
+        expect(await store.commitEvents([event("b"), event("c")])).toEqual(["duplicate", "accepted"]);
+        expect((await store.stats()).events).toBe(3);
+      });
+    });
+
+    it("keeps the first payload of an id", async () => {
+      await withStore(async (store) => {
+        await store.commitEvents([event("x", { value: 1 })]);
+        await store.commitEvents([event("x", { value: 2, deviceId: "other" })]);
+        expect(await store.getEvent("x")).toMatchObject({ value: 1, deviceId: "dev-1" });
+      });
+    });
+
+    it("round-trips every field exactly", async () => {
+      await withStore(async (store) => {
+        const full = event("full", {
+          value: -0.000123,
+          metadata: { site: "b", n: 3, ok: false },
+          data: { nested: { list: [1, "two", null, true] }, emoji: "🙂", quote: "\"" },
+        });
+        const bare = event("bare", { value: null, metadata: null, data: null });
+        await store.commitEvents([full, bare]);
+        expect(await store.getEvent("full")).toEqual({ ...full, seq: expect.any(Number) });
+        expect(await store.getEvent("bare")).toEqual({ ...bare, seq: expect.any(Number) });
+        expect(await store.getEvent("none")).toBeNull();
+      });
+    });
+
+    it("assigns strictly increasing seq in commit order", async () => {
+      await withStore(async (store) => {
+        await store.commitEvents([event("s1"), event("s2")]);
+        await store.commitEvents([event("s3")]);
+        const seqs = await Promise.all(["s1", "s2", "s3"].map(async (id) => (await store.getEvent(id))!.seq));
+        expect(seqs[0]).toBeLessThan(seqs[1]);
+        expect(seqs[1]).toBeLessThan(seqs[2]);
+      });
+    });
+
+    it("keeps committed events across close and reopen", async () => {
+      await withStore(async (store, reopen) => {
+        await store.commitEvents([event("d1"), event("d2")]);
+        await store.close();
+        const again = await reopen();
+        expect((await again.stats()).events).toBe(2);
+        expect(await again.commitEvents([event("d1"), event("d3")])).toEqual(["duplicate", "accepted"]);
+        await again.close();
+      });
+    });
+
+    it("lists newest first with filters and a keyset position", async () => {
+      await withStore(async (store) => {
+        await store.commitEvents([
+          event("l1", { timestamp: T0 + 1000, deviceId: "a" }),
+          event("l2", { timestamp: T0 + 3000, deviceId: "b" }),
+          event("l3", { timestamp: T0 + 2000, deviceId: "a", eventType: "humidity" }),
+          event("l4", { timestamp: T0 + 2000, deviceId: "a" }),
+        ]);
+        const ids = async (q: Parameters<Store["listEvents"]>[0]) => (await store.listEvents(q)).map((e) => e.id);
+        expect(await ids({ limit: 10 })).toEqual(["l2", "l4", "l3", "l1"]);
+        expect(await ids({ limit: 10, deviceId: "a" })).toEqual(["l4", "l3", "l1"]);
+        expect(await ids({ limit: 10, eventType: "humidity" })).toEqual(["l3"]);
+        expect(await ids({ limit: 10, from: T0 + 2000, to: T0 + 3000 })).toEqual(["l4", "l3"]);
+        const l4 = (await store.getEvent("l4"))!;
+        expect(await ids({ limit: 10, after: { timestamp: l4.timestamp, seq: l4.seq } })).toEqual(["l3", "l1"]);
+        expect(await ids({ limit: 2 })).toEqual(["l2", "l4"]);
+      });
+    });
+
+    it("stores API keys by hash and refuses a second key with the same hash", async () => {
+      await withStore(async (store) => {
+        expect(await store.countApiKeys()).toBe(0);
+        await store.createApiKey(key("k1", "h1"));
+        expect(await store.findApiKeyByHash("h1")).toEqual(key("k1", "h1"));
+        expect(await store.findApiKeyByHash("h2")).toBeNull();
+        await expect(store.createApiKey(key("k2", "h1"))).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(await store.countApiKeys()).toBe(1);
+      });
+    });
+
+    it("reports failures as StoreUnavailableError, never a driver error", async () => {
+      await withStore(async (store) => {
+        await store.close();
+        await expect(store.commitEvents([event("z")])).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      });
+    });
+  });
+}

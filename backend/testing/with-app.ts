@@ -1,0 +1,77 @@
+/**
+ * Scoped test resources: a real SQLite file in a temp directory, a full
+ * PulseStream wired as in production, always closed and deleted afterwards.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSqlDriver, type DriverPreference } from "../adapters/sqlite/open-driver.ts";
+import type { Clock } from "../clock.ts";
+import { type Config, loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
+import { createPulseStream, type PulseStream } from "../server.ts";
+
+export const TEST_KEY = "test-admin-key-0123456789abcdef";
+
+/** A clock that only moves when told to. */
+export class FakeClock implements Clock {
+  constructor(public current = Date.parse("2026-11-22T12:00:00.000Z")) {}
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+}
+
+/** A fresh temp directory, removed after `fn`. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "pulsestream-test-"));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface AppFixture {
+  server: PulseStream;
+  config: Config;
+  dir: string;
+  /** `app.request` with the admin key and JSON content type preset. */
+  request(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
+}
+
+/** Runs `fn` against a PulseStream on a real SQLite file. */
+export async function withApp<T>(
+  fn: (f: AppFixture) => Promise<T>,
+  options: { env?: Record<string, string>; clock?: Clock; driver?: DriverPreference } = {},
+): Promise<T> {
+  return withTempDir(async (dir) => {
+    const config = loadConfig({
+      DATABASE_URL: `file:${join(dir, "test.db")}`,
+      BOOTSTRAP_API_KEY: TEST_KEY,
+      LOG_LEVEL: "silent",
+      ...options.env,
+    });
+    const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: options.driver ?? "auto" });
+    const server = await createPulseStream(config, {
+      driver,
+      logger: createLogger("silent"),
+      clock: options.clock,
+      print: () => {},
+    });
+    const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {
+      const headers = new Headers(init.headers);
+      const key = init.key === undefined ? TEST_KEY : init.key;
+      if (key !== null && !headers.has("x-api-key") && !headers.has("authorization")) headers.set("x-api-key", key);
+      if (init.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+      return Promise.resolve(server.app.request(`http://localhost${path}`, { ...init, headers }));
+    };
+    try {
+      return await fn({ server, config, dir, request });
+    } finally {
+      await server.close();
+    }
+  });
+}

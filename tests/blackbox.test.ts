@@ -1,0 +1,87 @@
+/**
+ * Black-box tests: the real server process under Deno and under Node, over
+ * real HTTP, on a real SQLite file.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runToExit, type Runtime, type ServerProcess, startServer } from "./server-process.ts";
+
+for (const runtime of ["deno", "node"] as Runtime[]) {
+  describe(`server under ${runtime}`, () => {
+    let dir: string;
+    let server: ServerProcess;
+    let key: string;
+    const dbUrl = () => `file:${join(dir, "bb.db")}`;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), `pulsestream-bb-${runtime}-`));
+      server = await startServer(runtime, { DATABASE_URL: dbUrl(), LOG_LEVEL: "info" });
+    });
+    afterAll(async () => {
+      await server?.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("creates and prints an admin key once on first start", async () => {
+      const printed = server.stdout().match(/psk_[A-Za-z0-9_-]{43}/g);
+      expect(printed).toHaveLength(1);
+      key = printed![0];
+      const res = await fetch(`${server.url}/v1/events?limit=1`, { headers: { "x-api-key": key } });
+      expect(res.status).toBe(200);
+    });
+
+    it("ingests single events and gzip NDJSON over HTTP and reads them back", async () => {
+      const single = await fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json", "x-request-id": "bb-1" },
+        body: JSON.stringify({ id: "bb-single", deviceId: "dev", eventType: "temp", value: 20.25, metadata: { room: "a" } }),
+      });
+      expect(single.status).toBe(202);
+      expect(single.headers.get("x-request-id")).toBe("bb-1");
+      expect((await single.json()).data.id).toBe("bb-single");
+
+      const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `bb-${i}`, deviceId: `d${i % 3}`, eventType: "temp", value: i }));
+      const batch = await fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/x-ndjson", "content-encoding": "gzip" },
+        body: gzipSync(lines.join("\n")),
+      });
+      expect(batch.status).toBe(202);
+      expect((await batch.json()).data.totals).toEqual({ received: 300, accepted: 300, duplicate: 0, rejected: 0 });
+
+      const read = await fetch(`${server.url}/v1/events/bb-single`, { headers: { "x-api-key": key } });
+      expect((await read.json()).data).toMatchObject({ id: "bb-single", deviceId: "dev", value: 20.25, metadata: { room: "a" } });
+      const page = await fetch(`${server.url}/v1/events?deviceId=d1&limit=1000`, { headers: { "x-api-key": key } });
+      expect((await page.json()).data.events).toHaveLength(100);
+      const health = await (await fetch(`${server.url}/health`)).json();
+      expect(health.store.events).toBe(301);
+    });
+
+    it("writes one JSON log line per request", async () => {
+      await fetch(`${server.url}/livez`, { headers: { "x-request-id": "log-probe-1" } });
+      await new Promise((r) => setTimeout(r, 100));
+      const lines = server.stdout().split("\n").filter((l) => l.includes('"log-probe-1"'));
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0])).toMatchObject({ level: "info", msg: "request", method: "GET", route: "/livez", status: 200 });
+    });
+
+    it("keeps events and keys across a restart and prints no new key", async () => {
+      await server.kill("SIGTERM");
+      server = await startServer(runtime, { DATABASE_URL: dbUrl(), LOG_LEVEL: "warn" });
+      expect(server.stdout()).not.toMatch(/psk_/);
+      const health = await (await fetch(`${server.url}/health`)).json();
+      expect(health.store.events).toBe(301);
+      const res = await fetch(`${server.url}/v1/events/bb-0`, { headers: { "x-api-key": key } });
+      expect(res.status).toBe(200);
+    });
+
+    it("refuses a bad configuration with one line naming the variable", async () => {
+      const result = await runToExit(runtime, { PORT: "eighty", DATABASE_URL: dbUrl() });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe('Invalid configuration: PORT must be an integer from 0 to 65535 (got "eighty")');
+    });
+  });
+}

@@ -6,7 +6,9 @@
 import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
 
-const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() => undefined);
+const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() =>
+  undefined
+);
 const booted = await boot(Deno.env.toObject(), { indexHtml });
 if (!booted) Deno.exit(1);
 const { config, logger, server } = booted;
@@ -19,7 +21,8 @@ if (import.meta.main && !startedByDenoServe()) {
   const http = Deno.serve({
     port: config.port,
     hostname: config.host,
-    onListen: ({ hostname, port }) => logger.info("listening", { url: `http://${hostname}:${port}`, runtime: `deno ${Deno.version.deno}` }),
+    onListen: ({ hostname, port }) =>
+      logger.info("listening", { url: `http://${hostname}:${port}`, runtime: `deno ${Deno.version.deno}` }),
   }, server.app.fetch);
   const shutdown = async () => {
     logger.info("shutting down");

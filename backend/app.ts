@@ -38,27 +38,35 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use("*", requestLog(logger));
   app.onError((error, c) => errorResponse(error, c, logger));
-  app.notFound((c) => errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`), c, logger));
+  app.notFound((c) =>
+    errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`), c, logger)
+  );
 
-  app.route("/", healthRoutes({
-    store,
-    committer: deps.committer,
-    clock,
-    startedAt: deps.startedAt ?? clock.now(),
-    version: deps.version ?? VERSION,
-  }));
-  app.route("/v1/events", eventsRoutes({
-    store,
-    clock,
-    eventLimits: config.eventLimits,
-    requestLimits: config.requestLimits,
-    ingest: {
-      validator: createEventValidator(config.eventLimits),
+  app.route(
+    "/",
+    healthRoutes({
+      store,
       committer: deps.committer,
       clock,
-      partitions: config.partitions,
-    },
-  }));
+      startedAt: deps.startedAt ?? clock.now(),
+      version: deps.version ?? VERSION,
+    }),
+  );
+  app.route(
+    "/v1/events",
+    eventsRoutes({
+      store,
+      clock,
+      eventLimits: config.eventLimits,
+      requestLimits: config.requestLimits,
+      ingest: {
+        validator: createEventValidator(config.eventLimits),
+        committer: deps.committer,
+        clock,
+        partitions: config.partitions,
+      },
+    }),
+  );
 
   app.get("/", (c) => {
     if (!deps.indexHtml) throw new NotFoundError("No dashboard bundled");

@@ -105,7 +105,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
     const got = env[name];
-    const shown = name === "BOOTSTRAP_API_KEY" ? "" : got === undefined ? "" : ` (got ${JSON.stringify(got)})`;
+    const shown = name === "BOOTSTRAP_API_KEY"
+      ? ""
+      : got === undefined
+      ? ""
+      : ` (got ${JSON.stringify(got)})`;
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
   }
   const e = parsed.data;

@@ -75,7 +75,11 @@ function parseOptions() {
   const num = (name, min, max, int = true) => {
     const n = Number(values[name]);
     if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) {
-      die(`--${name} must be ${int ? "an integer" : "a number"} from ${min} to ${max} (got ${values[name]})\n${USAGE}`);
+      die(
+        `--${name} must be ${int ? "an integer" : "a number"} from ${min} to ${max} (got ${
+          values[name]
+        })\n${USAGE}`,
+      );
     }
     return n;
   };
@@ -110,7 +114,9 @@ function machine() {
   } catch { /* not Linux */ }
   let deno = "unknown";
   try {
-    deno = execFileSync(path.join(ROOT, "node_modules/.bin/deno"), ["--version"], { encoding: "utf8" }).split("\n")[0];
+    deno = execFileSync(path.join(ROOT, "node_modules/.bin/deno"), ["--version"], { encoding: "utf8" }).split(
+      "\n",
+    )[0];
   } catch { /* missing */ }
   return {
     cpuModel,
@@ -233,7 +239,17 @@ async function startServer(runtime) {
     LOG_LEVEL: "warn",
   };
   const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const server = { child, dir, port, pid: null, tracked: [], exited: false, exitInfo: null, logLines: [], shown: 0 };
+  const server = {
+    child,
+    dir,
+    port,
+    pid: null,
+    tracked: [],
+    exited: false,
+    exitInfo: null,
+    logLines: [],
+    shown: 0,
+  };
   activeServer = server;
   const onLine = (line) => {
     if (!line.trim() || line.includes('did you mean to run "deno serve"')) return;
@@ -268,7 +284,11 @@ async function startServer(runtime) {
   for (;;) {
     if (server.exited) {
       await stopServer(server);
-      throw new Error(`server exited before it was live (${JSON.stringify(server.exitInfo)}):\n${server.logLines.join("\n")}`);
+      throw new Error(
+        `server exited before it was live (${JSON.stringify(server.exitInfo)}):\n${
+          server.logLines.join("\n")
+        }`,
+      );
     }
     try {
       const res = await fetch(`${base}/livez`, { signal: AbortSignal.timeout(1000) });
@@ -287,7 +307,10 @@ async function startServer(runtime) {
     throw new Error(`no process among child ${child.pid} and its descendants listens on ${HOST}:${port}`);
   }
   // Remember every process we started (with its start time, against PID reuse) for the final SIGKILL.
-  server.tracked = [child.pid, ...descendants(child.pid)].map((pid) => ({ pid, starttime: tryStat(pid)?.starttime }));
+  server.tracked = [child.pid, ...descendants(child.pid)].map((pid) => ({
+    pid,
+    starttime: tryStat(pid)?.starttime,
+  }));
   return server;
 }
 
@@ -474,7 +497,12 @@ async function runOnce(name, opts) {
         max: nLat ? sorted[nLat - 1] : null,
         samples: nLat,
       },
-      autocannonLatency: { p50: r.latency.p50, p99: r.latency.p99, p99_9: r.latency.p99_9, max: r.latency.max },
+      autocannonLatency: {
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        p99_9: r.latency.p99_9,
+        max: r.latency.max,
+      },
       storedEvents: stored,
       expectedEvents: expected,
       acceptedFromResponses: counted,
@@ -508,9 +536,13 @@ function describeRun(res, label) {
     (res.batchSize > 1 ? `, ${f(res.eventsPerSec, 0)} events/s` : "") +
     `)  latency p50 ${f(l.p50, 2)} ms  p99 ${f(l.p99, 2)} ms  p99.9 ${f(l.p99_9, 2)} ms` +
     (res.targetRate ? `  achieved ${f(res.ok2xxPerSec, 0)}/${res.targetRate} req/s` : ""),
-    `    non-2xx ${res.non2xx} ${JSON.stringify(res.statusCodes)}  errors ${res.errors} (timeouts ${res.timeouts})  ` +
+    `    non-2xx ${res.non2xx} ${
+      JSON.stringify(res.statusCodes)
+    }  errors ${res.errors} (timeouts ${res.timeouts})  ` +
     `server pid ${res.serverPid}${res.serverPid !== res.childPid ? ` (child ${res.childPid})` : ""} ` +
-    `peak RSS ${f(res.peakRssMiB, 1)} MiB  CPU server ${f(res.serverCpuPct)}% / client ${f(res.clientCpuPct)}%`,
+    `peak RSS ${f(res.peakRssMiB, 1)} MiB  CPU server ${f(res.serverCpuPct)}% / client ${
+      f(res.clientCpuPct)
+    }%`,
     `    body generation: ${res.bodyGen.bodies} bodies, ${f(res.bodyGen.usPerBody, 1)} µs each, ` +
     `${f(res.bodyGen.pctOfWall, 1)}% of wall time (client thread)`,
     `    /health store.events: ${res.storedEvents} stored, expected ${res.expectedEvents} from 2xx` +
@@ -522,7 +554,9 @@ function describeRun(res, label) {
     const diff = res.storedEvents - res.expectedEvents;
     const inflight = res.connections * res.batchSize;
     lines.push(
-      `    WARNING: stored events (${res.storedEvents}) != expected (${res.expectedEvents}), difference ${diff > 0 ? "+" : ""}${diff}` +
+      `    WARNING: stored events (${res.storedEvents}) != expected (${res.expectedEvents}), difference ${
+        diff > 0 ? "+" : ""
+      }${diff}` +
         (diff > 0 && diff <= inflight
           ? ` — within the ${inflight} events that can be in flight when autocannon stops (committed, response never read)`
           : ""),
@@ -544,7 +578,11 @@ function medianOf(runs) {
     reqPerSec: g((r) => r.reqPerSec),
     ok2xxPerSec: g((r) => r.ok2xxPerSec),
     eventsPerSec: g((r) => r.eventsPerSec),
-    latencyMs: { p50: g((r) => r.latencyMs.p50), p99: g((r) => r.latencyMs.p99), p99_9: g((r) => r.latencyMs.p99_9) },
+    latencyMs: {
+      p50: g((r) => r.latencyMs.p50),
+      p99: g((r) => r.latencyMs.p99),
+      p99_9: g((r) => r.latencyMs.p99_9),
+    },
     non2xx: g((r) => r.non2xx),
     errors: g((r) => r.errors),
     peakRssMiB: g((r) => r.peakRssMiB),
@@ -553,7 +591,21 @@ function medianOf(runs) {
 }
 
 function table(rows) {
-  const head = ["scenario", "run", "req/s", "2xx/s", "events/s", "p50 ms", "p99 ms", "p99.9 ms", "non2xx", "err", "stored", "expected", "peakRSS MiB"];
+  const head = [
+    "scenario",
+    "run",
+    "req/s",
+    "2xx/s",
+    "events/s",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "non2xx",
+    "err",
+    "stored",
+    "expected",
+    "peakRSS MiB",
+  ];
   const body = rows.map((r) => [
     r.scenario,
     r.run,
@@ -580,22 +632,36 @@ async function main() {
   const opts = parseOptions();
   const mach = machine();
   console.log(`PulseStream ingest benchmark — ${new Date().toISOString()}`);
-  console.log(`machine: ${mach.cpuModel}, ${mach.cores} cores, ${mach.totalMemMiB} MiB RAM, ${mach.kernel}, load avg ${mach.loadAvg.join(" ")}`);
+  console.log(
+    `machine: ${mach.cpuModel}, ${mach.cores} cores, ${mach.totalMemMiB} MiB RAM, ${mach.kernel}, load avg ${
+      mach.loadAvg.join(" ")
+    }`,
+  );
   console.log(`runtimes: node ${mach.node}, ${mach.deno}; server runtime: ${opts.runtime}`);
-  console.log(`options: scenarios ${opts.scenarios.join(",")}, duration ${opts.duration} s, runs ${opts.runs}` +
-    `${opts.warmup ? `, warmup ${opts.warmup} s` : ""}${opts.connections ? `, connections ${opts.connections}` : ""}`);
+  console.log(
+    `options: scenarios ${opts.scenarios.join(",")}, duration ${opts.duration} s, runs ${opts.runs}` +
+      `${opts.warmup ? `, warmup ${opts.warmup} s` : ""}${
+        opts.connections ? `, connections ${opts.connections}` : ""
+      }`,
+  );
   if (opts.scenarios.includes("single-rate")) {
-    console.log("note: autocannon's overallRate paces per connection per 1-s window (each connection sends its share " +
-      "back-to-back, then waits for the next second), so single-rate arrivals are bursty, not evenly spaced.");
+    console.log(
+      "note: autocannon's overallRate paces per connection per 1-s window (each connection sends its share " +
+        "back-to-back, then waits for the next second), so single-rate arrivals are bursty, not evenly spaced.",
+    );
   }
 
   const results = [];
   const rows = [];
   for (const name of opts.scenarios) {
     const sc = SCENARIOS[name];
-    console.log(`\n== ${name} (${sc.batch ? `${opts.batchSize}-event batches` : "single events"}` +
-      `${sc.ids ? ", random UUIDv4 ids" : ", server-generated ids"}, ${opts.connections ?? sc.connections} connections` +
-      `${sc.rate ? `, ${opts.rate} req/s` : ""})`);
+    console.log(
+      `\n== ${name} (${sc.batch ? `${opts.batchSize}-event batches` : "single events"}` +
+        `${sc.ids ? ", random UUIDv4 ids" : ", server-generated ids"}, ${
+          opts.connections ?? sc.connections
+        } connections` +
+        `${sc.rate ? `, ${opts.rate} req/s` : ""})`,
+    );
     const runs = [];
     for (let i = 1; i <= opts.runs; i++) {
       try {
@@ -614,7 +680,9 @@ async function main() {
     results.push({ scenario: name, runs, median: med });
   }
 
-  console.log(`\nsummary (${opts.runtime}, ${opts.duration} s per run; latency = 2xx responses, measured client-side)`);
+  console.log(
+    `\nsummary (${opts.runtime}, ${opts.duration} s per run; latency = 2xx responses, measured client-side)`,
+  );
   console.log(table(rows));
   if (opts.json) console.log(JSON.stringify({ machine: mach, options: opts, results }));
   const failed = results.some((s) => s.runs.some((r) => r.error));

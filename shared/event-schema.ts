@@ -18,12 +18,13 @@ export type ValidationResult =
   | { ok: false; errors: FieldError[] };
 
 /** C0 controls (NUL included), DEL and C1 controls. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
-const ISO_8601 =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
-const TIMESTAMP_FORMAT = "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone";
+const TIMESTAMP_FORMAT =
+  "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone";
 
 const encoder = new TextEncoder();
 
@@ -67,7 +68,9 @@ export function createEventValidator(limits: EventLimits) {
         .optional(),
       timestamp: z
         .union([
-          z.number({ error: TIMESTAMP_FORMAT }).int({ error: TIMESTAMP_FORMAT }).min(0, { error: TIMESTAMP_FORMAT }),
+          z.number({ error: TIMESTAMP_FORMAT }).int({ error: TIMESTAMP_FORMAT }).min(0, {
+            error: TIMESTAMP_FORMAT,
+          }),
           z.string({ error: TIMESTAMP_FORMAT }).regex(ISO_8601, { error: TIMESTAMP_FORMAT })
             .refine((s) => Number.isFinite(Date.parse(s)), { error: TIMESTAMP_FORMAT }),
         ], { error: TIMESTAMP_FORMAT })
@@ -76,7 +79,8 @@ export function createEventValidator(limits: EventLimits) {
       metadata: z
         .record(
           z.string().max(limits.maxMetadataKeyLength).refine((s) => s.length > 0 && !CONTROL_CHARS.test(s), {
-            error: `metadata keys must be 1-${limits.maxMetadataKeyLength} characters without control characters`,
+            error:
+              `metadata keys must be 1-${limits.maxMetadataKeyLength} characters without control characters`,
           }),
           metadataValue,
           { error: "metadata must be an object of tags" },
@@ -163,20 +167,27 @@ function checkData(data: Record<string, unknown>, limits: EventLimits, errors: F
   }
   const bytes = encoder.encode(JSON.stringify(data)).length;
   if (bytes > limits.maxDataBytes) {
-    errors.push({ field: "data", message: `data must be at most ${limits.maxDataBytes} bytes as JSON (got ${bytes})` });
+    errors.push({
+      field: "data",
+      message: `data must be at most ${limits.maxDataBytes} bytes as JSON (got ${bytes})`,
+    });
   }
 }
 
 /** Depth, control characters and non-finite numbers anywhere inside `data`. */
 function walkJson(value: unknown, path: string, depth: number, maxDepth: number): FieldError | null {
   if (typeof value === "string") {
-    return CONTROL_CHARS.test(value) ? { field: path, message: "strings must not contain control characters" } : null;
+    return CONTROL_CHARS.test(value)
+      ? { field: path, message: "strings must not contain control characters" }
+      : null;
   }
   if (typeof value === "number") {
     return Number.isFinite(value) ? null : { field: path, message: "numbers must be finite" };
   }
   if (value === null || typeof value !== "object") return null;
-  if (depth > maxDepth) return { field: "data", message: `data must be nested at most ${maxDepth} levels deep` };
+  if (depth > maxDepth) {
+    return { field: "data", message: `data must be nested at most ${maxDepth} levels deep` };
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const p = walkJson(value[i], `${path}.${i}`, depth + 1, maxDepth);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runToExit, type Runtime, type ServerProcess, startServer } from "./server-process.ts";
+import { type Runtime, runToExit, type ServerProcess, startServer } from "./server-process.ts";
 
 for (const runtime of ["deno", "node"] as Runtime[]) {
   describe(`server under ${runtime}`, () => {
@@ -37,24 +37,49 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
       const single = await fetch(`${server.url}/v1/events`, {
         method: "POST",
         headers: { "x-api-key": key, "content-type": "application/json", "x-request-id": "bb-1" },
-        body: JSON.stringify({ id: "bb-single", deviceId: "dev", eventType: "temp", value: 20.25, metadata: { room: "a" } }),
+        body: JSON.stringify({
+          id: "bb-single",
+          deviceId: "dev",
+          eventType: "temp",
+          value: 20.25,
+          metadata: { room: "a" },
+        }),
       });
       expect(single.status).toBe(202);
       expect(single.headers.get("x-request-id")).toBe("bb-1");
       expect((await single.json()).data.id).toBe("bb-single");
 
-      const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `bb-${i}`, deviceId: `d${i % 3}`, eventType: "temp", value: i }));
+      const lines = Array.from(
+        { length: 300 },
+        (_, i) => JSON.stringify({ id: `bb-${i}`, deviceId: `d${i % 3}`, eventType: "temp", value: i }),
+      );
       const batch = await fetch(`${server.url}/v1/events`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/x-ndjson", "content-encoding": "gzip" },
+        headers: {
+          authorization: `Bearer ${key}`,
+          "content-type": "application/x-ndjson",
+          "content-encoding": "gzip",
+        },
         body: gzipSync(lines.join("\n")),
       });
       expect(batch.status).toBe(202);
-      expect((await batch.json()).data.totals).toEqual({ received: 300, accepted: 300, duplicate: 0, rejected: 0 });
+      expect((await batch.json()).data.totals).toEqual({
+        received: 300,
+        accepted: 300,
+        duplicate: 0,
+        rejected: 0,
+      });
 
       const read = await fetch(`${server.url}/v1/events/bb-single`, { headers: { "x-api-key": key } });
-      expect((await read.json()).data).toMatchObject({ id: "bb-single", deviceId: "dev", value: 20.25, metadata: { room: "a" } });
-      const page = await fetch(`${server.url}/v1/events?deviceId=d1&limit=1000`, { headers: { "x-api-key": key } });
+      expect((await read.json()).data).toMatchObject({
+        id: "bb-single",
+        deviceId: "dev",
+        value: 20.25,
+        metadata: { room: "a" },
+      });
+      const page = await fetch(`${server.url}/v1/events?deviceId=d1&limit=1000`, {
+        headers: { "x-api-key": key },
+      });
       expect((await page.json()).data.events).toHaveLength(100);
       const health = await (await fetch(`${server.url}/health`)).json();
       expect(health.store.events).toBe(301);
@@ -65,7 +90,13 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
       await new Promise((r) => setTimeout(r, 100));
       const lines = server.stdout().split("\n").filter((l) => l.includes('"log-probe-1"'));
       expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0])).toMatchObject({ level: "info", msg: "request", method: "GET", route: "/livez", status: 200 });
+      expect(JSON.parse(lines[0])).toMatchObject({
+        level: "info",
+        msg: "request",
+        method: "GET",
+        route: "/livez",
+        status: 200,
+      });
     });
 
     it("keeps events and keys across a restart and prints no new key", async () => {
@@ -81,7 +112,9 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
     it("refuses a bad configuration with one line naming the variable", async () => {
       const result = await runToExit(runtime, { PORT: "eighty", DATABASE_URL: dbUrl() });
       expect(result.code).toBe(1);
-      expect(result.stderr.trim()).toBe('Invalid configuration: PORT must be an integer from 0 to 65535 (got "eighty")');
+      expect(result.stderr.trim()).toBe(
+        'Invalid configuration: PORT must be an integer from 0 to 65535 (got "eighty")',
+      );
     });
   });
 }

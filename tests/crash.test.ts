@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
-import { type Runtime, startServer, type ServerProcess } from "./server-process.ts";
+import { type Runtime, type ServerProcess, startServer } from "./server-process.ts";
 
 const KEY = "crash-test-key-0123456789abcdef";
 const KILLS = 4;
@@ -86,7 +86,9 @@ describe.each(["deno", "node"] as Runtime[])("crash safety under SIGKILL (%s)", 
         } else if (kind === 1) {
           // A batch of new ids plus replays of earlier ids (which may or may not have been acknowledged).
           const events = Array.from({ length: 40 }, () => payloadFor(`c-${c}-${n++}`, base));
-          for (let r = 0; r < 10 && n > 50; r++) events.push(payloadFor(`c-${c}-${Math.floor(Math.random() * (n - 1))}`, base));
+          for (let r = 0; r < 10 && n > 50; r++) {
+            events.push(payloadFor(`c-${c}-${Math.floor(Math.random() * (n - 1))}`, base));
+          }
           const res = await post(events);
           if (res) {
             const results = (res.data as { results: { id: string; status: string }[] }).results;
@@ -97,7 +99,13 @@ describe.each(["deno", "node"] as Runtime[])("crash safety under SIGKILL (%s)", 
           }
         } else {
           // Server-generated ids: the response tells which id was stored.
-          const ev: SentEvent = { deviceId: `gen-${c}`, eventType: "count", value: n++, timestamp: base, metadata: { g: true } };
+          const ev: SentEvent = {
+            deviceId: `gen-${c}`,
+            eventType: "count",
+            value: n++,
+            timestamp: base,
+            metadata: { g: true },
+          };
           const res = await post(ev);
           if (res) {
             acked.set((res.data as { id: string }).id, ev);

@@ -13,7 +13,10 @@ export const ROOT = resolve(import.meta.dirname, "..");
 
 /** The deno binary from the `deno` npm package (the ELF itself, so signals reach the server). */
 export function denoBinary(): string {
-  const candidates = [join(ROOT, "node_modules/deno/deno"), join(ROOT, "node_modules/@deno/linux-x64-glibc/deno")];
+  const candidates = [
+    join(ROOT, "node_modules/deno/deno"),
+    join(ROOT, "node_modules/@deno/linux-x64-glibc/deno"),
+  ];
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error("deno binary not found: run npm install");
   return found;
@@ -57,7 +60,13 @@ export async function startServer(
   const [cmd, args] = command(runtime);
   const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -92,10 +101,17 @@ export async function startServer(
 }
 
 /** Runs the server command with `env` to completion (for start-up failures). */
-export function runToExit(runtime: Runtime, env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export function runToExit(
+  runtime: Runtime,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const [cmd, args] = command(runtime);
   return new Promise((res) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));

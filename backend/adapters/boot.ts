@@ -30,7 +30,10 @@ export async function boot(
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: config.sqliteDriver });
+  const driver = await openSqlDriver(config.databaseUrl, {
+    ...config.sqlite,
+    preference: config.sqliteDriver,
+  });
   const server = await createPulseStream(config, { driver, logger, indexHtml: options.indexHtml });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };

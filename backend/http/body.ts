@@ -22,7 +22,6 @@ export interface EventsPayload {
   items: unknown[];
 }
 
-
 type Format = "json" | "ndjson";
 
 export async function readEventsPayload(request: Request, limits: RequestLimits): Promise<EventsPayload> {
@@ -52,11 +51,15 @@ async function readLimitedText(request: Request, format: Format, limits: Request
   }
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limits.maxBodyBytes) throw tooLarge(limits);
-  if (!request.body) throw new ValidationError("Request body is empty", [{ field: "body", message: "required" }]);
+  if (!request.body) {
+    throw new ValidationError("Request body is empty", [{ field: "body", message: "required" }]);
+  }
 
   let stream: ReadableStream<Uint8Array> = request.body;
   if (encoding === "gzip") {
-    stream = stream.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+    stream = stream.pipeThrough(
+      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+    );
   }
   const reader = stream.getReader();
   const counter = format === "json" ? new JsonArrayCounter() : new LineCounter();
@@ -72,7 +75,10 @@ async function readLimitedText(request: Request, format: Format, limits: Request
           ? new ValidationError("Request body is not valid gzip (corrupt or truncated)", [
             { field: "body", message: "invalid gzip stream" },
           ])
-          : new ValidationError("Request body could not be read", [{ field: "body", message: "read failed" }]);
+          : new ValidationError("Request body could not be read", [{
+            field: "body",
+            message: "read failed",
+          }]);
       }
       if (chunk.done) break;
       total += chunk.value.byteLength;
@@ -93,7 +99,10 @@ async function readLimitedText(request: Request, format: Format, limits: Request
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new ValidationError("Request body is not valid UTF-8", [{ field: "body", message: "invalid UTF-8" }]);
+    throw new ValidationError("Request body is not valid UTF-8", [{
+      field: "body",
+      message: "invalid UTF-8",
+    }]);
   }
 }
 
@@ -117,7 +126,10 @@ function parseJson(text: string): EventsPayload {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ValidationError("Request body is not valid JSON", [{ field: "body", message: "malformed JSON" }]);
+    throw new ValidationError("Request body is not valid JSON", [{
+      field: "body",
+      message: "malformed JSON",
+    }]);
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw noEvents();

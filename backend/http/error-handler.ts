@@ -38,7 +38,12 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
 
 function describe(error: unknown): Record<string, unknown> {
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack, cause: error.cause ? describe(error.cause) : undefined };
+    return {
+      name: error.name,
+      message: error.message,
+      stack: error.stack,
+      cause: error.cause ? describe(error.cause) : undefined,
+    };
   }
   return { value: String(error) };
 }

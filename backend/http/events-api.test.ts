@@ -43,7 +43,10 @@ describe("POST /v1/events (single event)", () => {
 
   it("generates a time-ordered UUIDv7 id and defaults the timestamp to receive time", async () => {
     await withApp(async (f) => {
-      const res = await f.request("/v1/events", { method: "POST", body: json({ deviceId: "d", eventType: "t" }) });
+      const res = await f.request("/v1/events", {
+        method: "POST",
+        body: json({ deviceId: "d", eventType: "t" }),
+      });
       expect(res.status).toBe(202);
       const { data } = await res.json();
       expect(data.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -68,7 +71,11 @@ describe("POST /v1/events (single event)", () => {
 
   it("uses a valid Idempotency-Key as the id of a single event without one", async () => {
     await withApp(async (f) => {
-      const init = { method: "POST", body: json({ deviceId: "d", eventType: "t" }), headers: { "Idempotency-Key": "order-42" } };
+      const init = {
+        method: "POST",
+        body: json({ deviceId: "d", eventType: "t" }),
+        headers: { "Idempotency-Key": "order-42" },
+      };
       const first = await f.request("/v1/events", init);
       expect((await first.json()).data.id).toBe("order-42");
       const retry = await f.request("/v1/events", init);
@@ -93,7 +100,10 @@ describe("POST /v1/events (single event)", () => {
 describe("POST /v1/events (batches)", () => {
   it("returns per-item results and totals, storing valid items even when others are rejected", async () => {
     await withApp(async (f) => {
-      await f.request("/v1/events", { method: "POST", body: json({ id: "old", deviceId: "d", eventType: "t" }) });
+      await f.request("/v1/events", {
+        method: "POST",
+        body: json({ id: "old", deviceId: "d", eventType: "t" }),
+      });
       const res = await f.request("/v1/events", {
         method: "POST",
         body: json([
@@ -148,8 +158,17 @@ describe("POST /v1/events (batches)", () => {
 
   it("accepts NDJSON and rejects an unparsable line by index", async () => {
     await withApp(async (f) => {
-      const body = [json({ deviceId: "d", eventType: "t", value: 1 }), "{not json", "", json({ deviceId: "e", eventType: "t" })].join("\n");
-      const res = await f.request("/v1/events", { method: "POST", body, headers: { "content-type": "application/x-ndjson" } });
+      const body = [
+        json({ deviceId: "d", eventType: "t", value: 1 }),
+        "{not json",
+        "",
+        json({ deviceId: "e", eventType: "t" }),
+      ].join("\n");
+      const res = await f.request("/v1/events", {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/x-ndjson" },
+      });
       expect(res.status).toBe(202);
       const data = (await res.json()).data;
       expect(data.totals).toEqual({ received: 3, accepted: 2, duplicate: 0, rejected: 1 });
@@ -165,7 +184,10 @@ describe("POST /v1/events (batches)", () => {
 
   it("accepts a gzip-encoded batch", async () => {
     await withApp(async (f) => {
-      const events = Array.from({ length: 500 }, (_, i) => ({ id: `g-${i}`, deviceId: `d${i % 7}`, eventType: "t", value: i }));
+      const events = Array.from(
+        { length: 500 },
+        (_, i) => ({ id: `g-${i}`, deviceId: `d${i % 7}`, eventType: "t", value: i }),
+      );
       const res = await f.request("/v1/events", {
         method: "POST",
         body: gzipSync(json(events)),
@@ -192,9 +214,14 @@ describe("POST /v1/events rejects bad input with a clear 4xx and stores nothing"
     ["NUL in a string", { body: json({ deviceId: "a\u0000b", eventType: "t" }) }, 400, [
       { field: "deviceId", message: "deviceId must not contain control characters" },
     ]],
-    ["a control character in data", { body: json({ deviceId: "a", eventType: "t", data: { note: "x\u0007" } }) }, 400, [
-      { field: "data.note", message: "strings must not contain control characters" },
-    ]],
+    [
+      "a control character in data",
+      { body: json({ deviceId: "a", eventType: "t", data: { note: "x\u0007" } }) },
+      400,
+      [
+        { field: "data.note", message: "strings must not contain control characters" },
+      ],
+    ],
     ["a huge number", { body: '{"deviceId":"d","eventType":"t","value":1e999}' }, 400, [
       { field: "value", message: "value must be a finite number" },
     ]],
@@ -210,50 +237,104 @@ describe("POST /v1/events rejects bad input with a clear 4xx and stores nothing"
     ["an over-long id", { body: json({ id: "i".repeat(129), deviceId: "d", eventType: "t" }) }, 400, [
       { field: "id", message: "id must be at most 128 characters" },
     ]],
-    ["too many metadata keys", {
-      body: json({ deviceId: "d", eventType: "t", metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }),
-    }, 400, [{ field: "metadata", message: "metadata must have at most 32 keys" }]],
+    [
+      "too many metadata keys",
+      {
+        body: json({
+          deviceId: "d",
+          eventType: "t",
+          metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])),
+        }),
+      },
+      400,
+      [{ field: "metadata", message: "metadata must have at most 32 keys" }],
+    ],
     ["nested metadata", { body: json({ deviceId: "d", eventType: "t", metadata: { a: { b: 1 } } }) }, 400, [
       {
         field: "metadata.a",
-        message: "metadata values must be strings (at most 256 characters, no control characters), finite numbers or booleans",
+        message:
+          "metadata values must be strings (at most 256 characters, no control characters), finite numbers or booleans",
       },
     ]],
-    ["data over 16 KiB", { body: json({ deviceId: "d", eventType: "t", data: { blob: "x".repeat(16 * 1024) } }) }, 400, [
-      { field: "data", message: "data must be at most 16384 bytes as JSON (got 16395)" },
-    ]],
-    ["deeply nested data", {
-      body: '{"deviceId":"d","eventType":"t","data":' + '{"a":'.repeat(40) + "1" + "}".repeat(40) + "}",
-    }, 400, [{ field: "data", message: "data must be nested at most 32 levels deep" }]],
+    [
+      "data over 16 KiB",
+      { body: json({ deviceId: "d", eventType: "t", data: { blob: "x".repeat(16 * 1024) } }) },
+      400,
+      [
+        { field: "data", message: "data must be at most 16384 bytes as JSON (got 16395)" },
+      ],
+    ],
+    [
+      "deeply nested data",
+      {
+        body: '{"deviceId":"d","eventType":"t","data":' + '{"a":'.repeat(40) + "1" + "}".repeat(40) + "}",
+      },
+      400,
+      [{ field: "data", message: "data must be nested at most 32 levels deep" }],
+    ],
     ["data that is an array", { body: json({ deviceId: "d", eventType: "t", data: [1] }) }, 400, [
       { field: "data", message: "data must be a JSON object" },
     ]],
-    ["a timestamp in the future", { body: json({ deviceId: "d", eventType: "t", timestamp: NOW + 5 * 60_000 + 1 }) }, 400, [
-      { field: "timestamp", message: "timestamp is more than 300 s in the future" },
-    ]],
-    ["a timestamp older than retention", {
-      body: json({ deviceId: "d", eventType: "t", timestamp: new Date(NOW - 8 * 86_400_000).toISOString() }),
-    }, 400, [{ field: "timestamp", message: "timestamp is older than the retention window (7 d)" }]],
-    ["a timestamp without a zone", { body: json({ deviceId: "d", eventType: "t", timestamp: "2026-11-22 10:00" }) }, 400, [
+    [
+      "a timestamp in the future",
+      { body: json({ deviceId: "d", eventType: "t", timestamp: NOW + 5 * 60_000 + 1 }) },
+      400,
+      [
+        { field: "timestamp", message: "timestamp is more than 300 s in the future" },
+      ],
+    ],
+    [
+      "a timestamp older than retention",
       {
-        field: "timestamp",
-        message: "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone",
+        body: json({
+          deviceId: "d",
+          eventType: "t",
+          timestamp: new Date(NOW - 8 * 86_400_000).toISOString(),
+        }),
       },
-    ]],
+      400,
+      [{ field: "timestamp", message: "timestamp is older than the retention window (7 d)" }],
+    ],
+    [
+      "a timestamp without a zone",
+      { body: json({ deviceId: "d", eventType: "t", timestamp: "2026-11-22 10:00" }) },
+      400,
+      [
+        {
+          field: "timestamp",
+          message:
+            "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone",
+        },
+      ],
+    ],
     ["an unknown field", { body: json({ deviceId: "d", eventType: "t", devceId: "typo" }) }, 400, [
       { field: "devceId", message: 'unknown field "devceId"' },
     ]],
-    ["invalid UTF-8", { body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) }, 400, [{ field: "body", message: "invalid UTF-8" }]],
-    ["a truncated gzip body", {
-      body: gzipSync(json([{ deviceId: "d", eventType: "t" }])).subarray(0, 20),
-      headers: { "content-encoding": "gzip" },
-    }, 400, [{ field: "body", message: "invalid gzip stream" }]],
-    ["a form content type", { body: "deviceId=d", headers: { "content-type": "application/x-www-form-urlencoded" } }, 415, [
+    ["invalid UTF-8", { body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) }, 400, [{
+      field: "body",
+      message: "invalid UTF-8",
+    }]],
+    [
+      "a truncated gzip body",
       {
-        field: "content-type",
-        message: "Content-Type must be application/json or application/x-ndjson (got application/x-www-form-urlencoded)",
+        body: gzipSync(json([{ deviceId: "d", eventType: "t" }])).subarray(0, 20),
+        headers: { "content-encoding": "gzip" },
       },
-    ]],
+      400,
+      [{ field: "body", message: "invalid gzip stream" }],
+    ],
+    [
+      "a form content type",
+      { body: "deviceId=d", headers: { "content-type": "application/x-www-form-urlencoded" } },
+      415,
+      [
+        {
+          field: "content-type",
+          message:
+            "Content-Type must be application/json or application/x-ndjson (got application/x-www-form-urlencoded)",
+        },
+      ],
+    ],
     ["an unsupported encoding", { body: "{}", headers: { "content-encoding": "br" } }, 415, [
       { field: "content-encoding", message: "Content-Encoding must be gzip or absent (got br)" },
     ]],
@@ -316,7 +397,11 @@ describe("POST /v1/events limits", () => {
     await withApp(async (f) => {
       const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
       expect(bomb.length).toBeLessThan(100 * 1024);
-      const res = await f.request("/v1/events", { method: "POST", body: bomb, headers: { "content-encoding": "gzip" } });
+      const res = await f.request("/v1/events", {
+        method: "POST",
+        body: bomb,
+        headers: { "content-encoding": "gzip" },
+      });
       expect(res.status).toBe(413);
       expect((await res.json()).message).toBe("Request body exceeds 10485760 bytes (after decompression)");
     });
@@ -344,7 +429,10 @@ describe("POST /v1/events limits", () => {
       const events = Array.from({ length: 11 }, (_, i) => ({ deviceId: "d,[{", eventType: `t${i}` }));
       const array = await f.request("/v1/events", { method: "POST", body: json(events) });
       expect(array.status).toBe(413);
-      expect((await array.json()).errors).toEqual([{ field: "events", message: "Too many events: at most 10 per request" }]);
+      expect((await array.json()).errors).toEqual([{
+        field: "events",
+        message: "Too many events: at most 10 per request",
+      }]);
       const ndjson = await f.request("/v1/events", {
         method: "POST",
         body: events.map((e) => json(e)).join("\n"),
@@ -366,8 +454,20 @@ describe("authentication", () => {
         f.request("/v1/events", { method: "POST", key, body: json({ deviceId: "d", eventType: "t" }) });
       const store = f.server.store;
       const base = { name: "k", scopes: ["ingest", "read"], createdAt: NOW, lastUsedAt: null };
-      await store.createApiKey({ ...base, id: "k-revoked", keyHash: await hashApiKey("revoked-key-secret"), expiresAt: null, revokedAt: NOW });
-      await store.createApiKey({ ...base, id: "k-expiring", keyHash: await hashApiKey("expiring-key-secret"), expiresAt: NOW + 1000, revokedAt: null });
+      await store.createApiKey({
+        ...base,
+        id: "k-revoked",
+        keyHash: await hashApiKey("revoked-key-secret"),
+        expiresAt: null,
+        revokedAt: NOW,
+      });
+      await store.createApiKey({
+        ...base,
+        id: "k-expiring",
+        keyHash: await hashApiKey("expiring-key-secret"),
+        expiresAt: NOW + 1000,
+        revokedAt: null,
+      });
       const messages: [string | null, string][] = [
         [null, "Missing API key: send x-api-key or Authorization: Bearer <key>"],
         ["nope-not-a-key", "Invalid API key"],
@@ -399,7 +499,11 @@ describe("authentication", () => {
         expiresAt: null,
         revokedAt: null,
       });
-      const res = await f.request("/v1/events", { method: "POST", key: "read-only-secret-key", body: json({ deviceId: "d", eventType: "t" }) });
+      const res = await f.request("/v1/events", {
+        method: "POST",
+        key: "read-only-secret-key",
+        body: json({ deviceId: "d", eventType: "t" }),
+      });
       expect(res.status).toBe(403);
       expect((await res.json()).message).toBe("API key lacks the 'ingest' scope");
       expect((await f.request("/v1/events", { key: "read-only-secret-key" })).status).toBe(200);
@@ -447,7 +551,9 @@ describe("GET /v1/events", () => {
     await withApp(async (f) => {
       await seed(f);
       const res = await f.request(
-        `/v1/events?deviceId=even&eventType=alarm&from=${NOW - 100_000}&to=${new Date(NOW - 100_000 + 10_000).toISOString()}`,
+        `/v1/events?deviceId=even&eventType=alarm&from=${NOW - 100_000}&to=${
+          new Date(NOW - 100_000 + 10_000).toISOString()
+        }`,
       );
       const ids = (await res.json()).data.events.map((e: { id: string }) => e.id);
       expect(ids).toEqual(["e10", "e00"]);
@@ -475,7 +581,11 @@ describe("GET /v1/events", () => {
     await withApp(async (f) => {
       const res = await f.request("/v1/events/missing");
       expect(res.status).toBe(404);
-      expect(await res.json()).toEqual({ status: "error", message: 'No event with id "missing"', errors: [] });
+      expect(await res.json()).toEqual({
+        status: "error",
+        message: 'No event with id "missing"',
+        errors: [],
+      });
     });
   });
 });
@@ -504,7 +614,10 @@ describe("health, request ids and failures", () => {
   it("answers 503 with Retry-After and no internals when the store is gone", async () => {
     await withApp(async (f) => {
       await f.server.store.close();
-      const res = await f.request("/v1/events", { method: "POST", body: json({ deviceId: "d", eventType: "t" }) });
+      const res = await f.request("/v1/events", {
+        method: "POST",
+        body: json({ deviceId: "d", eventType: "t" }),
+      });
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBe("1");
       const text = await res.text();
@@ -519,7 +632,11 @@ describe("health, request ids and failures", () => {
     await withApp(async (f) => {
       const res = await f.request("/v2/nothing");
       expect(res.status).toBe(404);
-      expect(await res.json()).toEqual({ status: "error", message: "No route for GET /v2/nothing", errors: [] });
+      expect(await res.json()).toEqual({
+        status: "error",
+        message: "No route for GET /v2/nothing",
+        errors: [],
+      });
     });
   });
 });

@@ -30,7 +30,8 @@ const listQuery = z.object({
   eventType: z.string().min(1).max(1024).optional(),
   limit: z.string().regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE}` }).transform(Number)
     .refine((n) => n >= 1 && n <= MAX_PAGE, { error: `must be an integer from 1 to ${MAX_PAGE}` }).optional(),
-  cursor: z.string().max(200, { error: "cursor is not valid (pass nextCursor from a previous page)" }).optional(),
+  cursor: z.string().max(200, { error: "cursor is not valid (pass nextCursor from a previous page)" })
+    .optional(),
 });
 
 export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
@@ -52,7 +53,9 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
       const event = result.events.get(0)!;
       return c.json({
         status: "success",
-        message: item.status === "accepted" ? "Event accepted for processing" : "Duplicate event: already stored",
+        message: item.status === "accepted"
+          ? "Event accepted for processing"
+          : "Duplicate event: already stored",
         data: {
           id: event.id,
           deviceId: event.deviceId,
@@ -63,10 +66,16 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
     }
     const data = { totals: result.totals, results: result.results };
     if (result.totals.rejected === result.totals.received) {
-      const errors = result.results.flatMap((r) => (r.errors ?? []).map((e) => ({ field: `[${r.index}].${e.field}`, message: e.message })));
+      const errors = result.results.flatMap((r) =>
+        (r.errors ?? []).map((e) => ({ field: `[${r.index}].${e.field}`, message: e.message }))
+      );
       throw new ValidationError("Every event in the request was rejected", errors, { data });
     }
-    return c.json({ status: "success", message: `${result.totals.accepted} of ${result.totals.received} events accepted`, data }, 202);
+    return c.json({
+      status: "success",
+      message: `${result.totals.accepted} of ${result.totals.received} events accepted`,
+      data,
+    }, 202);
   });
 
   app.get("/:id", requireScope("read", auth), async (c) => {
@@ -79,13 +88,17 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   app.get("/", requireScope("read", auth), async (c) => {
     const raw = c.req.query();
     const parsed = listQuery.safeParse(raw);
-    const errors = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message }));
+    const errors = parsed.success
+      ? []
+      : parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message }));
     const q = parsed.success ? parsed.data : {} as z.infer<typeof listQuery>;
     const now = deps.clock.now();
     const from = parseTime(raw.from, "from", now, errors);
     const to = parseTime(raw.to, "to", now, errors);
     const after = raw.cursor === undefined ? undefined : decodeCursor(raw.cursor, errors);
-    if (from !== undefined && to !== undefined && from >= to) errors.push({ field: "from", message: "from must be before to" });
+    if (from !== undefined && to !== undefined && from >= to) {
+      errors.push({ field: "from", message: "from must be before to" });
+    }
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     const limit = q.limit ?? 100;
     const events = await deps.store.listEvents({
@@ -98,7 +111,9 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
     });
     const page = events.slice(0, limit);
     const last = page[page.length - 1];
-    const nextCursor = events.length > limit && last ? encodeCursor({ timestamp: last.timestamp, seq: last.seq }) : null;
+    const nextCursor = events.length > limit && last
+      ? encodeCursor({ timestamp: last.timestamp, seq: last.seq })
+      : null;
     return c.json({ status: "success", data: { events: page.map(toEventView), nextCursor } });
   });
 

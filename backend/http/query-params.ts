@@ -3,13 +3,25 @@ import type { FieldError } from "../../shared/event-schema.ts";
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const RELATIVE = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 
 /**
  * A time parameter: epoch ms, ISO-8601, or `now` / `now-<n><unit>` (ms, s, m, h,
  * d, w). Returns epoch ms, or `undefined` when absent; adds an error when bad.
  */
-export function parseTime(raw: string | undefined, field: string, now: number, errors: FieldError[]): number | undefined {
+export function parseTime(
+  raw: string | undefined,
+  field: string,
+  now: number,
+  errors: FieldError[],
+): number | undefined {
   if (raw === undefined || raw === "") return undefined;
   if (/^\d{1,16}$/.test(raw)) return Number(raw);
   const rel = RELATIVE.exec(raw);
@@ -27,7 +39,10 @@ export function encodeCursor(position: { timestamp: number; seq: number }): stri
   return btoa(`${position.timestamp}.${position.seq}`).replace(/=+$/, "");
 }
 
-export function decodeCursor(cursor: string, errors: FieldError[]): { timestamp: number; seq: number } | undefined {
+export function decodeCursor(
+  cursor: string,
+  errors: FieldError[],
+): { timestamp: number; seq: number } | undefined {
   let decoded = "";
   try {
     decoded = atob(cursor);

@@ -48,7 +48,11 @@ describe("GroupCommitter", () => {
   it("never splits a request and caps a transaction at maxBatchEvents", async () => {
     await withCommitter({ maxBatchEvents: 4 }, async (committer, store, commits) => {
       const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => event(`${p}${i}`));
-      await Promise.all([committer.submit(ids("x", 3)), committer.submit(ids("y", 3)), committer.submit(ids("z", 1))]);
+      await Promise.all([
+        committer.submit(ids("x", 3)),
+        committer.submit(ids("y", 3)),
+        committer.submit(ids("z", 1)),
+      ]);
       expect(commits).toEqual([{ events: 3, requests: 1 }, { events: 4, requests: 2 }]);
       expect((await store.stats()).events).toBe(7);
     });
@@ -58,10 +62,16 @@ describe("GroupCommitter", () => {
     await withCommitter({ maxQueuedEvents: 5 }, async (committer, store) => {
       const first = committer.submit([event("q1"), event("q2"), event("q3")]);
       expect(committer.queuedEvents).toBe(3);
-      await expect(committer.submit([event("q4"), event("q5"), event("q6")])).rejects.toBeInstanceOf(OverloadedError);
+      await expect(committer.submit([event("q4"), event("q5"), event("q6")])).rejects.toBeInstanceOf(
+        OverloadedError,
+      );
       expect(await first).toEqual(["accepted", "accepted", "accepted"]);
       expect(committer.queuedEvents).toBe(0);
-      expect(await committer.submit([event("q4"), event("q5"), event("q6")])).toEqual(["accepted", "accepted", "accepted"]);
+      expect(await committer.submit([event("q4"), event("q5"), event("q6")])).toEqual([
+        "accepted",
+        "accepted",
+        "accepted",
+      ]);
       expect((await store.stats()).events).toBe(6);
     });
   });
@@ -69,7 +79,10 @@ describe("GroupCommitter", () => {
   it("rejects every request of a failed transaction and commits none of it", async () => {
     await withCommitter({}, async (committer, store) => {
       await store.close();
-      const outcomes = await Promise.allSettled([committer.submit([event("f1")]), committer.submit([event("f2")])]);
+      const outcomes = await Promise.allSettled([
+        committer.submit([event("f1")]),
+        committer.submit([event("f2")]),
+      ]);
       expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
     });
   });

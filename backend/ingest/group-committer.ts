@@ -105,14 +105,24 @@ export class GroupCommitter {
     const started = performance.now();
     try {
       const outcomes = await this.store.commitEvents(all);
-      this.observer?.onCommit({ events: size, requests: batch.length, durationMs: performance.now() - started, ok: true });
+      this.observer?.onCommit({
+        events: size,
+        requests: batch.length,
+        durationMs: performance.now() - started,
+        ok: true,
+      });
       let offset = 0;
       for (const p of batch) {
         p.resolve(outcomes.slice(offset, offset + p.events.length));
         offset += p.events.length;
       }
     } catch (error) {
-      this.observer?.onCommit({ events: size, requests: batch.length, durationMs: performance.now() - started, ok: false });
+      this.observer?.onCommit({
+        events: size,
+        requests: batch.length,
+        durationMs: performance.now() - started,
+        ok: false,
+      });
       for (const p of batch) p.reject(error);
     } finally {
       this.#committing = false;

@@ -62,7 +62,12 @@ export async function ingestEvents(
   const indexes: number[] = [];
   params.items.forEach((item, index) => {
     if (isUnparsable(item)) {
-      results[index] = { index, status: "rejected", error: item.unparsable, errors: [{ field: "event", message: item.unparsable }] };
+      results[index] = {
+        index,
+        status: "rejected",
+        error: item.unparsable,
+        errors: [{ field: "event", message: item.unparsable }],
+      };
       return;
     }
     const checked = deps.validator.validate(item, now);

@@ -32,7 +32,16 @@ export function event(id: string, overrides: Partial<EnrichedEvent> = {}): Enric
 }
 
 function key(id: string, hash: string): ApiKeyRecord {
-  return { id, name: id, keyHash: hash, scopes: ["ingest"], createdAt: T0, lastUsedAt: null, expiresAt: null, revokedAt: null };
+  return {
+    id,
+    name: id,
+    keyHash: hash,
+    scopes: ["ingest"],
+    createdAt: T0,
+    lastUsedAt: null,
+    expiresAt: null,
+    revokedAt: null,
+  };
 }
 
 export function describeStoreContract(name: string, harness: StoreHarness): void {
@@ -48,7 +57,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
     it("commits events and reports duplicates in input order, within and across calls", async () => {
       await withStore(async (store) => {
-        expect(await store.commitEvents([event("a"), event("b"), event("a")])).toEqual(["accepted", "accepted", "duplicate"]);
+        expect(await store.commitEvents([event("a"), event("b"), event("a")])).toEqual([
+          "accepted",
+          "accepted",
+          "duplicate",
+        ]);
         expect(await store.commitEvents([event("b"), event("c")])).toEqual(["duplicate", "accepted"]);
         expect((await store.stats()).events).toBe(3);
       });
@@ -67,7 +80,7 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const full = event("full", {
           value: -0.000123,
           metadata: { site: "b", n: 3, ok: false },
-          data: { nested: { list: [1, "two", null, true] }, emoji: "🙂", quote: "\"" },
+          data: { nested: { list: [1, "two", null, true] }, emoji: "🙂", quote: '"' },
         });
         const bare = event("bare", { value: null, metadata: null, data: null });
         await store.commitEvents([full, bare]);
@@ -106,13 +119,17 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           event("l3", { timestamp: T0 + 2000, deviceId: "a", eventType: "humidity" }),
           event("l4", { timestamp: T0 + 2000, deviceId: "a" }),
         ]);
-        const ids = async (q: Parameters<Store["listEvents"]>[0]) => (await store.listEvents(q)).map((e) => e.id);
+        const ids = async (q: Parameters<Store["listEvents"]>[0]) =>
+          (await store.listEvents(q)).map((e) => e.id);
         expect(await ids({ limit: 10 })).toEqual(["l2", "l4", "l3", "l1"]);
         expect(await ids({ limit: 10, deviceId: "a" })).toEqual(["l4", "l3", "l1"]);
         expect(await ids({ limit: 10, eventType: "humidity" })).toEqual(["l3"]);
         expect(await ids({ limit: 10, from: T0 + 2000, to: T0 + 3000 })).toEqual(["l4", "l3"]);
         const l4 = (await store.getEvent("l4"))!;
-        expect(await ids({ limit: 10, after: { timestamp: l4.timestamp, seq: l4.seq } })).toEqual(["l3", "l1"]);
+        expect(await ids({ limit: 10, after: { timestamp: l4.timestamp, seq: l4.seq } })).toEqual([
+          "l3",
+          "l1",
+        ]);
         expect(await ids({ limit: 2 })).toEqual(["l2", "l4"]);
       });
     });

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSqlDriver, type DriverPreference } from "../adapters/sqlite/open-driver.ts";
+import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
@@ -43,7 +43,7 @@ export interface AppFixture {
 }
 
 /** Runs `fn` against a PulseStream on a real SQLite file. */
-export async function withApp<T>(
+export function withApp<T>(
   fn: (f: AppFixture) => Promise<T>,
   options: { env?: Record<string, string>; clock?: Clock; driver?: DriverPreference } = {},
 ): Promise<T> {
@@ -54,7 +54,10 @@ export async function withApp<T>(
       LOG_LEVEL: "silent",
       ...options.env,
     });
-    const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: options.driver ?? "auto" });
+    const driver = await openSqlDriver(config.databaseUrl, {
+      ...config.sqlite,
+      preference: options.driver ?? "auto",
+    });
     const server = await createPulseStream(config, {
       driver,
       logger: createLogger("silent"),
@@ -64,8 +67,12 @@ export async function withApp<T>(
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {
       const headers = new Headers(init.headers);
       const key = init.key === undefined ? TEST_KEY : init.key;
-      if (key !== null && !headers.has("x-api-key") && !headers.has("authorization")) headers.set("x-api-key", key);
-      if (init.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
+      if (key !== null && !headers.has("x-api-key") && !headers.has("authorization")) {
+        headers.set("x-api-key", key);
+      }
+      if (init.body !== undefined && !headers.has("content-type")) {
+        headers.set("content-type", "application/json");
+      }
       return Promise.resolve(server.app.request(`http://localhost${path}`, { ...init, headers }));
     };
     try {

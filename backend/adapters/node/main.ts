@@ -7,7 +7,9 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { boot } from "../boot.ts";
 
-const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() => undefined);
+const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() =>
+  undefined
+);
 const booted = await boot(process.env, { indexHtml });
 if (!booted) process.exit(1);
 const { config, logger, server } = booted;

@@ -38,7 +38,10 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
       }),
     writeBatch: (batch: readonly SqlStatement[]) =>
       guard("write", async () => {
-        const results = await client.batch(batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })), "write");
+        const results = await client.batch(
+          batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })),
+          "write",
+        );
         return results.map((r) => r.rowsAffected);
       }),
     close: () => guard("close", () => Promise.resolve(client.close())),

@@ -41,8 +41,7 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
     name: "node:sqlite",
     local: path !== ":memory:",
     exec: (sql) => guard("exec", () => db.exec(sql)),
-    all: <T>(sql: string, args: SqlValue[] = []) =>
-      guard("query", () => prepared(sql).all(...args) as T[]),
+    all: <T>(sql: string, args: SqlValue[] = []) => guard("query", () => prepared(sql).all(...args) as T[]),
     writeBatch: (batch: readonly SqlStatement[]) =>
       guard("write", () => {
         db.exec("BEGIN IMMEDIATE");
@@ -55,6 +54,9 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
           throw error;
         }
       }),
-    close: () => guard("close", () => db.close()),
+    close: () =>
+      guard("close", () => {
+        if (db.isOpen) db.close();
+      }),
   };
 }

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
-import { openSqlDriver, type DriverPreference } from "../../adapters/sqlite/open-driver.ts";
+import { type DriverPreference, openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
 import { describeStoreContract, event } from "../store-contract.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 
@@ -13,7 +13,8 @@ function harness(preference: DriverPreference) {
     async open() {
       const dir = mkdtempSync(join(tmpdir(), "pulsestream-store-"));
       const url = `file:${join(dir, "store.db")}`;
-      const openStore = async () => createSqliteStore({ driver: await openSqlDriver(url, { ...tuning, preference }) });
+      const openStore = async () =>
+        createSqliteStore({ driver: await openSqlDriver(url, { ...tuning, preference }) });
       const store = await openStore();
       return {
         store,

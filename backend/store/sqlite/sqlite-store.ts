@@ -91,7 +91,8 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     async createApiKey(key) {
       await driver.writeBatch([{
-        sql: `INSERT INTO api_keys (id, name, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at)
+        sql:
+          `INSERT INTO api_keys (id, name, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at)
               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         args: [
           key.id,

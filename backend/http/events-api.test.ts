@@ -439,6 +439,14 @@ describe("POST /v1/events limits", () => {
         headers: { "content-type": "application/x-ndjson" },
       });
       expect(ndjson.status).toBe(413);
+      // Small bodies with a declared length take the one-call read path; the same limit holds there.
+      const declared = json(events);
+      const withLength = await f.request("/v1/events", {
+        method: "POST",
+        body: declared,
+        headers: { "content-length": String(new TextEncoder().encode(declared).length) },
+      });
+      expect(withLength.status).toBe(413);
       const exactly = await f.request("/v1/events", { method: "POST", body: json(events.slice(0, 10)) });
       expect(exactly.status).toBe(202);
       expect(await storedCount(f)).toBe(10);

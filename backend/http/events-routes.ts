@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
+import { ApiKeyHasher } from "../auth/api-keys.ts";
 import type { Clock } from "../clock.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
@@ -36,7 +37,7 @@ const listQuery = z.object({
 
 export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const auth = { store: deps.store, clock: deps.clock };
+  const auth = { store: deps.store, clock: deps.clock, hasher: new ApiKeyHasher() };
 
   app.post("/", requireScope("ingest", auth), async (c) => {
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits);

@@ -14,6 +14,7 @@
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
 import type { CommitOutcome, Store } from "../store/store.ts";
+import { createMacrotask } from "./macrotask.ts";
 
 export interface GroupCommitterOptions {
   /** Most events per transaction. */
@@ -42,6 +43,7 @@ export class GroupCommitter {
   #scheduled = false;
   #closed = false;
   #idle: (() => void)[] = [];
+  #nextTick = createMacrotask(() => this.#run());
 
   constructor(
     private readonly store: Store,
@@ -76,17 +78,22 @@ export class GroupCommitter {
   /** Stops taking new work and resolves when everything queued has committed. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (!this.#committing && this.#queue.length === 0) return;
-    await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#committing || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    this.#nextTick.close();
   }
 
   #schedule(): void {
     if (this.#scheduled || this.#committing) return;
     this.#scheduled = true;
-    setTimeout(() => {
-      this.#scheduled = false;
-      void this.#flush();
-    }, this.options.lingerMs);
+    if (this.options.lingerMs > 0) setTimeout(() => this.#run(), this.options.lingerMs);
+    else this.#nextTick.schedule();
+  }
+
+  #run(): void {
+    this.#scheduled = false;
+    void this.#flush();
   }
 
   async #flush(): Promise<void> {

@@ -49,6 +49,8 @@ export interface SqliteTuning {
   cacheMb: number;
   /** WAL pages written before an automatic checkpoint. */
   walAutocheckpointPages: number;
+  /** `normal`: durable across process crashes; `full`: also across OS crashes (fsync per commit). */
+  synchronous: "normal" | "full";
 }
 
 /** The configuration is invalid; `message` is the one line to print. */
@@ -93,6 +95,7 @@ const schema = z.object({
   COMMIT_LINGER_MS: int(0, 1000).default(0),
   SQLITE_CACHE_MB: int(1, 65536).default(128),
   SQLITE_WAL_AUTOCHECKPOINT_PAGES: int(100, 10_000_000).default(20_000),
+  SQLITE_SYNCHRONOUS: z.enum(["normal", "full"], { error: "must be normal or full" }).default("normal"),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -149,6 +152,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
       lingerMs: e.COMMIT_LINGER_MS,
     },
-    sqlite: { cacheMb: e.SQLITE_CACHE_MB, walAutocheckpointPages: e.SQLITE_WAL_AUTOCHECKPOINT_PAGES },
+    sqlite: {
+      cacheMb: e.SQLITE_CACHE_MB,
+      walAutocheckpointPages: e.SQLITE_WAL_AUTOCHECKPOINT_PAGES,
+      synchronous: e.SQLITE_SYNCHRONOUS,
+    },
   };
 }

@@ -135,7 +135,12 @@ describe.each(["deno", "node"] as Runtime[])("crash safety under SIGKILL (%s)", 
     expect(generatedAcked).toBeGreaterThan(10);
 
     const store = await createSqliteStore({
-      driver: await openSqlDriver(url, { cacheMb: 16, walAutocheckpointPages: 1000, preference: "libsql" }),
+      driver: await openSqlDriver(url, {
+        cacheMb: 16,
+        walAutocheckpointPages: 1000,
+        synchronous: "normal",
+        preference: "libsql",
+      }),
     });
     try {
       for (const [id, sent] of acked) {

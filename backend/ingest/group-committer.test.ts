@@ -15,7 +15,11 @@ async function withCommitter(
 ) {
   const dir = mkdtempSync(join(tmpdir(), "pulsestream-commit-"));
   const store = await createSqliteStore({
-    driver: await openSqlDriver(`file:${join(dir, "c.db")}`, { cacheMb: 16, walAutocheckpointPages: 1000 }),
+    driver: await openSqlDriver(`file:${join(dir, "c.db")}`, {
+      cacheMb: 16,
+      walAutocheckpointPages: 1000,
+      synchronous: "normal" as const,
+    }),
   });
   const commits: { events: number; requests: number }[] = [];
   const committer = new GroupCommitter(

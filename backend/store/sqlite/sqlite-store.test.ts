@@ -6,7 +6,7 @@ import { type DriverPreference, openSqlDriver } from "../../adapters/sqlite/open
 import { describeStoreContract, event } from "../store-contract.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 
-const tuning = { cacheMb: 16, walAutocheckpointPages: 1000 };
+const tuning = { cacheMb: 16, walAutocheckpointPages: 1000, synchronous: "normal" as const };
 
 function harness(preference: DriverPreference) {
   return {

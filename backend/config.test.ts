@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("loadConfig", () => {
+  it("applies the documented defaults", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 8000,
+      host: "127.0.0.1",
+      databaseUrl: "file:./data/pulsestream.db",
+      sqliteDriver: "auto",
+      bootstrapApiKey: undefined,
+      logLevel: "info",
+      partitions: 8,
+      requestLimits: { maxBodyBytes: 10 * 1024 * 1024, maxEventsPerRequest: 10_000 },
+      commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
+      sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
+    });
+    expect(c.eventLimits).toEqual({
+      maxIdLength: 128,
+      maxDeviceIdLength: 128,
+      maxEventTypeLength: 64,
+      maxMetadataKeys: 32,
+      maxMetadataKeyLength: 64,
+      maxMetadataValueLength: 256,
+      maxDataBytes: 16384,
+      maxDataDepth: 32,
+      maxFutureSkewMs: 300_000,
+      retentionMs: 7 * 86_400_000,
+    });
+  });
+
+  it("reads every variable", () => {
+    const c = loadConfig({
+      PORT: "9000",
+      HOST: "0.0.0.0",
+      RETENTION_RAW_DAYS: "30",
+      MAX_EVENTS_PER_REQUEST: "500",
+      LOG_LEVEL: "warn",
+    });
+    expect([c.port, c.host, c.eventLimits.retentionMs, c.requestLimits.maxEventsPerRequest, c.logLevel])
+      .toEqual([9000, "0.0.0.0", 30 * 86_400_000, 500, "warn"]);
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: "http" }, 'Invalid configuration: PORT must be an integer from 0 to 65535 (got "http")'],
+    [{ PORT: "70000" }, 'Invalid configuration: PORT must be an integer from 0 to 65535 (got "70000")'],
+    [
+      { DATABASE_URL: "postgres://x" },
+      'Invalid configuration: DATABASE_URL must be file:<path>, :memory:, libsql://, http(s):// or ws(s):// (got "postgres://x")',
+    ],
+    [
+      { LOG_LEVEL: "loud" },
+      'Invalid configuration: LOG_LEVEL must be debug, info, warn, error or silent (got "loud")',
+    ],
+    [
+      { BOOTSTRAP_API_KEY: "short" },
+      "Invalid configuration: BOOTSTRAP_API_KEY must be 16-256 printable characters without spaces",
+    ],
+    [
+      { MAX_EVENTS_PER_REQUEST: "50000" },
+      "Invalid configuration: COMMIT_MAX_BATCH_EVENTS must be at least MAX_EVENTS_PER_REQUEST (50000)",
+    ],
+    [
+      { SQLITE_SYNCHRONOUS: "off" },
+      'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
+    ],
+  ];
+  for (const [env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)} with one line naming the variable`, () => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+  }
+});

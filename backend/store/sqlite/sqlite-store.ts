@@ -63,21 +63,16 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     async listEvents(query) {
       const where: string[] = [];
       const args: SqlValue[] = [];
-      if (query.deviceId !== undefined) {
-        where.push("device_id = ?");
-        args.push(query.deviceId);
-      }
-      if (query.eventType !== undefined) {
-        where.push("event_type = ?");
-        args.push(query.eventType);
-      }
-      if (query.from !== undefined) {
-        where.push("ts >= ?");
-        args.push(query.from);
-      }
-      if (query.to !== undefined) {
-        where.push("ts < ?");
-        args.push(query.to);
+      const filters: [string, SqlValue | undefined][] = [
+        ["device_id = ?", query.deviceId],
+        ["event_type = ?", query.eventType],
+        ["ts >= ?", query.from],
+        ["ts < ?", query.to],
+      ];
+      for (const [clause, value] of filters) {
+        if (value === undefined) continue;
+        where.push(clause);
+        args.push(value);
       }
       if (query.after) {
         where.push("(ts < ? OR (ts = ? AND seq < ?))");

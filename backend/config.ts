@@ -21,7 +21,7 @@ export interface Config {
   /** `file:./data/pulsestream.db`, `:memory:`, or a remote libSQL URL. */
   databaseUrl: string;
   /** `auto` picks the fastest local driver the runtime has (see adapters/sqlite). */
-  sqliteDriver: "auto" | "node-sqlite" | "libsql";
+  sqliteDriver: "auto" | "node-sqlite-worker" | "node-sqlite" | "libsql";
   /** If set, this key exists with every scope after start. */
   bootstrapApiKey: string | undefined;
   logLevel: LogLevel;
@@ -69,7 +69,9 @@ const schema = z.object({
   DATABASE_URL: z.string().trim().refine((u) => /^(file:|libsql:|https?:|wss?:|:memory:$)/.test(u), {
     error: "must be file:<path>, :memory:, libsql://, http(s):// or ws(s)://",
   }).default("file:./data/pulsestream.db"),
-  SQLITE_DRIVER: z.enum(["auto", "node-sqlite", "libsql"], { error: "must be auto, node-sqlite or libsql" })
+  SQLITE_DRIVER: z.enum(["auto", "node-sqlite-worker", "node-sqlite", "libsql"], {
+    error: "must be auto, node-sqlite-worker, node-sqlite or libsql",
+  })
     .default("auto"),
   BOOTSTRAP_API_KEY: z.string().refine((k) => k.length >= 16 && k.length <= 256 && /^[\x21-\x7e]+$/.test(k), {
     error: "must be 16-256 printable characters without spaces",

@@ -23,7 +23,7 @@ import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
 
 const USAGE = "usage: deno run -A bench/store.ts [--rows 1000000] [--batch 1000] [--ids v7|v4] " +
-  "[--driver node-sqlite|libsql] [--runs 3]";
+  "[--driver node-sqlite|node-sqlite-worker|libsql] [--runs 3]";
 
 function parse(args: string[]) {
   const o = { rows: 1_000_000, batch: 1000, ids: "v7", driver: "node-sqlite", runs: 3 };
@@ -49,7 +49,9 @@ function parse(args: string[]) {
         o.ids = val;
         break;
       case "--driver":
-        if (val !== "node-sqlite" && val !== "libsql") die("--driver must be node-sqlite or libsql");
+        if (val !== "node-sqlite" && val !== "node-sqlite-worker" && val !== "libsql") {
+          die("--driver must be node-sqlite, node-sqlite-worker or libsql");
+        }
         o.driver = val;
         break;
       default:
@@ -119,7 +121,7 @@ for (let run = 1; run <= opts.runs; run++) {
       cacheMb: 128,
       walAutocheckpointPages: 20000,
       synchronous: "normal",
-      preference: opts.driver as "node-sqlite" | "libsql",
+      preference: opts.driver as "node-sqlite" | "node-sqlite-worker" | "libsql",
     });
     const store = await createSqliteStore({ driver });
     let commitMs = 0;

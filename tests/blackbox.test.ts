@@ -83,6 +83,10 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
       expect((await page.json()).data.events).toHaveLength(100);
       const health = await (await fetch(`${server.url}/health`)).json();
       expect(health.store.events).toBe(301);
+      // Deno commits on a writer worker with node:sqlite; Node 20 has only @libsql/client.
+      expect(health.store.engine).toBe(
+        runtime === "deno" ? "sqlite (node:sqlite (writer worker))" : "sqlite (@libsql/client)",
+      );
     });
 
     it("writes one JSON log line per request", async () => {

@@ -35,6 +35,10 @@ describeStoreContract("SQLite file via @libsql/client", harness("libsql"));
 describe.runIf(hasNodeSqlite)("node:sqlite", () => {
   describeStoreContract("SQLite file via node:sqlite", harness("node-sqlite"));
 });
+// The writer-worker driver needs node:sqlite and Web Workers: Deno.
+describe.runIf(hasNodeSqlite && typeof Worker === "function")("node:sqlite with a writer worker", () => {
+  describeStoreContract("SQLite file via node:sqlite, commits on a worker", harness("node-sqlite-worker"));
+});
 
 describe("SQLite migrations", () => {
   it("applies each version once and records it", async () => {

@@ -1,0 +1,127 @@
+/**
+ * `SqlDriver` on `node:sqlite` with writes on a Web Worker thread: the writer
+ * worker owns the write connection and commits group-commit transactions,
+ * while reads (key lookups, event queries) run on a second connection on the
+ * calling thread. SQLite I/O of commits thus leaves the thread that parses and
+ * validates requests, so on a multi-core machine they overlap
+ * (docs/PERFORMANCE.md). WAL mode lets the reader see every committed
+ * transaction without blocking the writer.
+ *
+ * Needs the Web `Worker` global and `node:sqlite` (Deno 2). Not for
+ * `:memory:` (two connections would be two databases).
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { StoreUnavailableError } from "../../errors.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
+import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
+import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
+import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
+
+type Pending = {
+  resolve: (result: number[] | null) => void;
+  reject: (error: Error) => void;
+  operation: string;
+};
+type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
+
+export async function openNodeSqliteWorkerDriver(
+  url: string,
+  options: SqliteOpenOptions,
+): Promise<SqlDriver> {
+  const path = sqliteFilePath(url);
+  if (path === ":memory:") throw new Error("the worker driver needs a file database");
+  const worker = new Worker(new URL("./node-sqlite-writer-worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let failed: Error | null = null;
+
+  const failAll = (error: Error) => {
+    failed = error;
+    for (const p of pending.values()) p.reject(new StoreUnavailableError(p.operation, { cause: error }));
+    pending.clear();
+  };
+  worker.onmessage = ({ data: reply }: MessageEvent<WriterReply>) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    if (reply.ok) p.resolve(reply.result);
+    else {p.reject(
+        new StoreUnavailableError(p.operation, {
+          cause: Object.assign(new Error(reply.message), { code: reply.code }),
+        }),
+      );}
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    failAll(new Error(`SQLite writer worker failed: ${event.message}`));
+  };
+
+  const call = (request: WithoutId<WriterRequest>, operation: string): Promise<number[] | null> => {
+    if (failed) return Promise.reject(new StoreUnavailableError(operation, { cause: failed }));
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject, operation });
+      worker.postMessage({ ...request, id } as WriterRequest);
+    });
+  };
+
+  try {
+    ensureParentDir(path);
+  } catch (cause) {
+    worker.terminate();
+    throw new StoreUnavailableError("open", { cause });
+  }
+  await call({ op: "open", path, pragmas: localPragmas(options) }, "open").catch((error) => {
+    worker.terminate();
+    throw error;
+  });
+
+  let reader: DatabaseSync;
+  try {
+    reader = new DatabaseSync(path);
+    reader.exec(`PRAGMA busy_timeout=5000; PRAGMA cache_size=${-options.cacheMb * 1024}`);
+  } catch (cause) {
+    worker.terminate();
+    throw new StoreUnavailableError("open", { cause });
+  }
+  const statements = new Map<string, StatementSync>();
+  const prepared = (sql: string): StatementSync => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = reader.prepare(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  let closed = false;
+
+  return {
+    name: "node:sqlite (writer worker)",
+    local: true,
+    exec: async (sql) => {
+      await call({ op: "exec", sql }, "exec");
+    },
+    all: <T>(sql: string, args: SqlValue[] = []) => {
+      try {
+        return Promise.resolve(prepared(sql).all(...args) as T[]);
+      } catch (cause) {
+        return Promise.reject(new StoreUnavailableError("query", { cause }));
+      }
+    },
+    writeBatch: async (batch: readonly SqlStatement[]) =>
+      (await call({ op: "write", statements: batch }, "write"))!,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await call({ op: "close" }, "close");
+      } finally {
+        if (reader.isOpen) reader.close();
+        worker.terminate();
+        failAll(new Error("store closed"));
+      }
+    },
+  };
+}

@@ -3,13 +3,17 @@
  * (Deno Deploy, a Val Town–style HTTP val) uses the default export's `fetch`.
  * All configuration comes from the environment (see docs/CONFIGURATION.md).
  */
+import { getConnInfo } from "hono/deno";
 import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
 
 const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() =>
   undefined
 );
-const booted = await boot(Deno.env.toObject(), { indexHtml });
+const booted = await boot(Deno.env.toObject(), {
+  indexHtml,
+  clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+});
 if (!booted) Deno.exit(1);
 const { config, logger, server } = booted;
 

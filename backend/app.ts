@@ -3,7 +3,10 @@
  * runtime API: the same app is served by Deno (`main.tsx`), Node
  * (`backend/adapters/node/main.ts`) or driven in tests through `app.request()`.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { ApiKeyHasher } from "./auth/api-keys.ts";
+import { KeyUsageRecorder } from "./auth/key-usage.ts";
+import { adminRoutes } from "./http/admin-routes.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -25,6 +28,8 @@ export interface AppDeps {
   logger: Logger;
   /** The dashboard page served at `/`. */
   indexHtml?: string;
+  /** The client's address for audit entries; runtime adapters know where to find it. */
+  clientAddress?: (c: Context) => string | null;
   /** Process start, epoch ms. */
   startedAt?: number;
   version?: string;
@@ -52,9 +57,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       version: deps.version ?? VERSION,
     }),
   );
+  const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
+  app.route(
+    "/v1/admin",
+    adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
+  );
   app.route(
     "/v1/events",
     eventsRoutes({
+      auth,
       store,
       clock,
       eventLimits: config.eventLimits,

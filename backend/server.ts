@@ -3,7 +3,7 @@
  * startup keys, group committer and app. Used by every entry point, so Deno,
  * Node and the tests wire the system the same way.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { createApp, VERSION } from "./app.ts";
 import { ensureStartupKeys } from "./auth/api-keys.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -30,6 +30,8 @@ export interface PulseStreamOptions {
   logger: Logger;
   clock?: Clock;
   indexHtml?: string;
+  /** The client's address for audit entries (runtime-specific). */
+  clientAddress?: (c: Context) => string | null;
   /** Where the one-time initial key is printed (default: console.log). */
   print?: (line: string) => void;
 }
@@ -52,6 +54,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     config,
     logger,
     indexHtml: options.indexHtml,
+    clientAddress: options.clientAddress,
     startedAt: clock.now(),
     version: VERSION,
   });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Runtime, runToExit, type ServerProcess, startServer } from "./server-process.ts";
+import { runCli, type Runtime, runToExit, type ServerProcess, startServer } from "./server-process.ts";
 
 for (const runtime of ["deno", "node"] as Runtime[]) {
   describe(`server under ${runtime}`, () => {
@@ -111,6 +111,39 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
       expect(health.store.events).toBe(301);
       const res = await fetch(`${server.url}/v1/events/bb-0`, { headers: { "x-api-key": key } });
       expect(res.status).toBe(200);
+    });
+
+    it("manages keys from the CLI against the running server's store", async () => {
+      if (runtime !== "deno") return; // the CLI is a Deno task; one run is enough
+      const env = { DATABASE_URL: dbUrl() };
+      const created = await runCli(["create", "--name", "from-cli", "--scopes", "ingest"], env);
+      expect(created.code).toBe(0);
+      const cliKey = JSON.parse(created.stdout);
+      expect(cliKey).toMatchObject({ name: "from-cli", scopes: ["ingest"], status: "active" });
+      const post = await fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { "x-api-key": cliKey.key, "content-type": "application/json" },
+        body: JSON.stringify({ deviceId: "cli", eventType: "t" }),
+      });
+      expect(post.status).toBe(202);
+      const revoked = await runCli(["revoke", cliKey.id], env);
+      expect(JSON.parse(revoked.stdout)).toMatchObject({ id: cliKey.id, status: "revoked" });
+      const refused = await fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { "x-api-key": cliKey.key, "content-type": "application/json" },
+        body: JSON.stringify({ deviceId: "cli", eventType: "t" }),
+      });
+      expect(refused.status).toBe(401);
+      const bad = await runCli(["create", "--name", "x", "--scopes", "write"], env);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.trim()).toBe("unknown scope(s): write (use ingest, read, admin)");
+      const audit = await fetch(`${server.url}/v1/admin/audit?limit=2`, { headers: { "x-api-key": key } });
+      expect(
+        (await audit.json()).data.entries.map((e: { actor: string; action: string }) =>
+          `${e.actor} ${e.action}`
+        ),
+      )
+        .toEqual(["cli key.revoked", "cli key.created"]);
     });
 
     it("refuses a bad configuration with one line naming the variable", async () => {

@@ -119,3 +119,22 @@ export function runToExit(
     child.once("exit", (code) => res({ code, stderr: err, stdout: out }));
   });
 }
+
+/** Runs the `keys` CLI (a Deno task) to completion. */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((res) => {
+    const child = spawn(denoBinary(), ["run", "-A", join(ROOT, "backend/adapters/cli/keys.ts"), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.once("exit", (code) => res({ code, stderr: err, stdout: out }));
+  });
+}

@@ -3,6 +3,7 @@
  * the driver, build the server. Runtime-specific work (reading files, serving,
  * signals, exiting) stays in the entries.
  */
+import type { Context } from "hono";
 import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
@@ -17,7 +18,7 @@ export interface Booted {
 /** Returns the booted server, or prints one line and returns `null` on a bad configuration. */
 export async function boot(
   env: Record<string, string | undefined>,
-  options: { indexHtml?: string } = {},
+  options: { indexHtml?: string; clientAddress?: (c: Context) => string | null } = {},
 ): Promise<Booted | null> {
   let config: Config;
   try {
@@ -34,7 +35,12 @@ export async function boot(
     ...config.sqlite,
     preference: config.sqliteDriver,
   });
-  const server = await createPulseStream(config, { driver, logger, indexHtml: options.indexHtml });
+  const server = await createPulseStream(config, {
+    driver,
+    logger,
+    indexHtml: options.indexHtml,
+    clientAddress: options.clientAddress,
+  });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };
 }

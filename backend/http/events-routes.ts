@@ -6,7 +6,6 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
-import { ApiKeyHasher } from "../auth/api-keys.ts";
 import type { Clock } from "../clock.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
@@ -14,9 +13,10 @@ import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { readEventsPayload } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
-import { requireScope } from "./require-scope.ts";
+import { type AuthDeps, requireScope } from "./require-scope.ts";
 
 export interface EventsRoutesDeps {
+  auth: AuthDeps;
   store: Store;
   clock: Clock;
   ingest: IngestDeps;
@@ -37,7 +37,7 @@ const listQuery = z.object({
 
 export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const auth = { store: deps.store, clock: deps.clock, hasher: new ApiKeyHasher() };
+  const auth = deps.auth;
 
   app.post("/", requireScope("ingest", auth), async (c) => {
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits);

@@ -1,20 +1,27 @@
 import type { MiddlewareHandler } from "hono";
 import { apiKeyFromHeaders, type ApiKeyHasher, authenticate, type Scope } from "../auth/api-keys.ts";
+import type { KeyUsageRecorder } from "../auth/key-usage.ts";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 
+/** What authentication needs; one instance per app. */
+export interface AuthDeps {
+  store: Store;
+  clock: Clock;
+  hasher: ApiKeyHasher;
+  usage: KeyUsageRecorder;
+}
+
 /** Authenticates the request's key and requires `scope`; sets `principal`. */
-export function requireScope(
-  scope: Scope,
-  deps: { store: Store; clock: Clock; hasher: ApiKeyHasher },
-): MiddlewareHandler<AppEnv> {
+export function requireScope(scope: Scope, deps: AuthDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const principal = await authenticate(deps.store, apiKeyFromHeaders(c.req.raw.headers), {
       scope,
       clock: deps.clock,
       hasher: deps.hasher,
     });
+    deps.usage.record(principal.keyId, deps.clock.now());
     c.set("principal", principal);
     await next();
   };

@@ -145,6 +145,49 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
+    it("lists, revokes (once) and touches keys", async () => {
+      await withStore(async (store) => {
+        await store.createApiKey({ ...key("k1", "h1"), createdAt: T0 });
+        await store.createApiKey({ ...key("k2", "h2"), createdAt: T0 + 1 });
+        expect((await store.listApiKeys()).map((k) => k.id)).toEqual(["k2", "k1"]);
+        expect(await store.revokeApiKey("k1", T0 + 10)).toMatchObject({ id: "k1", revokedAt: T0 + 10 });
+        expect(await store.revokeApiKey("k1", T0 + 20)).toMatchObject({ revokedAt: T0 + 10 });
+        expect(await store.revokeApiKey("nope", T0)).toBeNull();
+        await store.touchApiKey("k2", T0 + 30);
+        expect(await store.getApiKey("k2")).toMatchObject({ lastUsedAt: T0 + 30, revokedAt: null });
+        expect(await store.getApiKey("nope")).toBeNull();
+      });
+    });
+
+    it("appends audit entries and lists them newest first with a position", async () => {
+      await withStore(async (store) => {
+        for (const action of ["a", "b", "c"]) {
+          await store.appendAudit({
+            at: T0,
+            actor: "cli",
+            action,
+            target: "t",
+            address: null,
+            details: { n: action },
+          });
+        }
+        const all = await store.listAudit({ limit: 10 });
+        expect(all.map((e) => e.action)).toEqual(["c", "b", "a"]);
+        expect(all[2]).toEqual({
+          seq: all[2].seq,
+          at: T0,
+          actor: "cli",
+          action: "a",
+          target: "t",
+          address: null,
+          details: { n: "a" },
+        });
+        expect((await store.listAudit({ limit: 10, beforeSeq: all[1].seq })).map((e) => e.action)).toEqual([
+          "a",
+        ]);
+      });
+    });
+
     it("reports failures as StoreUnavailableError, never a driver error", async () => {
       await withStore(async (store) => {
         await store.close();

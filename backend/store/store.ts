@@ -53,6 +53,22 @@ export interface ApiKeyRecord {
   revokedAt: number | null;
 }
 
+/** One recorded admin action. */
+export interface AuditEntry {
+  /** Assigned by the store, increasing. */
+  seq: number;
+  at: number;
+  /** Key id of the caller, or `cli` / `system`. */
+  actor: string;
+  /** e.g. `key.created`, `key.revoked`. */
+  action: string;
+  /** What the action was applied to (e.g. a key id). */
+  target: string | null;
+  /** Client address, when known. */
+  address: string | null;
+  details: Record<string, unknown> | null;
+}
+
 /** Size figures for health and metrics. */
 export interface StoreStats {
   events: number;
@@ -76,6 +92,18 @@ export interface Store {
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
   /** Number of keys, revoked ones included. */
   countApiKeys(): Promise<number>;
+  /** Every key, newest first (hashes included: callers must not expose them). */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** One key by its public id, or `null`. */
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Sets `revokedAt` if the key exists and is not revoked yet; returns the key as it is now, or `null`. */
+  revokeApiKey(id: string, at: number): Promise<ApiKeyRecord | null>;
+  /** Records that the key was used at `at`. */
+  touchApiKey(id: string, at: number): Promise<void>;
+  /** Appends to the audit log. */
+  appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
+  /** Audit entries newest first, strictly before `beforeSeq` if given. */
+  listAudit(query: { limit: number; beforeSeq?: number }): Promise<AuditEntry[]>;
   /** Resolves when the store can serve reads and writes; rejects otherwise. */
   ping(): Promise<void>;
   stats(): Promise<StoreStats>;

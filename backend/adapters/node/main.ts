@@ -3,6 +3,7 @@
  * `npm run start:node`. Configuration as for Deno (docs/CONFIGURATION.md).
  */
 import { serve } from "@hono/node-server";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { boot } from "../boot.ts";
@@ -10,7 +11,10 @@ import { boot } from "../boot.ts";
 const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() =>
   undefined
 );
-const booted = await boot(process.env, { indexHtml });
+const booted = await boot(process.env, {
+  indexHtml,
+  clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+});
 if (!booted) process.exit(1);
 const { config, logger, server } = booted;
 

@@ -49,4 +49,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "audit log",
+    sql: `
+      CREATE TABLE audit_log (
+        seq          INTEGER PRIMARY KEY,
+        at           INTEGER NOT NULL,
+        actor        TEXT    NOT NULL,
+        action       TEXT    NOT NULL,
+        target       TEXT,
+        address      TEXT,
+        details      TEXT
+      );
+    `,
+  },
 ];

@@ -4,7 +4,7 @@
  * libSQL), so this file is the same on every runtime.
  */
 import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
-import type { ApiKeyRecord, CommitOutcome, Store, StoreStats } from "../store.ts";
+import type { ApiKeyRecord, AuditEntry, CommitOutcome, Store, StoreStats } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
@@ -23,6 +23,16 @@ interface EventRow {
   partition: number;
   metadata: string | null;
   data: string | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  address: string | null;
+  details: string | null;
 }
 
 interface KeyRow {
@@ -105,6 +115,61 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     async findApiKeyByHash(keyHash) {
       const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE key_hash = ?", [keyHash]);
       return rows.length ? toApiKey(rows[0]) : null;
+    },
+
+    async listApiKeys() {
+      const rows = await driver.all<KeyRow>("SELECT * FROM api_keys ORDER BY created_at DESC, id DESC");
+      return rows.map(toApiKey);
+    },
+
+    async getApiKey(id) {
+      const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE id = ?", [id]);
+      return rows.length ? toApiKey(rows[0]) : null;
+    },
+
+    async revokeApiKey(id, at) {
+      await driver.writeBatch([{
+        sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        args: [at, id],
+      }]);
+      const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE id = ?", [id]);
+      return rows.length ? toApiKey(rows[0]) : null;
+    },
+
+    async touchApiKey(id, at) {
+      await driver.writeBatch([{ sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", args: [at, id] }]);
+    },
+
+    async appendAudit(entry) {
+      await driver.writeBatch([{
+        sql: "INSERT INTO audit_log (at, actor, action, target, address, details) VALUES (?, ?, ?, ?, ?, ?)",
+        args: [
+          entry.at,
+          entry.actor,
+          entry.action,
+          entry.target,
+          entry.address,
+          entry.details ? JSON.stringify(entry.details) : null,
+        ],
+      }]);
+    },
+
+    async listAudit(query) {
+      const rows = await driver.all<AuditRow>(
+        `SELECT * FROM audit_log ${
+          query.beforeSeq !== undefined ? "WHERE seq < ?" : ""
+        } ORDER BY seq DESC LIMIT ?`,
+        query.beforeSeq !== undefined ? [query.beforeSeq, query.limit] : [query.limit],
+      );
+      return rows.map((r): AuditEntry => ({
+        seq: r.seq,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        address: r.address,
+        details: r.details === null ? null : JSON.parse(r.details),
+      }));
     },
 
     async countApiKeys() {

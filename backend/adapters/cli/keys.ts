@@ -1,0 +1,90 @@
+/**
+ * API key management from the command line, on the store named by
+ * DATABASE_URL (the server may be running: SQLite WAL allows both).
+ *
+ *   npm run keys -- create --name <name> --scopes ingest,read[,admin] [--expires <epoch ms|ISO>]
+ *   npm run keys -- list
+ *   npm run keys -- revoke <key id>
+ *
+ * Actions are audited with actor `cli`. Output is JSON; `create` prints the
+ * secret once.
+ */
+import { parseArgs } from "node:util";
+import { createApiKey, listApiKeys, revokeApiKey } from "../../admin/key-admin.ts";
+import { ALL_SCOPES, type Scope } from "../../auth/api-keys.ts";
+import { systemClock } from "../../clock.ts";
+import { ConfigError, loadConfig } from "../../config.ts";
+import { AppError } from "../../errors.ts";
+import { parseTime } from "../../http/query-params.ts";
+import { createSqliteStore } from "../../store/sqlite/sqlite-store.ts";
+import { openSqlDriver } from "../sqlite/open-driver.ts";
+
+const USAGE = `usage:
+  keys create --name <name> --scopes ingest,read,admin [--expires <epoch ms | ISO-8601 | now-… >]
+  keys list
+  keys revoke <key id>`;
+
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(1);
+}
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  options: { name: { type: "string" }, scopes: { type: "string" }, expires: { type: "string" } },
+  allowPositionals: true,
+  strict: true,
+});
+const [command, target] = positionals;
+if (!["create", "list", "revoke"].includes(command ?? "")) fail(USAGE);
+
+let config;
+try {
+  config = loadConfig(Deno.env.toObject());
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message);
+  throw error;
+}
+const store = await createSqliteStore({
+  driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "node-sqlite" }),
+});
+const deps = { store, clock: systemClock };
+const actor = { id: "cli", address: null };
+
+try {
+  if (command === "create") {
+    const scopes = (values.scopes ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = scopes.filter((s) => !ALL_SCOPES.includes(s as Scope));
+    if (!values.name || scopes.length === 0 || unknown.length) {
+      fail(unknown.length ? `unknown scope(s): ${unknown.join(", ")} (use ${ALL_SCOPES.join(", ")})` : USAGE);
+    }
+    const errors: { field: string; message: string }[] = [];
+    const expiresAt = values.expires
+      ? parseTime(values.expires, "expires", Date.now(), errors) ?? null
+      : null;
+    if (errors.length) fail(errors[0].message);
+    const created = await createApiKey(deps, {
+      name: values.name!,
+      scopes: scopes as Scope[],
+      expiresAt,
+      actor,
+    });
+    console.log(JSON.stringify({ ...created.key, key: created.secret }, null, 2));
+  } else if (command === "list") {
+    console.log(JSON.stringify(await listApiKeys(deps), null, 2));
+  } else {
+    if (!target) fail(USAGE);
+    console.log(JSON.stringify(await revokeApiKey(deps, { id: target, actor }), null, 2));
+  }
+} catch (error) {
+  if (error instanceof AppError) {
+    fail(
+      `${error.message}${
+        error.errors.length ? `: ${error.errors.map((e) => `${e.field} ${e.message}`).join("; ")}` : ""
+      }`,
+    );
+  }
+  throw error;
+} finally {
+  await store.close();
+}

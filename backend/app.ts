@@ -7,6 +7,7 @@ import { type Context, Hono } from "hono";
 import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
+import { RateLimiter } from "./ingest/rate-limiter.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -24,7 +25,7 @@ export interface AppDeps {
   store: Store;
   committer: GroupCommitter;
   clock: Clock;
-  config: Pick<Config, "eventLimits" | "requestLimits" | "partitions">;
+  config: Pick<Config, "eventLimits" | "requestLimits" | "partitions" | "rateLimit">;
   logger: Logger;
   /** The dashboard page served at `/`. */
   indexHtml?: string;
@@ -66,6 +67,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/v1/events",
     eventsRoutes({
       auth,
+      limiter: new RateLimiter(clock),
+      defaultRateLimit: config.rateLimit,
       store,
       clock,
       eventLimits: config.eventLimits,

@@ -14,6 +14,7 @@ describe("loadConfig", () => {
       partitions: 8,
       requestLimits: { maxBodyBytes: 10 * 1024 * 1024, maxEventsPerRequest: 10_000 },
       commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
+      rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
     });
     expect(c.eventLimits).toEqual({

@@ -30,6 +30,8 @@ export interface Config {
   eventLimits: EventLimits;
   requestLimits: RequestLimits;
   commit: CommitConfig;
+  /** Default per-key event rate limit (keys may override it through the admin API). */
+  rateLimit: { ratePerSecond: number; burst: number };
   sqlite: SqliteTuning;
 }
 
@@ -95,6 +97,8 @@ const schema = z.object({
   COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
+  RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
+  RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
   SQLITE_CACHE_MB: int(1, 65536).default(128),
   SQLITE_WAL_AUTOCHECKPOINT_PAGES: int(100, 10_000_000).default(20_000),
   SQLITE_SYNCHRONOUS: z.enum(["normal", "full"], { error: "must be normal or full" }).default("normal"),
@@ -123,6 +127,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `Invalid configuration: COMMIT_MAX_BATCH_EVENTS must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
     );
   }
+  if (e.RATE_LIMIT_BURST < e.MAX_EVENTS_PER_REQUEST) {
+    throw new ConfigError(
+      `Invalid configuration: RATE_LIMIT_BURST must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
+    );
+  }
   if (e.COMMIT_QUEUE_MAX_EVENTS < e.MAX_EVENTS_PER_REQUEST) {
     throw new ConfigError(
       `Invalid configuration: COMMIT_QUEUE_MAX_EVENTS must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
@@ -149,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       retentionMs: e.RETENTION_RAW_DAYS * DAY_MS,
     },
     requestLimits: { maxBodyBytes: e.MAX_BODY_BYTES, maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST },
+    rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,

@@ -60,6 +60,13 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 
+/** 429 with Retry-After and RateLimit-* headers: the key's event rate is exhausted. */
+export class RateLimitedError extends AppError {
+  constructor(message: string, readonly retryAfterSeconds: number, readonly headers: Record<string, string>) {
+    super(429, message);
+  }
+}
+
 /** 503 with Retry-After: the commit queue is full; the client should retry later. */
 export class OverloadedError extends AppError {
   constructor(readonly retryAfterSeconds = 1) {

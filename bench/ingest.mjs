@@ -237,6 +237,9 @@ async function startServer(runtime) {
     DATABASE_URL: `file:${path.join(dir, "bench.db")}`,
     BOOTSTRAP_API_KEY: API_KEY,
     LOG_LEVEL: "warn",
+    // Measure ingestion, not the per-key rate limit (default 10,000 events/s); override by setting these.
+    RATE_LIMIT_EVENTS_PER_SEC: process.env.RATE_LIMIT_EVENTS_PER_SEC ?? "1000000000",
+    RATE_LIMIT_BURST: process.env.RATE_LIMIT_BURST ?? "1000000000",
   };
   const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const server = {

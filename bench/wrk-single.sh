@@ -27,6 +27,7 @@ trap cleanup EXIT INT TERM
 
 # `env` execs deno, so $! is the deno process itself.
 env DATABASE_URL="file:$DIR/w.db" PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=warn BOOTSTRAP_API_KEY=$KEY \
+  RATE_LIMIT_EVENTS_PER_SEC="${RATE_LIMIT_EVENTS_PER_SEC:-1000000000}" RATE_LIMIT_BURST="${RATE_LIMIT_BURST:-1000000000}" \
   ./node_modules/.bin/deno run -A main.tsx >"$DIR/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 600); do

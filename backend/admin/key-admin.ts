@@ -25,6 +25,8 @@ export interface ApiKeyView {
   lastUsedAt: string | null;
   expiresAt: string | null;
   revokedAt: string | null;
+  /** The key's own event rate limit, or null when the server default applies. */
+  rateLimit: { eventsPerSecond: number; burst: number } | null;
 }
 
 export interface KeyAdminDeps {
@@ -50,6 +52,9 @@ export function toApiKeyView(key: ApiKeyRecord, now: number): ApiKeyView {
     lastUsedAt: iso(key.lastUsedAt),
     expiresAt: iso(key.expiresAt),
     revokedAt: iso(key.revokedAt),
+    rateLimit: key.rateLimit
+      ? { eventsPerSecond: key.rateLimit.ratePerSecond, burst: key.rateLimit.burst }
+      : null,
   };
 }
 
@@ -75,6 +80,7 @@ export async function createApiKey(
     lastUsedAt: null,
     expiresAt: params.expiresAt,
     revokedAt: null,
+    rateLimit: null,
   };
   await deps.store.createApiKey(record);
   await deps.store.appendAudit({
@@ -112,5 +118,27 @@ export async function revokeApiKey(
       details: { name: before.name },
     });
   }
+  return toApiKeyView(after, now);
+}
+
+/** Sets or clears (`null`) a key's own event rate limit; applies from the key's next request. */
+export async function setApiKeyRateLimit(
+  deps: KeyAdminDeps,
+  params: { id: string; rateLimit: { eventsPerSecond: number; burst: number } | null; actor: Actor },
+): Promise<ApiKeyView> {
+  const now = deps.clock.now();
+  const before = await deps.store.getApiKey(params.id);
+  if (!before) throw new NotFoundError(`No API key with id ${JSON.stringify(params.id.slice(0, 100))}`);
+  const limit = params.rateLimit &&
+    { ratePerSecond: params.rateLimit.eventsPerSecond, burst: params.rateLimit.burst };
+  const after = (await deps.store.setApiKeyRateLimit(params.id, limit))!;
+  await deps.store.appendAudit({
+    at: now,
+    actor: params.actor.id,
+    action: "key.rate_limit_changed",
+    target: params.id,
+    address: params.actor.address,
+    details: { before: toApiKeyView(before, now).rateLimit, after: toApiKeyView(after, now).rateLimit },
+  });
   return toApiKeyView(after, now);
 }

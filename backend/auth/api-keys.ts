@@ -19,6 +19,8 @@ export interface Principal {
   keyId: string;
   name: string;
   scopes: readonly string[];
+  /** The key's own event rate limit, or null for the configured default. */
+  rateLimit: { ratePerSecond: number; burst: number } | null;
 }
 
 const encoder = new TextEncoder();
@@ -87,7 +89,7 @@ export async function authenticate(
   if (!record.scopes.includes(options.scope)) {
     throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
   }
-  return { keyId: record.id, name: record.name, scopes: record.scopes };
+  return { keyId: record.id, name: record.name, scopes: record.scopes, rateLimit: record.rateLimit };
 }
 
 /** Compares two strings in time independent of where they differ. */
@@ -136,6 +138,7 @@ function newKeyRecord(name: string, keyHash: string, now: number): ApiKeyRecord 
     lastUsedAt: null,
     expiresAt: null,
     revokedAt: null,
+    rateLimit: null,
   };
 }
 

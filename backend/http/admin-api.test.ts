@@ -22,6 +22,7 @@ describe("admin API: keys and audit", () => {
         lastUsedAt: null,
         expiresAt: null,
         revokedAt: null,
+        rateLimit: null,
         key: expect.stringMatching(/^psk_[A-Za-z0-9_-]{43}$/),
       });
       const post = await f.request("/v1/events", {

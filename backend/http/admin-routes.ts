@@ -3,7 +3,7 @@
  */
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { createApiKey, listApiKeys, revokeApiKey } from "../admin/key-admin.ts";
+import { createApiKey, listApiKeys, revokeApiKey, setApiKeyRateLimit } from "../admin/key-admin.ts";
 import { ALL_SCOPES, type Scope } from "../auth/api-keys.ts";
 import type { Clock } from "../clock.ts";
 import { ValidationError } from "../errors.ts";
@@ -40,6 +40,24 @@ const createKeyBody = z.strictObject({
     .nullable().optional(),
 }, { error: (i) => (i.code === "unrecognized_keys" ? undefined : "body must be a JSON object") });
 
+const patchKeyBody = z.strictObject({
+  rateLimit: z.strictObject({
+    eventsPerSecond: z.number({ error: "eventsPerSecond must be a number" }).positive({
+      error: "eventsPerSecond must be positive",
+    })
+      .max(1e9),
+    burst: z.number({ error: "burst must be an integer" }).int({ error: "burst must be an integer" })
+      .min(1, { error: "burst must be at least 1" }).max(1e9),
+  }, { error: "rateLimit must be an object {eventsPerSecond, burst} or null" }).nullable(),
+}, { error: (i) => (i.code === "unrecognized_keys" ? undefined : "body must be a JSON object") });
+
+function zodErrors(issues: z.core.$ZodIssue[]) {
+  return issues.map((i) => ({
+    field: i.code === "unrecognized_keys" ? i.keys.join(",") : i.path.join(".") || "body",
+    message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
+  }));
+}
+
 export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requireScope("admin", deps.auth));
@@ -48,10 +66,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
   app.post("/keys", async (c) => {
     const body = await readJson(c.req.raw);
     const parsed = createKeyBody.safeParse(body);
-    const errors = parsed.success ? [] : parsed.error.issues.map((i) => ({
-      field: i.code === "unrecognized_keys" ? i.keys.join(",") : i.path.join(".") || "body",
-      message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
-    }));
+    const errors = parsed.success ? [] : zodErrors(parsed.error.issues);
     const raw = (body as { expiresAt?: unknown } | null)?.expiresAt;
     const expiresAt = typeof raw === "number"
       ? raw
@@ -69,6 +84,17 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
   });
 
   app.get("/keys", async (c) => c.json({ status: "success", data: { keys: await listApiKeys(deps) } }));
+
+  app.patch("/keys/:id", async (c) => {
+    const parsed = patchKeyBody.safeParse(await readJson(c.req.raw));
+    if (!parsed.success) throw new ValidationError("Invalid key change", zodErrors(parsed.error.issues));
+    const key = await setApiKeyRateLimit(deps, {
+      id: c.req.param("id"),
+      rateLimit: parsed.data.rateLimit,
+      actor: actor(c),
+    });
+    return c.json({ status: "success", data: key });
+  });
 
   app.delete("/keys/:id", async (c) => {
     const key = await revokeApiKey(deps, { id: c.req.param("id"), actor: actor(c) });

@@ -6,7 +6,13 @@
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { AppError, OverloadedError, StoreUnavailableError, ValidationError } from "../errors.ts";
+import {
+  AppError,
+  OverloadedError,
+  RateLimitedError,
+  StoreUnavailableError,
+  ValidationError,
+} from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
 export function errorResponse(error: unknown, c: Context, logger: Logger): Response {
@@ -14,6 +20,9 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
     const headers: Record<string, string> = {};
     if (error instanceof OverloadedError || error instanceof StoreUnavailableError) {
       headers["Retry-After"] = String(error.retryAfterSeconds);
+    }
+    if (error instanceof RateLimitedError) {
+      Object.assign(headers, error.headers, { "Retry-After": String(error.retryAfterSeconds) });
     }
     if (error instanceof StoreUnavailableError) {
       logger.error("store unavailable", {

@@ -461,7 +461,13 @@ describe("authentication", () => {
       const post = (key: string | null) =>
         f.request("/v1/events", { method: "POST", key, body: json({ deviceId: "d", eventType: "t" }) });
       const store = f.server.store;
-      const base = { name: "k", scopes: ["ingest", "read"], createdAt: NOW, lastUsedAt: null };
+      const base = {
+        name: "k",
+        scopes: ["ingest", "read"],
+        createdAt: NOW,
+        lastUsedAt: null,
+        rateLimit: null,
+      };
       await store.createApiKey({
         ...base,
         id: "k-revoked",
@@ -506,6 +512,7 @@ describe("authentication", () => {
         lastUsedAt: null,
         expiresAt: null,
         revokedAt: null,
+        rateLimit: null,
       });
       const res = await f.request("/v1/events", {
         method: "POST",

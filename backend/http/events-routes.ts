@@ -2,21 +2,24 @@
  * `/v1/events`: ingest (POST) and reads (GET). Handlers only translate HTTP to
  * service calls and results to PulseStream's response shapes.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { Clock } from "../clock.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { readEventsPayload } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
+import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
 
 export interface EventsRoutesDeps {
   auth: AuthDeps;
+  limiter: RateLimiter;
+  defaultRateLimit: RateLimit;
   store: Store;
   clock: Clock;
   ingest: IngestDeps;
@@ -41,6 +44,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
 
   app.post("/", requireScope("ingest", auth), async (c) => {
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits);
+    chargeRate(c, deps, payload.items.length);
     const single = payload.kind === "single";
     const result = await ingestEvents(deps.ingest, {
       items: payload.items,
@@ -119,4 +123,35 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * Takes one token per event from the key's bucket and sets the RateLimit-*
+ * headers; throws 429 (with Retry-After) when the bucket is short, or 413 when
+ * the request alone is larger than the key's burst and could never pass.
+ */
+function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number): void {
+  const principal = c.get("principal");
+  const limit = principal.rateLimit ?? deps.defaultRateLimit;
+  const decision = deps.limiter.take(principal.keyId, events, limit);
+  const headers = {
+    "RateLimit-Limit": String(decision.limit),
+    "RateLimit-Remaining": String(decision.remaining),
+    "RateLimit-Reset": String(decision.resetSeconds),
+  };
+  if (decision.allowed) {
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
+    return;
+  }
+  if (decision.retryAfterSeconds === null) {
+    throw new PayloadTooLargeError(
+      `A request of ${events} events exceeds this key's burst of ${limit.burst} events`,
+      "events",
+    );
+  }
+  throw new RateLimitedError(
+    `Rate limit exceeded: ${limit.ratePerSecond} events/s with bursts of ${limit.burst}; retry after ${decision.retryAfterSeconds} s`,
+    decision.retryAfterSeconds,
+    headers,
+  );
 }

@@ -41,6 +41,7 @@ function key(id: string, hash: string): ApiKeyRecord {
     lastUsedAt: null,
     expiresAt: null,
     revokedAt: null,
+    rateLimit: null,
   };
 }
 

@@ -51,6 +51,8 @@ export interface ApiKeyRecord {
   lastUsedAt: number | null;
   expiresAt: number | null;
   revokedAt: number | null;
+  /** Per-key override of the default event rate limit, or null for the default. */
+  rateLimit: { ratePerSecond: number; burst: number } | null;
 }
 
 /** One recorded admin action. */
@@ -98,6 +100,11 @@ export interface Store {
   getApiKey(id: string): Promise<ApiKeyRecord | null>;
   /** Sets `revokedAt` if the key exists and is not revoked yet; returns the key as it is now, or `null`. */
   revokeApiKey(id: string, at: number): Promise<ApiKeyRecord | null>;
+  /** Sets (or with `null` clears) the key's rate-limit override; returns the key, or `null` if unknown. */
+  setApiKeyRateLimit(
+    id: string,
+    limit: { ratePerSecond: number; burst: number } | null,
+  ): Promise<ApiKeyRecord | null>;
   /** Records that the key was used at `at`. */
   touchApiKey(id: string, at: number): Promise<void>;
   /** Appends to the audit log. */

@@ -64,4 +64,12 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "per-key rate limits",
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN rate_per_second REAL;
+      ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER;
+    `,
+  },
 ];

@@ -44,6 +44,8 @@ interface KeyRow {
   last_used_at: number | null;
   expires_at: number | null;
   revoked_at: number | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
 }
 
 const INSERT_EVENT = `INSERT INTO events
@@ -96,9 +98,9 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     async createApiKey(key) {
       await driver.writeBatch([{
-        sql:
-          `INSERT INTO api_keys (id, name, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        sql: `INSERT INTO api_keys
+             (id, name, key_hash, scopes, created_at, last_used_at, expires_at, revoked_at, rate_per_second, rate_burst)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         args: [
           key.id,
           key.name,
@@ -108,6 +110,8 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
           key.lastUsedAt,
           key.expiresAt,
           key.revokedAt,
+          key.rateLimit?.ratePerSecond ?? null,
+          key.rateLimit?.burst ?? null,
         ],
       }]);
     },
@@ -131,6 +135,15 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       await driver.writeBatch([{
         sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
         args: [at, id],
+      }]);
+      const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE id = ?", [id]);
+      return rows.length ? toApiKey(rows[0]) : null;
+    },
+
+    async setApiKeyRateLimit(id, limit) {
+      await driver.writeBatch([{
+        sql: "UPDATE api_keys SET rate_per_second = ?, rate_burst = ? WHERE id = ?",
+        args: [limit?.ratePerSecond ?? null, limit?.burst ?? null, id],
       }]);
       const rows = await driver.all<KeyRow>("SELECT * FROM api_keys WHERE id = ?", [id]);
       return rows.length ? toApiKey(rows[0]) : null;
@@ -259,5 +272,8 @@ function toApiKey(r: KeyRow): ApiKeyRecord {
     lastUsedAt: r.last_used_at,
     expiresAt: r.expires_at,
     revokedAt: r.revoked_at,
+    rateLimit: r.rate_per_second === null || r.rate_burst === null
+      ? null
+      : { ratePerSecond: r.rate_per_second, burst: r.rate_burst },
   };
 }

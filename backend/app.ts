@@ -8,6 +8,7 @@ import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
+import type { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -26,6 +27,7 @@ export interface AppDeps {
   committer: GroupCommitter;
   clock: Clock;
   config: Pick<Config, "eventLimits" | "requestLimits" | "partitions" | "rateLimit">;
+  idempotency: IdempotencyGuard;
   logger: Logger;
   /** The dashboard page served at `/`. */
   indexHtml?: string;
@@ -68,6 +70,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     eventsRoutes({
       auth,
       limiter: new RateLimiter(clock),
+      idempotency: deps.idempotency,
       defaultRateLimit: config.rateLimit,
       store,
       clock,

@@ -30,6 +30,8 @@ export interface Config {
   eventLimits: EventLimits;
   requestLimits: RequestLimits;
   commit: CommitConfig;
+  /** How long a completed Idempotency-Key outcome is remembered, ms. */
+  idempotencyTtlMs: number;
   /** Default per-key event rate limit (keys may override it through the admin API). */
   rateLimit: { ratePerSecond: number; burst: number };
   sqlite: SqliteTuning;
@@ -97,6 +99,7 @@ const schema = z.object({
   COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
+  IDEMPOTENCY_TTL_HOURS: int(1, 24 * 365).default(24),
   RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
   RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
   SQLITE_CACHE_MB: int(1, 65536).default(128),
@@ -158,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       retentionMs: e.RETENTION_RAW_DAYS * DAY_MS,
     },
     requestLimits: { maxBodyBytes: e.MAX_BODY_BYTES, maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST },
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_HOURS * 3_600_000,
     rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,

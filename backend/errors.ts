@@ -46,6 +46,20 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** 409: a request with the same Idempotency-Key is still in flight. */
+export class ConflictError extends AppError {
+  constructor(message: string, field?: string) {
+    super(409, message, field ? [{ field, message }] : []);
+  }
+}
+
+/** 422: the Idempotency-Key was already used with a different payload. */
+export class UnprocessableError extends AppError {
+  constructor(message: string, field?: string) {
+    super(422, message, field ? [{ field, message }] : []);
+  }
+}
+
 /** 413: a size or count limit was exceeded. */
 export class PayloadTooLargeError extends AppError {
   constructor(message: string, field = "body") {

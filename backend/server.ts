@@ -10,10 +10,14 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
+import { IdempotencyGuard } from "./ingest/idempotency.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
 import type { Store } from "./store/store.ts";
+
+/** How often expired Idempotency-Key records are deleted. */
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface PulseStream {
   app: Hono<AppEnv>;
@@ -47,7 +51,15 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     print: options.print ?? ((line) => console.log(line)),
   });
   const committer = new GroupCommitter(store, config.commit);
+  const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
+  const purge = setInterval(() => {
+    idempotency.purgeExpired().then(
+      (n) => n > 0 && logger.info("expired idempotency records purged", { count: n }),
+      (error) => logger.warn("idempotency purge failed", { error: String(error) }),
+    );
+  }, IDEMPOTENCY_PURGE_INTERVAL_MS);
   const app = createApp({
+    idempotency,
     store,
     committer,
     clock,
@@ -64,6 +76,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     committer,
     initialKey,
     async close() {
+      clearInterval(purge);
       await committer.close();
       await store.close();
     },

@@ -11,14 +11,16 @@ import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError 
 import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
-import { readEventsPayload } from "./body.ts";
+import { type EventsPayload, readEventsPayload } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
+import { IdempotencyGuard } from "../ingest/idempotency.ts";
 
 export interface EventsRoutesDeps {
   auth: AuthDeps;
   limiter: RateLimiter;
+  idempotency: IdempotencyGuard;
   defaultRateLimit: RateLimit;
   store: Store;
   clock: Clock;
@@ -43,44 +45,24 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   const auth = deps.auth;
 
   app.post("/", requireScope("ingest", auth), async (c) => {
+    const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits);
     chargeRate(c, deps, payload.items.length);
-    const single = payload.kind === "single";
-    const result = await ingestEvents(deps.ingest, {
-      items: payload.items,
-      single,
-      idempotencyKey: c.req.header("idempotency-key") ?? null,
-      maxIdLength: deps.eventLimits.maxIdLength,
-    });
-    if (single) {
-      const item = result.results[0];
-      if (item.status === "rejected") throw new ValidationError("Event validation failed", item.errors);
-      const event = result.events.get(0)!;
-      return c.json({
-        status: "success",
-        message: item.status === "accepted"
-          ? "Event accepted for processing"
-          : "Duplicate event: already stored",
-        data: {
-          id: event.id,
-          deviceId: event.deviceId,
-          timestamp: new Date(event.timestamp).toISOString(),
-          ...(item.status === "duplicate" ? { duplicate: true } : {}),
-        },
-      }, 202);
+    if (idemKey === null) return respond(c, await ingestPayload(deps, payload, null, undefined));
+    const start = await deps.idempotency.begin(c.get("principal").keyId, idemKey, payload);
+    if (start.kind === "replay") {
+      return c.body(start.body, start.status as 202, {
+        "content-type": "application/json",
+        "Idempotent-Replayed": "true",
+      });
     }
-    const data = { totals: result.totals, results: result.results };
-    if (result.totals.rejected === result.totals.received) {
-      const errors = result.results.flatMap((r) =>
-        (r.errors ?? []).map((e) => ({ field: `[${r.index}].${e.field}`, message: e.message }))
-      );
-      throw new ValidationError("Every event in the request was rejected", errors, { data });
+    let outcome: { status: number; body: string } | null = null;
+    try {
+      outcome = await ingestPayload(deps, payload, idemKey, start.ticket.derivedIdPrefix);
+    } finally {
+      await deps.idempotency.finish(start.ticket, outcome);
     }
-    return c.json({
-      status: "success",
-      message: `${result.totals.accepted} of ${result.totals.received} events accepted`,
-      data,
-    }, 202);
+    return respond(c, outcome);
   });
 
   app.get("/:id", requireScope("read", auth), async (c) => {
@@ -154,4 +136,60 @@ function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number):
     decision.retryAfterSeconds,
     headers,
   );
+}
+
+/** Ingests a parsed payload and renders PulseStream's 202 body; throws for 4xx outcomes. */
+async function ingestPayload(
+  deps: EventsRoutesDeps,
+  payload: EventsPayload,
+  idemKey: string | null,
+  derivedIdPrefix: string | undefined,
+): Promise<{ status: number; body: string }> {
+  const single = payload.kind === "single";
+  const result = await ingestEvents(deps.ingest, {
+    items: payload.items,
+    single,
+    idempotencyKey: idemKey,
+    derivedIdPrefix: single ? undefined : derivedIdPrefix,
+    maxIdLength: deps.eventLimits.maxIdLength,
+  });
+  if (single) {
+    const item = result.results[0];
+    if (item.status === "rejected") throw new ValidationError("Event validation failed", item.errors);
+    const event = result.events.get(0)!;
+    return {
+      status: 202,
+      body: JSON.stringify({
+        status: "success",
+        message: item.status === "accepted"
+          ? "Event accepted for processing"
+          : "Duplicate event: already stored",
+        data: {
+          id: event.id,
+          deviceId: event.deviceId,
+          timestamp: new Date(event.timestamp).toISOString(),
+          ...(item.status === "duplicate" ? { duplicate: true } : {}),
+        },
+      }),
+    };
+  }
+  const data = { totals: result.totals, results: result.results };
+  if (result.totals.rejected === result.totals.received) {
+    const errors = result.results.flatMap((r) =>
+      (r.errors ?? []).map((e) => ({ field: `[${r.index}].${e.field}`, message: e.message }))
+    );
+    throw new ValidationError("Every event in the request was rejected", errors, { data });
+  }
+  return {
+    status: 202,
+    body: JSON.stringify({
+      status: "success",
+      message: `${result.totals.accepted} of ${result.totals.received} events accepted`,
+      data,
+    }),
+  };
+}
+
+function respond(c: Context<AppEnv>, outcome: { status: number; body: string }): Response {
+  return c.body(outcome.body, outcome.status as 202, { "content-type": "application/json" });
 }

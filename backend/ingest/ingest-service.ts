@@ -50,11 +50,19 @@ const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 
 /**
  * Validates, enriches and durably commits `items`.
- * `idempotencyKey`: for a request of one event without `id`, a valid key becomes the event id.
+ * `idempotencyKey`: for a request of one event without `id`, a valid key becomes the event id
+ * (PulseStream's rule). `derivedIdPrefix`: batch items without `id` get `<prefix><index>`, so a
+ * replayed batch maps to the same ids and cannot be stored twice.
  */
 export async function ingestEvents(
   deps: IngestDeps,
-  params: { items: readonly unknown[]; single: boolean; idempotencyKey?: string | null; maxIdLength: number },
+  params: {
+    items: readonly unknown[];
+    single: boolean;
+    idempotencyKey?: string | null;
+    derivedIdPrefix?: string;
+    maxIdLength: number;
+  },
 ): Promise<IngestResult> {
   const now = deps.clock.now();
   const results: ItemResult[] = new Array(params.items.length);
@@ -85,6 +93,8 @@ export async function ingestEvents(
     const key = params.idempotencyKey;
     const fallbackId = params.single && key && ID_PATTERN.test(key) && key.length <= params.maxIdLength
       ? key
+      : params.derivedIdPrefix !== undefined
+      ? `${params.derivedIdPrefix}${index}`
       : undefined;
     toCommit.push(enrich(checked.event, { now, partitions: deps.partitions, fallbackId }));
     indexes.push(index);

@@ -71,6 +71,20 @@ export interface AuditEntry {
   details: Record<string, unknown> | null;
 }
 
+/** The remembered outcome of a completed request made with an Idempotency-Key. */
+export interface IdempotencyRecord {
+  /** The API key that made the request: records are scoped per API key. */
+  keyId: string;
+  idemKey: string;
+  /** Hash of the canonical request payload. */
+  fingerprint: string;
+  status: number;
+  /** The response body, verbatim. */
+  body: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /** Size figures for health and metrics. */
 export interface StoreStats {
   events: number;
@@ -107,6 +121,12 @@ export interface Store {
   ): Promise<ApiKeyRecord | null>;
   /** Records that the key was used at `at`. */
   touchApiKey(id: string, at: number): Promise<void>;
+  /** The unexpired record for (keyId, idemKey) at `now`, or `null`. */
+  getIdempotencyRecord(keyId: string, idemKey: string, now: number): Promise<IdempotencyRecord | null>;
+  /** Stores a record, replacing an expired one with the same (keyId, idemKey). */
+  saveIdempotencyRecord(record: IdempotencyRecord): Promise<void>;
+  /** Deletes records expired at `now`; returns how many. */
+  purgeIdempotencyRecords(now: number): Promise<number>;
   /** Appends to the audit log. */
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Audit entries newest first, strictly before `beforeSeq` if given. */

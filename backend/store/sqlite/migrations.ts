@@ -72,4 +72,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE api_keys ADD COLUMN rate_burst INTEGER;
     `,
   },
+  {
+    version: 4,
+    name: "idempotency records",
+    sql: `
+      CREATE TABLE idempotency_records (
+        key_id       TEXT    NOT NULL,
+        idem_key     TEXT    NOT NULL,
+        fingerprint  TEXT    NOT NULL,
+        status       INTEGER NOT NULL,
+        body         TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        PRIMARY KEY (key_id, idem_key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_expiry ON idempotency_records (expires_at);
+    `,
+  },
 ];

@@ -4,7 +4,14 @@
  * libSQL), so this file is the same on every runtime.
  */
 import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
-import type { ApiKeyRecord, AuditEntry, CommitOutcome, Store, StoreStats } from "../store.ts";
+import type {
+  ApiKeyRecord,
+  AuditEntry,
+  CommitOutcome,
+  IdempotencyRecord,
+  Store,
+  StoreStats,
+} from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
@@ -23,6 +30,16 @@ interface EventRow {
   partition: number;
   metadata: string | null;
   data: string | null;
+}
+
+interface IdempotencyRow {
+  key_id: string;
+  idem_key: string;
+  fingerprint: string;
+  status: number;
+  body: string;
+  created_at: number;
+  expires_at: number;
 }
 
 interface AuditRow {
@@ -151,6 +168,40 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     async touchApiKey(id, at) {
       await driver.writeBatch([{ sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", args: [at, id] }]);
+    },
+
+    async getIdempotencyRecord(keyId, idemKey, now) {
+      const rows = await driver.all<IdempotencyRow>(
+        "SELECT * FROM idempotency_records WHERE key_id = ? AND idem_key = ? AND expires_at > ?",
+        [keyId, idemKey, now],
+      );
+      if (!rows.length) return null;
+      const r = rows[0];
+      return {
+        keyId: r.key_id,
+        idemKey: r.idem_key,
+        fingerprint: r.fingerprint,
+        status: r.status,
+        body: r.body,
+        createdAt: r.created_at,
+        expiresAt: r.expires_at,
+      } satisfies IdempotencyRecord;
+    },
+
+    async saveIdempotencyRecord(r) {
+      await driver.writeBatch([{
+        sql: `INSERT OR REPLACE INTO idempotency_records
+                (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
+      }]);
+    },
+
+    async purgeIdempotencyRecords(now) {
+      const [changes] = await driver.writeBatch([{
+        sql: "DELETE FROM idempotency_records WHERE expires_at <= ?",
+        args: [now],
+      }]);
+      return changes;
     },
 
     async appendAudit(entry) {

@@ -1,0 +1,128 @@
+/**
+ * Idempotency-Key handling for ingest requests, scoped per API key:
+ * - a request whose key is still in flight → 409 (ConflictError);
+ * - a completed 2xx request replayed with the same payload → its status and
+ *   body verbatim (the caller adds `Idempotent-Replayed: true`);
+ * - the same key with a different payload → 422 (UnprocessableError);
+ *   payloads compare as parsed JSON, insensitive to object key order;
+ * - only 2xx outcomes are remembered, so a corrected retry after a 4xx works;
+ * - records live in the store for `ttlMs` (survive restarts and SIGKILL: the
+ *   record is written before the response is sent) and are purged afterwards.
+ * The in-flight set is per process; with several instances the store-level
+ * record and the derived event ids still keep storage exactly-once.
+ */
+import type { Clock } from "../clock.ts";
+import { ConflictError, UnprocessableError, ValidationError } from "../errors.ts";
+import type { Store } from "../store/store.ts";
+import { UnparsableMarker } from "./ingest-service.ts";
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const encoder = new TextEncoder();
+
+/** A request that holds its Idempotency-Key until `finish`. */
+export interface IdempotencyTicket {
+  keyId: string;
+  idemKey: string;
+  fingerprint: string;
+  /** Prefix for ids of batch items without an id: stable for (API key, Idempotency-Key). */
+  derivedIdPrefix: string;
+}
+
+export type IdempotencyStart =
+  | { kind: "replay"; status: number; body: string }
+  | { kind: "proceed"; ticket: IdempotencyTicket };
+
+export class IdempotencyGuard {
+  #inFlight = new Set<string>();
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly ttlMs: number) {}
+
+  /** The header value, validated: printable ASCII, 1–255 characters. */
+  static parseHeader(value: string | undefined): string | null {
+    if (value === undefined) return null;
+    if (!KEY_PATTERN.test(value)) {
+      throw new ValidationError("Invalid Idempotency-Key", [
+        { field: "idempotency-key", message: "must be 1-255 printable ASCII characters without spaces" },
+      ]);
+    }
+    return value;
+  }
+
+  /** Claims the key for this request, or answers with the remembered outcome. */
+  async begin(
+    keyId: string,
+    idemKey: string,
+    payload: { kind: string; items: readonly unknown[] },
+  ): Promise<IdempotencyStart> {
+    const slot = `${keyId}\u0000${idemKey}`;
+    // Claimed synchronously, before any await, so two concurrent requests cannot both pass.
+    if (this.#inFlight.has(slot)) {
+      throw new ConflictError("A request with this Idempotency-Key is still in progress", "idempotency-key");
+    }
+    this.#inFlight.add(slot);
+    try {
+      const fingerprint = await sha256Hex(canonicalJson({ kind: payload.kind, items: payload.items }));
+      const record = await this.store.getIdempotencyRecord(keyId, idemKey, this.clock.now());
+      if (record) {
+        this.#inFlight.delete(slot);
+        if (record.fingerprint !== fingerprint) {
+          throw new UnprocessableError(
+            "This Idempotency-Key was already used with a different payload",
+            "idempotency-key",
+          );
+        }
+        return { kind: "replay", status: record.status, body: record.body };
+      }
+      const derivedIdPrefix = `idem-${(await sha256Hex(`${keyId}\u0000${idemKey}`)).slice(0, 32)}-`;
+      return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, derivedIdPrefix } };
+    } catch (error) {
+      this.#inFlight.delete(slot);
+      throw error;
+    }
+  }
+
+  /** Remembers a 2xx outcome (before the response is sent) and releases the key. */
+  async finish(ticket: IdempotencyTicket, outcome: { status: number; body: string } | null): Promise<void> {
+    try {
+      if (outcome && outcome.status >= 200 && outcome.status < 300) {
+        const now = this.clock.now();
+        await this.store.saveIdempotencyRecord({
+          keyId: ticket.keyId,
+          idemKey: ticket.idemKey,
+          fingerprint: ticket.fingerprint,
+          status: outcome.status,
+          body: outcome.body,
+          createdAt: now,
+          expiresAt: now + this.ttlMs,
+        });
+      }
+    } finally {
+      this.#inFlight.delete(`${ticket.keyId}\u0000${ticket.idemKey}`);
+    }
+  }
+
+  /** Deletes expired records; run periodically. */
+  purgeExpired(): Promise<number> {
+    return this.store.purgeIdempotencyRecords(this.clock.now());
+  }
+}
+
+/** JSON with object keys sorted at every level, so key order does not change the fingerprint. */
+export function canonicalJson(value: unknown): string {
+  if (value instanceof UnparsableMarker) return JSON.stringify({ $unparsable: value.unparsable });
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.keys(value).sort().map((k) =>
+      `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`
+    );
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}

@@ -146,6 +146,28 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
         .toEqual(["cli key.revoked", "cli key.created"]);
     });
 
+    it("replays an Idempotency-Key after SIGKILL and restart with the first answer", async () => {
+      const send = () =>
+        fetch(`${server.url}/v1/events`, {
+          method: "POST",
+          headers: { "x-api-key": key, "content-type": "application/json", "idempotency-key": "kill-replay" },
+          body: JSON.stringify([{ deviceId: "k", eventType: "t", value: 1 }, {
+            deviceId: "k",
+            eventType: "t",
+            value: 2,
+          }]),
+        });
+      const first = await send();
+      expect(first.status).toBe(202);
+      const firstBody = await first.text();
+      await server.kill("SIGKILL");
+      server = await startServer(runtime, { DATABASE_URL: dbUrl(), LOG_LEVEL: "warn" });
+      const replay = await send();
+      expect(replay.status).toBe(202);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replay.text()).toBe(firstBody);
+    });
+
     it("refuses a bad configuration with one line naming the variable", async () => {
       const result = await runToExit(runtime, { PORT: "eighty", DATABASE_URL: dbUrl() });
       expect(result.code).toBe(1);

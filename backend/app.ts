@@ -4,6 +4,7 @@
  * (`backend/adapters/node/main.ts`) or driven in tests through `app.request()`.
  */
 import { type Context, Hono } from "hono";
+import { cors } from "hono/cors";
 import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
@@ -26,7 +27,10 @@ export interface AppDeps {
   store: Store;
   committer: GroupCommitter;
   clock: Clock;
-  config: Pick<Config, "eventLimits" | "requestLimits" | "partitions" | "rateLimit">;
+  config: Pick<
+    Config,
+    "eventLimits" | "requestLimits" | "partitions" | "rateLimit" | "corsOrigins" | "requestTimeoutMs"
+  >;
   idempotency: IdempotencyGuard;
   logger: Logger;
   /** The dashboard page served at `/`. */
@@ -45,6 +49,33 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { store, clock, logger, config } = deps;
 
   app.use("*", requestLog(logger));
+  // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
+  if (config.corsOrigins !== null) {
+    app.use(
+      "/v1/*",
+      cors({
+        origin: config.corsOrigins,
+        allowHeaders: [
+          "content-type",
+          "content-encoding",
+          "x-api-key",
+          "authorization",
+          "idempotency-key",
+          "x-request-id",
+        ],
+        allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        exposeHeaders: [
+          "x-request-id",
+          "retry-after",
+          "ratelimit-limit",
+          "ratelimit-remaining",
+          "ratelimit-reset",
+          "idempotent-replayed",
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
   app.onError((error, c) => errorResponse(error, c, logger));
   app.notFound((c) =>
     errorResponse(new NotFoundError(`No route for ${c.req.method} ${c.req.path}`), c, logger)
@@ -70,6 +101,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     eventsRoutes({
       auth,
       limiter: new RateLimiter(clock),
+      requestTimeoutMs: config.requestTimeoutMs,
       idempotency: deps.idempotency,
       defaultRateLimit: config.rateLimit,
       store,

@@ -30,6 +30,10 @@ export interface Config {
   eventLimits: EventLimits;
   requestLimits: RequestLimits;
   commit: CommitConfig;
+  /** Origins allowed to call the API from browsers: `*`, a list, or none (same origin only). */
+  corsOrigins: "*" | string[] | null;
+  /** Longest time a client may take to send its request body, ms (then 408). */
+  requestTimeoutMs: number;
   /** How long a completed Idempotency-Key outcome is remembered, ms. */
   idempotencyTtlMs: number;
   /** Default per-key event rate limit (keys may override it through the admin API). */
@@ -99,6 +103,11 @@ const schema = z.object({
   COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
+  CORS_ORIGINS: z.string().trim().refine(
+    (v) => v === "*" || v.split(",").every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
+    { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
+  ).optional(),
+  REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 365).default(24),
   RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
   RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
@@ -162,6 +171,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     requestLimits: { maxBodyBytes: e.MAX_BODY_BYTES, maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST },
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_HOURS * 3_600_000,
+    corsOrigins: e.CORS_ORIGINS === undefined
+      ? null
+      : e.CORS_ORIGINS === "*"
+      ? "*"
+      : e.CORS_ORIGINS.split(",").map((o) => o.trim()),
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,

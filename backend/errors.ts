@@ -60,6 +60,13 @@ export class UnprocessableError extends AppError {
   }
 }
 
+/** 408: the client did not send its request body in time. */
+export class RequestTimeoutError extends AppError {
+  constructor(ms: number) {
+    super(408, `Request body not received within ${ms} ms`);
+  }
+}
+
 /** 413: a size or count limit was exceeded. */
 export class PayloadTooLargeError extends AppError {
   constructor(message: string, field = "body") {

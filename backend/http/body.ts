@@ -10,7 +10,12 @@
  * Uses only Web-standard streams (`DecompressionStream`), so it runs on Deno,
  * Node and edge runtimes alike.
  */
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
+import {
+  PayloadTooLargeError,
+  RequestTimeoutError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "../errors.ts";
 import type { RequestLimits } from "../../shared/limits.ts";
 import { UnparsableMarker } from "../ingest/ingest-service.ts";
 
@@ -26,9 +31,26 @@ type Format = "json" | "ndjson";
 
 const SMALL_BODY_BYTES = 64 * 1024;
 
-export async function readEventsPayload(request: Request, limits: RequestLimits): Promise<EventsPayload> {
+/** Reads and parses the events of `request`; the body must arrive within `timeoutMs` (else 408). */
+export async function readEventsPayload(
+  request: Request,
+  limits: RequestLimits,
+  timeoutMs: number,
+): Promise<EventsPayload> {
   const format = contentFormat(request.headers.get("content-type"));
-  const text = await readLimitedText(request, format, limits);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      request.body?.cancel().catch(() => {});
+      reject(new RequestTimeoutError(timeoutMs));
+    }, timeoutMs);
+  });
+  let text: string;
+  try {
+    text = await Promise.race([readLimitedText(request, format, limits), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
   return format === "json" ? parseJson(text) : parseNdjson(text);
 }
 

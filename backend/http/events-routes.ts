@@ -20,6 +20,7 @@ import { IdempotencyGuard } from "../ingest/idempotency.ts";
 export interface EventsRoutesDeps {
   auth: AuthDeps;
   limiter: RateLimiter;
+  requestTimeoutMs: number;
   idempotency: IdempotencyGuard;
   defaultRateLimit: RateLimit;
   store: Store;
@@ -46,7 +47,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
 
   app.post("/", requireScope("ingest", auth), async (c) => {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
-    const payload = await readEventsPayload(c.req.raw, deps.requestLimits);
+    const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs);
     chargeRate(c, deps, payload.items.length);
     if (idemKey === null) return respond(c, await ingestPayload(deps, payload, null, undefined));
     const start = await deps.idempotency.begin(c.get("principal").keyId, idemKey, payload);

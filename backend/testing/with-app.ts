@@ -45,7 +45,8 @@ export interface AppFixture {
 /** Runs `fn` against a PulseStream on a real SQLite file. */
 export function withApp<T>(
   fn: (f: AppFixture) => Promise<T>,
-  options: { env?: Record<string, string>; clock?: Clock; driver?: DriverPreference } = {},
+  options: { env?: Record<string, string>; clock?: Clock; driver?: DriverPreference; indexHtml?: string } =
+    {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
     const config = loadConfig({
@@ -62,6 +63,7 @@ export function withApp<T>(
       driver,
       logger: createLogger("silent"),
       clock: options.clock,
+      indexHtml: options.indexHtml,
       print: () => {},
     });
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {

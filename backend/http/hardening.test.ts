@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../config.ts";
+import { withApp } from "../testing/with-app.ts";
+
+describe("CORS", () => {
+  it("sends no CORS headers unless configured (same origin only)", async () => {
+    await withApp(async (f) => {
+      const res = await f.request("/v1/events", { headers: { origin: "https://evil.example" } });
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    });
+  });
+
+  it("allows exactly the configured origins, preflight included", async () => {
+    await withApp(async (f) => {
+      const ok = await f.request("/v1/events", { headers: { origin: "https://app.example.com" } });
+      expect(ok.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+      expect(ok.headers.get("access-control-expose-headers")).toContain("ratelimit-remaining");
+      const other = await f.request("/v1/events", { headers: { origin: "https://evil.example" } });
+      expect(other.headers.get("access-control-allow-origin")).toBeNull();
+      const preflight = await f.request("/v1/events", {
+        method: "OPTIONS",
+        key: null,
+        headers: { origin: "https://app.example.com", "access-control-request-method": "POST" },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get("access-control-allow-headers")).toContain("idempotency-key");
+    }, { env: { CORS_ORIGINS: "https://app.example.com" } });
+  });
+
+  it("validates CORS_ORIGINS", () => {
+    expect(() => loadConfig({ CORS_ORIGINS: "app.example.com" })).toThrow(
+      'Invalid configuration: CORS_ORIGINS must be "*" or a comma-separated list of origins like https://app.example.com (got "app.example.com")',
+    );
+    expect(loadConfig({ CORS_ORIGINS: "*" }).corsOrigins).toBe("*");
+  });
+});
+
+describe("request timeout", () => {
+  it("answers 408 to a body that does not arrive in time, storing nothing", async () => {
+    await withApp(async (f) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('[{"deviceId":"d","eventType":"t"}'));
+          // never closes: a slow-loris client
+        },
+      });
+      const res = await f.request("/v1/events", { method: "POST", body, duplex: "half" } as RequestInit);
+      expect(res.status).toBe(408);
+      expect((await res.json()).message).toBe("Request body not received within 200 ms");
+      expect((await f.server.store.stats()).events).toBe(0);
+    }, { env: { REQUEST_TIMEOUT_MS: "200" } });
+  });
+});
+
+describe("HTML security headers", () => {
+  it("serves the page with CSP, nosniff, frame and referrer policies", async () => {
+    await withApp(async (f) => {
+      const res = await f.request("/", { key: null });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-security-policy")).toBe(
+        "default-src 'self'; style-src 'self' 'unsafe-inline'",
+      );
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
+      expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    }, { indexHtml: "<!doctype html><title>t</title>" });
+  });
+});

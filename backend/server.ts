@@ -77,6 +77,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     initialKey,
     async close() {
       clearInterval(purge);
+      idempotency.close();
       await committer.close();
       await store.close();
     },

@@ -104,3 +104,37 @@ it(`sheds overload with 429/503, keeps RSS under ${RSS_BOUND_MIB} MiB and stores
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("rate-limits a key on the real server with exact token counts", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pulsestream-ratelimit-"));
+  const server = await startServer("deno", {
+    DATABASE_URL: `file:${join(dir, "r.db")}`,
+    BOOTSTRAP_API_KEY: KEY,
+    LOG_LEVEL: "error",
+    MAX_EVENTS_PER_REQUEST: "10",
+    RATE_LIMIT_EVENTS_PER_SEC: "1",
+    RATE_LIMIT_BURST: "10",
+  });
+  try {
+    const post = (n: number) =>
+      fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { "x-api-key": KEY, "content-type": "application/json" },
+        body: JSON.stringify(Array.from({ length: n }, () => ({ deviceId: "d", eventType: "t" }))),
+      });
+    const first = await post(8);
+    expect(first.status).toBe(202);
+    expect(first.headers.get("ratelimit-limit")).toBe("10");
+    expect(first.headers.get("ratelimit-remaining")).toBe("2");
+    const second = await post(5);
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(2);
+    expect(Number(second.headers.get("retry-after"))).toBeLessThanOrEqual(3);
+    expect((await post(2)).status).toBe(202);
+    const health = await (await fetch(`${server.url}/health`)).json();
+    expect(health.store.events).toBe(10);
+  } finally {
+    await server.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -123,8 +123,8 @@ export interface Store {
   touchApiKey(id: string, at: number): Promise<void>;
   /** The unexpired record for (keyId, idemKey) at `now`, or `null`. */
   getIdempotencyRecord(keyId: string, idemKey: string, now: number): Promise<IdempotencyRecord | null>;
-  /** Stores a record, replacing an expired one with the same (keyId, idemKey). */
-  saveIdempotencyRecord(record: IdempotencyRecord): Promise<void>;
+  /** Stores records in one transaction, each replacing an expired one with the same (keyId, idemKey). */
+  saveIdempotencyRecords(records: readonly IdempotencyRecord[]): Promise<void>;
   /** Deletes records expired at `now`; returns how many. */
   purgeIdempotencyRecords(now: number): Promise<number>;
   /** Appends to the audit log. */

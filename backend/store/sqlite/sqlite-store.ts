@@ -188,12 +188,13 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       } satisfies IdempotencyRecord;
     },
 
-    async saveIdempotencyRecord(r) {
-      await driver.writeBatch([{
+    async saveIdempotencyRecords(records) {
+      if (records.length === 0) return;
+      await driver.writeBatch(records.map((r) => ({
         sql: `INSERT OR REPLACE INTO idempotency_records
                 (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
         args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
-      }]);
+      })));
     },
 
     async purgeIdempotencyRecords(now) {

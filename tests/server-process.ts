@@ -101,32 +101,25 @@ export async function startServer(
 }
 
 /** Runs the server command with `env` to completion (for start-up failures). */
-export function runToExit(
-  runtime: Runtime,
-  env: Record<string, string>,
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export function runToExit(runtime: Runtime, env: Record<string, string>): Promise<ProcessResult> {
   const [cmd, args] = command(runtime);
-  return new Promise((res) => {
-    const child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.once("exit", (code) => res({ code, stderr: err, stdout: out }));
-  });
+  return runProcess(cmd, args, env);
 }
 
 /** Runs the `keys` CLI (a Deno task) to completion. */
-export function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export function runCli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
+  return runProcess(denoBinary(), ["run", "-A", join(ROOT, "backend/adapters/cli/keys.ts"), ...args], env);
+}
+
+export interface ProcessResult {
+  code: number | null;
+  stderr: string;
+  stdout: string;
+}
+
+function runProcess(cmd: string, args: string[], env: Record<string, string>): Promise<ProcessResult> {
   return new Promise((res) => {
-    const child = spawn(denoBinary(), ["run", "-A", join(ROOT, "backend/adapters/cli/keys.ts"), ...args], {
+    const child = spawn(cmd, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],

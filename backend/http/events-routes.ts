@@ -8,7 +8,7 @@ import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { Clock } from "../clock.ts";
 import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
-import { type IngestDeps, ingestEvents } from "../ingest/ingest-service.ts";
+import { type IngestDeps, ingestEvents, type IngestResult } from "../ingest/ingest-service.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type EventsPayload, readEventsPayload } from "./body.ts";
@@ -49,7 +49,12 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs);
     chargeRate(c, deps, payload.items.length);
-    if (idemKey === null) return respond(c, await ingestPayload(deps, payload, null, undefined));
+    if (idemKey === null) {
+      return respond(
+        c,
+        render(payload.kind, await ingestEvents(deps.ingest, ingestParams(deps, payload, null, undefined))),
+      );
+    }
     const start = await deps.idempotency.begin(c.get("principal").keyId, idemKey, payload);
     if (start.kind === "replay") {
       return c.body(start.body, start.status as 202, {
@@ -57,11 +62,25 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
         "Idempotent-Replayed": "true",
       });
     }
+    const ticket = start.ticket;
     let outcome: { status: number; body: string } | null = null;
+    let saved = false;
     try {
-      outcome = await ingestPayload(deps, payload, idemKey, start.ticket.derivedIdPrefix);
+      const remember = {
+        existingIds: (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
+        record: (predicted: IngestResult) => deps.idempotency.record(ticket, render(payload.kind, predicted)),
+      };
+      const result = await ingestEvents(
+        deps.ingest,
+        ingestParams(deps, payload, idemKey, ticket.derivedIdPrefix),
+        remember,
+      );
+      outcome = render(payload.kind, result);
+      // When the prediction held, the committed record is exactly this outcome; otherwise (a
+      // concurrent request committed one of the ids first) the actual outcome is remembered now.
+      saved = result.remembered;
     } finally {
-      await deps.idempotency.finish(start.ticket, outcome);
+      await deps.idempotency.finish(ticket, outcome, saved);
     }
     return respond(c, outcome);
   });
@@ -139,22 +158,25 @@ function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number):
   );
 }
 
-/** Ingests a parsed payload and renders PulseStream's 202 body; throws for 4xx outcomes. */
-async function ingestPayload(
+function ingestParams(
   deps: EventsRoutesDeps,
   payload: EventsPayload,
   idemKey: string | null,
   derivedIdPrefix: string | undefined,
-): Promise<{ status: number; body: string }> {
+) {
   const single = payload.kind === "single";
-  const result = await ingestEvents(deps.ingest, {
+  return {
     items: payload.items,
     single,
     idempotencyKey: idemKey,
     derivedIdPrefix: single ? undefined : derivedIdPrefix,
     maxIdLength: deps.eventLimits.maxIdLength,
-  });
-  if (single) {
+  };
+}
+
+/** Renders PulseStream's 202 body for an ingest result; throws the 400 for an all-rejected one. */
+function render(kind: EventsPayload["kind"], result: IngestResult): { status: number; body: string } {
+  if (kind === "single") {
     const item = result.results[0];
     if (item.status === "rejected") throw new ValidationError("Event validation failed", item.errors);
     const event = result.events.get(0)!;

@@ -118,6 +118,24 @@ describe("Idempotency-Key", () => {
     }, { clock });
   });
 
+  it("remembers the actual outcome when a concurrent request took the id first", async () => {
+    await withApp(async (f) => {
+      const body = { id: "contended", deviceId: "d", eventType: "t" };
+      const [a, b] = await Promise.all([
+        f.request("/v1/events", post(body, "first")),
+        f.request("/v1/events", post(body, "second")),
+      ]);
+      const bodies = [await a.json(), await b.json()];
+      expect(bodies.map((x) => x.data.duplicate ?? false).sort()).toEqual([false, true]);
+      for (const [key, original] of [["first", bodies[0]], ["second", bodies[1]]] as const) {
+        const replay = await f.request("/v1/events", post(body, key));
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect(await replay.json()).toEqual(original);
+      }
+      expect((await f.server.store.stats()).events).toBe(1);
+    });
+  });
+
   it("refuses a malformed Idempotency-Key", async () => {
     await withApp(async (f) => {
       const res = await f.request("/v1/events", post({ deviceId: "d", eventType: "t" }, "has space"));

@@ -13,7 +13,7 @@
  */
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
-import type { CommitOutcome, Store } from "../store/store.ts";
+import type { CommitOutcome, IdempotencyRecord, Store } from "../store/store.ts";
 import { createMacrotask } from "./macrotask.ts";
 
 export interface GroupCommitterOptions {
@@ -32,6 +32,7 @@ export interface CommitObserver {
 
 interface Pending {
   events: readonly EnrichedEvent[];
+  records: readonly IdempotencyRecord[];
   resolve: (outcomes: CommitOutcome[]) => void;
   reject: (error: unknown) => void;
 }
@@ -61,15 +62,21 @@ export class GroupCommitter {
     return this.#queuedEvents >= this.options.maxQueuedEvents * 0.9;
   }
 
-  /** Commits `events` atomically with whatever else is queued; resolves after the commit. */
-  submit(events: readonly EnrichedEvent[]): Promise<CommitOutcome[]> {
+  /**
+   * Commits `events` (and `records`, in the same transaction) atomically with whatever else is
+   * queued; resolves after the commit.
+   */
+  submit(
+    events: readonly EnrichedEvent[],
+    records: readonly IdempotencyRecord[] = [],
+  ): Promise<CommitOutcome[]> {
     if (this.#closed) return Promise.reject(new OverloadedError());
-    if (events.length === 0) return Promise.resolve([]);
+    if (events.length === 0 && records.length === 0) return Promise.resolve([]);
     if (this.#queuedEvents + events.length > this.options.maxQueuedEvents) {
       return Promise.reject(new OverloadedError());
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ events, resolve, reject });
+      this.#queue.push({ events, records, resolve, reject });
       this.#queuedEvents += events.length;
       this.#schedule();
     });
@@ -111,7 +118,7 @@ export class GroupCommitter {
     const all = batch.length === 1 ? batch[0].events : batch.flatMap((p) => p.events);
     const started = performance.now();
     try {
-      const outcomes = await this.store.commitEvents(all);
+      const outcomes = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
       this.observer?.onCommit({
         events: size,
         requests: batch.length,

@@ -88,20 +88,32 @@ export class IdempotencyGuard {
     }
   }
 
-  /** Remembers a 2xx outcome (before the response is sent) and releases the key. */
-  async finish(ticket: IdempotencyTicket, outcome: { status: number; body: string } | null): Promise<void> {
+  /** The record that remembers `outcome` for `ticket` (committed with the request's events). */
+  record(ticket: IdempotencyTicket, outcome: { status: number; body: string }): IdempotencyRecord {
+    const now = this.clock.now();
+    return {
+      keyId: ticket.keyId,
+      idemKey: ticket.idemKey,
+      fingerprint: ticket.fingerprint,
+      status: outcome.status,
+      body: outcome.body,
+      createdAt: now,
+      expiresAt: now + this.ttlMs,
+    };
+  }
+
+  /**
+   * Releases the key; first remembers a 2xx `outcome` (before the response is sent) unless it
+   * was already committed with the events (`saved`).
+   */
+  async finish(
+    ticket: IdempotencyTicket,
+    outcome: { status: number; body: string } | null,
+    saved = false,
+  ): Promise<void> {
     try {
-      if (outcome && outcome.status >= 200 && outcome.status < 300) {
-        const now = this.clock.now();
-        await this.#enqueue({
-          keyId: ticket.keyId,
-          idemKey: ticket.idemKey,
-          fingerprint: ticket.fingerprint,
-          status: outcome.status,
-          body: outcome.body,
-          createdAt: now,
-          expiresAt: now + this.ttlMs,
-        });
+      if (!saved && outcome && outcome.status >= 200 && outcome.status < 300) {
+        await this.#enqueue(this.record(ticket, outcome));
       }
     } finally {
       this.#inFlight.delete(`${ticket.keyId}\u0000${ticket.idemKey}`);

@@ -11,6 +11,7 @@ import type { EventValidator, FieldError } from "../../shared/event-schema.ts";
 import { partitionOf } from "../../shared/partition.ts";
 import type { Clock } from "../clock.ts";
 import type { GroupCommitter } from "./group-committer.ts";
+import type { CommitOutcome, IdempotencyRecord } from "../store/store.ts";
 
 /** The result of one item of a request, in request order. */
 export interface ItemResult {
@@ -63,7 +64,8 @@ export async function ingestEvents(
     derivedIdPrefix?: string;
     maxIdLength: number;
   },
-): Promise<IngestResult> {
+  remember?: RememberOutcome,
+): Promise<IngestResult & { remembered: boolean }> {
   const now = deps.clock.now();
   const results: ItemResult[] = new Array(params.items.length);
   const toCommit: EnrichedEvent[] = [];
@@ -100,15 +102,55 @@ export async function ingestEvents(
     indexes.push(index);
   });
 
+  let records: IdempotencyRecord[] = [];
+  let predicted: CommitOutcome[] | null = null;
+  if (remember) {
+    // The outcome to remember is rendered from predicted per-event outcomes so that its record
+    // commits in the same transaction as the events (one commit round, and atomic with them).
+    predicted = predictOutcomes(toCommit, await remember.existingIds(toCommit.map((e) => e.id)));
+    records = [remember.record(assemble(results, toCommit, indexes, predicted))];
+  }
+  const outcomes = await deps.committer.submit(toCommit, records);
+  const result = assemble(results, toCommit, indexes, outcomes);
+  const remembered = predicted !== null && predicted.every((o, i) => o === outcomes[i]);
+  return { ...result, remembered };
+}
+
+/**
+ * Renders and keeps the outcome of an idempotent request: `existingIds` reads which ids are
+ * already stored, `record` renders the outcome (throwing for a non-2xx one, which is then neither
+ * committed nor remembered).
+ */
+export interface RememberOutcome {
+  existingIds(ids: readonly string[]): Promise<Set<string>>;
+  record(result: IngestResult): IdempotencyRecord;
+}
+
+/** Outcomes a commit will have, given the ids already stored: the first of each id is accepted. */
+function predictOutcomes(events: readonly EnrichedEvent[], existing: Set<string>): CommitOutcome[] {
+  const seen = new Set(existing);
+  return events.map((e) => {
+    if (seen.has(e.id)) return "duplicate";
+    seen.add(e.id);
+    return "accepted";
+  });
+}
+
+function assemble(
+  rejected: readonly ItemResult[],
+  toCommit: readonly EnrichedEvent[],
+  indexes: readonly number[],
+  outcomes: readonly CommitOutcome[],
+): IngestResult {
+  const results = [...rejected];
   const events = new Map<number, EnrichedEvent>();
-  const outcomes = await deps.committer.submit(toCommit);
   outcomes.forEach((outcome, i) => {
     const index = indexes[i];
     results[index] = { index, id: toCommit[i].id, status: outcome };
     events.set(index, toCommit[i]);
   });
 
-  const totals: IngestTotals = { received: params.items.length, accepted: 0, duplicate: 0, rejected: 0 };
+  const totals: IngestTotals = { received: results.length, accepted: 0, duplicate: 0, rejected: 0 };
   for (const r of results) totals[r.status]++;
   return { results, totals, events };
 }

@@ -68,6 +68,31 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
+    it("commits idempotency records in the events' transaction and finds stored ids", async () => {
+      await withStore(async (store) => {
+        const record = {
+          keyId: "k",
+          idemKey: "i",
+          fingerprint: "f",
+          status: 202,
+          body: "{}",
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+        };
+        expect(await store.commitEvents([event("r1"), event("r1")], [record])).toEqual([
+          "accepted",
+          "duplicate",
+        ]);
+        expect(await store.getIdempotencyRecord("k", "i", T0)).toEqual(record);
+        expect(await store.getIdempotencyRecord("k", "i", T0 + 1000)).toBeNull();
+        expect(await store.findExistingEventIds(["r1", "nope"])).toEqual(new Set(["r1"]));
+        await store.close();
+        await expect(store.commitEvents([event("r2")], [{ ...record, idemKey: "j" }])).rejects.toBeInstanceOf(
+          StoreUnavailableError,
+        );
+      });
+    });
+
     it("keeps the first payload of an id", async () => {
       await withStore(async (store) => {
         await store.commitEvents([event("x", { value: 1 })]);

@@ -96,8 +96,16 @@ export interface StoreStats {
 export interface Store {
   /** Engine name for health output, e.g. `sqlite (node:sqlite)`. */
   readonly engine: string;
-  /** Commits `events` atomically; outcomes are in input order. */
-  commitEvents(events: readonly EnrichedEvent[]): Promise<CommitOutcome[]>;
+  /**
+   * Commits `events` atomically, together with `records` (idempotency outcomes that must be
+   * durable exactly when the events are); outcomes are in input order.
+   */
+  commitEvents(
+    events: readonly EnrichedEvent[],
+    records?: readonly IdempotencyRecord[],
+  ): Promise<CommitOutcome[]>;
+  /** Which of `ids` are stored. */
+  findExistingEventIds(ids: readonly string[]): Promise<Set<string>>;
   /** One event by id, or `null`. */
   getEvent(id: string): Promise<StoredEvent | null>;
   /** Events matching `query`, newest first, at most `query.limit`. */

@@ -78,9 +78,13 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   return {
     engine: `sqlite (${driver.name})`,
 
-    async commitEvents(events) {
-      if (events.length === 0) return [];
-      const changes = await driver.writeBatch(events.map(insertStatement));
+    async commitEvents(events, records = []) {
+      if (events.length === 0 && records.length === 0) return [];
+      const changes = await driver.writeBatch([
+        ...events.map(insertStatement),
+        ...records.map(idempotencyStatement),
+      ]);
+      changes.length = events.length;
       return changes.map((n): CommitOutcome => (n === 1 ? "accepted" : "duplicate"));
     },
 
@@ -190,11 +194,20 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     async saveIdempotencyRecords(records) {
       if (records.length === 0) return;
-      await driver.writeBatch(records.map((r) => ({
-        sql: `INSERT OR REPLACE INTO idempotency_records
-                (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
-      })));
+      await driver.writeBatch(records.map(idempotencyStatement));
+    },
+
+    async findExistingEventIds(ids) {
+      const found = new Set<string>();
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = await driver.all<{ id: string }>(
+          `SELECT id FROM events WHERE id IN (${chunk.map(() => "?").join(", ")})`,
+          chunk,
+        );
+        for (const r of rows) found.add(r.id);
+      }
+      return found;
     },
 
     async purgeIdempotencyRecords(now) {
@@ -327,5 +340,13 @@ function toApiKey(r: KeyRow): ApiKeyRecord {
     rateLimit: r.rate_per_second === null || r.rate_burst === null
       ? null
       : { ratePerSecond: r.rate_per_second, burst: r.rate_burst },
+  };
+}
+
+function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
+  return {
+    sql: `INSERT OR REPLACE INTO idempotency_records
+            (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
   };
 }

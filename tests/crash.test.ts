@@ -8,9 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
-import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
-import { type Runtime, type ServerProcess, startServer } from "./server-process.ts";
+import { openStoreFile, type Runtime, type ServerProcess, startServer } from "./server-process.ts";
 
 const KEY = "crash-test-key-0123456789abcdef";
 const KILLS = 4;
@@ -134,14 +132,7 @@ describe.each(["deno", "node"] as Runtime[])("crash safety under SIGKILL (%s)", 
     expect(requestsFailed).toBeGreaterThan(0); // the kills really interrupted requests
     expect(generatedAcked).toBeGreaterThan(10);
 
-    const store = await createSqliteStore({
-      driver: await openSqlDriver(url, {
-        cacheMb: 16,
-        walAutocheckpointPages: 1000,
-        synchronous: "normal",
-        preference: "libsql",
-      }),
-    });
+    const store = await openStoreFile(url);
     try {
       for (const [id, sent] of acked) {
         const stored = await store.getEvent(id);

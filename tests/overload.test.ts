@@ -7,9 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
-import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
-import { startServer } from "./server-process.ts";
+import { openStoreFile, startServer } from "./server-process.ts";
 
 const KEY = "overload-test-key-0123456789abcdef";
 const RSS_BOUND_MIB = 512;
@@ -88,14 +86,7 @@ it(`sheds overload with 429/503, keeps RSS under ${RSS_BOUND_MIB} MiB and stores
     await server.kill("SIGKILL");
   }
 
-  const store = await createSqliteStore({
-    driver: await openSqlDriver(url, {
-      cacheMb: 16,
-      walAutocheckpointPages: 1000,
-      synchronous: "normal",
-      preference: "libsql",
-    }),
-  });
+  const store = await openStoreFile(url);
   try {
     expect((await store.stats()).events).toBe(accepted.length + 1);
     for (const id of accepted.filter((_, i) => i % 97 === 0)) expect(await store.getEvent(id)).not.toBeNull();

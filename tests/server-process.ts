@@ -6,6 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
+import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
+import type { Store } from "../backend/store/store.ts";
 
 export type Runtime = "deno" | "node";
 
@@ -129,5 +132,17 @@ function runProcess(cmd: string, args: string[], env: Record<string, string>): P
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
     child.once("exit", (code) => res({ code, stderr: err, stdout: out }));
+  });
+}
+
+/** Opens the store of a (stopped or killed) server's database file, to inspect what it holds. */
+export async function openStoreFile(url: string): Promise<Store> {
+  return createSqliteStore({
+    driver: await openSqlDriver(url, {
+      cacheMb: 16,
+      walAutocheckpointPages: 1000,
+      synchronous: "normal",
+      preference: "libsql",
+    }),
   });
 }

@@ -84,3 +84,10 @@ export function withApp<T>(
     }
   });
 }
+
+/** Number of events in the fixture's store. */
+export async function storedCount(
+  f: { server: { store: { stats(): Promise<{ events: number }> } } },
+): Promise<number> {
+  return (await f.server.store.stats()).events;
+}

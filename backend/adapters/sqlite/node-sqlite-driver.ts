@@ -4,7 +4,8 @@
  * (see docs/PERFORMANCE.md). Prepared statements are cached by SQL text and
  * reused on every call.
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
+import { nodeSqliteConnection } from "./node-sqlite-connection.ts";
 import { StoreUnavailableError } from "../../errors.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
@@ -20,15 +21,7 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
   } catch (cause) {
     throw new StoreUnavailableError("open", { cause });
   }
-  const statements = new Map<string, StatementSync>();
-  const prepared = (sql: string): StatementSync => {
-    let stmt = statements.get(sql);
-    if (!stmt) {
-      stmt = db.prepare(sql);
-      statements.set(sql, stmt);
-    }
-    return stmt;
-  };
+  const connection = nodeSqliteConnection(db);
   const guard = <T>(operation: string, fn: () => T): Promise<T> => {
     try {
       return Promise.resolve(fn());
@@ -41,19 +34,9 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
     name: "node:sqlite",
     local: path !== ":memory:",
     exec: (sql) => guard("exec", () => db.exec(sql)),
-    all: <T>(sql: string, args: SqlValue[] = []) => guard("query", () => prepared(sql).all(...args) as T[]),
-    writeBatch: (batch: readonly SqlStatement[]) =>
-      guard("write", () => {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          const changes = batch.map((s) => Number(prepared(s.sql).run(...s.args).changes));
-          db.exec("COMMIT");
-          return changes;
-        } catch (error) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw error;
-        }
-      }),
+    all: <T>(sql: string, args: SqlValue[] = []) =>
+      guard("query", () => connection.prepared(sql).all(...args) as T[]),
+    writeBatch: (batch: readonly SqlStatement[]) => guard("write", () => connection.writeBatch(batch)),
     close: () =>
       guard("close", () => {
         if (db.isOpen) db.close();

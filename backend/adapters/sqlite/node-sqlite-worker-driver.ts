@@ -10,7 +10,8 @@
  * Needs the Web `Worker` global and `node:sqlite` (Deno 2). Not for
  * `:memory:` (two connections would be two databases).
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
+import { nodeSqliteConnection } from "./node-sqlite-connection.ts";
 import { StoreUnavailableError } from "../../errors.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
@@ -86,15 +87,7 @@ export async function openNodeSqliteWorkerDriver(
     worker.terminate();
     throw new StoreUnavailableError("open", { cause });
   }
-  const statements = new Map<string, StatementSync>();
-  const prepared = (sql: string): StatementSync => {
-    let stmt = statements.get(sql);
-    if (!stmt) {
-      stmt = reader.prepare(sql);
-      statements.set(sql, stmt);
-    }
-    return stmt;
-  };
+  const { prepared } = nodeSqliteConnection(reader);
   let closed = false;
 
   return {

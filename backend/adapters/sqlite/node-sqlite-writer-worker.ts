@@ -4,8 +4,8 @@
  * transaction, answering only after COMMIT returned (so an acknowledgement
  * still means durable).
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { SqlStatement } from "../../store/sqlite/sql-driver.ts";
+import { DatabaseSync } from "node:sqlite";
+import { type NodeSqliteConnection, nodeSqliteConnection } from "./node-sqlite-connection.ts";
 import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
 
 const scope = self as unknown as {
@@ -15,28 +15,7 @@ const scope = self as unknown as {
 };
 
 let db: DatabaseSync | null = null;
-const statements = new Map<string, StatementSync>();
-
-function prepared(sql: string): StatementSync {
-  let stmt = statements.get(sql);
-  if (!stmt) {
-    stmt = db!.prepare(sql);
-    statements.set(sql, stmt);
-  }
-  return stmt;
-}
-
-function writeBatch(batch: readonly SqlStatement[]): number[] {
-  db!.exec("BEGIN IMMEDIATE");
-  try {
-    const changes = batch.map((s) => Number(prepared(s.sql).run(...s.args).changes));
-    db!.exec("COMMIT");
-    return changes;
-  } catch (error) {
-    if (db!.isTransaction) db!.exec("ROLLBACK");
-    throw error;
-  }
-}
+let connection: NodeSqliteConnection | null = null;
 
 scope.onmessage = ({ data: request }) => {
   try {
@@ -44,10 +23,11 @@ scope.onmessage = ({ data: request }) => {
     if (request.op === "open") {
       db = new DatabaseSync(request.path);
       db.exec(request.pragmas);
+      connection = nodeSqliteConnection(db);
     } else if (request.op === "exec") {
       db!.exec(request.sql);
     } else if (request.op === "write") {
-      result = writeBatch(request.statements);
+      result = connection!.writeBatch(request.statements);
     } else if (request.op === "close") {
       if (db?.isOpen) db.close();
     }

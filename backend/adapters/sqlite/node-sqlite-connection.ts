@@ -1,0 +1,40 @@
+/**
+ * A `node:sqlite` connection with its prepared statements cached by SQL text,
+ * shared by the in-thread driver, the writer worker and the worker driver's
+ * reader so that each runs statements and transactions the same way.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { SqlStatement } from "../../store/sqlite/sql-driver.ts";
+
+export interface NodeSqliteConnection {
+  /** The cached prepared statement for `sql`. */
+  prepared(sql: string): StatementSync;
+  /** Runs `batch` in one `BEGIN IMMEDIATE` transaction; rows changed per statement. Rolls back on error. */
+  writeBatch(batch: readonly SqlStatement[]): number[];
+}
+
+export function nodeSqliteConnection(db: DatabaseSync): NodeSqliteConnection {
+  const statements = new Map<string, StatementSync>();
+  const prepared = (sql: string): StatementSync => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  return {
+    prepared,
+    writeBatch(batch) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const changes = batch.map((s) => Number(prepared(s.sql).run(...s.args).changes));
+        db.exec("COMMIT");
+        return changes;
+      } catch (error) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+  };
+}

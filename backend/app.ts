@@ -22,6 +22,9 @@ import { requestLog } from "./http/request-log.ts";
 import type { GroupCommitter } from "./ingest/group-committer.ts";
 import type { Logger } from "./logger.ts";
 import type { Store } from "./store/store.ts";
+import { metricsRoutes } from "./http/metrics-routes.ts";
+import type { MetricsService } from "./metrics/metrics-query.ts";
+import type { StreamEngine } from "./stream/engine.ts";
 
 export interface AppDeps {
   store: Store;
@@ -29,9 +32,18 @@ export interface AppDeps {
   clock: Clock;
   config: Pick<
     Config,
-    "eventLimits" | "requestLimits" | "partitions" | "rateLimit" | "corsOrigins" | "requestTimeoutMs"
+    | "eventLimits"
+    | "requestLimits"
+    | "partitions"
+    | "rateLimit"
+    | "corsOrigins"
+    | "requestTimeoutMs"
+    | "metrics"
   >;
   idempotency: IdempotencyGuard;
+  metrics: MetricsService;
+  /** The stream engine, for live snapshots; null when stream processing is off. */
+  engine: StreamEngine | null;
   logger: Logger;
   /** The dashboard page served at `/`. */
   indexHtml?: string;
@@ -114,6 +126,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         clock,
         partitions: config.partitions,
       },
+    }),
+  );
+
+  app.route(
+    "/v1/metrics",
+    metricsRoutes({
+      auth,
+      clock,
+      metrics: deps.metrics,
+      engine: deps.engine,
+      maxSeries: config.metrics.maxSeries,
+      maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
     }),
   );
 

@@ -39,7 +39,61 @@ export interface Config {
   /** Default per-key event rate limit (keys may override it through the admin API). */
   rateLimit: { ratePerSecond: number; burst: number };
   sqlite: SqliteTuning;
+  stream: StreamConfig;
+  metrics: MetricsQueryConfig;
 }
+
+/** Stream processing (see `stream/engine.ts`). */
+export interface StreamConfig {
+  /** Whether committed events are aggregated at all (off: no rollups, no live windows). */
+  enabled: boolean;
+  /** Window sizes, ms, ascending; each divides the next. Those under a minute are live only. */
+  resolutions: number[];
+  allowedLatenessMs: number;
+  idleMs: number;
+  flushMs: number;
+  /** Tick period: watermarks advance and live updates go out at most this often per series. */
+  liveUpdateMs: number;
+}
+
+/** Limits of the metrics query API. */
+export interface MetricsQueryConfig {
+  /** Most points per series in one answer. */
+  maxPoints: number;
+  /** Most series in one answer (groupBy=deviceId, deviceId lists). */
+  maxSeries: number;
+  /** Most raw events one query may read (steps under a minute, metadata filters). */
+  maxRawEvents: number;
+}
+
+/** Resolutions below this are live only; this and above are stored as rollups. */
+export const STORED_MIN_RESOLUTION_MS = 60_000;
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `250ms`, `1s`, `5m`, `1h`, `1d` → ms, or null. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) return null;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]];
+  return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+}
+
+const resolutionList = z.string().trim().transform((v, ctx) => {
+  const parts = v.split(",").map((p) => parseDuration(p));
+  const ok = parts.length > 0 && parts.every((p) => p !== null && p >= 1000 && p % 1000 === 0) &&
+    parts.every((p, i) => i === 0 || (p! > parts[i - 1]! && p! % parts[i - 1]! === 0)) &&
+    parts.some((p) => p! >= STORED_MIN_RESOLUTION_MS);
+  if (!ok) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "must be ascending durations like 1s,1m,1h (whole seconds, each dividing the next, at least one of 1m or more)",
+    });
+    return z.NEVER;
+  }
+  return parts as number[];
+});
 
 /** Group-commit settings (see `ingest/group-committer.ts`). */
 export interface CommitConfig {
@@ -114,6 +168,15 @@ const schema = z.object({
   SQLITE_CACHE_MB: int(1, 65536).default(128),
   SQLITE_WAL_AUTOCHECKPOINT_PAGES: int(100, 10_000_000).default(20_000),
   SQLITE_SYNCHRONOUS: z.enum(["normal", "full"], { error: "must be normal or full" }).default("normal"),
+  STREAM_PROCESSING: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  WINDOW_RESOLUTIONS: resolutionList.default([1000, 60_000, 3_600_000]),
+  ALLOWED_LATENESS_MS: int(0, 3_600_000).default(5000),
+  PARTITION_IDLE_MS: int(100, 3_600_000).default(5000),
+  ROLLUP_FLUSH_MS: int(50, 60_000).default(1000),
+  LIVE_UPDATE_MS: int(50, 60_000).default(250),
+  METRICS_MAX_POINTS: int(10, 1_000_000).default(10_000),
+  METRICS_MAX_SERIES: int(1, 100_000).default(1000),
+  METRICS_MAX_RAW_EVENTS: int(1000, 100_000_000).default(1_000_000),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -182,6 +245,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
       lingerMs: e.COMMIT_LINGER_MS,
+    },
+    stream: {
+      enabled: e.STREAM_PROCESSING === "on",
+      resolutions: e.WINDOW_RESOLUTIONS,
+      allowedLatenessMs: e.ALLOWED_LATENESS_MS,
+      idleMs: e.PARTITION_IDLE_MS,
+      flushMs: e.ROLLUP_FLUSH_MS,
+      liveUpdateMs: e.LIVE_UPDATE_MS,
+    },
+    metrics: {
+      maxPoints: e.METRICS_MAX_POINTS,
+      maxSeries: e.METRICS_MAX_SERIES,
+      maxRawEvents: e.METRICS_MAX_RAW_EVENTS,
     },
     sqlite: {
       cacheMb: e.SQLITE_CACHE_MB,

@@ -15,6 +15,11 @@ import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
 import type { Store } from "./store/store.ts";
+import { STORED_MIN_RESOLUTION_MS } from "./config.ts";
+import { MetricsService } from "./metrics/metrics-query.ts";
+import { Bus } from "./stream/bus.ts";
+import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
+import { StreamService } from "./stream/stream-service.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -23,6 +28,11 @@ export interface PulseStream {
   app: Hono<AppEnv>;
   store: Store;
   committer: GroupCommitter;
+  /** Stream processing (null when STREAM_PROCESSING=off). */
+  stream: StreamService | null;
+  engine: StreamEngine | null;
+  /** Live output of the engine: window updates, closed windows, corrections. */
+  bus: Bus<LiveMessage>;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
   /** Commits what is queued, then closes the store. */
@@ -51,6 +61,49 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     print: options.print ?? ((line) => console.log(line)),
   });
   const committer = new GroupCommitter(store, config.commit);
+  const bus = new Bus<LiveMessage>((error) =>
+    logger.error("live subscriber failed", { error: String(error) })
+  );
+  const resolutions = config.stream.resolutions;
+  const storedResolutions = resolutions.filter((r) => r >= STORED_MIN_RESOLUTION_MS);
+  let engine: StreamEngine | null = null;
+  let stream: StreamService | null = null;
+  if (config.stream.enabled) {
+    const latencySink: { record(ms: number): void }[] = [];
+    engine = new StreamEngine({
+      partitions: config.partitions,
+      resolutions,
+      storedMinResolution: STORED_MIN_RESOLUTION_MS,
+      allowedLatenessMs: config.stream.allowedLatenessMs,
+      idleMs: config.stream.idleMs,
+      clock,
+      publish: (message) => bus.publish(message),
+      wantsUpdates: () => bus.size > 0,
+      onLatency: (ms) => latencySink[0]?.record(ms),
+    });
+    stream = new StreamService(store, engine, clock, logger, {
+      flushMs: config.stream.flushMs,
+      tickMs: config.stream.liveUpdateMs,
+      allowedLatenessMs: config.stream.allowedLatenessMs,
+      idleMs: config.stream.idleMs,
+      storedResolutions,
+      liveResolution: resolutions[0] < STORED_MIN_RESOLUTION_MS ? resolutions[0] : null,
+    });
+    latencySink.push(stream.latency);
+    await stream.start();
+    const service = stream;
+    committer.observe({
+      onCommitted: (events, result) => {
+        try {
+          service.onCommitted(events, result);
+        } catch (error) {
+          logger.error("stream engine failed to take committed events", { error: String(error) });
+        }
+      },
+    });
+  }
+  const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
+  const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
   const purge = setInterval(() => {
     idempotency.purgeExpired().then(
@@ -60,6 +113,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   }, IDEMPOTENCY_PURGE_INTERVAL_MS);
   const app = createApp({
     idempotency,
+    metrics,
+    engine,
     store,
     committer,
     clock,
@@ -74,11 +129,15 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     app,
     store,
     committer,
+    stream,
+    engine,
+    bus,
     initialKey,
     async close() {
       clearInterval(purge);
       idempotency.close();
       await committer.close();
+      await stream?.close();
       await store.close();
     },
   };

@@ -132,7 +132,7 @@ for (let run = 1; run <= opts.runs; run++) {
     for (let done = 0; done < opts.rows; done += opts.batch) {
       const batch = makeBatch(done, Math.min(opts.batch, opts.rows - done));
       const t = performance.now();
-      const outcomes = await store.commitEvents(batch);
+      const { outcomes } = await store.commitEvents(batch);
       commitMs += performance.now() - t;
       for (const o of outcomes) if (o === "accepted") accepted++;
       const mem = Deno.memoryUsage();

@@ -13,7 +13,7 @@
  */
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
-import type { CommitOutcome, IdempotencyRecord, Store } from "../store/store.ts";
+import type { CommitOutcome, CommitResult, IdempotencyRecord, Store } from "../store/store.ts";
 import { createMacrotask } from "./macrotask.ts";
 
 export interface GroupCommitterOptions {
@@ -25,9 +25,14 @@ export interface GroupCommitterOptions {
   lingerMs: number;
 }
 
-/** Observations of each commit, for metrics. */
+/** Observations of each commit, for metrics and downstream processing. */
 export interface CommitObserver {
-  onCommit(info: { events: number; requests: number; durationMs: number; ok: boolean }): void;
+  onCommit?(info: { events: number; requests: number; durationMs: number; ok: boolean }): void;
+  /**
+   * Called once per successful commit, in commit order, before any submitter hears of it:
+   * `events[i]` was accepted as seq `firstSeq + i` when `outcomes[i]` is `accepted`.
+   */
+  onCommitted?(events: readonly EnrichedEvent[], result: CommitResult): void;
 }
 
 interface Pending {
@@ -49,8 +54,13 @@ export class GroupCommitter {
   constructor(
     private readonly store: Store,
     private readonly options: GroupCommitterOptions,
-    private readonly observer?: CommitObserver,
+    private observer?: CommitObserver,
   ) {}
+
+  /** Sets who hears of each commit (the stream engine, metrics). */
+  observe(observer: CommitObserver): void {
+    this.observer = observer;
+  }
 
   /** Events waiting for a transaction. */
   get queuedEvents(): number {
@@ -118,8 +128,15 @@ export class GroupCommitter {
     const all = batch.length === 1 ? batch[0].events : batch.flatMap((p) => p.events);
     const started = performance.now();
     try {
-      const outcomes = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
-      this.observer?.onCommit({
+      const result = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
+      const { outcomes } = result;
+      try {
+        this.observer?.onCommitted?.(all, result);
+      } catch {
+        // Downstream processing must never turn a durable commit into a failed request; the
+        // observer reports its own failures.
+      }
+      this.observer?.onCommit?.({
         events: size,
         requests: batch.length,
         durationMs: performance.now() - started,
@@ -131,7 +148,7 @@ export class GroupCommitter {
         offset += p.events.length;
       }
     } catch (error) {
-      this.observer?.onCommit({
+      this.observer?.onCommit?.({
         events: size,
         requests: batch.length,
         durationMs: performance.now() - started,

@@ -21,9 +21,80 @@
  * - Times are epoch milliseconds; ids are opaque strings.
  */
 import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
+import type { AggState } from "../stream/aggregate.ts";
 
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
+
+/** What `commitEvents` reports: per-event outcomes, and the seq of each accepted event. */
+export interface CommitResult {
+  outcomes: CommitOutcome[];
+  /** Accepted event `i` has seq `firstSeq + i` (duplicates leave their number unused). */
+  firstSeq: number;
+}
+
+/** A committed event as the stream engine replays it (no metadata or payload). */
+export interface CommittedEventPoint {
+  seq: number;
+  deviceId: string;
+  eventType: string;
+  value: number | null;
+  timestamp: number;
+  receivedAt: number;
+  partition: number;
+}
+
+/** The aggregate state of one stored time bucket. `deviceId` null: all devices of the type. */
+export interface RollupRecord {
+  /** Bucket size, ms. */
+  resolution: number;
+  eventType: string;
+  deviceId: string | null;
+  /** Bucket start, epoch ms (a multiple of `resolution`). */
+  start: number;
+  state: AggState;
+}
+
+/** Totals of one series over all time. `deviceId` null: the whole event type. */
+export interface SeriesRecord {
+  eventType: string;
+  deviceId: string | null;
+  state: AggState;
+}
+
+/** One atomic rollup update: deltas to merge and the commit seq they reach. */
+export interface RollupFlush {
+  rollups: readonly RollupRecord[];
+  series: readonly SeriesRecord[];
+  /** Every event with seq <= checkpoint is in the rollups once this flush is applied. */
+  checkpoint: number;
+}
+
+/** Filters for `readRollups`. */
+export interface RollupQuery {
+  eventType: string;
+  resolution: number;
+  /** Which series: device ids, or null for the all-device series. */
+  deviceIds: readonly (string | null)[];
+  /** Inclusive lower bound on bucket start. */
+  from: number;
+  /** Exclusive upper bound on bucket start. */
+  to: number;
+  /** Whether the sketches are needed (quantiles, distinct); skipping them reads much less. */
+  sketches: boolean;
+}
+
+/** Filters for `scanEventPoints` (the raw-event path of metric queries). */
+export interface EventPointQuery {
+  eventType: string;
+  /** Only these devices (absent: all). */
+  deviceIds?: readonly string[];
+  /** Metadata equality filters: the tag's value as text (numbers and booleans compare by their JSON text). */
+  metadata?: readonly [string, string][];
+  from: number;
+  to: number;
+  limit: number;
+}
 
 /** Filters for `listEvents`. Results are newest first: `timestamp` desc, then `seq` desc. */
 export interface EventQuery {
@@ -103,7 +174,36 @@ export interface Store {
   commitEvents(
     events: readonly EnrichedEvent[],
     records?: readonly IdempotencyRecord[],
-  ): Promise<CommitOutcome[]>;
+  ): Promise<CommitResult>;
+  /** Committed events with seq > `afterSeq`, in seq order, at most `limit` (replay after a restart). */
+  eventsAfter(afterSeq: number, limit: number): Promise<CommittedEventPoint[]>;
+  /** Committed events with event time >= `fromTs`, in seq order, at most `limit`. */
+  eventPointsSince(fromTs: number, limit: number): Promise<CommittedEventPoint[]>;
+  /** Events of one type in [from, to) with the filters, at most `limit`, in no particular order. */
+  scanEventPoints(query: EventPointQuery): Promise<CommittedEventPoint[]>;
+  /**
+   * Applies a rollup flush atomically: each delta is merged into its stored bucket (created if
+   * absent), each series delta into its series, and the checkpoint is recorded, all in one
+   * transaction. Resolves with the merged state of each rollup, in input order. Callers run
+   * one flush at a time.
+   */
+  applyRollupFlush(flush: RollupFlush): Promise<AggState[]>;
+  /** The checkpoint of the last applied flush (0 before the first). */
+  rollupCheckpoint(): Promise<number>;
+  /** Stored buckets matching `query`, ordered by device then start. */
+  readRollups(query: RollupQuery): Promise<RollupRecord[]>;
+  /** Stored buckets of every series whose end is after `since` (to rebuild open windows at start). */
+  readRollupsEndingAfter(since: number, resolutions: readonly number[]): Promise<RollupRecord[]>;
+  /**
+   * Series totals: the event types (`devices` false), or the devices of `eventType` (`devices`
+   * true), ordered by name, at most `limit`, optionally only `deviceIds`.
+   */
+  listSeries(query: {
+    eventType?: string;
+    devices: boolean;
+    deviceIds?: readonly string[];
+    limit: number;
+  }): Promise<SeriesRecord[]>;
   /** Which of `ids` are stored. */
   findExistingEventIds(ids: readonly string[]): Promise<Set<string>>;
   /** One event by id, or `null`. */

@@ -34,7 +34,11 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
     all: <T>(sql: string, args: SqlValue[] = []) =>
       guard("query", async () => {
         const rs = await client.execute({ sql, args: args as InArgs });
-        return rs.rows.map((row) => Object.fromEntries(rs.columns.map((c, i) => [c, row[i]]))) as T[];
+        return rs.rows.map((row) =>
+          Object.fromEntries(
+            rs.columns.map((c, i) => [c, row[i] instanceof ArrayBuffer ? new Uint8Array(row[i]) : row[i]]),
+          )
+        ) as T[];
       }),
     writeBatch: (batch: readonly SqlStatement[]) =>
       guard("write", async () => {

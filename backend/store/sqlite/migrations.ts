@@ -89,4 +89,50 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_expiry ON idempotency_records (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: "rollups, series and the stream checkpoint",
+    // device_id '' is the all-device series (device ids are never empty). The key leads with
+    // (event_type, resolution, device_id) so one series' range is one contiguous index scan.
+    sql: `
+      CREATE TABLE rollups (
+        event_type  TEXT    NOT NULL,
+        resolution  INTEGER NOT NULL,
+        device_id   TEXT    NOT NULL,
+        start       INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        value_count INTEGER NOT NULL,
+        sum         REAL    NOT NULL,
+        min         REAL,
+        max         REAL,
+        last_value  REAL,
+        last_ts     INTEGER,
+        last_seq    INTEGER,
+        min_ts      INTEGER,
+        max_ts      INTEGER,
+        sketch      BLOB,
+        devices     BLOB,
+        PRIMARY KEY (event_type, resolution, device_id, start)
+      ) WITHOUT ROWID;
+      CREATE TABLE series (
+        event_type  TEXT    NOT NULL,
+        device_id   TEXT    NOT NULL,
+        count       INTEGER NOT NULL,
+        value_count INTEGER NOT NULL,
+        sum         REAL    NOT NULL,
+        min         REAL,
+        max         REAL,
+        last_value  REAL,
+        last_ts     INTEGER,
+        last_seq    INTEGER,
+        min_ts      INTEGER,
+        max_ts      INTEGER,
+        PRIMARY KEY (event_type, device_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE stream_state (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

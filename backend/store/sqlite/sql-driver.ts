@@ -8,8 +8,8 @@
  * `StoreUnavailableError` (with the driver error as `cause`) on any failure.
  */
 
-/** Values bound to `?` placeholders. */
-export type SqlValue = string | number | null;
+/** Values bound to `?` placeholders (Uint8Array: BLOB). Drivers return BLOBs as Uint8Array. */
+export type SqlValue = string | number | null | Uint8Array;
 
 /** One statement with its arguments. */
 export interface SqlStatement {

@@ -4,11 +4,15 @@
  * libSQL), so this file is the same on every runtime.
  */
 import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
+import { type AggState, mergeStates } from "../../stream/aggregate.ts";
 import type {
   ApiKeyRecord,
   AuditEntry,
   CommitOutcome,
+  CommittedEventPoint,
   IdempotencyRecord,
+  RollupRecord,
+  SeriesRecord,
   Store,
   StoreStats,
 } from "../store.ts";
@@ -65,27 +69,227 @@ interface KeyRow {
   rate_burst: number | null;
 }
 
+interface StateColumns {
+  count: number;
+  value_count: number;
+  sum: number;
+  min: number | null;
+  max: number | null;
+  last_value: number | null;
+  last_ts: number | null;
+  last_seq: number | null;
+  min_ts: number | null;
+  max_ts: number | null;
+  sketch?: Uint8Array | null;
+  devices?: Uint8Array | null;
+}
+
+interface RollupRow extends StateColumns {
+  event_type: string;
+  resolution: number;
+  device_id: string;
+  start: number;
+}
+
+interface SeriesRow extends StateColumns {
+  event_type: string;
+  device_id: string;
+}
+
+interface PointRow {
+  seq: number;
+  device_id: string;
+  event_type: string;
+  value: number | null;
+  ts: number;
+  received_at: number;
+  partition: number;
+}
+
 const INSERT_EVENT = `INSERT INTO events
-  (id, device_id, event_type, value, ts, received_at, partition, metadata, data)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
+  (seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
+const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
+const ROLLUP_KEY = "event_type, resolution, device_id, start";
+const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
+/** The all-device series is stored under this device id (real device ids are never empty). */
+const ALL_DEVICES = "";
+const CHECKPOINT = "rollup_checkpoint";
 const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 
 /** Opens the store on `driver` and applies pending migrations. */
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const { driver } = options;
   await migrate(driver);
+  const readCheckpoint = async () => {
+    const rows = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
+      CHECKPOINT,
+    ]);
+    return rows.length ? rows[0].value : 0;
+  };
+  // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
+  // rowid, so a number is never reused, even after the newest rows were deleted: the rollup
+  // checkpoint relies on it.
+  const [{ top }] = await driver.all<{ top: number | null }>("SELECT max(seq) AS top FROM events");
+  let nextSeq = Math.max(top ?? 0, await readCheckpoint()) + 1;
 
   return {
     engine: `sqlite (${driver.name})`,
 
     async commitEvents(events, records = []) {
-      if (events.length === 0 && records.length === 0) return [];
+      const firstSeq = nextSeq;
+      nextSeq += events.length;
+      if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
       const changes = await driver.writeBatch([
-        ...events.map(insertStatement),
+        ...events.map((e, i) => insertStatement(e, firstSeq + i)),
         ...records.map(idempotencyStatement),
       ]);
       changes.length = events.length;
-      return changes.map((n): CommitOutcome => (n === 1 ? "accepted" : "duplicate"));
+      return { outcomes: changes.map((n): CommitOutcome => (n === 1 ? "accepted" : "duplicate")), firstSeq };
+    },
+
+    async eventsAfter(afterSeq, limit) {
+      const rows = await driver.all<PointRow>(
+        `SELECT ${POINT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+        [afterSeq, limit],
+      );
+      return rows.map(toPoint);
+    },
+
+    async eventPointsSince(fromTs, limit) {
+      const rows = await driver.all<PointRow>(
+        `SELECT ${POINT_COLUMNS} FROM events WHERE ts >= ? ORDER BY seq LIMIT ?`,
+        [fromTs, limit],
+      );
+      return rows.map(toPoint);
+    },
+
+    async scanEventPoints(query) {
+      const where = ["ts >= ?", "ts < ?", "event_type = ?"];
+      const args: SqlValue[] = [query.from, query.to, query.eventType];
+      if (query.deviceIds) {
+        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
+        args.push(...query.deviceIds);
+      }
+      for (const [key, value] of query.metadata ?? []) {
+        // Text tags compare as text, numeric tags by number, booleans by their JSON text.
+        const path = `$."${key.replaceAll('"', '""')}"`;
+        const number = Number(value);
+        where.push(`(CASE json_type(metadata, ?)
+            WHEN 'text' THEN json_extract(metadata, ?) = ?
+            WHEN 'integer' THEN json_extract(metadata, ?) = ?
+            WHEN 'real' THEN json_extract(metadata, ?) = ?
+            WHEN 'true' THEN ? = 'true'
+            WHEN 'false' THEN ? = 'false'
+            ELSE 0 END)`);
+        const n = value.trim() !== "" && Number.isFinite(number) ? number : null;
+        args.push(path, path, value, path, n, path, n, value, value);
+      }
+      const rows = await driver.all<PointRow>(
+        `SELECT ${POINT_COLUMNS} FROM events WHERE ${where.join(" AND ")} LIMIT ?`,
+        [...args, query.limit],
+      );
+      return rows.map(toPoint);
+    },
+
+    async applyRollupFlush(flush) {
+      const statements: SqlStatement[] = [];
+      const merged: AggState[] = [];
+      for (const r of flush.rollups) {
+        const device = r.deviceId ?? ALL_DEVICES;
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?`,
+          [r.eventType, r.resolution, device, r.start],
+        );
+        const state = rows.length ? mergeStates(toState(rows[0]), r.state) : r.state;
+        merged.push(state);
+        statements.push({
+          sql: `INSERT OR REPLACE INTO rollups (${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: [
+            r.eventType,
+            r.resolution,
+            device,
+            r.start,
+            ...stateArgs(state),
+            state.sketch,
+            state.devices,
+          ],
+        });
+      }
+      for (const s of flush.series) {
+        const device = s.deviceId ?? ALL_DEVICES;
+        const rows = await driver.all<SeriesRow>(
+          `SELECT ${SCALAR_COLUMNS} FROM series WHERE event_type = ? AND device_id = ?`,
+          [s.eventType, device],
+        );
+        const state = rows.length ? mergeStates(toState(rows[0]), s.state) : s.state;
+        statements.push({
+          sql: `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: [s.eventType, device, ...stateArgs(state)],
+        });
+      }
+      statements.push({
+        sql: "INSERT OR REPLACE INTO stream_state (name, value) VALUES (?, ?)",
+        args: [CHECKPOINT, flush.checkpoint],
+      });
+      await driver.writeBatch(statements);
+      return merged;
+    },
+
+    rollupCheckpoint: readCheckpoint,
+
+    async readRollups(query) {
+      const columns = `${ROLLUP_KEY}, ${SCALAR_COLUMNS}${query.sketches ? ", sketch, devices" : ""}`;
+      const out: RollupRecord[] = [];
+      for (const deviceId of query.deviceIds) {
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${columns} FROM rollups
+            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?
+            ORDER BY start`,
+          [query.eventType, query.resolution, deviceId ?? ALL_DEVICES, query.from, query.to],
+        );
+        for (const row of rows) out.push(toRollup(row));
+      }
+      return out;
+    },
+
+    async readRollupsEndingAfter(since, resolutions) {
+      const out: RollupRecord[] = [];
+      for (const resolution of resolutions) {
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+            WHERE resolution = ? AND start > ?`,
+          [resolution, since - resolution],
+        );
+        for (const row of rows) out.push(toRollup(row));
+      }
+      return out;
+    },
+
+    async listSeries(query) {
+      const where: string[] = [query.devices ? "device_id != ''" : "device_id = ''"];
+      const args: SqlValue[] = [];
+      if (query.eventType !== undefined) {
+        where.push("event_type = ?");
+        args.push(query.eventType);
+      }
+      if (query.deviceIds) {
+        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
+        args.push(...query.deviceIds);
+      }
+      const rows = await driver.all<SeriesRow>(
+        `SELECT event_type, device_id, ${SCALAR_COLUMNS} FROM series WHERE ${where.join(" AND ")}
+          ORDER BY event_type, device_id LIMIT ?`,
+        [...args, query.limit],
+      );
+      return rows.map((r): SeriesRecord => ({
+        eventType: r.event_type,
+        deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
+        state: toState(r),
+      }));
     },
 
     async getEvent(id) {
@@ -295,10 +499,11 @@ function splitStatements(sql: string): string[] {
   return sql.split(";").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-function insertStatement(e: EnrichedEvent): SqlStatement {
+function insertStatement(e: EnrichedEvent, seq: number): SqlStatement {
   return {
     sql: INSERT_EVENT,
     args: [
+      seq,
       e.id,
       e.deviceId,
       e.eventType,
@@ -348,5 +553,48 @@ function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
     sql: `INSERT OR REPLACE INTO idempotency_records
             (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
+  };
+}
+
+function toPoint(r: PointRow): CommittedEventPoint {
+  return {
+    seq: r.seq,
+    deviceId: r.device_id,
+    eventType: r.event_type,
+    value: r.value,
+    timestamp: r.ts,
+    receivedAt: r.received_at,
+    partition: r.partition,
+  };
+}
+
+function toState(r: StateColumns): AggState {
+  return {
+    count: r.count,
+    valueCount: r.value_count,
+    sum: r.sum,
+    min: r.min,
+    max: r.max,
+    lastValue: r.last_value,
+    lastTs: r.last_ts,
+    lastSeq: r.last_seq,
+    minTs: r.min_ts,
+    maxTs: r.max_ts,
+    sketch: r.sketch ?? null,
+    devices: r.devices ?? null,
+  };
+}
+
+function stateArgs(s: AggState): SqlValue[] {
+  return [s.count, s.valueCount, s.sum, s.min, s.max, s.lastValue, s.lastTs, s.lastSeq, s.minTs, s.maxTs];
+}
+
+function toRollup(r: RollupRow): RollupRecord {
+  return {
+    resolution: r.resolution,
+    eventType: r.event_type,
+    deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
+    start: r.start,
+    state: toState(r),
   };
 }

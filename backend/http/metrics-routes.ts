@@ -1,0 +1,236 @@
+/**
+ * `/v1/metrics`: time series of aggregates, event types, latest values per
+ * device, top-N devices, and a snapshot of the open windows. Read scope.
+ * Handlers parse and check parameters, then call `MetricsService`.
+ */
+import { type Context, Hono } from "hono";
+import type { FieldError } from "../../shared/event-schema.ts";
+import { type AggregateName, AGGREGATES } from "../stream/aggregate.ts";
+import type { StreamEngine } from "../stream/engine.ts";
+import type { Clock } from "../clock.ts";
+import { parseDuration } from "../config.ts";
+import { ValidationError } from "../errors.ts";
+import type { FillMode, MetricsService } from "../metrics/metrics-query.ts";
+import type { AppEnv } from "./app-env.ts";
+import { parseTime } from "./query-params.ts";
+import { type AuthDeps, requireScope } from "./require-scope.ts";
+
+export interface MetricsRoutesDeps {
+  auth: AuthDeps;
+  clock: Clock;
+  metrics: MetricsService;
+  /** The live engine (null when stream processing is off). */
+  engine: StreamEngine | null;
+  maxSeries: number;
+  maxNameLength: number;
+}
+
+/** Default range when `from` is absent. */
+const DEFAULT_RANGE_MS = 3_600_000;
+/** Candidate steps when `step` is absent: the finest giving at most AUTO_POINTS points. */
+const AUTO_STEPS = [1, 5, 10, 30, 60, 300, 900, 1800, 3600, 21600, 43200, 86400].map((s) => s * 1000);
+const AUTO_POINTS = 300;
+const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+const FILLS: readonly FillMode[] = ["null", "zero", "previous"];
+
+export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", requireScope("read", deps.auth));
+
+  app.get("/", async (c) => {
+    const errors: FieldError[] = [];
+    const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
+    const { from, to } = range(c, deps.clock.now(), errors);
+    const deviceIds = deviceList(c, deps.maxNameLength, errors);
+    const metadata = metadataFilters(c, errors);
+    const aggregates = aggregateList(c.req.query("agg") ?? "avg", "agg", errors);
+    const fill = (c.req.query("fill") ?? "null") as FillMode;
+    if (!FILLS.includes(fill)) errors.push({ field: "fill", message: "fill must be null, zero or previous" });
+    const groupBy = c.req.query("groupBy");
+    if (groupBy !== undefined && groupBy !== "deviceId") {
+      errors.push({ field: "groupBy", message: "groupBy must be deviceId" });
+    }
+    const limit = intParam(c, "limit", 1, deps.maxSeries, deps.maxSeries, errors);
+    let step = 0;
+    const rawStep = c.req.query("step");
+    if (rawStep !== undefined) {
+      const parsed = /^\d{1,12}$/.test(rawStep) ? Number(rawStep) : parseDuration(rawStep);
+      if (parsed === null || parsed < 1000 || parsed % 1000 !== 0) {
+        errors.push({ field: "step", message: "step must be whole seconds: ms, or like 10s, 1m, 1h, 1d" });
+      } else step = parsed;
+    }
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    if (step === 0) step = AUTO_STEPS.find((s) => (to - from) / s <= AUTO_POINTS) ?? AUTO_STEPS.at(-1)!;
+    const result = await deps.metrics.query({
+      eventType: eventType!,
+      deviceIds,
+      metadata,
+      from,
+      to,
+      step,
+      aggregates,
+      groupByDevice: groupBy === "deviceId",
+      fill,
+      limit,
+    });
+    return c.json({
+      eventType,
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      step,
+      source: result.source === "raw" ? "raw" : `rollup:${result.source}`,
+      aggregates,
+      fill,
+      timestamps: result.timestamps,
+      series: result.series,
+      truncated: result.truncated,
+    });
+  });
+
+  app.get("/types", async (c) => {
+    const types = await deps.metrics.types();
+    return c.json({
+      data: types.map((t) => ({
+        eventType: t.eventType,
+        count: t.count,
+        devices: t.devices,
+        firstSeen: iso(t.firstSeen),
+        lastSeen: iso(t.lastSeen),
+      })),
+    });
+  });
+
+  app.get("/latest", async (c) => {
+    const errors: FieldError[] = [];
+    const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
+    const deviceIds = deviceList(c, deps.maxNameLength, errors);
+    const limit = intParam(c, "limit", 1, deps.maxSeries, 100, errors);
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const rows = await deps.metrics.latest(eventType!, deviceIds, limit);
+    return c.json({
+      eventType,
+      data: rows.map((r) => ({
+        deviceId: r.deviceId,
+        lastValue: r.lastValue,
+        lastValueAt: iso(r.lastValueAt),
+        lastSeen: iso(r.lastSeen),
+        count: r.count,
+      })),
+    });
+  });
+
+  app.get("/top", async (c) => {
+    const errors: FieldError[] = [];
+    const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
+    const { from, to } = range(c, deps.clock.now(), errors);
+    const [aggregate] = aggregateList(c.req.query("agg") ?? "avg", "agg", errors, true);
+    const n = intParam(c, "n", 1, 1000, 10, errors);
+    const order = (c.req.query("order") ?? "desc") as "desc" | "asc";
+    if (order !== "desc" && order !== "asc") {
+      errors.push({ field: "order", message: "order must be desc or asc" });
+    }
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const top = await deps.metrics.top({ eventType: eventType!, aggregate, from, to, n, order });
+    return c.json({
+      eventType,
+      aggregate,
+      order,
+      from: new Date(top.from).toISOString(),
+      to: new Date(top.to).toISOString(),
+      resolution: top.resolution,
+      data: top.devices,
+    });
+  });
+
+  app.get("/live", (c) => {
+    const errors: FieldError[] = [];
+    const eventType = c.req.query("eventType");
+    const deviceId = c.req.query("deviceId");
+    const resolution = c.req.query("resolution");
+    const res = resolution === undefined ? undefined : parseDuration(resolution);
+    if (res === null) errors.push({ field: "resolution", message: "resolution must be like 1s, 1m, 1h" });
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const windows = deps.engine?.openWindows({
+      eventType,
+      deviceId: deviceId === undefined ? undefined : deviceId === "*" ? null : deviceId,
+      resolution: res ?? undefined,
+    }) ?? [];
+    return c.json({ data: windows.slice(0, 10_000), truncated: windows.length > 10_000 });
+  });
+
+  return app;
+}
+
+function requiredName(c: Context, field: string, max: number, errors: FieldError[]): string | undefined {
+  const v = c.req.query(field);
+  if (v === undefined || v === "") errors.push({ field, message: `${field} is required` });
+  else if (v.length > max) errors.push({ field, message: `${field} must be at most ${max} characters` });
+  return v;
+}
+
+function range(c: Context, now: number, errors: FieldError[]): { from: number; to: number } {
+  const to = parseTime(c.req.query("to"), "to", now, errors) ?? now;
+  const from = parseTime(c.req.query("from"), "from", now, errors) ?? to - DEFAULT_RANGE_MS;
+  if (from >= to) errors.push({ field: "from", message: "from must be before to" });
+  return { from, to };
+}
+
+function deviceList(c: Context, max: number, errors: FieldError[]): string[] {
+  const ids = c.req.queries("deviceId") ?? [];
+  for (const id of ids) {
+    if (id === "" || id.length > max) {
+      errors.push({ field: "deviceId", message: `deviceId must be 1-${max} characters` });
+      return [];
+    }
+  }
+  return [...new Set(ids)];
+}
+
+function metadataFilters(c: Context, errors: FieldError[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (!name.startsWith("metadata.")) continue;
+    const key = name.slice("metadata.".length);
+    if (!METADATA_KEY.test(key)) {
+      errors.push({ field: name, message: "metadata keys are 1-128 characters of A-Z a-z 0-9 _ . : -" });
+      continue;
+    }
+    for (const v of values) out.push([key, v]);
+  }
+  return out;
+}
+
+function aggregateList(raw: string, field: string, errors: FieldError[], single = false): AggregateName[] {
+  const names = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(AGGREGATES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    errors.push({
+      field,
+      message: `unknown aggregate ${JSON.stringify(unknown[0] ?? raw)}; use ${AGGREGATES.join(", ")}`,
+    });
+    return ["avg"];
+  }
+  if (single && names.length > 1) errors.push({ field, message: `${field} takes one aggregate` });
+  return [...new Set(names)] as AggregateName[];
+}
+
+function intParam(
+  c: Context,
+  field: string,
+  min: number,
+  max: number,
+  fallback: number,
+  errors: FieldError[],
+) {
+  const v = c.req.query(field);
+  if (v === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) {
+    errors.push({ field, message: `${field} must be an integer from ${min} to ${max}` });
+    return fallback;
+  }
+  return Number(v);
+}
+
+function iso(t: number | null): string | null {
+  return t === null ? null : new Date(t).toISOString();
+}

@@ -1,0 +1,356 @@
+/**
+ * Metric queries: time-aligned series of aggregates over stored rollups, or
+ * over raw events when the step is finer than any stored resolution or a
+ * metadata filter is given.
+ *
+ * Resolution choice: the largest stored resolution that divides the step (a
+ * 1 h step reads hourly rollups, whatever the range). Output buckets start at
+ * multiples of the step (UTC epoch), from the one holding `from` up to the
+ * last one starting before `to`. Every answer includes what the engine has
+ * folded but not flushed yet, so a query sees every committed event.
+ */
+import { Agg, type AggregateName, type AggState } from "../stream/aggregate.ts";
+import type { StreamEngine } from "../stream/engine.ts";
+import type { CommittedEventPoint, RollupRecord, Store } from "../store/store.ts";
+import { ValidationError } from "../errors.ts";
+
+export type FillMode = "null" | "zero" | "previous";
+
+export interface MetricsQuery {
+  eventType: string;
+  /** Selected devices; empty: all devices. */
+  deviceIds: string[];
+  metadata: [string, string][];
+  from: number;
+  to: number;
+  step: number;
+  aggregates: AggregateName[];
+  /** One series per device instead of one merged series. */
+  groupByDevice: boolean;
+  fill: FillMode;
+  /** Most series (groupBy) to return. */
+  limit: number;
+}
+
+export interface MetricsSeries {
+  /** null: all (or all selected) devices merged. */
+  deviceId: string | null;
+  /** One array per aggregate, aligned with `timestamps`. */
+  values: Partial<Record<AggregateName, (number | null)[]>>;
+}
+
+export interface MetricsResult {
+  /** `raw` or the resolution read, ms. */
+  source: "raw" | number;
+  timestamps: number[];
+  series: MetricsSeries[];
+  /** Whether more devices matched than `limit` allowed. */
+  truncated: boolean;
+}
+
+export interface MetricsLimits {
+  maxPoints: number;
+  maxSeries: number;
+  maxRawEvents: number;
+}
+
+/** Reads with the engine's unflushed deltas, without a flush in between (StreamService). */
+export interface ConsistentReader {
+  consistentRead<T>(read: (engine: StreamEngine | null) => Promise<T>): Promise<T>;
+}
+
+const SKETCH_AGGREGATES = new Set<AggregateName>(["p50", "p90", "p95", "p99", "distinct"]);
+
+export class MetricsService {
+  constructor(
+    private readonly store: Store,
+    private readonly reader: ConsistentReader,
+    /** Stored resolutions, ascending. */
+    private readonly storedResolutions: readonly number[],
+    private readonly limits: MetricsLimits,
+  ) {}
+
+  /** The stored resolution a query with `step` and these filters reads, or `raw`. */
+  sourceFor(step: number, hasMetadata: boolean): "raw" | number {
+    if (hasMetadata) return "raw";
+    for (let i = this.storedResolutions.length - 1; i >= 0; i--) {
+      if (step % this.storedResolutions[i] === 0) return this.storedResolutions[i];
+    }
+    return "raw";
+  }
+
+  async query(q: MetricsQuery): Promise<MetricsResult> {
+    const first = floorTo(q.from, q.step);
+    const buckets = Math.ceil((q.to - first) / q.step);
+    if (buckets > this.limits.maxPoints) {
+      throw new ValidationError("Too many points", [{
+        field: "step",
+        message: `the range holds ${buckets} steps; at most ${this.limits.maxPoints} points per series`,
+      }]);
+    }
+    const timestamps = Array.from({ length: Math.max(0, buckets) }, (_, i) => first + i * q.step);
+    const source = this.sourceFor(q.step, q.metadata.length > 0);
+
+    let devices: string[] = q.deviceIds;
+    let truncated = false;
+    if (q.groupByDevice && devices.length === 0) {
+      const listed = await this.#devicesOf(q.eventType, q.limit + 1);
+      truncated = listed.length > q.limit;
+      devices = listed.slice(0, q.limit);
+    } else if (devices.length > q.limit) {
+      throw new ValidationError("Too many devices", [{
+        field: "deviceId",
+        message: `at most ${q.limit} devices per query`,
+      }]);
+    }
+
+    // Per series key (device id, or "" for a merged series): bucket index → aggregate.
+    const cells = new Map<string, Map<number, Agg>>();
+    const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
+    const into = (key: string, index: number): Agg => {
+      let byIndex = cells.get(key);
+      if (!byIndex) cells.set(key, byIndex = new Map());
+      let agg = byIndex.get(index);
+      if (!agg) byIndex.set(index, agg = new Agg());
+      return agg;
+    };
+    const needSketches = q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
+    // Distinct devices of a merged multi-device series is exact: the set of devices seen per bucket.
+    const seen = new Map<number, Set<string>>();
+
+    if (source === "raw") {
+      const points = await this.#rawPoints(q, first, devices);
+      for (const e of points) {
+        const index = Math.floor((e.timestamp - first) / q.step);
+        if (index < 0 || index >= timestamps.length) continue;
+        into(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
+        if (!q.groupByDevice) addSeen(seen, index, e.deviceId);
+      }
+    } else {
+      const overall = !q.groupByDevice && devices.length === 0;
+      await this.reader.consistentRead(async (engine) => {
+        const rows = await this.store.readRollups({
+          eventType: q.eventType,
+          resolution: source,
+          deviceIds: overall ? [null] : devices,
+          from: first,
+          to: q.to,
+          sketches: needSketches,
+        });
+        const pending = engine?.unflushedRollups({
+          eventType: q.eventType,
+          resolution: source,
+          deviceIds: overall ? null : devices,
+          from: first,
+          to: q.to,
+        }) ?? [];
+        for (const row of rows) {
+          const index = Math.floor((row.start - first) / q.step);
+          const agg = into(keyOf(row.deviceId ?? ""), index);
+          mergeState(agg, row, needSketches);
+          if (!q.groupByDevice && !overall && row.state.count > 0) addSeen(seen, index, row.deviceId!);
+        }
+        for (const p of pending) {
+          const index = Math.floor((p.start - first) / q.step);
+          into(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
+          if (!q.groupByDevice && !overall && p.agg.count > 0) addSeen(seen, index, p.deviceId!);
+        }
+      });
+    }
+
+    const keys = q.groupByDevice ? devices : [""];
+    const series = keys.map((key): MetricsSeries => {
+      const byIndex = cells.get(key);
+      const values: MetricsSeries["values"] = {};
+      for (const name of q.aggregates) {
+        const column: (number | null)[] = new Array(timestamps.length);
+        let previous: number | null = null;
+        for (let i = 0; i < timestamps.length; i++) {
+          const agg = byIndex?.get(i);
+          let v: number | null = null;
+          if (agg && agg.count > 0) {
+            const exact = name === "distinct"
+              ? (q.groupByDevice
+                ? 1
+                : devices.length > 0 || source === "raw"
+                ? seen.get(i)?.size ?? 0
+                : undefined)
+              : undefined;
+            v = agg.value(name, exact);
+          }
+          if (v === null) v = q.fill === "zero" ? 0 : q.fill === "previous" ? previous : null;
+          else previous = v;
+          column[i] = v;
+        }
+        values[name] = column;
+      }
+      return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
+    });
+    return { source, timestamps, series, truncated };
+  }
+
+  /** Device totals of one type: latest value, last seen, event count. */
+  async latest(eventType: string, deviceIds: string[], limit: number): Promise<SeriesTotals[]> {
+    return await this.reader.consistentRead(async (engine) => {
+      const stored = await this.store.listSeries({
+        eventType,
+        devices: true,
+        deviceIds: deviceIds.length ? deviceIds : undefined,
+        limit: deviceIds.length ? deviceIds.length : limit,
+      });
+      const pending = engine?.unflushedSeries({ eventType, devices: true }) ?? [];
+      return combineSeries(stored, pending, deviceIds.length ? new Set(deviceIds) : null).slice(0, limit);
+    });
+  }
+
+  /** Event types with totals. */
+  async types(): Promise<(SeriesTotals & { devices: number })[]> {
+    return await this.reader.consistentRead(async (engine) => {
+      const stored = await this.store.listSeries({ devices: false, limit: 100_000 });
+      const pending = engine?.unflushedSeries({ devices: false }) ?? [];
+      const totals = combineSeries(stored, pending, null);
+      const deviceCounts = new Map<string, number>();
+      const devices = await this.store.listSeries({ devices: true, limit: 10_000_000 });
+      const known = new Set(devices.map((d) => `${d.eventType}\u0000${d.deviceId}`));
+      for (const d of devices) deviceCounts.set(d.eventType, (deviceCounts.get(d.eventType) ?? 0) + 1);
+      for (const p of engine?.unflushedSeries({ devices: true }) ?? []) {
+        if (known.has(`${p.eventType}\u0000${p.deviceId}`)) continue;
+        deviceCounts.set(p.eventType, (deviceCounts.get(p.eventType) ?? 0) + 1);
+      }
+      return totals.map((t) => ({ ...t, devices: deviceCounts.get(t.eventType) ?? 0 }));
+    });
+  }
+
+  /** The `n` devices with the highest (or lowest) `aggregate` over [from, to). */
+  async top(q: {
+    eventType: string;
+    aggregate: AggregateName;
+    from: number;
+    to: number;
+    n: number;
+    order: "desc" | "asc";
+  }): Promise<
+    { resolution: number; from: number; to: number; devices: { deviceId: string; value: number }[] }
+  > {
+    // The largest stored resolution at most a tenth of the range; the range widens to its buckets.
+    const span = q.to - q.from;
+    const resolution = [...this.storedResolutions].reverse().find((r) => r * 10 <= span) ??
+      this.storedResolutions[0];
+    const from = floorTo(q.from, resolution);
+    const to = floorTo(q.to + resolution - 1, resolution);
+    if ((to - from) / resolution > this.limits.maxPoints * 10) {
+      throw new ValidationError("Range too long", [{ field: "from", message: "the range is too long" }]);
+    }
+    const devices = await this.#devicesOf(q.eventType, this.limits.maxSeries * 100);
+    const result = await this.query({
+      eventType: q.eventType,
+      deviceIds: devices,
+      metadata: [],
+      from,
+      to,
+      step: to - from,
+      aggregates: [q.aggregate],
+      groupByDevice: true,
+      fill: "null",
+      limit: devices.length,
+    });
+    const ranked = result.series
+      .map((s) => ({ deviceId: s.deviceId!, value: s.values[q.aggregate]![0] }))
+      .filter((d): d is { deviceId: string; value: number } => d.value !== null && d.value !== undefined)
+      .sort((a, b) =>
+        (q.order === "desc" ? b.value - a.value : a.value - b.value) || cmp(a.deviceId, b.deviceId)
+      );
+    return { resolution, from, to, devices: ranked.slice(0, q.n) };
+  }
+
+  async #devicesOf(eventType: string, limit: number): Promise<string[]> {
+    return await this.reader.consistentRead(async (engine) => {
+      const stored = await this.store.listSeries({ eventType, devices: true, limit });
+      const names = new Set(stored.map((s) => s.deviceId!));
+      for (const p of engine?.unflushedSeries({ eventType, devices: true }) ?? []) names.add(p.deviceId!);
+      return [...names].sort(cmp).slice(0, limit);
+    });
+  }
+
+  async #rawPoints(q: MetricsQuery, first: number, devices: string[]): Promise<CommittedEventPoint[]> {
+    const points = await this.store.scanEventPoints({
+      eventType: q.eventType,
+      deviceIds: devices.length ? devices : undefined,
+      metadata: q.metadata,
+      from: first,
+      to: q.to,
+      limit: this.limits.maxRawEvents + 1,
+    });
+    if (points.length > this.limits.maxRawEvents) {
+      throw new ValidationError("Too many raw events", [{
+        field: "step",
+        message: `the range holds more than ${this.limits.maxRawEvents} events; use a step of 1m or more ` +
+          "without metadata filters (read from rollups), or a shorter range",
+      }]);
+    }
+    return points;
+  }
+}
+
+export interface SeriesTotals {
+  eventType: string;
+  deviceId: string | null;
+  count: number;
+  firstSeen: number | null;
+  lastSeen: number | null;
+  lastValue: number | null;
+  lastValueAt: number | null;
+}
+
+function combineSeries(
+  stored: { eventType: string; deviceId: string | null; state: AggState }[],
+  pending: { eventType: string; deviceId: string | null; agg: Agg }[],
+  only: Set<string> | null,
+): SeriesTotals[] {
+  const byKey = new Map<string, { eventType: string; deviceId: string | null; agg: Agg }>();
+  const keyOf = (t: string, d: string | null) => `${t}\u0000${d ?? ""}`;
+  for (const s of stored) {
+    byKey.set(keyOf(s.eventType, s.deviceId), {
+      eventType: s.eventType,
+      deviceId: s.deviceId,
+      agg: Agg.fromState({ ...s.state, sketch: null, devices: null }),
+    });
+  }
+  for (const p of pending) {
+    if (only && !only.has(p.deviceId!)) continue;
+    const key = keyOf(p.eventType, p.deviceId);
+    const existing = byKey.get(key);
+    if (existing) existing.agg.merge(p.agg, false);
+    else byKey.set(key, { eventType: p.eventType, deviceId: p.deviceId, agg: p.agg.clone() });
+  }
+  return [...byKey.values()]
+    .sort((a, b) => cmp(a.eventType, b.eventType) || cmp(a.deviceId ?? "", b.deviceId ?? ""))
+    .map(({ eventType, deviceId, agg }) => ({
+      eventType,
+      deviceId,
+      count: agg.count,
+      firstSeen: agg.count ? agg.minTs : null,
+      lastSeen: agg.count ? agg.maxTs : null,
+      lastValue: agg.lastValue,
+      lastValueAt: agg.lastValue === null ? null : agg.lastTs,
+    }));
+}
+
+function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {
+  const s = row.state;
+  agg.merge(Agg.fromState(withSketches ? s : { ...s, sketch: null, devices: null }), withSketches);
+}
+
+function addSeen(seen: Map<number, Set<string>>, index: number, deviceId: string): void {
+  let set = seen.get(index);
+  if (!set) seen.set(index, set = new Set());
+  set.add(deviceId);
+}
+
+function floorTo(t: number, step: number): number {
+  return t - (((t % step) + step) % step);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

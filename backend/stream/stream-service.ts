@@ -1,0 +1,179 @@
+/**
+ * Runs the stream engine inside the server: feeds it every commit, ticks it,
+ * flushes its rollup deltas to the store with the checkpoint, and rebuilds it
+ * at start.
+ *
+ * Exactly once: a flush writes the merged buckets, the series totals and the
+ * checkpoint (the highest seq folded in) in one transaction. Events with a seq
+ * above the checkpoint are not in the rollups yet; at start they are replayed
+ * from the events table into the engine, and nothing at or below it is folded
+ * again. A SIGKILL at any moment therefore neither loses nor double-counts.
+ */
+import type { Clock } from "../clock.ts";
+import type { EnrichedEvent } from "../../shared/event.ts";
+import type { Logger } from "../logger.ts";
+import type { CommitResult, Store } from "../store/store.ts";
+import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
+import { LatencyHistogram } from "./latency.ts";
+
+export interface StreamServiceOptions {
+  /** How often deltas are written to the store, ms. */
+  flushMs: number;
+  /** How often watermarks advance and live updates go out, ms. */
+  tickMs: number;
+  allowedLatenessMs: number;
+  idleMs: number;
+  /** Resolutions kept in the store. */
+  storedResolutions: readonly number[];
+  /** The finest (live-only) resolution, rebuilt from raw events at start; null if all are stored. */
+  liveResolution: number | null;
+}
+
+/** Events read per page while replaying after a restart. */
+const REPLAY_PAGE = 10_000;
+/** Most raw events read to rebuild the open live-only windows at start. */
+const SEED_LIMIT = 200_000;
+
+export class StreamService {
+  readonly latency = new LatencyHistogram();
+  #flushTimer: ReturnType<typeof setInterval> | null = null;
+  #tickTimer: ReturnType<typeof setInterval> | null = null;
+  #flushing: Promise<void> | null = null;
+  #flushFailures = 0;
+  #replayed = 0;
+  #readers = 0;
+  #readersIdle: (() => void)[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: StreamEngine,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: StreamServiceOptions,
+  ) {}
+
+  /** Events replayed from the store at start. */
+  get replayedEvents(): number {
+    return this.#replayed;
+  }
+
+  /** Flushes that failed since start (each is retried with the next). */
+  get flushFailures(): number {
+    return this.#flushFailures;
+  }
+
+  /**
+   * Rebuilds the engine from the store: open stored windows, the live-only windows of the last
+   * seconds, then every committed event not yet in the rollups. Call before taking traffic.
+   */
+  async start(): Promise<void> {
+    const checkpoint = await this.store.rollupCheckpoint();
+    this.engine.restoreCheckpoint(checkpoint);
+    const now = this.clock.now();
+    const horizon = now - this.options.allowedLatenessMs - this.options.idleMs;
+    for (const row of await this.store.readRollupsEndingAfter(horizon, this.options.storedResolutions)) {
+      this.engine.restoreWindow(row);
+    }
+    if (this.options.liveResolution !== null) {
+      // Live-only windows are not stored: rebuild the open ones from the raw events they hold.
+      const from = horizon - this.options.liveResolution;
+      const recent = await this.store.eventPointsSince(from, SEED_LIMIT);
+      this.engine.seedLive(recent.filter((e) => e.seq <= checkpoint));
+    }
+    let after = checkpoint;
+    for (;;) {
+      const page = await this.store.eventsAfter(after, REPLAY_PAGE);
+      if (page.length === 0) break;
+      this.engine.ingest(page, true);
+      this.#replayed += page.length;
+      after = page[page.length - 1].seq;
+    }
+    if (this.#replayed > 0) {
+      this.logger.info("stream engine replayed events committed after the last rollup flush", {
+        events: this.#replayed,
+        checkpoint,
+      });
+    }
+    this.engine.tick();
+    this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
+    this.#flushTimer = setInterval(() => void this.flush(), this.options.flushMs);
+  }
+
+  /** Feeds the accepted events of one commit to the engine (the committer's observer). */
+  onCommitted(events: readonly EnrichedEvent[], result: CommitResult): void {
+    const accepted: EngineEvent[] = [];
+    for (let i = 0; i < events.length; i++) {
+      if (result.outcomes[i] !== "accepted") continue;
+      const e = events[i];
+      accepted.push({
+        seq: result.firstSeq + i,
+        deviceId: e.deviceId,
+        eventType: e.eventType,
+        value: e.value,
+        timestamp: e.timestamp,
+        receivedAt: e.receivedAt,
+        partition: e.partition,
+      });
+    }
+    if (accepted.length) this.engine.ingest(accepted);
+  }
+
+  tick(): void {
+    try {
+      this.engine.tick();
+    } catch (error) {
+      this.logger.error("stream engine tick failed", { error: String(error) });
+    }
+  }
+
+  /** Writes the folded deltas and the checkpoint; one flush at a time, never during a consistent read. */
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#flushing = (async () => {
+      while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
+      await this.#flushOnce();
+    })().finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+
+  /**
+   * Runs `read` while no flush is in flight, so that what the store holds plus the engine's
+   * unflushed deltas is every committed event exactly once.
+   */
+  async consistentRead<T>(read: (engine: StreamEngine) => Promise<T>): Promise<T> {
+    while (this.#flushing) await this.#flushing;
+    this.#readers++;
+    try {
+      return await read(this.engine);
+    } finally {
+      if (--this.#readers === 0) { for (const wake of this.#readersIdle.splice(0)) wake(); }
+    }
+  }
+
+  async #flushOnce(): Promise<void> {
+    const taken = this.engine.takeFlush();
+    const { batch } = taken;
+    if (batch.rollups.length === 0 && batch.series.length === 0) return;
+    try {
+      const merged = await this.store.applyRollupFlush(batch);
+      this.engine.flushed(taken, merged);
+    } catch (error) {
+      this.engine.flushFailed(taken);
+      this.#flushFailures++;
+      this.logger.error("rollup flush failed; retrying with the next", {
+        error: String(error),
+        buckets: batch.rollups.length,
+      });
+    }
+  }
+
+  /** Stops the timers and writes what is folded. */
+  async close(): Promise<void> {
+    if (this.#tickTimer) clearInterval(this.#tickTimer);
+    if (this.#flushTimer) clearInterval(this.#flushTimer);
+    await this.#flushing;
+    await this.flush();
+  }
+}
+
+export type { LiveMessage };

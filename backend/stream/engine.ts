@@ -333,13 +333,14 @@ export class StreamEngine {
   tick(): void {
     const now = this.#options.clock.now();
     const { allowedLatenessMs, idleMs } = this.#options;
+    // Fold first: what arrived before this tick is judged against the watermark it arrived under.
+    this.#foldAll();
     for (const p of this.#partitions) {
       const candidate = now - p.lastEventAt >= idleMs
         ? now - allowedLatenessMs
         : Math.min(p.maxEventTime, now) - allowedLatenessMs;
       if (candidate > p.watermark) p.watermark = candidate;
     }
-    this.#foldAll();
     const publish = this.#options.publish;
     const updates = publish !== undefined && (this.#options.wantsUpdates?.() ?? true);
     let lowest = Infinity;
@@ -643,7 +644,9 @@ export class StreamEngine {
   }
 
   #cellMessage(cell: Cell, final: boolean): WindowMessage {
-    const agg = cell.folded ?? new Agg();
+    const agg = new Agg();
+    if (cell.folded) agg.merge(cell.folded);
+    if (cell.pending) agg.merge(cell.pending);
     return {
       kind: "window",
       final,

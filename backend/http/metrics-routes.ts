@@ -51,14 +51,8 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       errors.push({ field: "groupBy", message: "groupBy must be deviceId" });
     }
     const limit = intParam(c, "limit", 1, deps.maxSeries, deps.maxSeries, errors);
-    let step = 0;
-    const rawStep = c.req.query("step");
-    if (rawStep !== undefined) {
-      const parsed = /^\d{1,12}$/.test(rawStep) ? Number(rawStep) : parseDuration(rawStep);
-      if (parsed === null || parsed < 1000 || parsed % 1000 !== 0) {
-        errors.push({ field: "step", message: "step must be whole seconds: ms, or like 10s, 1m, 1h, 1d" });
-      } else step = parsed;
-    }
+    let step = durationParam(c, "step", errors) ?? 0;
+    const window = durationParam(c, "window", errors);
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     if (step === 0) step = AUTO_STEPS.find((s) => (to - from) / s <= AUTO_POINTS) ?? AUTO_STEPS.at(-1)!;
     const result = await deps.metrics.query({
@@ -72,12 +66,14 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       groupByDevice: groupBy === "deviceId",
       fill,
       limit,
+      window,
     });
     return c.json({
       eventType,
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
       step,
+      window: window ?? step,
       source: result.source === "raw" ? "raw" : `rollup:${result.source}`,
       aggregates,
       fill,
@@ -139,6 +135,36 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       to: new Date(top.to).toISOString(),
       resolution: top.resolution,
       data: top.devices,
+    });
+  });
+
+  app.get("/sessions", async (c) => {
+    const errors: FieldError[] = [];
+    const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
+    const { from, to } = range(c, deps.clock.now(), errors);
+    const deviceIds = deviceList(c, deps.maxNameLength, errors);
+    const gap = durationParam(c, "gap", errors) ?? 300_000;
+    const aggregates = aggregateList(c.req.query("agg") ?? "count", "agg", errors);
+    const limit = intParam(c, "limit", 1, deps.maxSeries, 100, errors);
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const result = await deps.metrics.sessions({
+      eventType: eventType!,
+      deviceIds,
+      from,
+      to,
+      gapMs: gap,
+      aggregates,
+      limit,
+    });
+    return c.json({
+      eventType,
+      gap,
+      source: result.source === "raw" ? "raw" : `rollup:${result.source}`,
+      truncated: result.truncated,
+      data: result.devices.map((d) => ({
+        deviceId: d.deviceId,
+        sessions: d.sessions.map((s) => ({ start: iso(s.start), end: iso(s.end), ...s.values })),
+      })),
     });
   });
 
@@ -229,6 +255,18 @@ function intParam(
     return fallback;
   }
   return Number(v);
+}
+
+/** A duration parameter: whole seconds given as ms or like 10s, 1m, 1h, 1d; undefined if absent. */
+function durationParam(c: Context, field: string, errors: FieldError[]): number | undefined {
+  const raw = c.req.query(field);
+  if (raw === undefined) return undefined;
+  const parsed = /^\d{1,12}$/.test(raw) ? Number(raw) : parseDuration(raw);
+  if (parsed === null || parsed < 1000 || parsed % 1000 !== 0) {
+    errors.push({ field, message: `${field} must be whole seconds: ms, or like 10s, 1m, 1h, 1d` });
+    return undefined;
+  }
+  return parsed;
 }
 
 function iso(t: number | null): string | null {

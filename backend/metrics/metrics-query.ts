@@ -30,6 +30,22 @@ export interface MetricsQuery {
   fill: FillMode;
   /** Most series (groupBy) to return. */
   limit: number;
+  /** Hopping windows: each point aggregates the `window` ms ending with its step (default: the step). */
+  window?: number;
+}
+
+/** Session windows of one device. */
+export interface DeviceSessions {
+  deviceId: string;
+  /** start/end: first and last event time of the session. */
+  sessions: { start: number; end: number; values: Partial<Record<AggregateName, number | null>> }[];
+}
+
+interface Collected {
+  cells: Map<string, Map<number, Agg>>;
+  seen: Map<number, Set<string>>;
+  /** Whether `seen` holds the exact device sets for `distinct`. */
+  exactDistinct: boolean;
 }
 
 export interface MetricsSeries {
@@ -80,6 +96,13 @@ export class MetricsService {
   }
 
   async query(q: MetricsQuery): Promise<MetricsResult> {
+    const window = q.window ?? q.step;
+    if (window < q.step || window % q.step !== 0) {
+      throw new ValidationError("Invalid window", [{
+        field: "window",
+        message: "window must be a multiple of step",
+      }]);
+    }
     const first = floorTo(q.from, q.step);
     const buckets = Math.ceil((q.to - first) / q.step);
     if (buckets > this.limits.maxPoints) {
@@ -90,93 +113,43 @@ export class MetricsService {
     }
     const timestamps = Array.from({ length: Math.max(0, buckets) }, (_, i) => first + i * q.step);
     const source = this.sourceFor(q.step, q.metadata.length > 0);
-
-    let devices: string[] = q.deviceIds;
-    let truncated = false;
-    if (q.groupByDevice && devices.length === 0) {
-      const listed = await this.#devicesOf(q.eventType, q.limit + 1);
-      truncated = listed.length > q.limit;
-      devices = listed.slice(0, q.limit);
-    } else if (devices.length > q.limit) {
-      throw new ValidationError("Too many devices", [{
-        field: "deviceId",
-        message: `at most ${q.limit} devices per query`,
-      }]);
-    }
-
-    // Per series key (device id, or "" for a merged series): bucket index → aggregate.
-    const cells = new Map<string, Map<number, Agg>>();
-    const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
-    const into = (key: string, index: number): Agg => {
-      let byIndex = cells.get(key);
-      if (!byIndex) cells.set(key, byIndex = new Map());
-      let agg = byIndex.get(index);
-      if (!agg) byIndex.set(index, agg = new Agg());
-      return agg;
-    };
-    const needSketches = q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
-    // Distinct devices of a merged multi-device series is exact: the set of devices seen per bucket.
-    const seen = new Map<number, Set<string>>();
-
-    if (source === "raw") {
-      const points = await this.#rawPoints(q, first, devices);
-      for (const e of points) {
-        const index = Math.floor((e.timestamp - first) / q.step);
-        if (index < 0 || index >= timestamps.length) continue;
-        into(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
-        if (!q.groupByDevice) addSeen(seen, index, e.deviceId);
-      }
-    } else {
-      const overall = !q.groupByDevice && devices.length === 0;
-      await this.reader.consistentRead(async (engine) => {
-        const rows = await this.store.readRollups({
-          eventType: q.eventType,
-          resolution: source,
-          deviceIds: overall ? [null] : devices,
-          from: first,
-          to: q.to,
-          sketches: needSketches,
-        });
-        const pending = engine?.unflushedRollups({
-          eventType: q.eventType,
-          resolution: source,
-          deviceIds: overall ? null : devices,
-          from: first,
-          to: q.to,
-        }) ?? [];
-        for (const row of rows) {
-          const index = Math.floor((row.start - first) / q.step);
-          const agg = into(keyOf(row.deviceId ?? ""), index);
-          mergeState(agg, row, needSketches);
-          if (!q.groupByDevice && !overall && row.state.count > 0) addSeen(seen, index, row.deviceId!);
-        }
-        for (const p of pending) {
-          const index = Math.floor((p.start - first) / q.step);
-          into(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
-          if (!q.groupByDevice && !overall && p.agg.count > 0) addSeen(seen, index, p.deviceId!);
-        }
-      });
-    }
-
+    const { devices, truncated } = await this.#selectDevices(q);
+    // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
+    const extra = window / q.step - 1;
+    const collected = await this.#collect(q, source, devices, first - extra * q.step, q.to);
     const keys = q.groupByDevice ? devices : [""];
     const series = keys.map((key): MetricsSeries => {
-      const byIndex = cells.get(key);
+      const byIndex = collected.cells.get(key);
+      const windowAt = (i: number): { agg: Agg; devices: number | undefined } | null => {
+        if (extra === 0) {
+          const agg = byIndex?.get(i);
+          return agg ? { agg, devices: collected.seen.get(i)?.size } : null;
+        }
+        const agg = new Agg();
+        const union = new Set<string>();
+        for (let j = i; j <= i + extra; j++) {
+          const part = byIndex?.get(j);
+          if (part) agg.merge(part);
+          for (const d of collected.seen.get(j) ?? []) union.add(d);
+        }
+        return agg.count ? { agg, devices: union.size } : null;
+      };
       const values: MetricsSeries["values"] = {};
       for (const name of q.aggregates) {
         const column: (number | null)[] = new Array(timestamps.length);
         let previous: number | null = null;
         for (let i = 0; i < timestamps.length; i++) {
-          const agg = byIndex?.get(i);
+          const w = windowAt(i);
           let v: number | null = null;
-          if (agg && agg.count > 0) {
-            const exact = name === "distinct"
-              ? (q.groupByDevice
-                ? 1
-                : devices.length > 0 || source === "raw"
-                ? seen.get(i)?.size ?? 0
-                : undefined)
+          if (w && w.agg.count > 0) {
+            const exact = name !== "distinct"
+              ? undefined
+              : q.groupByDevice
+              ? 1
+              : collected.exactDistinct
+              ? w.devices ?? 0
               : undefined;
-            v = agg.value(name, exact);
+            v = w.agg.value(name, exact);
           }
           if (v === null) v = q.fill === "zero" ? 0 : q.fill === "previous" ? previous : null;
           else previous = v;
@@ -187,6 +160,156 @@ export class MetricsService {
       return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
     });
     return { source, timestamps, series, truncated };
+  }
+
+  /**
+   * Session windows per device: runs of events whose gaps are all shorter than `gapMs`. Built
+   * from stored buckets no larger than the gap (each bucket knows its first and last event
+   * time, so boundaries are exact), or from raw events for gaps under a minute.
+   */
+  async sessions(q: {
+    eventType: string;
+    deviceIds: string[];
+    from: number;
+    to: number;
+    gapMs: number;
+    aggregates: AggregateName[];
+    limit: number;
+  }): Promise<{ source: "raw" | number; devices: DeviceSessions[]; truncated: boolean }> {
+    const stored = [...this.storedResolutions].reverse().find((r) => r <= q.gapMs);
+    const step = stored ?? 1000;
+    const source: "raw" | number = stored ?? "raw";
+    const first = floorTo(q.from, step);
+    if ((q.to - first) / step > this.limits.maxPoints * 10) {
+      throw new ValidationError("Range too long", [{
+        field: "from",
+        message: `at most ${
+          this.limits.maxPoints * 10
+        } buckets of ${step} ms; shorten the range or widen gap`,
+      }]);
+    }
+    const base: MetricsQuery = {
+      eventType: q.eventType,
+      deviceIds: q.deviceIds,
+      metadata: [],
+      from: q.from,
+      to: q.to,
+      step,
+      aggregates: q.aggregates,
+      groupByDevice: true,
+      fill: "null",
+      limit: q.limit,
+    };
+    const { devices, truncated } = await this.#selectDevices(base);
+    const collected = await this.#collect(base, source, devices, first, q.to);
+    const out: DeviceSessions[] = [];
+    for (const deviceId of devices) {
+      const byIndex = collected.cells.get(deviceId);
+      if (!byIndex) continue;
+      const sessions: DeviceSessions["sessions"] = [];
+      let current: Agg | null = null;
+      const close = () => {
+        if (!current) return;
+        const values: Partial<Record<AggregateName, number | null>> = {};
+        for (const name of q.aggregates) {
+          values[name] = current.value(name, name === "distinct" ? 1 : undefined);
+        }
+        sessions.push({ start: current.minTs, end: current.maxTs, values });
+      };
+      for (const index of [...byIndex.keys()].sort((a, b) => a - b)) {
+        const bucket = byIndex.get(index)!;
+        if (bucket.count === 0) continue;
+        if (current && bucket.minTs - current.maxTs >= q.gapMs) {
+          close();
+          current = null;
+        }
+        if (current) current.merge(bucket);
+        else current = bucket.clone();
+      }
+      close();
+      out.push({ deviceId, sessions });
+    }
+    return { source, devices: out, truncated };
+  }
+
+  /** The devices a query reads: the listed ones, or for groupBy all of the type (up to `limit`). */
+  async #selectDevices(q: MetricsQuery): Promise<{ devices: string[]; truncated: boolean }> {
+    if (q.groupByDevice && q.deviceIds.length === 0) {
+      const listed = await this.#devicesOf(q.eventType, q.limit + 1);
+      return { devices: listed.slice(0, q.limit), truncated: listed.length > q.limit };
+    }
+    if (q.deviceIds.length > q.limit) {
+      throw new ValidationError("Too many devices", [{
+        field: "deviceId",
+        message: `at most ${q.limit} devices per query`,
+      }]);
+    }
+    return { devices: q.deviceIds, truncated: false };
+  }
+
+  /**
+   * Aggregates per series and step bucket over [from, to) (`from` step-aligned): bucket index 0
+   * starts at `from`. Series keys are device ids (groupBy) or "" for one merged series.
+   */
+  async #collect(
+    q: MetricsQuery,
+    source: "raw" | number,
+    devices: string[],
+    from: number,
+    to: number,
+  ): Promise<Collected> {
+    const cells = new Map<string, Map<number, Agg>>();
+    const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
+    const into = (key: string, index: number): Agg => {
+      let byIndex = cells.get(key);
+      if (!byIndex) cells.set(key, byIndex = new Map());
+      let agg = byIndex.get(index);
+      if (!agg) byIndex.set(index, agg = new Agg());
+      return agg;
+    };
+    const needSketches = q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
+    // Distinct devices of a merged series of listed devices (or raw events) is exact: the set seen.
+    const seen = new Map<number, Set<string>>();
+    const overall = !q.groupByDevice && devices.length === 0;
+    const exactDistinct = !q.groupByDevice && (!overall || source === "raw");
+
+    if (source === "raw") {
+      const points = await this.#rawPoints(q, from, to, devices);
+      for (const e of points) {
+        const index = Math.floor((e.timestamp - from) / q.step);
+        into(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
+        if (exactDistinct) addSeen(seen, index, e.deviceId);
+      }
+      return { cells, seen, exactDistinct };
+    }
+    await this.reader.consistentRead(async (engine) => {
+      const rows = await this.store.readRollups({
+        eventType: q.eventType,
+        resolution: source,
+        deviceIds: overall ? [null] : devices,
+        from,
+        to,
+        sketches: needSketches,
+      });
+      const pending = engine?.unflushedRollups({
+        eventType: q.eventType,
+        resolution: source,
+        deviceIds: overall ? null : devices,
+        from,
+        to,
+      }) ?? [];
+      for (const row of rows) {
+        const index = Math.floor((row.start - from) / q.step);
+        mergeState(into(keyOf(row.deviceId ?? ""), index), row, needSketches);
+        if (exactDistinct && row.state.count > 0) addSeen(seen, index, row.deviceId!);
+      }
+      for (const p of pending) {
+        const index = Math.floor((p.start - from) / q.step);
+        into(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
+        if (exactDistinct && p.agg.count > 0) addSeen(seen, index, p.deviceId!);
+      }
+    });
+    return { cells, seen, exactDistinct };
   }
 
   /** Device totals of one type: latest value, last seen, event count. */
@@ -272,13 +395,18 @@ export class MetricsService {
     });
   }
 
-  async #rawPoints(q: MetricsQuery, first: number, devices: string[]): Promise<CommittedEventPoint[]> {
+  async #rawPoints(
+    q: MetricsQuery,
+    from: number,
+    to: number,
+    devices: string[],
+  ): Promise<CommittedEventPoint[]> {
     const points = await this.store.scanEventPoints({
       eventType: q.eventType,
       deviceIds: devices.length ? devices : undefined,
       metadata: q.metadata,
-      from: first,
-      to: q.to,
+      from,
+      to,
       limit: this.limits.maxRawEvents + 1,
     });
     if (points.length > this.limits.maxRawEvents) {

@@ -44,6 +44,8 @@ export interface AppDeps {
   metrics: MetricsService;
   /** The stream engine, for live snapshots; null when stream processing is off. */
   engine: StreamEngine | null;
+  /** Stream-processing figures for /health. */
+  streamHealth?: () => Record<string, unknown> | null;
   logger: Logger;
   /** The dashboard page served at `/`. */
   indexHtml?: string;
@@ -101,6 +103,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       clock,
       startedAt: deps.startedAt ?? clock.now(),
       version: deps.version ?? VERSION,
+      stream: deps.streamHealth,
     }),
   );
   const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };

@@ -115,6 +115,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     idempotency,
     metrics,
     engine,
+    streamHealth: () => stream?.health() ?? null,
     store,
     committer,
     clock,

@@ -37,6 +37,7 @@ const SCENARIOS = {
   "single-saturate": { batch: 0, ids: false, connections: 64, rate: false },
   "single-rate": { batch: 0, ids: false, connections: 64, rate: true },
   "batch-generated": { batch: 1000, ids: false, connections: 8, rate: false },
+  "batch-rate": { batch: 1000, ids: false, connections: 8, rate: true },
   "batch-uuid4": { batch: 1000, ids: true, connections: 8, rate: false },
   "single-uuid4": { batch: 0, ids: true, connections: 64, rate: false },
 };
@@ -352,7 +353,12 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 async function health(server) {
   const res = await fetch(`http://${HOST}:${server.port}/health`, { signal: AbortSignal.timeout(10_000) });
   const body = await res.json();
-  return { events: body?.store?.events, queued: body?.queue?.queuedEvents ?? 0, status: res.status };
+  return {
+    events: body?.store?.events,
+    queued: body?.queue?.queuedEvents ?? 0,
+    status: res.status,
+    stream: body?.stream ?? null,
+  };
 }
 
 /** Waits until the stored count stops moving and the commit queue is empty (max 15 s). */
@@ -508,6 +514,9 @@ async function runOnce(name, opts) {
       },
       storedEvents: stored,
       expectedEvents: expected,
+      stream: after.stream
+        ? { receiveToAggregateMs: after.stream.receiveToAggregateMs, lateEvents: after.stream.lateEvents }
+        : null,
       acceptedFromResponses: counted,
       serverPid: server.pid,
       childPid: server.child.pid,
@@ -553,6 +562,13 @@ function describeRun(res, label) {
     ` responses say accepted ${res.acceptedFromResponses.accepted}, duplicate ${res.acceptedFromResponses.duplicate}` +
     `, rejected ${res.acceptedFromResponses.rejected})`,
   ];
+  if (res.stream) {
+    const s = res.stream.receiveToAggregateMs;
+    lines.push(
+      `    stream: receive → live aggregate p50 ${f(s.p50, 1)} ms  p95 ${f(s.p95, 1)} ms  p99 ${f(s.p99, 1)} ms ` +
+        `over ${s.count} events (server-side, whole run incl. warm-up), late ${res.stream.lateEvents}`,
+    );
+  } else lines.push("    stream: off");
   if (res.storedEvents !== res.expectedEvents) {
     const diff = res.storedEvents - res.expectedEvents;
     const inflight = res.connections * res.batchSize;

@@ -15,6 +15,8 @@ export interface HealthDeps {
   clock: Clock;
   startedAt: number;
   version: string;
+  /** Stream-processing figures, or null when it is off. */
+  stream?: () => Record<string, unknown> | null;
 }
 
 async function checkStore(store: Store): Promise<{ ok: boolean; durationMs: number }> {
@@ -57,6 +59,7 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
       services: { database: store.ok ? "up" : "down" },
       store: { engine: deps.store.engine, events: stats?.events ?? null, bytes: stats?.bytes ?? null },
       queue: { queuedEvents: deps.committer.queuedEvents },
+      stream: deps.stream?.() ?? null,
     };
     return c.json(body, store.ok ? 200 : 503);
   });

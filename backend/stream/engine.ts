@@ -138,11 +138,19 @@ class Cell {
   pending: Agg | null = null;
   folded: Agg | null = null;
   changed = false;
+  /** The windows and series this cell folds into, by resolution index (looked up once). */
+  windows: (Window | null)[] = [];
+  overall: (Window | null)[] = [];
+  series: SeriesEntry | null = null;
+  overallSeries: SeriesEntry | null = null;
   constructor(
     readonly eventType: string,
     readonly deviceId: string,
     readonly deviceHash: number,
     readonly start: number,
+    /** The partition's watermark when the cell was created: windows ending by it are late. */
+    readonly watermark: number,
+    /** Created after its own window had closed (for a late event). */
     readonly late: boolean,
   ) {}
 }
@@ -156,6 +164,8 @@ class Window {
   inFlight: Agg | null = null;
   closed = false;
   changed = false;
+  /** Deleted from its map: a cell holding it must look the window up again. */
+  removed = false;
   /** Received events after it closed (or was created late): its stored value is announced after the flush. */
   corrected = false;
   constructor(
@@ -252,6 +262,7 @@ export class StreamEngine {
       row.eventType,
       row.deviceId,
       row.start,
+      -Infinity,
     );
     w.base = Agg.fromState(row.state);
   }
@@ -275,16 +286,15 @@ export class StreamEngine {
           let byStart = byDevice.get(e.deviceId);
           if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
           let cell = byStart.get(start);
-          if (!cell) byStart.set(start, cell = new Cell(e.eventType, e.deviceId, hash, start, false));
+          if (!cell) {
+            byStart.set(start, cell = new Cell(e.eventType, e.deviceId, hash, start, -Infinity, false));
+          }
           (cell.folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
         } else {
-          (this.#window(p, res, e.eventType, e.deviceId, start).base ??= new Agg()).add(
-            e.value,
-            e.timestamp,
-            e.seq,
-          );
+          const w = this.#window(p, res, e.eventType, e.deviceId, start, -Infinity);
+          (w.base ??= new Agg()).add(e.value, e.timestamp, e.seq);
         }
-        const overall = this.#window(null, res, e.eventType, null, start).base ??= new Agg();
+        const overall = this.#window(null, res, e.eventType, null, start, -Infinity).base ??= new Agg();
         overall.add(e.value, e.timestamp, e.seq);
         overall.addDevice(hash);
       }
@@ -313,7 +323,10 @@ export class StreamEngine {
       if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
       let cell = byStart.get(start);
       if (!cell) {
-        byStart.set(start, cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, late));
+        byStart.set(
+          start,
+          cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, p.watermark, late),
+        );
       }
       if (!cell.pending) {
         cell.pending = new Agg();
@@ -333,8 +346,6 @@ export class StreamEngine {
   tick(): void {
     const now = this.#options.clock.now();
     const { allowedLatenessMs, idleMs } = this.#options;
-    // Fold first: what arrived before this tick is judged against the watermark it arrived under.
-    this.#foldAll();
     for (const p of this.#partitions) {
       const candidate = now - p.lastEventAt >= idleMs
         ? now - allowedLatenessMs
@@ -343,6 +354,10 @@ export class StreamEngine {
     }
     const publish = this.#options.publish;
     const updates = publish !== undefined && (this.#options.wantsUpdates?.() ?? true);
+    // Folding is lazy: cells fold when they close, at flushes and for queries, or every tick
+    // when someone listens to open-window updates.
+    if (updates) this.#foldAll();
+    else for (const p of this.#partitions) this.#foldClosing(p);
     let lowest = Infinity;
     for (const p of this.#partitions) {
       lowest = Math.min(lowest, p.watermark);
@@ -519,46 +534,72 @@ export class StreamEngine {
     }
   }
 
+  #foldClosing(p: Partition): void {
+    const finest = this.#finest;
+    const keep: Cell[] = [];
+    for (const cell of p.pending) {
+      if (cell.start + finest <= p.watermark) this.#fold(p, cell);
+      else keep.push(cell);
+    }
+    p.pending = keep;
+  }
+
   #fold(p: Partition, cell: Cell): void {
     const pending = cell.pending!;
     cell.pending = null;
     const { resolutions } = this.#options;
     for (let i = 0; i < resolutions.length; i++) {
-      const res = resolutions[i];
-      const start = cell.start - mod(cell.start, res);
-      const stored = res >= this.#options.storedMinResolution;
-      if (i > 0 || stored) {
-        const w = this.#window(p, res, cell.eventType, cell.deviceId, start);
+      if (i > 0 || resolutions[0] >= this.#options.storedMinResolution) {
+        let w = cell.windows[i];
+        if (!w || w.removed) w = cell.windows[i] = this.#cellWindow(p, cell, i, false);
         w.target().merge(pending);
         w.changed = true;
       }
-      const o = this.#window(null, res, cell.eventType, null, start);
+      let o = cell.overall[i];
+      if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
       const target = o.target();
       target.merge(pending);
       target.addDevice(cell.deviceHash);
       o.changed = true;
     }
-    this.#seriesEntry(p.series, cell.eventType, cell.deviceId).merge(pending, false);
-    this.#seriesEntry(this.#overallSeries, cell.eventType, null).merge(pending, false);
+    (cell.series ??= this.#seriesEntry(p.series, cell.eventType, cell.deviceId)).delta ??= new Agg();
+    cell.series.delta!.merge(pending, false);
+    (cell.overallSeries ??= this.#seriesEntry(this.#overallSeries, cell.eventType, null)).delta ??= new Agg();
+    cell.overallSeries.delta!.merge(pending, false);
     if (cell.folded) cell.folded.merge(pending);
     else cell.folded = pending;
     cell.changed = true;
   }
 
-  #seriesEntry(holder: Map<string, SeriesEntry>, eventType: string, deviceId: string | null): Agg {
+  /** The window of resolution index `i` that `cell` folds into (per device, or all-device). */
+  #cellWindow(p: Partition, cell: Cell, i: number, overall: boolean): Window {
+    const res = this.#options.resolutions[i];
+    const start = cell.start - mod(cell.start, res);
+    // Late only if the window had already closed when the cell's first event arrived.
+    const bound = overall ? Math.min(cell.watermark, this.#lowestWatermark()) : cell.watermark;
+    return overall
+      ? this.#window(null, res, cell.eventType, null, start, bound)
+      : this.#window(p, res, cell.eventType, cell.deviceId, start, bound);
+  }
+
+  #seriesEntry(holder: Map<string, SeriesEntry>, eventType: string, deviceId: string | null): SeriesEntry {
     const key = deviceId === null ? eventType : eventType + SEP + deviceId;
     let entry = holder.get(key);
     if (!entry) holder.set(key, entry = { eventType, deviceId, delta: null });
-    return entry.delta ??= new Agg();
+    return entry;
   }
 
-  /** The window (created if absent); `p` null means the all-device window. */
+  /**
+   * The window (created if absent); `p` null means the all-device window. A new window is late
+   * (created for late events after it had closed) when it ends by `lateBound`.
+   */
   #window(
     p: Partition | null,
     res: number,
     eventType: string,
     deviceId: string | null,
     start: number,
+    lateBound: number,
   ): Window {
     const map = p ? p.windows : this.#overall;
     const key = p
@@ -566,14 +607,13 @@ export class StreamEngine {
       : res + SEP + eventType + SEP + start;
     let w = map.get(key);
     if (!w) {
-      const watermark = p ? p.watermark : this.#lowestWatermark();
       w = new Window(
         res,
         res >= this.#options.storedMinResolution,
         eventType,
         deviceId,
         start,
-        start + res <= watermark,
+        start + res <= lateBound,
       );
       map.set(key, w);
     }
@@ -622,12 +662,20 @@ export class StreamEngine {
         publish!(this.#message("window", w, w.value(), false));
       }
       w.changed = false;
-      if (w.closed && !w.delta && !w.inFlight) map.delete(key);
+      if (w.closed && !w.delta && !w.inFlight) {
+        w.removed = true;
+        map.delete(key);
+      }
     }
   }
 
   #dropFlushedClosed(map: Map<string, Window>): void {
-    for (const [key, w] of map) if ((w.closed || w.late) && !w.delta && !w.inFlight) map.delete(key);
+    for (const [key, w] of map) {
+      if ((w.closed || w.late) && !w.delta && !w.inFlight) {
+        w.removed = true;
+        map.delete(key);
+      }
+    }
   }
 
   #message(kind: WindowMessage["kind"], w: Window, agg: Agg, final: boolean): WindowMessage {

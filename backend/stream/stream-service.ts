@@ -42,6 +42,7 @@ export class StreamService {
   #flushFailures = 0;
   #replayed = 0;
   #readers = 0;
+  #checkpoint = 0;
   #readersIdle: (() => void)[] = [];
 
   constructor(
@@ -68,6 +69,7 @@ export class StreamService {
    */
   async start(): Promise<void> {
     const checkpoint = await this.store.rollupCheckpoint();
+    this.#checkpoint = checkpoint;
     this.engine.restoreCheckpoint(checkpoint);
     const now = this.clock.now();
     const horizon = now - this.options.allowedLatenessMs - this.options.idleMs;
@@ -118,6 +120,27 @@ export class StreamService {
     if (accepted.length) this.engine.ingest(accepted);
   }
 
+  /** Figures for /health (and, later, /metrics). */
+  health(): Record<string, unknown> {
+    const latency = this.latency.snapshot();
+    const now = this.clock.now();
+    const watermarks = this.engine.watermarks();
+    return {
+      processedEvents: this.engine.processedEvents,
+      lateEvents: this.engine.lateEvents,
+      replayedEvents: this.#replayed,
+      flushFailures: this.#flushFailures,
+      checkpoint: this.#checkpoint,
+      watermarkLagMs: watermarks.map((w) => (Number.isFinite(w) ? now - w : null)),
+      receiveToAggregateMs: {
+        count: latency.count,
+        p50: latency.p50,
+        p95: latency.p95,
+        p99: latency.p99,
+      },
+    };
+  }
+
   tick(): void {
     try {
       this.engine.tick();
@@ -157,6 +180,7 @@ export class StreamService {
     try {
       const merged = await this.store.applyRollupFlush(batch);
       this.engine.flushed(taken, merged);
+      this.#checkpoint = batch.checkpoint;
     } catch (error) {
       this.engine.flushFailed(taken);
       this.#flushFailures++;

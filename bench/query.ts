@@ -1,0 +1,90 @@
+/**
+ * Metric query latency from rollups: D devices, N events spread over the last
+ * 24 h, then `GET /v1/metrics` for 24 h at a 1-minute step, count/avg/min/max
+ * per device (groupBy=deviceId), through the real app (routing, auth, JSON).
+ *
+ *   deno run -A bench/query.ts [devices=100] [events=1000000] [runs=15]
+ *
+ * Loading goes through the group committer and the stream engine like live
+ * ingestion (events land in the raw table and in rollups); the engine is
+ * flushed every 200,000 events. The clock is the real one, so every event is
+ * "late" (older than the watermark) and corrects its stored bucket. Prints
+ * load rate, rollup rows, then per-run query time, the median and the answer
+ * size. The temp database is removed at the end.
+ */
+import { boot } from "../backend/adapters/boot.ts";
+import type { EnrichedEvent } from "../shared/event.ts";
+import { partitionOf } from "../shared/partition.ts";
+
+const [devices = 100, total = 1_000_000, runs = 15] = Deno.args.map(Number);
+const KEY = "bench-key-0123456789abcdef";
+const dir = await Deno.makeTempDir();
+const booted = (await boot({
+  DATABASE_URL: `file:${dir}/q.db`,
+  LOG_LEVEL: "warn",
+  BOOTSTRAP_API_KEY: KEY,
+  ROLLUP_FLUSH_MS: "60000",
+  METRICS_MAX_SERIES: String(Math.max(1000, devices)),
+}))!;
+const { server } = booted;
+const now = Date.now();
+const end = now - (now % 60_000);
+const start = end - 86_400_000;
+const names = Array.from({ length: devices }, (_, i) => `device-${String(i).padStart(4, "0")}`);
+
+const t0 = performance.now();
+const BATCH = 10_000;
+for (let done = 0; done < total; done += BATCH) {
+  const batch: EnrichedEvent[] = [];
+  for (let i = done; i < Math.min(total, done + BATCH); i++) {
+    const d = i % devices;
+    batch.push({
+      id: `e${i}`,
+      deviceId: names[d],
+      eventType: "temperature",
+      value: 15 + (i % 200) / 10,
+      timestamp: start + Math.floor((i / total) * 86_400_000),
+      receivedAt: now,
+      partition: partitionOf(names[d], 8),
+      metadata: null,
+      data: null,
+    });
+  }
+  await server.committer.submit(batch);
+  if ((done + BATCH) % 200_000 === 0) await server.stream!.flush();
+}
+await server.stream!.flush();
+const loadS = (performance.now() - t0) / 1000;
+console.log(
+  `loaded ${total.toLocaleString("en")} events for ${devices} devices in ${loadS.toFixed(1)} s ` +
+    `(${Math.round(total / loadS).toLocaleString("en")} events/s incl. rollups)`,
+);
+
+const url = `http://x/v1/metrics?eventType=temperature&from=${start}&to=${end}&step=1m&agg=count,avg,min,max` +
+  `&groupBy=deviceId&limit=${devices}`;
+const times: number[] = [];
+let bytes = 0;
+let points = 0;
+for (let r = 0; r < runs; r++) {
+  const t = performance.now();
+  const res = await server.app.request(url, { headers: { "x-api-key": KEY } });
+  const text = await res.text();
+  times.push(performance.now() - t);
+  if (res.status !== 200) throw new Error(`query failed: ${res.status} ${text.slice(0, 200)}`);
+  bytes = text.length;
+  const body = JSON.parse(text);
+  points = body.timestamps.length * body.series.length;
+  const counted = body.series.reduce(
+    (n: number, s: { values: { count: (number | null)[] } }) => n + s.values.count.reduce((a, b) => a + (b ?? 0), 0),
+    0,
+  );
+  if (counted !== total) throw new Error(`answer counts ${counted} events, expected ${total}`);
+}
+times.sort((a, b) => a - b);
+console.log(`runs (ms): ${times.map((t) => t.toFixed(1)).join(" ")}`);
+console.log(
+  `median ${times[times.length >> 1].toFixed(1)} ms | ${points.toLocaleString("en")} points ` +
+    `(${devices} series × 1440), answer ${(bytes / 2 ** 20).toFixed(1)} MiB | deno ${Deno.version.deno}`,
+);
+await server.close();
+await Deno.remove(dir, { recursive: true });

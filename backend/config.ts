@@ -113,6 +113,8 @@ export interface SqliteTuning {
   walAutocheckpointPages: number;
   /** `normal`: durable across process crashes; `full`: also across OS crashes (fsync per commit). */
   synchronous: "normal" | "full";
+  /** Memory for cached scalar rollup columns, MiB. */
+  rollupCacheMb: number;
 }
 
 /** The configuration is invalid; `message` is the one line to print. */
@@ -177,6 +179,7 @@ const schema = z.object({
   METRICS_MAX_POINTS: int(10, 1_000_000).default(10_000),
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
   METRICS_MAX_RAW_EVENTS: int(1000, 100_000_000).default(1_000_000),
+  ROLLUP_CACHE_MB: int(0, 65536).default(256),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -263,6 +266,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       cacheMb: e.SQLITE_CACHE_MB,
       walAutocheckpointPages: e.SQLITE_WAL_AUTOCHECKPOINT_PAGES,
       synchronous: e.SQLITE_SYNCHRONOUS,
+      rollupCacheMb: e.ROLLUP_CACHE_MB,
     },
   };
 }

@@ -53,7 +53,10 @@ export interface PulseStreamOptions {
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
   const clock = options.clock ?? systemClock;
   const { logger } = options;
-  const store = await createSqliteStore({ driver: options.driver });
+  const store = await createSqliteStore({
+    driver: options.driver,
+    rollupCacheBytes: config.sqlite.rollupCacheMb * 2 ** 20,
+  });
   const initialKey = await ensureStartupKeys(store, {
     bootstrapKey: config.bootstrapApiKey,
     clock,

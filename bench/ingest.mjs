@@ -565,7 +565,9 @@ function describeRun(res, label) {
   if (res.stream) {
     const s = res.stream.receiveToAggregateMs;
     lines.push(
-      `    stream: receive → live aggregate p50 ${f(s.p50, 1)} ms  p95 ${f(s.p95, 1)} ms  p99 ${f(s.p99, 1)} ms ` +
+      `    stream: receive → live aggregate p50 ${f(s.p50, 1)} ms  p95 ${f(s.p95, 1)} ms  p99 ${
+        f(s.p99, 1)
+      } ms ` +
         `over ${s.count} events (server-side, whole run incl. warm-up), late ${res.stream.lateEvents}`,
     );
   } else lines.push("    stream: off");

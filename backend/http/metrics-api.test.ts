@@ -89,6 +89,28 @@ describe("GET /v1/metrics", () => {
     },
   );
 
+  it("sees events ingested after an earlier answer (cached columns follow every flush)", async () => {
+    await withFixture(async (f) => {
+      const q = `?eventType=temp&${range(T, T + 2 * M)}&step=1m&agg=count,max,last`;
+      expect((await metrics(f, q)).body.series[0].values.count).toEqual([4, 2]);
+      const more = [{ deviceId: "b", eventType: "temp", value: 500, timestamp: T + 59 * S }];
+      expect((await f.request("/v1/events", { method: "POST", body: JSON.stringify(more) })).status).toBe(
+        202,
+      );
+      expect((await metrics(f, q)).body.series[0].values).toEqual({
+        count: [5, 2],
+        max: [500, 30],
+        last: [500, 30],
+      });
+      await f.server.stream!.flush();
+      expect((await metrics(f, q)).body.series[0].values).toEqual({
+        count: [5, 2],
+        max: [500, 30],
+        last: [500, 30],
+      });
+    });
+  });
+
   it("fills empty steps with null, zero or the previous value", async () => {
     await withFixture(async (f) => {
       const q = `?eventType=temp&${range(T, T + 4 * M)}&step=1m&agg=count,max`;

@@ -116,6 +116,17 @@ export class MetricsService {
     const { devices, truncated } = await this.#selectDevices(q);
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
+    if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
+      const series = await this.#scalarSeries(
+        q,
+        source,
+        devices,
+        first - extra * q.step,
+        timestamps.length,
+        extra,
+      );
+      return { source, timestamps, series, truncated };
+    }
     const collected = await this.#collect(q, source, devices, first - extra * q.step, q.to);
     const keys = q.groupByDevice ? devices : [""];
     const series = keys.map((key): MetricsSeries => {
@@ -230,6 +241,104 @@ export class MetricsService {
       out.push({ deviceId, sessions });
     }
     return { source, devices: out, truncated };
+  }
+
+  /**
+   * The fast path for aggregates without sketches (count, sum, min, max, avg, last) over
+   * rollups: the store's cached columns are folded into typed arrays per series, no objects per
+   * bucket. `from` is step-aligned and `extra` steps before the first output point.
+   */
+  async #scalarSeries(
+    q: MetricsQuery,
+    resolution: number,
+    devices: string[],
+    from: number,
+    points: number,
+    extra: number,
+  ): Promise<MetricsSeries[]> {
+    const overall = !q.groupByDevice && devices.length === 0;
+    const keys = q.groupByDevice ? devices : [""];
+    const slots = points + extra;
+    const acc = new Map(keys.map((k) => [k, new ScalarColumns(slots)]));
+    const target = (deviceId: string | null) => acc.get(q.groupByDevice ? deviceId! : "")!;
+    await this.reader.consistentRead(async (engine) => {
+      const columns = await this.store.readRollupColumns({
+        eventType: q.eventType,
+        resolution,
+        deviceIds: overall ? [null] : devices,
+        from,
+        to: q.to,
+      });
+      for (const c of columns) {
+        const into = target(c.deviceId);
+        for (let r = 0; r < c.start.length; r++) {
+          into.add(
+            Math.floor((c.start[r] - from) / q.step),
+            c.count[r],
+            c.valueCount[r],
+            c.sum[r],
+            c.min[r],
+            c.max[r],
+            c.lastValue[r],
+            c.lastTs[r],
+            c.lastSeq[r],
+          );
+        }
+      }
+      const pending = engine?.unflushedRollups({
+        eventType: q.eventType,
+        resolution,
+        deviceIds: overall ? null : devices,
+        from,
+        to: q.to,
+      }) ?? [];
+      for (const { deviceId, start, agg } of pending) {
+        const valued = agg.valueCount > 0;
+        target(deviceId).add(
+          Math.floor((start - from) / q.step),
+          agg.count,
+          agg.valueCount,
+          agg.sum,
+          valued ? agg.min : NaN,
+          valued ? agg.max : NaN,
+          agg.lastValue ?? NaN,
+          valued ? agg.lastTs : NaN,
+          valued ? agg.lastSeq : NaN,
+        );
+      }
+    });
+    return keys.map((key): MetricsSeries => {
+      const a = acc.get(key)!.window(extra);
+      const values: MetricsSeries["values"] = {};
+      for (const name of q.aggregates) {
+        const column: (number | null)[] = new Array(points);
+        let previous: number | null = null;
+        for (let i = 0; i < points; i++) {
+          let v: number | null = null;
+          if (a.count[i] > 0) {
+            const n = a.valueCount[i];
+            v = name === "count"
+              ? a.count[i]
+              : n === 0
+              ? null
+              : name === "sum"
+              ? a.sum[i]
+              : name === "avg"
+              ? a.sum[i] / n
+              : name === "min"
+              ? a.min[i]
+              : name === "max"
+              ? a.max[i]
+              : a.lastValue[i];
+          }
+          if (v === null) v = q.fill === "zero" ? 0 : q.fill === "previous" ? previous : null;
+          else previous = v;
+          column[i] = v;
+        }
+        values[name] = column;
+      }
+      return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
+    });
   }
 
   /** The devices a query reads: the listed ones, or for groupBy all of the type (up to `limit`). */
@@ -462,6 +571,77 @@ function combineSeries(
       lastValue: agg.lastValue,
       lastValueAt: agg.lastValue === null ? null : agg.lastTs,
     }));
+}
+
+/** Scalar aggregates per step slot, as typed arrays (NaN: no valued event). */
+class ScalarColumns {
+  count: Float64Array;
+  valueCount: Float64Array;
+  sum: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  lastValue: Float64Array;
+  lastTs: Float64Array;
+  lastSeq: Float64Array;
+
+  constructor(readonly length: number) {
+    this.count = new Float64Array(length);
+    this.valueCount = new Float64Array(length);
+    this.sum = new Float64Array(length);
+    this.min = new Float64Array(length).fill(NaN);
+    this.max = new Float64Array(length).fill(NaN);
+    this.lastValue = new Float64Array(length).fill(NaN);
+    this.lastTs = new Float64Array(length).fill(NaN);
+    this.lastSeq = new Float64Array(length).fill(NaN);
+  }
+
+  add(
+    i: number,
+    count: number,
+    valueCount: number,
+    sum: number,
+    min: number,
+    max: number,
+    lastValue: number,
+    lastTs: number,
+    lastSeq: number,
+  ): void {
+    if (i < 0 || i >= this.length) return;
+    this.count[i] += count;
+    if (valueCount === 0) return;
+    this.valueCount[i] += valueCount;
+    this.sum[i] += sum;
+    if (!(this.min[i] <= min)) this.min[i] = min;
+    if (!(this.max[i] >= max)) this.max[i] = max;
+    const ts = this.lastTs[i];
+    if (Number.isNaN(ts) || lastTs > ts || (lastTs === ts && lastSeq > this.lastSeq[i])) {
+      this.lastTs[i] = lastTs;
+      this.lastSeq[i] = lastSeq;
+      this.lastValue[i] = lastValue;
+    }
+  }
+
+  /** Slot i of the result merges slots i..i+extra (hopping windows); `extra` 0 returns this. */
+  window(extra: number): ScalarColumns {
+    if (extra === 0) return this;
+    const out = new ScalarColumns(this.length - extra);
+    for (let i = 0; i < out.length; i++) {
+      for (let j = i; j <= i + extra; j++) {
+        out.add(
+          i,
+          this.count[j],
+          this.valueCount[j],
+          this.sum[j],
+          this.min[j],
+          this.max[j],
+          this.lastValue[j],
+          this.lastTs[j],
+          this.lastSeq[j],
+        );
+      }
+    }
+    return out;
+  }
 }
 
 function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {

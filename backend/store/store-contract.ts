@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import type { ApiKeyRecord, Store } from "./store.ts";
+import { Agg } from "../stream/aggregate.ts";
 
 export interface StoreHarness {
   /** Opens a new, empty store; `reopen` opens the same database again after `close`. */
@@ -217,6 +218,117 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect((await store.listAudit({ limit: 10, beforeSeq: all[1].seq })).map((e) => e.action)).toEqual([
           "a",
         ]);
+      });
+    });
+
+    it("reports each accepted event's seq as firstSeq + index, in order across calls", async () => {
+      await withStore(async (store) => {
+        const a = await store.commitEvents([event("q1"), event("q2"), event("q1")]);
+        const b = await store.commitEvents([event("q3")]);
+        expect((await store.getEvent("q1"))!.seq).toBe(a.firstSeq);
+        expect((await store.getEvent("q2"))!.seq).toBe(a.firstSeq + 1);
+        expect((await store.getEvent("q3"))!.seq).toBe(b.firstSeq);
+        expect(b.firstSeq).toBeGreaterThan(a.firstSeq + 2);
+        expect((await store.eventsAfter(a.firstSeq, 10)).map((e) => e.seq)).toEqual([
+          a.firstSeq + 1,
+          b.firstSeq,
+        ]);
+        expect(await store.eventsAfter(b.firstSeq, 10)).toEqual([]);
+      });
+    });
+
+    it("scans event points by type, devices, time and metadata (text, number, boolean)", async () => {
+      await withStore(async (store) => {
+        await store.commitEvents([
+          event("m1", { metadata: { site: "north", floor: 2, ok: true } }),
+          event("m2", { metadata: { site: "south", floor: 2.5, ok: false }, deviceId: "dev-2" }),
+          event("m3", { metadata: null, timestamp: T0 + 10 }),
+          event("m4", { eventType: "other" }),
+        ]);
+        const ids = async (q: Partial<Parameters<Store["scanEventPoints"]>[0]>) =>
+          (await store.scanEventPoints({ eventType: "temperature", from: T0, to: T0 + 100, limit: 10, ...q }))
+            .map((e) => e.seq).length;
+        expect(await ids({})).toBe(3);
+        expect(await ids({ deviceIds: ["dev-2"] })).toBe(1);
+        expect(await ids({ to: T0 + 10 })).toBe(2);
+        expect(await ids({ metadata: [["site", "north"]] })).toBe(1);
+        expect(await ids({ metadata: [["floor", "2"]] })).toBe(1);
+        expect(await ids({ metadata: [["floor", "2.5"]] })).toBe(1);
+        expect(await ids({ metadata: [["ok", "false"]] })).toBe(1);
+        expect(await ids({ metadata: [["ok", "true"], ["site", "north"]] })).toBe(1);
+        expect(await ids({ metadata: [["site", "west"]] })).toBe(0);
+        expect(await ids({ limit: 2 })).toBe(2);
+        expect((await store.eventPointsSince(T0 + 5, 10)).map((e) => e.timestamp)).toEqual([T0 + 10]);
+      });
+    });
+
+    it("merges rollup flushes into stored buckets atomically with the checkpoint", async () => {
+      await withStore(async (store, reopen) => {
+        const state = (values: number[], ts: number) => {
+          const a = new Agg();
+          values.forEach((v, i) => a.add(v, ts + i, ts + i));
+          return a.toState();
+        };
+        expect(await store.rollupCheckpoint()).toBe(0);
+        const bucket = { resolution: 60_000, eventType: "temperature", deviceId: "dev-1", start: T0 };
+        const merged1 = await store.applyRollupFlush({
+          rollups: [{ ...bucket, state: state([1, 2], T0) }, {
+            ...bucket,
+            deviceId: null,
+            state: state([1, 2], T0),
+          }],
+          series: [{ eventType: "temperature", deviceId: "dev-1", state: state([1, 2], T0) }],
+          checkpoint: 7,
+        });
+        expect(merged1.map((m) => m.count)).toEqual([2, 2]);
+        // Prime the column cache, then merge a second delta into the same bucket.
+        const cols1 = await store.readRollupColumns({
+          ...bucket,
+          deviceIds: ["dev-1"],
+          from: T0,
+          to: T0 + 60_000,
+        });
+        expect(Array.from(cols1[0].count)).toEqual([2]);
+        const [merged2] = await store.applyRollupFlush({
+          rollups: [{ ...bucket, state: state([-4], T0 + 30) }],
+          series: [{ eventType: "temperature", deviceId: "dev-1", state: state([-4], T0 + 30) }],
+          checkpoint: 9,
+        });
+        expect(Agg.fromState(merged2).value("min")).toBe(-4);
+        expect(merged2.count).toBe(3);
+        expect(await store.rollupCheckpoint()).toBe(9);
+        const [cols] = await store.readRollupColumns({
+          ...bucket,
+          deviceIds: ["dev-1"],
+          from: T0,
+          to: T0 + 60_000,
+        });
+        expect({
+          start: Array.from(cols.start),
+          count: Array.from(cols.count),
+          sum: Array.from(cols.sum),
+          min: Array.from(cols.min),
+          max: Array.from(cols.max),
+          lastValue: Array.from(cols.lastValue),
+        }).toEqual({ start: [T0], count: [3], sum: [-1], min: [-4], max: [2], lastValue: [-4] });
+        await store.close();
+        const again = await reopen();
+        const rows = await again.readRollups({
+          ...bucket,
+          deviceIds: [null, "dev-1"],
+          from: T0,
+          to: T0 + 1,
+          sketches: true,
+        });
+        expect(rows.map((r) => [r.deviceId, r.state.count])).toEqual([[null, 2], ["dev-1", 3]]);
+        expect(Agg.fromState(rows[1].state).value("p50")).toBeCloseTo(1, 1);
+        expect((await again.listSeries({ devices: true, limit: 10 })).map((s) => [s.deviceId, s.state.count]))
+          .toEqual([["dev-1", 3]]);
+        expect(await again.listSeries({ devices: false, limit: 10 })).toEqual([]);
+        expect((await again.readRollupsEndingAfter(T0 + 59_999, [60_000])).length).toBe(2);
+        expect(await again.readRollupsEndingAfter(T0 + 60_000, [60_000])).toEqual([]);
+        expect(await again.rollupCheckpoint()).toBe(9);
+        await again.close();
       });
     });
 

@@ -84,6 +84,21 @@ export interface RollupQuery {
   sketches: boolean;
 }
 
+/** One series' stored buckets as columns (the scalar part of each state), ordered by start. */
+export interface RollupColumns {
+  deviceId: string | null;
+  start: Float64Array;
+  count: Float64Array;
+  valueCount: Float64Array;
+  sum: Float64Array;
+  /** NaN where the bucket had no valued event (also for `max`, `lastValue`, `lastTs`, `lastSeq`). */
+  min: Float64Array;
+  max: Float64Array;
+  lastValue: Float64Array;
+  lastTs: Float64Array;
+  lastSeq: Float64Array;
+}
+
 /** Filters for `scanEventPoints` (the raw-event path of metric queries). */
 export interface EventPointQuery {
   eventType: string;
@@ -192,6 +207,11 @@ export interface Store {
   rollupCheckpoint(): Promise<number>;
   /** Stored buckets matching `query`, ordered by device then start. */
   readRollups(query: RollupQuery): Promise<RollupRecord[]>;
+  /**
+   * The scalar columns (no sketches) of the buckets `readRollups` would return, one entry per
+   * requested series in request order: the fast path of metric queries.
+   */
+  readRollupColumns(query: Omit<RollupQuery, "sketches">): Promise<RollupColumns[]>;
   /** Stored buckets of every series whose end is after `since` (to rebuild open windows at start). */
   readRollupsEndingAfter(since: number, resolutions: readonly number[]): Promise<RollupRecord[]>;
   /**

@@ -11,16 +11,20 @@ import type {
   CommitOutcome,
   CommittedEventPoint,
   IdempotencyRecord,
+  RollupColumns,
   RollupRecord,
   SeriesRecord,
   Store,
   StoreStats,
 } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
 export interface SqliteStoreOptions {
   driver: SqlDriver;
+  /** Memory for cached scalar rollup columns (see rollup-cache.ts), bytes; default 256 MiB. */
+  rollupCacheBytes?: number;
 }
 
 interface EventRow {
@@ -132,6 +136,24 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   // checkpoint relies on it.
   const [{ top }] = await driver.all<{ top: number | null }>("SELECT max(seq) AS top FROM events");
   let nextSeq = Math.max(top ?? 0, await readCheckpoint()) + 1;
+  const cache = new RollupColumnCache(options.rollupCacheBytes ?? 256 * 2 ** 20);
+  const loadChunk = async (eventType: string, resolution: number, device: string, chunkStart: number) => {
+    const key = RollupColumnCache.key(eventType, resolution, device, chunkStart);
+    const cached = cache.get(key);
+    if (cached) return cached;
+    const generation = cache.generation;
+    const rows = await driver.all<RollupRow>(
+      `SELECT start, ${SCALAR_COLUMNS} FROM rollups
+        WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?`,
+      [eventType, resolution, device, chunkStart, chunkStart + CHUNK_SLOTS * resolution],
+    );
+    const chunk = RollupColumnCache.emptyChunk();
+    for (const row of rows) {
+      RollupColumnCache.setSlot(chunk, (row.start - chunkStart) / resolution, toState(row));
+    }
+    cache.put(key, chunk, generation);
+    return chunk;
+  };
 
   return {
     engine: `sqlite (${driver.name})`,
@@ -236,7 +258,64 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
         args: [CHECKPOINT, flush.checkpoint],
       });
       await driver.writeBatch(statements);
+      cache.generation++;
+      flush.rollups.forEach((r, i) =>
+        cache.update(r.eventType, r.resolution, r.deviceId ?? ALL_DEVICES, r.start, merged[i])
+      );
       return merged;
+    },
+
+    async readRollupColumns(query) {
+      const out: RollupColumns[] = [];
+      const span = CHUNK_SLOTS * query.resolution;
+      for (const deviceId of query.deviceIds) {
+        const chunks: { chunk: Awaited<ReturnType<typeof loadChunk>>; start: number }[] = [];
+        const first = RollupColumnCache.chunkStart(query.from, query.resolution);
+        for (let c = first; c < query.to; c += span) {
+          chunks.push({
+            chunk: await loadChunk(query.eventType, query.resolution, deviceId ?? ALL_DEVICES, c),
+            start: c,
+          });
+        }
+        let n = 0;
+        const inRange = (start: number) => start >= query.from && start < query.to;
+        for (const { chunk, start } of chunks) {
+          for (let i = 0; i < CHUNK_SLOTS; i++) {
+            if (chunk.count[i] > 0 && inRange(start + i * query.resolution)) n++;
+          }
+        }
+        const col = {
+          deviceId,
+          start: new Float64Array(n),
+          count: new Float64Array(n),
+          valueCount: new Float64Array(n),
+          sum: new Float64Array(n),
+          min: new Float64Array(n),
+          max: new Float64Array(n),
+          lastValue: new Float64Array(n),
+          lastTs: new Float64Array(n),
+          lastSeq: new Float64Array(n),
+        } satisfies RollupColumns;
+        let k = 0;
+        for (const { chunk, start } of chunks) {
+          for (let i = 0; i < CHUNK_SLOTS; i++) {
+            const t = start + i * query.resolution;
+            if (chunk.count[i] === 0 || !inRange(t)) continue;
+            col.start[k] = t;
+            col.count[k] = chunk.count[i];
+            col.valueCount[k] = chunk.valueCount[i];
+            col.sum[k] = chunk.sum[i];
+            col.min[k] = chunk.min[i];
+            col.max[k] = chunk.max[i];
+            col.lastValue[k] = chunk.lastValue[i];
+            col.lastTs[k] = chunk.lastTs[i];
+            col.lastSeq[k] = chunk.lastSeq[i];
+            k++;
+          }
+        }
+        out.push(col);
+      }
+      return out;
     },
 
     rollupCheckpoint: readCheckpoint,

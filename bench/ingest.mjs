@@ -515,7 +515,11 @@ async function runOnce(name, opts) {
       storedEvents: stored,
       expectedEvents: expected,
       stream: after.stream
-        ? { receiveToAggregateMs: after.stream.receiveToAggregateMs, lateEvents: after.stream.lateEvents }
+        ? {
+          receiveToAggregateMs: after.stream.receiveToAggregateMs,
+          lateEvents: after.stream.lateEvents,
+          flushes: after.stream.flushes,
+        }
         : null,
       acceptedFromResponses: counted,
       serverPid: server.pid,
@@ -568,7 +572,8 @@ function describeRun(res, label) {
       `    stream: receive → live aggregate p50 ${f(s.p50, 1)} ms  p95 ${f(s.p95, 1)} ms  p99 ${
         f(s.p99, 1)
       } ms ` +
-        `over ${s.count} events (server-side, whole run incl. warm-up), late ${res.stream.lateEvents}`,
+        `over ${s.count} events (server-side, whole run incl. warm-up), late ${res.stream.lateEvents}; ` +
+        `rollup flushes ${res.stream.flushes.count}, mean ${res.stream.flushes.meanMs} ms, max ${res.stream.flushes.maxMs} ms`,
     );
   } else lines.push("    stream: off");
   if (res.storedEvents !== res.expectedEvents) {

@@ -60,6 +60,38 @@ console.log(
     `(${Math.round(total / loadS).toLocaleString("en")} events/s incl. rollups)`,
 );
 
+{
+  // Rollup storage figures, read straight from the file.
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(`${dir}/q.db`, { readOnly: true });
+  const r = db.prepare(
+    `SELECT resolution, count(*) AS n, avg(length(sketch)) AS sketch, avg(length(devices)) AS hll
+       FROM rollups GROUP BY resolution`,
+  ).all() as { resolution: number; n: number; sketch: number; hll: number | null }[];
+  for (const x of r) {
+    console.log(
+      `rollups at ${x.resolution / 1000} s: ${x.n.toLocaleString("en")} rows, sketch ${
+        x.sketch.toFixed(0)
+      } B/row avg` +
+        (x.hll === null ? "" : `, device HLL ${x.hll.toFixed(0)} B/row avg (all-device rows)`),
+    );
+  }
+  try {
+    const [size] = db.prepare("SELECT sum(pgsize) AS bytes FROM dbstat WHERE name = 'rollups'").all() as {
+      bytes: number;
+    }[];
+    const rows = r.reduce((n, x) => n + x.n, 0);
+    console.log(
+      `rollups table: ${(size.bytes / 2 ** 20).toFixed(1)} MiB on disk, ${
+        (size.bytes / rows).toFixed(0)
+      } B/row`,
+    );
+  } catch {
+    console.log("rollups table size: dbstat is not available in this SQLite build");
+  }
+  db.close();
+}
+
 const url =
   `http://x/v1/metrics?eventType=temperature&from=${start}&to=${end}&step=1m&agg=count,avg,min,max` +
   `&groupBy=deviceId&limit=${devices}`;

@@ -9,7 +9,7 @@
  * last one starting before `to`. Every answer includes what the engine has
  * folded but not flushed yet, so a query sees every committed event.
  */
-import { Agg, type AggregateName, type AggState } from "../stream/aggregate.ts";
+import { Agg, type AggregateName, type AggState, SCALAR_FIELDS } from "../stream/aggregate.ts";
 import type { StreamEngine } from "../stream/engine.ts";
 import type { CommittedEventPoint, RollupRecord, Store } from "../store/store.ts";
 import { ValidationError } from "../errors.ts";
@@ -148,25 +148,18 @@ export class MetricsService {
       const values: MetricsSeries["values"] = {};
       for (const name of q.aggregates) {
         const column: (number | null)[] = new Array(timestamps.length);
-        let previous: number | null = null;
         for (let i = 0; i < timestamps.length; i++) {
           const w = windowAt(i);
-          let v: number | null = null;
-          if (w && w.agg.count > 0) {
-            const exact = name !== "distinct"
-              ? undefined
-              : q.groupByDevice
-              ? 1
-              : collected.exactDistinct
-              ? w.devices ?? 0
-              : undefined;
-            v = w.agg.value(name, exact);
-          }
-          if (v === null) v = q.fill === "zero" ? 0 : q.fill === "previous" ? previous : null;
-          else previous = v;
-          column[i] = v;
+          const exact = name !== "distinct"
+            ? undefined
+            : q.groupByDevice
+            ? 1
+            : collected.exactDistinct
+            ? w?.devices ?? 0
+            : undefined;
+          column[i] = w && w.agg.count > 0 ? w.agg.value(name, exact) : null;
         }
-        values[name] = column;
+        values[name] = fillColumn(column, q.fill);
       }
       return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
     });
@@ -310,33 +303,7 @@ export class MetricsService {
     return keys.map((key): MetricsSeries => {
       const a = acc.get(key)!.window(extra);
       const values: MetricsSeries["values"] = {};
-      for (const name of q.aggregates) {
-        const column: (number | null)[] = new Array(points);
-        let previous: number | null = null;
-        for (let i = 0; i < points; i++) {
-          let v: number | null = null;
-          if (a.count[i] > 0) {
-            const n = a.valueCount[i];
-            v = name === "count"
-              ? a.count[i]
-              : n === 0
-              ? null
-              : name === "sum"
-              ? a.sum[i]
-              : name === "avg"
-              ? a.sum[i] / n
-              : name === "min"
-              ? a.min[i]
-              : name === "max"
-              ? a.max[i]
-              : a.lastValue[i];
-          }
-          if (v === null) v = q.fill === "zero" ? 0 : q.fill === "previous" ? previous : null;
-          else previous = v;
-          column[i] = v;
-        }
-        values[name] = column;
-      }
+      for (const name of q.aggregates) values[name] = fillColumn(a.column(name), q.fill);
       return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
     });
   }
@@ -575,24 +542,19 @@ function combineSeries(
 
 /** Scalar aggregates per step slot, as typed arrays (NaN: no valued event). */
 class ScalarColumns {
-  count: Float64Array;
-  valueCount: Float64Array;
-  sum: Float64Array;
-  min: Float64Array;
-  max: Float64Array;
-  lastValue: Float64Array;
-  lastTs: Float64Array;
-  lastSeq: Float64Array;
+  declare count: Float64Array;
+  declare valueCount: Float64Array;
+  declare sum: Float64Array;
+  declare min: Float64Array;
+  declare max: Float64Array;
+  declare lastValue: Float64Array;
+  declare lastTs: Float64Array;
+  declare lastSeq: Float64Array;
 
   constructor(readonly length: number) {
-    this.count = new Float64Array(length);
-    this.valueCount = new Float64Array(length);
-    this.sum = new Float64Array(length);
-    this.min = new Float64Array(length).fill(NaN);
-    this.max = new Float64Array(length).fill(NaN);
-    this.lastValue = new Float64Array(length).fill(NaN);
-    this.lastTs = new Float64Array(length).fill(NaN);
-    this.lastSeq = new Float64Array(length).fill(NaN);
+    for (const f of SCALAR_FIELDS) {
+      this[f] = new Float64Array(length).fill(f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN);
+    }
   }
 
   add(
@@ -621,6 +583,26 @@ class ScalarColumns {
     }
   }
 
+  /** The values of `name` per slot, null where undefined. */
+  column(name: AggregateName): (number | null)[] {
+    const out: (number | null)[] = new Array(this.length);
+    const { count, valueCount } = this;
+    const source = name === "sum" || name === "avg"
+      ? this.sum
+      : name === "min"
+      ? this.min
+      : name === "max"
+      ? this.max
+      : this.lastValue;
+    for (let i = 0; i < this.length; i++) {
+      if (count[i] === 0) out[i] = null;
+      else if (name === "count") out[i] = count[i];
+      else if (valueCount[i] === 0) out[i] = null;
+      else out[i] = name === "avg" ? source[i] / valueCount[i] : source[i];
+    }
+    return out;
+  }
+
   /** Slot i of the result merges slots i..i+extra (hopping windows); `extra` 0 returns this. */
   window(extra: number): ScalarColumns {
     if (extra === 0) return this;
@@ -642,6 +624,18 @@ class ScalarColumns {
     }
     return out;
   }
+}
+
+/** Applies the fill mode to a column in place. */
+function fillColumn(column: (number | null)[], fill: FillMode): (number | null)[] {
+  if (fill === "null") return column;
+  let previous: number | null = null;
+  for (let i = 0; i < column.length; i++) {
+    const v = column[i];
+    if (v !== null) previous = v;
+    else column[i] = fill === "zero" ? 0 : previous;
+  }
+  return column;
 }
 
 function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {

@@ -21,7 +21,8 @@
  * - Times are epoch milliseconds; ids are opaque strings.
  */
 import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
-import type { AggState } from "../stream/aggregate.ts";
+import type { AggState, ScalarField } from "../stream/aggregate.ts";
+import type { EngineEvent } from "../stream/engine.ts";
 
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
@@ -34,15 +35,7 @@ export interface CommitResult {
 }
 
 /** A committed event as the stream engine replays it (no metadata or payload). */
-export interface CommittedEventPoint {
-  seq: number;
-  deviceId: string;
-  eventType: string;
-  value: number | null;
-  timestamp: number;
-  receivedAt: number;
-  partition: number;
-}
+export type CommittedEventPoint = EngineEvent;
 
 /** The aggregate state of one stored time bucket. `deviceId` null: all devices of the type. */
 export interface RollupRecord {
@@ -84,20 +77,13 @@ export interface RollupQuery {
   sketches: boolean;
 }
 
-/** One series' stored buckets as columns (the scalar part of each state), ordered by start. */
-export interface RollupColumns {
-  deviceId: string | null;
-  start: Float64Array;
-  count: Float64Array;
-  valueCount: Float64Array;
-  sum: Float64Array;
-  /** NaN where the bucket had no valued event (also for `max`, `lastValue`, `lastTs`, `lastSeq`). */
-  min: Float64Array;
-  max: Float64Array;
-  lastValue: Float64Array;
-  lastTs: Float64Array;
-  lastSeq: Float64Array;
-}
+/**
+ * One series' stored buckets as columns (the scalar part of each state), ordered by start. NaN
+ * where a bucket had no valued event (`min`, `max`, `lastValue`, `lastTs`, `lastSeq`).
+ */
+export type RollupColumns =
+  & { deviceId: string | null; start: Float64Array }
+  & Record<ScalarField, Float64Array>;
 
 /** Filters for `scanEventPoints` (the raw-event path of metric queries). */
 export interface EventPointQuery {

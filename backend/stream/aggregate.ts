@@ -29,6 +29,19 @@ export type AggregateName = typeof AGGREGATES[number];
 
 const QUANTILES: Partial<Record<AggregateName, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 
+/** The scalar (sketch-free) numbers of an aggregate, as columns are kept for fast queries. */
+export const SCALAR_FIELDS = [
+  "count",
+  "valueCount",
+  "sum",
+  "min",
+  "max",
+  "lastValue",
+  "lastTs",
+  "lastSeq",
+] as const;
+export type ScalarField = typeof SCALAR_FIELDS[number];
+
 /** The serialised form of an aggregate (what a store keeps per bucket). */
 export interface AggState {
   /** Events in the window, with or without a value. */

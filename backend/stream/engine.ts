@@ -27,20 +27,15 @@
  *   the flush.
  */
 import type { Clock } from "../clock.ts";
-import { Agg, type AggregateName, type AggState } from "./aggregate.ts";
+import type { EnrichedEvent } from "../../shared/event.ts";
+import { Agg, type AggregateName, AGGREGATES, type AggState } from "./aggregate.ts";
 import { hash32 } from "./hll.ts";
 import { partitionOf } from "../../shared/partition.ts";
 
 /** A committed event, as the engine needs it. */
-export interface EngineEvent {
-  seq: number;
-  deviceId: string;
-  eventType: string;
-  value: number | null;
-  timestamp: number;
-  receivedAt: number;
-  partition: number;
-}
+export type EngineEvent =
+  & Pick<EnrichedEvent, "deviceId" | "eventType" | "value" | "timestamp" | "receivedAt" | "partition">
+  & { seq: number };
 
 export interface EngineOptions {
   partitions: number;
@@ -113,24 +108,10 @@ interface SeriesEntry {
   delta: Agg | null;
 }
 
-export const VALUE_NAMES: readonly AggregateName[] = [
-  "count",
-  "sum",
-  "min",
-  "max",
-  "avg",
-  "last",
-  "p50",
-  "p90",
-  "p95",
-  "p99",
-  "distinct",
-];
-
 /** The values of every aggregate of `agg`. */
 export function windowValues(agg: Agg): WindowValues {
   const out = {} as WindowValues;
-  for (const name of VALUE_NAMES) out[name] = agg.value(name);
+  for (const name of AGGREGATES) out[name] = agg.value(name);
   return out;
 }
 
@@ -281,15 +262,7 @@ export class StreamEngine {
         if (res >= storedMinResolution) break;
         const start = e.timestamp - mod(e.timestamp, res);
         if (i === 0) {
-          let byDevice = p.cells.get(e.eventType);
-          if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
-          let byStart = byDevice.get(e.deviceId);
-          if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
-          let cell = byStart.get(start);
-          if (!cell) {
-            byStart.set(start, cell = new Cell(e.eventType, e.deviceId, hash, start, -Infinity, false));
-          }
-          (cell.folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
+          (this.#cell(p, e, start, -Infinity, false).folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
         } else {
           const w = this.#window(p, res, e.eventType, e.deviceId, start, -Infinity);
           (w.base ??= new Agg()).add(e.value, e.timestamp, e.seq);
@@ -317,17 +290,7 @@ export class StreamEngine {
       const start = e.timestamp - mod(e.timestamp, finest);
       const late = start + finest <= p.watermark;
       if (late) this.#lateEvents++;
-      let byDevice = p.cells.get(e.eventType);
-      if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
-      let byStart = byDevice.get(e.deviceId);
-      if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
-      let cell = byStart.get(start);
-      if (!cell) {
-        byStart.set(
-          start,
-          cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, p.watermark, late),
-        );
-      }
+      const cell = this.#cell(p, e, start, p.watermark, late);
       if (!cell.pending) {
         cell.pending = new Agg();
         p.pending.push(cell);
@@ -452,6 +415,7 @@ export class StreamEngine {
   openWindows(
     filter: { eventType?: string; deviceId?: string | null; resolution?: number },
   ): WindowMessage[] {
+    this.#foldAll();
     const out: WindowMessage[] = [];
     const consider = (w: Window) => {
       if (w.closed || w.late) return;
@@ -524,6 +488,22 @@ export class StreamEngine {
       }
     }
     return out;
+  }
+
+  /** The device's cell starting at `start` (created if absent). */
+  #cell(p: Partition, e: EngineEvent, start: number, watermark: number, late: boolean): Cell {
+    let byDevice = p.cells.get(e.eventType);
+    if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
+    let byStart = byDevice.get(e.deviceId);
+    if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
+    let cell = byStart.get(start);
+    if (!cell) {
+      byStart.set(
+        start,
+        cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, watermark, late),
+      );
+    }
+    return cell;
   }
 
   #foldAll(): void {

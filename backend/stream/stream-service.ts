@@ -43,6 +43,7 @@ export class StreamService {
   #replayed = 0;
   #readers = 0;
   #checkpoint = 0;
+  #flushes = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, lastBuckets: 0 };
   #readersIdle: (() => void)[] = [];
 
   constructor(
@@ -131,6 +132,13 @@ export class StreamService {
       replayedEvents: this.#replayed,
       flushFailures: this.#flushFailures,
       checkpoint: this.#checkpoint,
+      flushes: {
+        count: this.#flushes.count,
+        meanMs: this.#flushes.count ? round(this.#flushes.totalMs / this.#flushes.count) : null,
+        maxMs: round(this.#flushes.maxMs),
+        lastMs: round(this.#flushes.lastMs),
+        lastBuckets: this.#flushes.lastBuckets,
+      },
       watermarkLagMs: watermarks.map((w) => (Number.isFinite(w) ? now - w : null)),
       receiveToAggregateMs: {
         count: latency.count,
@@ -177,10 +185,18 @@ export class StreamService {
     const taken = this.engine.takeFlush();
     const { batch } = taken;
     if (batch.rollups.length === 0 && batch.series.length === 0) return;
+    const started = performance.now();
     try {
       const merged = await this.store.applyRollupFlush(batch);
       this.engine.flushed(taken, merged);
       this.#checkpoint = batch.checkpoint;
+      const ms = performance.now() - started;
+      const f = this.#flushes;
+      f.count++;
+      f.totalMs += ms;
+      f.maxMs = Math.max(f.maxMs, ms);
+      f.lastMs = ms;
+      f.lastBuckets = batch.rollups.length;
     } catch (error) {
       this.engine.flushFailed(taken);
       this.#flushFailures++;
@@ -201,3 +217,7 @@ export class StreamService {
 }
 
 export type { LiveMessage };
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

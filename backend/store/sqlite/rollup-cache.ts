@@ -7,14 +7,12 @@
  * applies a rollup flush, and drops a load that raced with a flush (the
  * generation counter), so the cache never serves a stale bucket.
  */
-import type { AggState } from "../../stream/aggregate.ts";
+import { type AggState, SCALAR_FIELDS, type ScalarField } from "../../stream/aggregate.ts";
 
 export const CHUNK_SLOTS = 1440;
-const FIELDS = ["count", "valueCount", "sum", "min", "max", "lastValue", "lastTs", "lastSeq"] as const;
-export type ChunkField = typeof FIELDS[number];
 /** One chunk: per field, one value per slot (count 0: no bucket; NaN: no valued event). */
-export type Chunk = Record<ChunkField, Float64Array>;
-const CHUNK_BYTES = FIELDS.length * CHUNK_SLOTS * 8;
+export type Chunk = Record<ScalarField, Float64Array>;
+const CHUNK_BYTES = SCALAR_FIELDS.length * CHUNK_SLOTS * 8;
 
 export class RollupColumnCache {
   #chunks = new Map<string, Chunk>();
@@ -37,7 +35,7 @@ export class RollupColumnCache {
 
   static emptyChunk(): Chunk {
     const chunk = {} as Chunk;
-    for (const f of FIELDS) chunk[f] = new Float64Array(CHUNK_SLOTS).fill(f === "count" ? 0 : NaN);
+    for (const f of SCALAR_FIELDS) chunk[f] = new Float64Array(CHUNK_SLOTS).fill(f === "count" ? 0 : NaN);
     return chunk;
   }
 

@@ -4,7 +4,7 @@
  * libSQL), so this file is the same on every runtime.
  */
 import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
-import { type AggState, mergeStates } from "../../stream/aggregate.ts";
+import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
 import type {
   ApiKeyRecord,
   AuditEntry,
@@ -119,6 +119,8 @@ const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, parti
 /** The all-device series is stored under this device id (real device ids are never empty). */
 const ALL_DEVICES = "";
 const CHECKPOINT = "rollup_checkpoint";
+/** Longest stretch of rollup-flush work between yields to the event loop, ms. */
+const FLUSH_SLICE_MS = 4;
 const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 
 /** Opens the store on `driver` and applies pending migrations. */
@@ -217,7 +219,16 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     async applyRollupFlush(flush) {
       const statements: SqlStatement[] = [];
       const merged: AggState[] = [];
+      // Reading and merging hundreds of buckets takes tens of ms on the calling thread; give the
+      // event loop back every few ms so requests are not held up behind a flush.
+      let slice = performance.now();
+      const breathe = async () => {
+        if (performance.now() - slice < FLUSH_SLICE_MS) return;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        slice = performance.now();
+      };
       for (const r of flush.rollups) {
+        await breathe();
         const device = r.deviceId ?? ALL_DEVICES;
         const rows = await driver.all<RollupRow>(
           `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
@@ -241,6 +252,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
         });
       }
       for (const s of flush.series) {
+        await breathe();
         const device = s.deviceId ?? ALL_DEVICES;
         const rows = await driver.all<SeriesRow>(
           `SELECT ${SCALAR_COLUMNS} FROM series WHERE event_type = ? AND device_id = ?`,
@@ -284,32 +296,15 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
             if (chunk.count[i] > 0 && inRange(start + i * query.resolution)) n++;
           }
         }
-        const col = {
-          deviceId,
-          start: new Float64Array(n),
-          count: new Float64Array(n),
-          valueCount: new Float64Array(n),
-          sum: new Float64Array(n),
-          min: new Float64Array(n),
-          max: new Float64Array(n),
-          lastValue: new Float64Array(n),
-          lastTs: new Float64Array(n),
-          lastSeq: new Float64Array(n),
-        } satisfies RollupColumns;
+        const col = { deviceId, start: new Float64Array(n) } as RollupColumns;
+        for (const f of SCALAR_FIELDS) col[f] = new Float64Array(n);
         let k = 0;
         for (const { chunk, start } of chunks) {
           for (let i = 0; i < CHUNK_SLOTS; i++) {
             const t = start + i * query.resolution;
             if (chunk.count[i] === 0 || !inRange(t)) continue;
             col.start[k] = t;
-            col.count[k] = chunk.count[i];
-            col.valueCount[k] = chunk.valueCount[i];
-            col.sum[k] = chunk.sum[i];
-            col.min[k] = chunk.min[i];
-            col.max[k] = chunk.max[i];
-            col.lastValue[k] = chunk.lastValue[i];
-            col.lastTs[k] = chunk.lastTs[i];
-            col.lastSeq[k] = chunk.lastSeq[i];
+            for (const f of SCALAR_FIELDS) col[f][k] = chunk[f][i];
             k++;
           }
         }
@@ -598,14 +593,8 @@ function insertStatement(e: EnrichedEvent, seq: number): SqlStatement {
 
 function toStoredEvent(r: EventRow): StoredEvent {
   return {
-    seq: r.seq,
+    ...toPoint(r),
     id: r.id,
-    deviceId: r.device_id,
-    eventType: r.event_type,
-    value: r.value,
-    timestamp: r.ts,
-    receivedAt: r.received_at,
-    partition: r.partition,
     metadata: r.metadata === null ? null : JSON.parse(r.metadata),
     data: r.data === null ? null : JSON.parse(r.data),
   };

@@ -6,6 +6,7 @@
 import { getConnInfo } from "hono/deno";
 import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
+import { denoRealtime } from "./backend/adapters/deno/realtime.ts";
 
 const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() =>
   undefined
@@ -13,6 +14,7 @@ const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", impor
 const booted = await boot(Deno.env.toObject(), {
   indexHtml,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+  realtime: (config) => denoRealtime(config.live.heartbeatMs),
 });
 if (!booted) Deno.exit(1);
 const { config, logger, server } = booted;
@@ -30,6 +32,7 @@ if (import.meta.main && !startedByDenoServe()) {
   }, server.app.fetch);
   const shutdown = async () => {
     logger.info("shutting down");
+    server.hub.closeAll("server shutting down"); // open SSE streams would hold the shutdown
     await http.shutdown();
     await server.close();
     Deno.exit(0);

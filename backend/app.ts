@@ -25,6 +25,8 @@ import type { Store } from "./store/store.ts";
 import { metricsRoutes } from "./http/metrics-routes.ts";
 import type { MetricsService } from "./metrics/metrics-query.ts";
 import type { StreamEngine } from "./stream/engine.ts";
+import type { LiveHub } from "./realtime/live-hub.ts";
+import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
 
 export interface AppDeps {
   store: Store;
@@ -39,11 +41,16 @@ export interface AppDeps {
     | "corsOrigins"
     | "requestTimeoutMs"
     | "metrics"
+    | "live"
   >;
   idempotency: IdempotencyGuard;
   metrics: MetricsService;
   /** The stream engine, for live snapshots; null when stream processing is off. */
   engine: StreamEngine | null;
+  /** Fan-out to live subscribers. */
+  hub: LiveHub;
+  /** WebSockets of the runtime, or null (SSE only). */
+  realtime: RealtimeAdapter | null;
   /** Stream-processing figures for /health. */
   streamHealth?: () => Record<string, unknown> | null;
   logger: Logger;
@@ -104,6 +111,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       startedAt: deps.startedAt ?? clock.now(),
       version: deps.version ?? VERSION,
       stream: deps.streamHealth,
+      live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
     }),
   );
   const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
@@ -141,6 +149,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       engine: deps.engine,
       maxSeries: config.metrics.maxSeries,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
+    }),
+  );
+
+  app.route(
+    "/v1/stream",
+    streamRoutes({
+      auth,
+      hub: deps.hub,
+      realtime: deps.realtime,
+      heartbeatMs: config.live.heartbeatMs,
+      maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
+      wsBufferLimit: 1024 * 1024,
     }),
   );
 

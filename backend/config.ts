@@ -41,6 +41,18 @@ export interface Config {
   sqlite: SqliteTuning;
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
+  live: LiveConfig;
+}
+
+/** Live subscriptions (see `realtime/live-hub.ts`). */
+export interface LiveConfig {
+  queueLimit: number;
+  replayLimit: number;
+  maxSubscribers: number;
+  maxSubscribersPerKey: number;
+  maxLags: number;
+  lagWindowMs: number;
+  heartbeatMs: number;
 }
 
 /** Stream processing (see `stream/engine.ts`). */
@@ -180,6 +192,11 @@ const schema = z.object({
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
   METRICS_MAX_RAW_EVENTS: int(1000, 100_000_000).default(1_000_000),
   ROLLUP_CACHE_MB: int(0, 65536).default(256),
+  LIVE_QUEUE_LIMIT: int(10, 1_000_000).default(10_000),
+  LIVE_REPLAY_LIMIT: int(0, 10_000_000).default(10_000),
+  LIVE_MAX_SUBSCRIBERS: int(1, 1_000_000).default(1000),
+  LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
+  LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -256,6 +273,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleMs: e.PARTITION_IDLE_MS,
       flushMs: e.ROLLUP_FLUSH_MS,
       liveUpdateMs: e.LIVE_UPDATE_MS,
+    },
+    live: {
+      queueLimit: e.LIVE_QUEUE_LIMIT,
+      replayLimit: e.LIVE_REPLAY_LIMIT,
+      maxSubscribers: e.LIVE_MAX_SUBSCRIBERS,
+      maxSubscribersPerKey: e.LIVE_MAX_SUBSCRIBERS_PER_KEY,
+      maxLags: 3,
+      lagWindowMs: 60_000,
+      heartbeatMs: e.LIVE_HEARTBEAT_MS,
     },
     metrics: {
       maxPoints: e.METRICS_MAX_POINTS,

@@ -20,6 +20,10 @@ import { MetricsService } from "./metrics/metrics-query.ts";
 import { Bus } from "./stream/bus.ts";
 import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
 import { StreamService } from "./stream/stream-service.ts";
+import { LiveHub } from "./realtime/live-hub.ts";
+import type { RealtimeAdapter } from "./http/stream-routes.ts";
+import type { CommitResult } from "./store/store.ts";
+import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -33,6 +37,8 @@ export interface PulseStream {
   engine: StreamEngine | null;
   /** Live output of the engine: window updates, closed windows, corrections. */
   bus: Bus<LiveMessage>;
+  /** Fan-out to live subscribers (SSE, WebSocket). */
+  hub: LiveHub;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
   /** Commits what is queued, then closes the store. */
@@ -46,6 +52,8 @@ export interface PulseStreamOptions {
   indexHtml?: string;
   /** The client's address for audit entries (runtime-specific). */
   clientAddress?: (c: Context) => string | null;
+  /** WebSockets of the runtime (absent: only SSE is served). */
+  realtime?: RealtimeAdapter;
   /** Where the one-time initial key is printed (default: console.log). */
   print?: (line: string) => void;
 }
@@ -67,6 +75,12 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })
   );
+  const hub = new LiveHub({
+    ...config.live,
+    readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
+    now: () => clock.now(),
+  });
+  bus.subscribe((message) => hub.publishWindow(message));
   const resolutions = config.stream.resolutions;
   const storedResolutions = resolutions.filter((r) => r >= STORED_MIN_RESOLUTION_MS);
   let engine: StreamEngine | null = null;
@@ -81,7 +95,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       idleMs: config.stream.idleMs,
       clock,
       publish: (message) => bus.publish(message),
-      wantsUpdates: () => bus.size > 0,
+      wantsUpdates: () => hub.wants("aggregates"),
       onLatency: (ms) => latencySink[0]?.record(ms),
     });
     stream = new StreamService(store, engine, clock, logger, {
@@ -94,17 +108,34 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     });
     latencySink.push(stream.latency);
     await stream.start();
-    const service = stream;
-    committer.observe({
-      onCommitted: (events, result) => {
-        try {
-          service.onCommitted(events, result);
-        } catch (error) {
-          logger.error("stream engine failed to take committed events", { error: String(error) });
-        }
-      },
-    });
   }
+  const service = stream;
+  committer.observe({
+    onCommitted: (events, result) => {
+      try {
+        service?.onCommitted(events, result);
+      } catch (error) {
+        logger.error("stream engine failed to take committed events", { error: String(error) });
+      }
+      hub.publishEvents(acceptedEvents(events, result));
+    },
+  });
+  const startedAt = clock.now();
+  const stats = setInterval(() => {
+    if (hub.wants("stats")) hub.publishTo("stats", systemStats());
+  }, 1000);
+  const systemStats = () => ({
+    type: "stats",
+    at: new Date(clock.now()).toISOString(),
+    uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
+    queuedEvents: committer.queuedEvents,
+    subscribers: hub.size,
+    delivered: hub.counters.delivered,
+    lagged: hub.counters.lagged,
+    lastSeq: hub.lastSeq,
+    memory: processMemory(),
+    stream: stream?.health() ?? null,
+  });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
@@ -118,6 +149,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     idempotency,
     metrics,
     engine,
+    hub,
+    realtime: options.realtime ?? null,
     streamHealth: () => stream?.health() ?? null,
     store,
     committer,
@@ -136,13 +169,32 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     stream,
     engine,
     bus,
+    hub,
     initialKey,
     async close() {
       clearInterval(purge);
+      clearInterval(stats);
+      hub.closeAll("server shutting down");
       idempotency.close();
       await committer.close();
       await stream?.close();
       await store.close();
     },
   };
+}
+
+/** The accepted events of a commit, with their seqs. */
+function acceptedEvents(events: readonly EnrichedEvent[], result: CommitResult): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  for (let i = 0; i < events.length; i++) {
+    if (result.outcomes[i] === "accepted") out.push({ ...events[i], seq: result.firstSeq + i });
+  }
+  return out;
+}
+
+/** Resident and heap memory, bytes, where the runtime tells. */
+function processMemory(): { rss: number; heapUsed: number } | null {
+  const p = (globalThis as { process?: { memoryUsage?: () => { rss: number; heapUsed: number } } }).process;
+  const m = p?.memoryUsage?.();
+  return m ? { rss: m.rss, heapUsed: m.heapUsed } : null;
 }

@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
+import type { RealtimeAdapter } from "../http/stream-routes.ts";
 
 export interface Booted {
   config: Config;
@@ -18,7 +19,12 @@ export interface Booted {
 /** Returns the booted server, or prints one line and returns `null` on a bad configuration. */
 export async function boot(
   env: Record<string, string | undefined>,
-  options: { indexHtml?: string; clientAddress?: (c: Context) => string | null } = {},
+  options: {
+    indexHtml?: string;
+    clientAddress?: (c: Context) => string | null;
+    /** WebSockets of the runtime, built from the validated config. */
+    realtime?: (config: Config) => RealtimeAdapter;
+  } = {},
 ): Promise<Booted | null> {
   let config: Config;
   try {
@@ -40,6 +46,7 @@ export async function boot(
     logger,
     indexHtml: options.indexHtml,
     clientAddress: options.clientAddress,
+    realtime: options.realtime?.(config),
   });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };

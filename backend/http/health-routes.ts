@@ -17,6 +17,8 @@ export interface HealthDeps {
   version: string;
   /** Stream-processing figures, or null when it is off. */
   stream?: () => Record<string, unknown> | null;
+  /** Live-subscription figures. */
+  live?: () => Record<string, unknown>;
 }
 
 async function checkStore(store: Store): Promise<{ ok: boolean; durationMs: number }> {
@@ -60,6 +62,7 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
       store: { engine: deps.store.engine, events: stats?.events ?? null, bytes: stats?.bytes ?? null },
       queue: { queuedEvents: deps.committer.queuedEvents },
       stream: deps.stream?.() ?? null,
+      live: deps.live?.() ?? null,
     };
     return c.json(body, store.ok ? 200 : 503);
   });

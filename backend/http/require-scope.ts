@@ -13,10 +13,20 @@ export interface AuthDeps {
   usage: KeyUsageRecorder;
 }
 
-/** Authenticates the request's key and requires `scope`; sets `principal`. */
-export function requireScope(scope: Scope, deps: AuthDeps): MiddlewareHandler<AppEnv> {
+/**
+ * Authenticates the request's key and requires `scope`; sets `principal`. With `queryKey`, a key
+ * in the `apiKey` query parameter is accepted too (EventSource and browser WebSockets cannot send
+ * headers); headers win when both are present.
+ */
+export function requireScope(
+  scope: Scope,
+  deps: AuthDeps,
+  options: { queryKey?: boolean } = {},
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const principal = await authenticate(deps.store, apiKeyFromHeaders(c.req.raw.headers), {
+    const secret = apiKeyFromHeaders(c.req.raw.headers) ??
+      (options.queryKey ? c.req.query("apiKey") ?? null : null);
+    const principal = await authenticate(deps.store, secret, {
       scope,
       clock: deps.clock,
       hasher: deps.hasher,

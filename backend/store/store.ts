@@ -178,6 +178,8 @@ export interface Store {
   ): Promise<CommitResult>;
   /** Committed events with seq > `afterSeq`, in seq order, at most `limit` (replay after a restart). */
   eventsAfter(afterSeq: number, limit: number): Promise<CommittedEventPoint[]>;
+  /** Full committed events with seq > `afterSeq`, in seq order, at most `limit` (live resume). */
+  readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** Committed events with event time >= `fromTs`, in seq order, at most `limit`. */
   eventPointsSince(fromTs: number, limit: number): Promise<CommittedEventPoint[]>;
   /** Events of one type in [from, to) with the filters, at most `limit`, in no particular order. */

@@ -7,23 +7,33 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { boot } from "../boot.ts";
+import { nodeRealtime } from "./realtime.ts";
 
 const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() =>
   undefined
 );
+const { adapter, server: wss } = nodeRealtime();
 const booted = await boot(process.env, {
   indexHtml,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+  realtime: () => adapter,
 });
 if (!booted) process.exit(1);
 const { config, logger, server } = booted;
 
-const http = serve({ fetch: server.app.fetch, port: config.port, hostname: config.host }, (info) => {
+const http = serve({
+  fetch: server.app.fetch,
+  port: config.port,
+  hostname: config.host,
+  websocket: { server: wss },
+}, (info) => {
   logger.info("listening", { url: `http://${config.host}:${info.port}`, runtime: `node ${process.version}` });
 });
 
 const shutdown = () => {
   logger.info("shutting down");
+  server.hub.closeAll("server shutting down");
+  for (const ws of wss.clients) ws.terminate();
   http.close(async () => {
     await server.close();
     process.exit(0);

@@ -180,6 +180,14 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       return rows.map(toPoint);
     },
 
+    async readEventsAfter(afterSeq, limit) {
+      const rows = await driver.all<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+        [afterSeq, limit],
+      );
+      return rows.map(toStoredEvent);
+    },
+
     async eventPointsSince(fromTs, limit) {
       const rows = await driver.all<PointRow>(
         `SELECT ${POINT_COLUMNS} FROM events WHERE ts >= ? ORDER BY seq LIMIT ?`,

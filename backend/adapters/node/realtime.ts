@@ -1,0 +1,39 @@
+/**
+ * WebSockets on Node: @hono/node-server's helper over the `ws` package. The
+ * server pings every heartbeat interval and terminates a socket that has not
+ * answered the previous ping, so a dead peer is dropped within two intervals.
+ */
+import { upgradeWebSocket } from "@hono/node-server";
+import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import { WebSocketServer } from "ws";
+import type { RealtimeAdapter } from "../../http/stream-routes.ts";
+
+interface PingableSocket {
+  ping(): void;
+  terminate(): void;
+  on(event: "pong", listener: () => void): void;
+}
+
+export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketServer } {
+  const server = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  const adapter: RealtimeAdapter = {
+    upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocket<unknown>,
+    keepAlive(ws: WSContext<unknown>, intervalMs: number) {
+      const raw = ws.raw as PingableSocket | undefined;
+      if (!raw?.ping) return () => {};
+      let alive = true;
+      raw.on("pong", () => (alive = true));
+      const timer = setInterval(() => {
+        if (!alive) {
+          raw.terminate();
+          clearInterval(timer);
+          return;
+        }
+        alive = false;
+        raw.ping();
+      }, intervalMs);
+      return () => clearInterval(timer);
+    },
+  };
+  return { adapter, server };
+}

@@ -20,6 +20,12 @@ export type ValidationResult =
 /** C0 controls (NUL included), DEL and C1 controls. */
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Largest |value|: far beyond any measurement, yet small enough that sums of values over any
+ * realistic number of events stay finite (an overflow to ±Infinity, and Infinity − Infinity = NaN,
+ * would make a rollup bucket unstorable).
+ */
+export const MAX_ABS_VALUE = 1e100;
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
@@ -64,6 +70,9 @@ export function createEventValidator(limits: EventLimits) {
       eventType: text("eventType", limits.maxEventTypeLength),
       value: z
         .number({ error: "value must be a finite number" })
+        .refine((v) => Math.abs(v) <= MAX_ABS_VALUE, {
+          error: `value must be a finite number within ±${MAX_ABS_VALUE}`,
+        })
         .nullable()
         .optional(),
       timestamp: z

@@ -18,6 +18,14 @@ describe("POST /v1/events rejects bad input with a clear 4xx and stores nothing"
       { field: "eventType", message: "eventType must be a string" },
       { field: "metadata", message: "metadata must be an object of tags" },
     ]],
+    [
+      "a value too large for sums to stay finite",
+      { body: json({ deviceId: "d", eventType: "t", value: 1.7e308 }) },
+      400,
+      [
+        { field: "value", message: "value must be a finite number within ±1e+100" },
+      ],
+    ],
     ["NUL in a string", { body: json({ deviceId: "a\u0000b", eventType: "t" }) }, 400, [
       { field: "deviceId", message: "deviceId must not contain control characters" },
     ]],

@@ -239,6 +239,10 @@ describe("GET /v1/metrics", () => {
     ["?eventType=temp&step=1m&window=90s", "window"],
     ["?eventType=temp&limit=0", "limit"],
     ["?eventType=temp&metadata.bad%20key=1", "metadata.bad key"],
+    ["?eventType=temp&step=1s&window=2000s", "window"],
+    ["?eventType=temp&from=now-9000d&step=1439m", "from"],
+    ["?eventType=temp&to=9000000000000000", "to"],
+    [`?eventType=temp&${Array.from({ length: 21 }, (_, i) => `metadata.k${i}=1`).join("&")}`, "metadata"],
   ])("rejects %s with a 400 naming %s", async (query, field) => {
     await withFixture(async (f) => {
       const { status, body } = await metrics(f, query);

@@ -32,6 +32,10 @@ const AUTO_STEPS = [1, 5, 10, 30, 60, 300, 900, 1800, 3600, 21600, 43200, 86400]
 const AUTO_POINTS = 300;
 const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const FILLS: readonly FillMode[] = ["null", "zero", "previous"];
+const MAX_METADATA_FILTERS = 20;
+const MAX_LIVE_WINDOWS = 10_000;
+/** Most steps one hopping window may span. */
+const MAX_WINDOW_STEPS = 1000;
 
 export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -53,6 +57,9 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     const limit = intParam(c, "limit", 1, deps.maxSeries, deps.maxSeries, errors);
     let step = durationParam(c, "step", errors) ?? 0;
     const window = durationParam(c, "window", errors);
+    if (window !== undefined && step > 0 && window / step > MAX_WINDOW_STEPS) {
+      errors.push({ field: "window", message: `window may span at most ${MAX_WINDOW_STEPS} steps` });
+    }
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     if (step === 0) step = AUTO_STEPS.find((s) => (to - from) / s <= AUTO_POINTS) ?? AUTO_STEPS.at(-1)!;
     const result = await deps.metrics.query({
@@ -180,8 +187,9 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       eventType,
       deviceId: deviceId === undefined ? undefined : deviceId === "*" ? null : deviceId,
       resolution: res ?? undefined,
+      limit: MAX_LIVE_WINDOWS + 1,
     }) ?? [];
-    return c.json({ data: windows.slice(0, 10_000), truncated: windows.length > 10_000 });
+    return c.json({ data: windows.slice(0, MAX_LIVE_WINDOWS), truncated: windows.length > MAX_LIVE_WINDOWS });
   });
 
   return app;
@@ -222,6 +230,9 @@ function metadataFilters(c: Context, errors: FieldError[]): [string, string][] {
       continue;
     }
     for (const v of values) out.push([key, v]);
+  }
+  if (out.length > MAX_METADATA_FILTERS) {
+    errors.push({ field: "metadata", message: `at most ${MAX_METADATA_FILTERS} metadata filters` });
   }
   return out;
 }

@@ -3,6 +3,7 @@ import type { FieldError } from "../../shared/event-schema.ts";
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const RELATIVE = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/;
+const MAX_TIME_MS = 8.64e15;
 const UNIT_MS: Record<string, number> = {
   ms: 1,
   s: 1000,
@@ -23,14 +24,19 @@ export function parseTime(
   errors: FieldError[],
 ): number | undefined {
   if (raw === undefined || raw === "") return undefined;
-  if (/^\d{1,16}$/.test(raw)) return Number(raw);
+  let ms: number | undefined;
   const rel = RELATIVE.exec(raw);
-  if (rel) return rel[1] ? now - Number(rel[1]) * UNIT_MS[rel[2]] : now;
-  if (ISO.test(raw)) {
-    const ms = Date.parse(raw);
-    if (Number.isFinite(ms)) return ms;
-  }
-  errors.push({ field, message: `${field} must be epoch ms, ISO-8601 or now-<n>(s|m|h|d|w)` });
+  if (/^\d{1,16}$/.test(raw)) ms = Number(raw);
+  else if (rel) ms = rel[1] ? now - Number(rel[1]) * UNIT_MS[rel[2]] : now;
+  else if (ISO.test(raw)) ms = Date.parse(raw);
+  // Beyond ±8.64e15 ms a Date is invalid (and so is every answer built from it).
+  if (ms !== undefined && Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS) return ms;
+  errors.push({
+    field,
+    message: ms !== undefined && !Number.isNaN(ms)
+      ? `${field} is out of range (at most ${MAX_TIME_MS} ms from 1970)`
+      : `${field} must be epoch ms, ISO-8601 or now-<n>(s|m|h|d|w)`,
+  });
   return undefined;
 }
 

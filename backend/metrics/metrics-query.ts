@@ -116,6 +116,9 @@ export class MetricsService {
     const { devices, truncated } = await this.#selectDevices(q);
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
+    if (source !== "raw") {
+      this.#checkScan((q.to - first + extra * q.step) / source, Math.max(1, devices.length));
+    }
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
       const series = await this.#scalarSeries(
         q,
@@ -205,6 +208,7 @@ export class MetricsService {
       limit: q.limit,
     };
     const { devices, truncated } = await this.#selectDevices(base);
+    if (source !== "raw") this.#checkScan((q.to - first) / source, Math.max(1, devices.length));
     const collected = await this.#collect(base, source, devices, first, q.to);
     const out: DeviceSessions[] = [];
     for (const deviceId of devices) {
@@ -306,6 +310,20 @@ export class MetricsService {
       for (const name of q.aggregates) values[name] = fillColumn(a.column(name), q.fill);
       return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
     });
+  }
+
+  /** Refuses a query that would read more stored buckets than the limits allow. */
+  #checkScan(bucketsPerSeries: number, series: number): void {
+    const perSeries = this.limits.maxPoints * 100;
+    const total = this.limits.maxPoints * 2000;
+    if (bucketsPerSeries > perSeries || bucketsPerSeries * series > total) {
+      throw new ValidationError("Range too large", [{
+        field: "from",
+        message: `the query would read ${Math.ceil(bucketsPerSeries * series)} stored buckets ` +
+          `(at most ${perSeries} per series and ${total} in all); shorten the range, use a coarser step ` +
+          "or fewer devices",
+      }]);
+    }
   }
 
   /** The devices a query reads: the listed ones, or for groupBy all of the type (up to `limit`). */

@@ -69,6 +69,25 @@ describe("StreamEngine windows and watermarks", () => {
     expect(closed[0].values).toMatchObject({ count: 1, distinct: 1, last: 5 });
   });
 
+  it("closes all-device windows at most 5 minutes behind the clock, whatever a lagging partition does", () => {
+    const { clock, engine, messages, ev } = setup({ lateness: 1000, idle: 60_000 });
+    // Partition 0 keeps sending events 10 minutes old; partition 1 is idle.
+    for (let s = 0; s < 3; s++) {
+      engine.ingest([ev("old", T0 - 600_000 + s * 1000, s, 0)]);
+      clock.advance(1000);
+      engine.tick();
+    }
+    expect(engine.watermarks()[0]).toBeLessThan(T0 - 590_000);
+    // Its own windows wait for its watermark; the all-device ones do not stay open behind it.
+    expect(engine.openWindows({ deviceId: "old", resolution: 60_000 })).toHaveLength(1);
+    expect(engine.openWindows({ deviceId: null, resolution: 1000 })).toEqual([]);
+    expect(engine.openWindows({ deviceId: null, resolution: 60_000 })).toEqual([]);
+    expect(finals(messages, 1000, null).map((m) => m.values.count)).toEqual([1, 1, 1]);
+    const taken = engine.takeFlush();
+    const minute = taken.batch.rollups.find((r) => r.deviceId === null && r.resolution === 60_000)!;
+    expect(minute.state.count).toBe(3);
+  });
+
   it("does not let a future timestamp push the watermark past the clock", () => {
     const { engine, ev } = setup({ lateness: 1000 });
     engine.ingest([ev("a", T0 + 240_000, 1)]);

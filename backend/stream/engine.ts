@@ -106,6 +106,8 @@ interface SeriesEntry {
   eventType: string;
   deviceId: string | null;
   delta: Agg | null;
+  /** Pruned after a flush left it empty: a cell holding it must look it up again. */
+  removed?: boolean;
 }
 
 /** The values of every aggregate of `agg`. */
@@ -186,6 +188,8 @@ class Partition {
 }
 
 const SEP = "\u0000"; // control characters never occur in event types or device ids
+/** How far behind the clock the all-device watermark may stay for a lagging partition. */
+export const MAX_PARTITION_LAG_MS = 5 * 60_000;
 
 export class StreamEngine {
   readonly #options: EngineOptions;
@@ -321,13 +325,11 @@ export class StreamEngine {
     // when someone listens to open-window updates.
     if (updates) this.#foldAll();
     else for (const p of this.#partitions) this.#foldClosing(p);
-    let lowest = Infinity;
     for (const p of this.#partitions) {
-      lowest = Math.min(lowest, p.watermark);
       this.#closeCells(p, updates);
       this.#closeWindows(p.windows, p.watermark, updates);
     }
-    this.#closeWindows(this.#overall, lowest, updates);
+    this.#closeWindows(this.#overall, this.#overallWatermark(), updates);
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
@@ -395,6 +397,14 @@ export class StreamEngine {
     });
     for (const p of this.#partitions) this.#dropFlushedClosed(p.windows);
     this.#dropFlushedClosed(this.#overall);
+    // Series entries exist only to carry deltas; one with nothing new since the flush goes, so the
+    // maps do not grow with every device ever seen.
+    for (const { holder, key, entry } of taken.series) {
+      if (entry.delta === null) {
+        entry.removed = true;
+        holder.delete(key);
+      }
+    }
   }
 
   /** The store did not apply `taken`: its deltas go back, to be retried with the next flush. */
@@ -413,12 +423,13 @@ export class StreamEngine {
 
   /** Current values of the open windows of `eventType` at `resolution` (live snapshot). */
   openWindows(
-    filter: { eventType?: string; deviceId?: string | null; resolution?: number },
+    filter: { eventType?: string; deviceId?: string | null; resolution?: number; limit?: number },
   ): WindowMessage[] {
     this.#foldAll();
     const out: WindowMessage[] = [];
+    const limit = filter.limit ?? Infinity;
     const consider = (w: Window) => {
-      if (w.closed || w.late) return;
+      if (w.closed || w.late || out.length >= limit) return;
       if (filter.eventType !== undefined && w.eventType !== filter.eventType) return;
       if (filter.deviceId !== undefined && w.deviceId !== filter.deviceId) return;
       if (filter.resolution !== undefined && w.resolution !== filter.resolution) return;
@@ -430,7 +441,7 @@ export class StreamEngine {
         for (const w of p.windows.values()) consider(w);
         if (filter.resolution === undefined || filter.resolution === this.#finest) {
           for (const cell of this.#cells(p)) {
-            if (cell.late) continue;
+            if (cell.late || out.length >= limit) continue;
             if (filter.eventType !== undefined && cell.eventType !== filter.eventType) continue;
             if (filter.deviceId !== undefined && cell.deviceId !== filter.deviceId) continue;
             out.push(this.#cellMessage(cell, false));
@@ -542,10 +553,14 @@ export class StreamEngine {
       target.addDevice(cell.deviceHash);
       o.changed = true;
     }
-    (cell.series ??= this.#seriesEntry(p.series, cell.eventType, cell.deviceId)).delta ??= new Agg();
-    cell.series.delta!.merge(pending, false);
-    (cell.overallSeries ??= this.#seriesEntry(this.#overallSeries, cell.eventType, null)).delta ??= new Agg();
-    cell.overallSeries.delta!.merge(pending, false);
+    if (!cell.series || cell.series.removed) {
+      cell.series = this.#seriesEntry(p.series, cell.eventType, cell.deviceId);
+    }
+    (cell.series.delta ??= new Agg()).merge(pending, false);
+    if (!cell.overallSeries || cell.overallSeries.removed) {
+      cell.overallSeries = this.#seriesEntry(this.#overallSeries, cell.eventType, null);
+    }
+    (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
     if (cell.folded) cell.folded.merge(pending);
     else cell.folded = pending;
     cell.changed = true;
@@ -556,7 +571,7 @@ export class StreamEngine {
     const res = this.#options.resolutions[i];
     const start = cell.start - mod(cell.start, res);
     // Late only if the window had already closed when the cell's first event arrived.
-    const bound = overall ? Math.min(cell.watermark, this.#lowestWatermark()) : cell.watermark;
+    const bound = overall ? Math.min(cell.watermark, this.#overallWatermark()) : cell.watermark;
     return overall
       ? this.#window(null, res, cell.eventType, null, start, bound)
       : this.#window(p, res, cell.eventType, cell.deviceId, start, bound);
@@ -600,10 +615,16 @@ export class StreamEngine {
     return w;
   }
 
-  #lowestWatermark(): number {
+  /**
+   * All-device windows close behind the lowest partition watermark, but never more than
+   * `MAX_PARTITION_LAG_MS` behind the clock: one partition replaying old data must not keep every
+   * all-device window open (its events then correct closed windows, as late events do).
+   */
+  #overallWatermark(): number {
     let lowest = Infinity;
     for (const p of this.#partitions) lowest = Math.min(lowest, p.watermark);
-    return lowest;
+    const floor = this.#options.clock.now() - this.#options.allowedLatenessMs - MAX_PARTITION_LAG_MS;
+    return Math.max(lowest, floor);
   }
 
   *#cells(p: Partition): Generator<Cell> {

@@ -43,6 +43,8 @@ export class StreamService {
   #replayed = 0;
   #readers = 0;
   #checkpoint = 0;
+  /** Set when the engine failed mid-ingest: flushing stops so the checkpoint stays safe. */
+  #halted = false;
   #flushes = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, lastBuckets: 0 };
   #readersIdle: (() => void)[] = [];
 
@@ -118,7 +120,16 @@ export class StreamService {
         partition: e.partition,
       });
     }
-    if (accepted.length) this.engine.ingest(accepted);
+    if (accepted.length === 0) return;
+    try {
+      this.engine.ingest(accepted);
+    } catch (error) {
+      // Some of these events may be folded and others not: stop flushing so the checkpoint never
+      // passes them; a restart replays everything after the last good checkpoint.
+      this.#halted = true;
+      this.logger.error("stream engine failed; rollup flushes stop until restart", { error: String(error) });
+      throw error;
+    }
   }
 
   /** Figures for /health (and, later, /metrics). */
@@ -131,6 +142,7 @@ export class StreamService {
       lateEvents: this.engine.lateEvents,
       replayedEvents: this.#replayed,
       flushFailures: this.#flushFailures,
+      halted: this.#halted,
       checkpoint: this.#checkpoint,
       flushes: {
         count: this.#flushes.count,
@@ -182,21 +194,14 @@ export class StreamService {
   }
 
   async #flushOnce(): Promise<void> {
+    if (this.#halted) return;
     const taken = this.engine.takeFlush();
     const { batch } = taken;
     if (batch.rollups.length === 0 && batch.series.length === 0) return;
     const started = performance.now();
+    let merged;
     try {
-      const merged = await this.store.applyRollupFlush(batch);
-      this.engine.flushed(taken, merged);
-      this.#checkpoint = batch.checkpoint;
-      const ms = performance.now() - started;
-      const f = this.#flushes;
-      f.count++;
-      f.totalMs += ms;
-      f.maxMs = Math.max(f.maxMs, ms);
-      f.lastMs = ms;
-      f.lastBuckets = batch.rollups.length;
+      merged = await this.store.applyRollupFlush(batch);
     } catch (error) {
       this.engine.flushFailed(taken);
       this.#flushFailures++;
@@ -204,7 +209,18 @@ export class StreamService {
         error: String(error),
         buckets: batch.rollups.length,
       });
+      return;
     }
+    // Applied: from here on nothing may hand these deltas back (that would count them twice).
+    this.#checkpoint = batch.checkpoint;
+    this.engine.flushed(taken, merged);
+    const ms = performance.now() - started;
+    const f = this.#flushes;
+    f.count++;
+    f.totalMs += ms;
+    f.maxMs = Math.max(f.maxMs, ms);
+    f.lastMs = ms;
+    f.lastBuckets = batch.rollups.length;
   }
 
   /** Stops the timers and writes what is folded. */

@@ -33,6 +33,9 @@ export class RollupColumnCache {
     return start - (((start % span) + span) % span);
   }
 
+  /** A shared chunk with no buckets (most chunks of a long, sparse range); never mutated. */
+  static readonly EMPTY: Chunk = RollupColumnCache.emptyChunk();
+
   static emptyChunk(): Chunk {
     const chunk = {} as Chunk;
     for (const f of SCALAR_FIELDS) chunk[f] = new Float64Array(CHUNK_SLOTS).fill(f === "count" ? 0 : NaN);
@@ -68,8 +71,11 @@ export class RollupColumnCache {
   /** Applies a merged bucket to its chunk, if cached. */
   update(eventType: string, resolution: number, deviceId: string, start: number, state: AggState): void {
     const chunkStart = RollupColumnCache.chunkStart(start, resolution);
-    const chunk = this.#chunks.get(RollupColumnCache.key(eventType, resolution, deviceId, chunkStart));
-    if (chunk) RollupColumnCache.setSlot(chunk, (start - chunkStart) / resolution, state);
+    const key = RollupColumnCache.key(eventType, resolution, deviceId, chunkStart);
+    let chunk = this.#chunks.get(key);
+    if (!chunk) return;
+    if (chunk === RollupColumnCache.EMPTY) this.#chunks.set(key, chunk = RollupColumnCache.emptyChunk());
+    RollupColumnCache.setSlot(chunk, (start - chunkStart) / resolution, state);
   }
 
   clear(): void {

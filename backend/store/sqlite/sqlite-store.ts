@@ -149,7 +149,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
         WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?`,
       [eventType, resolution, device, chunkStart, chunkStart + CHUNK_SLOTS * resolution],
     );
-    const chunk = RollupColumnCache.emptyChunk();
+    const chunk = rows.length ? RollupColumnCache.emptyChunk() : RollupColumnCache.EMPTY;
     for (const row of rows) {
       RollupColumnCache.setSlot(chunk, (row.start - chunkStart) / resolution, toState(row));
     }

@@ -16,7 +16,8 @@ import type { Config } from "./config.ts";
 import { NotFoundError } from "./errors.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
-import { eventsRoutes } from "./http/events-routes.ts";
+import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
+import { ingestWsRoutes } from "./http/ingest-ws.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 import { requestLog } from "./http/request-log.ts";
 import type { GroupCommitter } from "./ingest/group-committer.ts";
@@ -64,6 +65,9 @@ export interface AppDeps {
 }
 
 export const VERSION = "0.1.0";
+
+/** Frames a WebSocket ingestion connection may have in processing at once. */
+const WS_INGEST_MAX_IN_FLIGHT = 16;
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -119,24 +123,31 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/v1/admin",
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
   );
-  app.route(
-    "/v1/events",
-    eventsRoutes({
-      auth,
-      limiter: new RateLimiter(clock),
-      requestTimeoutMs: config.requestTimeoutMs,
-      idempotency: deps.idempotency,
-      defaultRateLimit: config.rateLimit,
-      store,
+  const eventsDeps: EventsRoutesDeps = {
+    auth,
+    limiter: new RateLimiter(clock),
+    requestTimeoutMs: config.requestTimeoutMs,
+    idempotency: deps.idempotency,
+    defaultRateLimit: config.rateLimit,
+    store,
+    clock,
+    eventLimits: config.eventLimits,
+    requestLimits: config.requestLimits,
+    ingest: {
+      validator: createEventValidator(config.eventLimits),
+      committer: deps.committer,
       clock,
-      eventLimits: config.eventLimits,
-      requestLimits: config.requestLimits,
-      ingest: {
-        validator: createEventValidator(config.eventLimits),
-        committer: deps.committer,
-        clock,
-        partitions: config.partitions,
-      },
+      partitions: config.partitions,
+    },
+  };
+  app.route("/v1/events", eventsRoutes(eventsDeps));
+  app.route(
+    "/v1/ingest",
+    ingestWsRoutes({
+      events: eventsDeps,
+      realtime: deps.realtime,
+      maxInFlight: WS_INGEST_MAX_IN_FLIGHT,
+      heartbeatMs: config.live.heartbeatMs,
     }),
   );
 

@@ -158,7 +158,7 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-function parseJson(text: string): EventsPayload {
+export function parseJson(text: string): EventsPayload {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -178,7 +178,7 @@ function parseJson(text: string): EventsPayload {
   ]);
 }
 
-function parseNdjson(text: string): EventsPayload {
+export function parseNdjson(text: string): EventsPayload {
   const items: unknown[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;

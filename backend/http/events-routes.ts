@@ -2,13 +2,14 @@
  * `/v1/events`: ingest (POST) and reads (GET). Handlers only translate HTTP to
  * service calls and results to PulseStream's response shapes.
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { z } from "zod";
 import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { Clock } from "../clock.ts";
 import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents, type IngestResult } from "../ingest/ingest-service.ts";
+import type { Principal } from "../auth/api-keys.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type EventsPayload, readEventsPayload } from "./body.ts";
@@ -48,41 +49,14 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   app.post("/", requireScope("ingest", auth), async (c) => {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs);
-    chargeRate(c, deps, payload.items.length);
-    if (idemKey === null) {
-      return respond(
-        c,
-        render(payload.kind, await ingestEvents(deps.ingest, ingestParams(deps, payload, null, undefined))),
-      );
-    }
-    const start = await deps.idempotency.begin(c.get("principal").keyId, idemKey, payload);
-    if (start.kind === "replay") {
-      return c.body(start.body, start.status as 202, {
-        "content-type": "application/json",
-        "Idempotent-Replayed": "true",
-      });
-    }
-    const ticket = start.ticket;
-    let outcome: { status: number; body: string } | null = null;
-    let saved = false;
-    try {
-      const remember = {
-        existingIds: (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
-        record: (predicted: IngestResult) => deps.idempotency.record(ticket, render(payload.kind, predicted)),
-      };
-      const result = await ingestEvents(
-        deps.ingest,
-        ingestParams(deps, payload, idemKey, ticket.derivedIdPrefix),
-        remember,
-      );
-      outcome = render(payload.kind, result);
-      // When the prediction held, the committed record is exactly this outcome; otherwise (a
-      // concurrent request committed one of the ids first) the actual outcome is remembered now.
-      saved = result.remembered;
-    } finally {
-      await deps.idempotency.finish(ticket, outcome, saved);
-    }
-    return respond(c, outcome);
+    const principal = c.get("principal");
+    const rate = chargeRate(deps, principal, payload.items.length);
+    for (const [name, value] of Object.entries(rate)) c.header(name, value);
+    const outcome = await ingestPayload(deps, principal.keyId, payload, idemKey);
+    return c.body(outcome.body, outcome.status as 202, {
+      "content-type": "application/json",
+      ...(outcome.replayed ? { "Idempotent-Replayed": "true" } : {}),
+    });
   });
 
   app.get("/:id", requireScope("read", auth), async (c) => {
@@ -128,12 +102,15 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
 }
 
 /**
- * Takes one token per event from the key's bucket and sets the RateLimit-*
- * headers; throws 429 (with Retry-After) when the bucket is short, or 413 when
- * the request alone is larger than the key's burst and could never pass.
+ * Takes one token per event from the key's bucket and returns the RateLimit-* headers; throws
+ * 429 (with Retry-After) when the bucket is short, or 413 when the request alone is larger than
+ * the key's burst and could never pass. Shared by HTTP and WebSocket ingestion.
  */
-function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number): void {
-  const principal = c.get("principal");
+export function chargeRate(
+  deps: Pick<EventsRoutesDeps, "limiter" | "defaultRateLimit">,
+  principal: Principal,
+  events: number,
+): Record<string, string> {
   const limit = principal.rateLimit ?? deps.defaultRateLimit;
   const decision = deps.limiter.take(principal.keyId, events, limit);
   const headers = {
@@ -141,10 +118,7 @@ function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number):
     "RateLimit-Remaining": String(decision.remaining),
     "RateLimit-Reset": String(decision.resetSeconds),
   };
-  if (decision.allowed) {
-    for (const [name, value] of Object.entries(headers)) c.header(name, value);
-    return;
-  }
+  if (decision.allowed) return headers;
   if (decision.retryAfterSeconds === null) {
     throw new PayloadTooLargeError(
       `A request of ${events} events exceeds this key's burst of ${limit.burst} events`,
@@ -156,6 +130,46 @@ function chargeRate(c: Context<AppEnv>, deps: EventsRoutesDeps, events: number):
     decision.retryAfterSeconds,
     headers,
   );
+}
+
+/**
+ * Validates, commits and renders one ingest request (HTTP body or WebSocket frame), with the
+ * Idempotency-Key rules when `idemKey` is given: resolves with the status and body to send, and
+ * whether it is a replay of a remembered outcome. Throws the typed errors (400, 409, 422, 503).
+ */
+export async function ingestPayload(
+  deps: EventsRoutesDeps,
+  keyId: string,
+  payload: EventsPayload,
+  idemKey: string | null,
+): Promise<{ status: number; body: string; replayed: boolean }> {
+  if (idemKey === null) {
+    const result = await ingestEvents(deps.ingest, ingestParams(deps, payload, null, undefined));
+    return { ...render(payload.kind, result), replayed: false };
+  }
+  const start = await deps.idempotency.begin(keyId, idemKey, payload);
+  if (start.kind === "replay") return { status: start.status, body: start.body, replayed: true };
+  const ticket = start.ticket;
+  let outcome: { status: number; body: string } | null = null;
+  let saved = false;
+  try {
+    const remember = {
+      existingIds: (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
+      record: (predicted: IngestResult) => deps.idempotency.record(ticket, render(payload.kind, predicted)),
+    };
+    const result = await ingestEvents(
+      deps.ingest,
+      ingestParams(deps, payload, idemKey, ticket.derivedIdPrefix),
+      remember,
+    );
+    outcome = render(payload.kind, result);
+    // When the prediction held, the committed record is exactly this outcome; otherwise (a
+    // concurrent request committed one of the ids first) the actual outcome is remembered now.
+    saved = result.remembered;
+  } finally {
+    await deps.idempotency.finish(ticket, outcome, saved);
+  }
+  return { ...outcome, replayed: false };
 }
 
 function ingestParams(
@@ -211,8 +225,4 @@ function render(kind: EventsPayload["kind"], result: IngestResult): { status: nu
       data,
     }),
   };
-}
-
-function respond(c: Context<AppEnv>, outcome: { status: number; body: string }): Response {
-  return c.body(outcome.body, outcome.status as 202, { "content-type": "application/json" });
 }

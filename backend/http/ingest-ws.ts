@@ -1,0 +1,206 @@
+/**
+ * WebSocket ingestion: `GET /v1/ingest` upgraded to a WebSocket (ingest scope;
+ * key by header, or `?apiKey=` for browsers). Each text frame is one ingest
+ * request with the same validation, limits, dedup, Idempotency-Key rules and
+ * rate limits as `POST /v1/events`:
+ *
+ * - an envelope `{"seq": 7, "events": [...], "idempotencyKey": "..."}` (seq:
+ *   the client's frame number, echoed in the answer; both optional), or
+ * - a bare event object, a JSON array of events, or NDJSON lines.
+ *
+ * The answer to a frame is `{"type":"ack","seq":7,"status":202,"body":{…}}`
+ * (the body `POST /v1/events` would have returned) sent only after the events
+ * are durable, or `{"type":"error","seq":7,"status":4xx|5xx,"message":…,
+ * "errors":[…],"retryAfter"?}`. Frames are processed concurrently up to
+ * `maxInFlight` per connection; a frame beyond that window is refused at once
+ * with status 503 (never buffered), so a client that does not wait for acks
+ * gets backpressure instead of unbounded memory.
+ */
+import { Hono } from "hono";
+import type { WSContext } from "hono/ws";
+import { AppError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
+import { IdempotencyGuard } from "../ingest/idempotency.ts";
+import type { AppEnv } from "./app-env.ts";
+import { type EventsPayload, parseJson, parseNdjson } from "./body.ts";
+import { chargeRate, type EventsRoutesDeps, ingestPayload } from "./events-routes.ts";
+import { requireScope } from "./require-scope.ts";
+import type { RealtimeAdapter } from "./stream-routes.ts";
+import type { Principal } from "../auth/api-keys.ts";
+
+export interface IngestWsDeps {
+  events: EventsRoutesDeps;
+  realtime: RealtimeAdapter | null;
+  /** Frames processed at once per connection. */
+  maxInFlight: number;
+  heartbeatMs: number;
+}
+
+interface Frame {
+  seq: number | null;
+  payload: EventsPayload;
+  idemKey: string | null;
+}
+
+export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/", requireScope("ingest", deps.events.auth, { queryKey: true }), async (c, next) => {
+    const realtime = deps.realtime;
+    if (!realtime) {
+      throw new ValidationError("WebSocket is not available on this runtime; use POST /v1/events");
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ValidationError("Expected a WebSocket upgrade (or use POST /v1/events)", [{
+        field: "upgrade",
+        message: "send Upgrade: websocket",
+      }]);
+    }
+    const principal = c.get("principal");
+    let inFlight = 0;
+    let stopKeepAlive = () => {};
+    const handler = realtime.upgradeWebSocket(() => ({
+      onOpen(_event, ws) {
+        stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
+      },
+      onMessage(event, ws) {
+        const text = typeof event.data === "string" ? event.data : null;
+        let frame: Frame;
+        try {
+          if (text === null) {
+            throw new ValidationError("Frames must be text (JSON or NDJSON)", [{
+              field: "frame",
+              message: "binary frame",
+            }]);
+          }
+          frame = parseFrame(
+            text,
+            deps.events.requestLimits.maxBodyBytes,
+            deps.events.requestLimits.maxEventsPerRequest,
+          );
+        } catch (error) {
+          reply(ws, errorFrame(peekSeq(text), error));
+          return;
+        }
+        if (inFlight >= deps.maxInFlight) {
+          reply(ws, {
+            type: "error",
+            seq: frame.seq,
+            status: 503,
+            message:
+              `Too many frames in flight (at most ${deps.maxInFlight}); wait for acks before sending more`,
+            errors: [{ field: "frame", message: "in-flight window full" }],
+          });
+          return;
+        }
+        inFlight++;
+        void handle(deps.events, principal, frame).then((answer) => reply(ws, answer)).finally(() =>
+          inFlight--
+        );
+      },
+      onClose() {
+        stopKeepAlive();
+      },
+      onError() {
+        stopKeepAlive();
+      },
+    }));
+    return await handler(c, next);
+  });
+  return app;
+}
+
+async function handle(
+  deps: EventsRoutesDeps,
+  principal: Principal,
+  frame: Frame,
+): Promise<Record<string, unknown>> {
+  try {
+    chargeRate(deps, principal, frame.payload.items.length);
+    const outcome = await ingestPayload(deps, principal.keyId, frame.payload, frame.idemKey);
+    return {
+      type: "ack",
+      seq: frame.seq,
+      status: outcome.status,
+      ...(outcome.replayed ? { replayed: true } : {}),
+      body: JSON.parse(outcome.body),
+    };
+  } catch (error) {
+    return errorFrame(frame.seq, error);
+  }
+}
+
+function parseFrame(text: string, maxBytes: number, maxEvents: number): Frame {
+  if (text.length > maxBytes) {
+    throw new PayloadTooLargeError(`A frame may be at most ${maxBytes} bytes`, "frame");
+  }
+  const trimmed = text.trimStart();
+  let frame: Frame;
+  if (trimmed.startsWith("{") && !trimmed.includes("\n{")) {
+    const value = parseJson(text);
+    const envelope = value.kind === "single" ? value.items[0] as Record<string, unknown> : null;
+    if (envelope && "events" in envelope) {
+      frame = envelopeFrame(envelope);
+    } else {
+      frame = { seq: null, payload: value, idemKey: null };
+    }
+  } else if (trimmed.startsWith("[")) {
+    frame = { seq: null, payload: parseJson(text), idemKey: null };
+  } else {
+    frame = { seq: null, payload: parseNdjson(text), idemKey: null };
+  }
+  if (frame.payload.items.length > maxEvents) {
+    throw new PayloadTooLargeError(`A frame may carry at most ${maxEvents} events`, "events");
+  }
+  return frame;
+}
+
+function envelopeFrame(envelope: Record<string, unknown>): Frame {
+  const { seq, events, idempotencyKey, ...rest } = envelope;
+  const errors = [];
+  if (seq !== undefined && (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)) {
+    errors.push({ field: "seq", message: "seq must be a non-negative integer" });
+  }
+  if (!Array.isArray(events) || events.length === 0) {
+    errors.push({ field: "events", message: "events must be a non-empty array" });
+  }
+  if (idempotencyKey !== undefined && typeof idempotencyKey !== "string") {
+    errors.push({ field: "idempotencyKey", message: "idempotencyKey must be a string" });
+  }
+  for (const key of Object.keys(rest)) errors.push({ field: key, message: "unknown envelope field" });
+  const idemKey = typeof idempotencyKey === "string" ? IdempotencyGuard.parseHeader(idempotencyKey) : null;
+  if (errors.length) {
+    throw Object.assign(new ValidationError("Invalid frame", errors), {
+      frameSeq: typeof seq === "number" ? seq : null,
+    });
+  }
+  return {
+    seq: (seq as number | undefined) ?? null,
+    payload: { kind: "batch", items: events as unknown[] },
+    idemKey,
+  };
+}
+
+/** The client's seq of a frame that could not be parsed, when it can still be read. */
+function peekSeq(text: string | null): number | null {
+  const m = text ? /^\s*\{\s*"seq"\s*:\s*(\d{1,15})/.exec(text) : null;
+  return m ? Number(m[1]) : null;
+}
+
+function errorFrame(seq: number | null, error: unknown): Record<string, unknown> {
+  if (error instanceof AppError) {
+    const body = (error as ValidationError).body;
+    return {
+      type: "error",
+      seq: (error as { frameSeq?: number | null }).frameSeq ?? seq,
+      status: error.status,
+      message: error.message,
+      errors: error.errors,
+      ...(error instanceof RateLimitedError ? { retryAfter: error.retryAfterSeconds } : {}),
+      ...(body ? { body } : {}),
+    };
+  }
+  return { type: "error", seq, status: 500, message: "Internal error" };
+}
+
+function reply(ws: WSContext<unknown>, message: Record<string, unknown>): void {
+  if (ws.readyState === 1) ws.send(JSON.stringify(message));
+}

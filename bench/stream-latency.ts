@@ -12,50 +12,20 @@
  * and the client-side request latency. Stops the server with SIGTERM.
  */
 const [rate = 10_000, batch = 10, seconds = 20, runs = 3] = Deno.args.map(Number);
-const KEY = "bench-key-0123456789abcdef";
-const ROOT = new URL("..", import.meta.url).pathname;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { BENCH_KEY as KEY, quantile, startBenchServer } from "./lib/server.ts";
 
 async function run(): Promise<
   { server: Record<string, number>; client: { p50: number; p99: number }; sent: number }
 > {
   // DATABASE_DIR: where the temp database goes (default the system temp dir), e.g. /dev/shm.
-  const dir = await Deno.makeTempDir({ dir: Deno.env.get("DATABASE_DIR") });
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.tsx`],
-    env: {
-      DATABASE_URL: `file:${dir}/l.db`,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      BOOTSTRAP_API_KEY: KEY,
-      LOG_LEVEL: "warn",
-      RATE_LIMIT_EVENTS_PER_SEC: "1000000000",
-      RATE_LIMIT_BURST: "1000000000",
-      // Passed through for comparisons, e.g. STREAM_PROCESSING=off or SQLITE_WAL_AUTOCHECKPOINT_PAGES=1000.
-      ...Object.fromEntries(
-        ["STREAM_PROCESSING", "SQLITE_WAL_AUTOCHECKPOINT_PAGES", "DATABASE_DIR"].flatMap((k) =>
-          Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []
-        ),
-      ),
-    },
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
+  const passthrough = Object.fromEntries(
+    ["STREAM_PROCESSING", "SQLITE_WAL_AUTOCHECKPOINT_PAGES", "DATABASE_DIR"].flatMap((k) =>
+      Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []
+    ),
+  );
+  const server = await startBenchServer(passthrough);
+  const url = server.url;
   try {
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${url}/livez`)).ok) break;
-      } catch { /* not yet */ }
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const intervalMs = (batch / rate) * 1000;
     const latencies: number[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -89,7 +59,7 @@ async function run(): Promise<
     await Promise.all(inFlight);
     const health = await (await fetch(`${url}/health`)).json();
     latencies.sort((a, b) => a - b);
-    const q = (x: number) => latencies[Math.min(latencies.length - 1, Math.floor(x * latencies.length))];
+    const q = (x: number) => quantile(latencies, x);
     const none = { p50: NaN, p95: NaN, p99: NaN, count: 0 };
     return {
       server: health.stream?.receiveToAggregateMs ?? none,
@@ -97,9 +67,7 @@ async function run(): Promise<
       sent,
     };
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
+    await server.stop();
   }
 }
 

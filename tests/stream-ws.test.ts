@@ -22,7 +22,7 @@ interface Frame {
 function connect(url: string, headers: Record<string, string> = { "x-api-key": KEY }) {
   const ws = new WebSocket(url, { headers });
   const frames: Frame[] = [];
-  ws.on("message", (data) => frames.push(JSON.parse(String(data))));
+  ws.on("message", (data) => frames.push(...[JSON.parse(String(data))].flat()));
   const opened = new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", reject);

@@ -11,8 +11,9 @@
  * SSE frames: `id: <seq>`, `event: <type>`, `data: <json>`; a `: ping`
  * comment every heartbeat interval keeps proxies from closing the stream and
  * detects a dead peer (the write fails). WebSocket frames are JSON text:
- * `{"seq":…,"type":…,"data":{…}}`; dead peers are dropped by ping/pong
- * (`RealtimeAdapter.keepAlive`).
+ * `{"seq":…,"type":…,"data":{…}}`, or an array of such messages when several
+ * were ready at once (a commit of many events is one frame); dead peers are
+ * dropped by ping/pong (`RealtimeAdapter.keepAlive`).
  */
 import { type Context, Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
@@ -63,8 +64,10 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
     let finish = () => {};
     const ended = new Promise<void>((resolve) => (finish = resolve));
     const unsubscribe = deps.hub.subscribe(keyId, filter, {
-      send: async (m: OutMessage) =>
-        (await opened).writeSSE({ id: String(m.seq), event: m.type, data: m.data }),
+      send: async (messages) => {
+        const stream = await opened;
+        await stream.write(messages.map(sseFrame).join(""));
+      },
       close: (reason) => {
         void opened.then((stream) => stream.writeSSE({ event: "close", data: JSON.stringify({ reason }) }))
           .finally(finish);
@@ -105,9 +108,11 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
       onOpen(_event, ws) {
         try {
           unsubscribe = hub.subscribe(keyId, filter, {
-            send: async (m) => {
+            send: async (messages) => {
               await waitForBuffer(ws, deps.wsBufferLimit);
-              ws.send(`{"seq":${m.seq},"type":"${m.type}","data":${m.data}}`);
+              // One frame per write: a single message as an object, several as an array.
+              const frames = messages.map(wsFrame);
+              ws.send(frames.length === 1 ? frames[0] : `[${frames.join(",")}]`);
             },
             close: (reason) => ws.close(4008, reason),
           }, since);
@@ -130,6 +135,15 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/** An SSE frame: `data` is single-line JSON, so one `data:` line suffices. */
+function sseFrame(m: OutMessage): string {
+  return `id: ${m.seq}\nevent: ${m.type}\ndata: ${m.data}\n\n`;
+}
+
+function wsFrame(m: OutMessage): string {
+  return `{"seq":${m.seq},"type":"${m.type}","data":${m.data}}`;
 }
 
 /** Waits (bounded) while the socket has more than `limit` bytes queued. */

@@ -24,6 +24,8 @@ import type { WindowMessage } from "../stream/engine.ts";
 import { RateLimitedError } from "../errors.ts";
 
 export const CHANNELS = ["events", "aggregates", "stats", "alerts"] as const;
+/** Most messages handed to a transport in one write. */
+const MAX_SEND_BATCH = 1000;
 export type Channel = typeof CHANNELS[number];
 
 export interface LiveFilter {
@@ -44,8 +46,11 @@ export interface OutMessage {
 
 /** Where a subscriber's messages go (an SSE stream or a WebSocket). */
 export interface Sink {
-  /** Sends one message; resolves when the transport took it. */
-  send(message: OutMessage): Promise<void>;
+  /**
+   * Sends messages in order, as few transport writes as the transport allows (everything queued
+   * goes in one call, so a commit of many events is not many writes); resolves when taken.
+   */
+  send(messages: readonly OutMessage[]): Promise<void>;
   /** Ends the connection with a reason (WebSocket close code 4008 / SSE end). */
   close(reason: string): void;
 }
@@ -272,9 +277,9 @@ export class LiveHub {
     sub.writing = true;
     try {
       while (sub.queue.length > 0 && !sub.closed) {
-        const m = sub.queue.shift()!;
-        await sub.sink.send(m);
-        this.#delivered++;
+        const batch = sub.queue.splice(0, MAX_SEND_BATCH);
+        await sub.sink.send(batch);
+        this.#delivered += batch.length;
       }
     } catch {
       this.#remove(sub);

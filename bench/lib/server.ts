@@ -1,0 +1,67 @@
+/**
+ * Starts a PulseStream server for a benchmark: `deno run -A main.tsx` on a
+ * free 127.0.0.1 port with a fresh temp SQLite file and high rate limits,
+ * waits for /livez, and stops it (SIGTERM) and removes the file on `stop()`.
+ * `env` adds or overrides variables.
+ */
+export const BENCH_KEY = "bench-key-0123456789abcdef";
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
+  const dir = await Deno.makeTempDir({ dir: env.DATABASE_DIR });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}main.tsx`],
+    env: {
+      DATABASE_URL: `file:${dir}/bench.db`,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      BOOTSTRAP_API_KEY: BENCH_KEY,
+      LOG_LEVEL: "warn",
+      RATE_LIMIT_EVENTS_PER_SEC: "1000000000",
+      RATE_LIMIT_BURST: "1000000000",
+      ...env,
+    },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${url}/livez`)).ok) break;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Peak resident memory (VmHWM) of a process, MiB, or null where /proc is missing. */
+export function peakRssMiB(pid: number): number | null {
+  try {
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The value at quantile q of ascending `sorted`. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}

@@ -18,6 +18,7 @@ import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
 import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
 import { ingestWsRoutes } from "./http/ingest-ws.ts";
+import { importRoutes } from "./http/import-routes.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 import { requestLog } from "./http/request-log.ts";
 import type { GroupCommitter } from "./ingest/group-committer.ts";
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           "authorization",
           "idempotency-key",
           "x-request-id",
+          "import-id",
         ],
         allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         exposeHeaders: [
@@ -96,6 +98,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           "ratelimit-remaining",
           "ratelimit-reset",
           "idempotent-replayed",
+          "import-id",
         ],
         maxAge: 600,
       }),
@@ -123,9 +126,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/v1/admin",
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
   );
+  // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
+  const limiter = new RateLimiter(clock);
   const eventsDeps: EventsRoutesDeps = {
     auth,
-    limiter: new RateLimiter(clock),
+    limiter,
     requestTimeoutMs: config.requestTimeoutMs,
     idempotency: deps.idempotency,
     defaultRateLimit: config.rateLimit,
@@ -141,6 +146,22 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   };
   app.route("/v1/events", eventsRoutes(eventsDeps));
+  app.route(
+    "/v1/import",
+    importRoutes({
+      auth,
+      store,
+      committer: deps.committer,
+      clock,
+      logger,
+      limiter,
+      defaultRateLimit: config.rateLimit,
+      eventLimits: config.eventLimits,
+      requestLimits: config.requestLimits,
+      partitions: config.partitions,
+      requestTimeoutMs: config.requestTimeoutMs,
+    }),
+  );
   app.route(
     "/v1/ingest",
     ingestWsRoutes({

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { StoreUnavailableError } from "../errors.ts";
-import type { ApiKeyRecord, Store } from "./store.ts";
+import type { ApiKeyRecord, ImportJobRecord, Store } from "./store.ts";
 import { Agg } from "../stream/aggregate.ts";
 
 export interface StoreHarness {
@@ -328,6 +328,44 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect((await again.readRollupsEndingAfter(T0 + 59_999, [60_000])).length).toBe(2);
         expect(await again.readRollupsEndingAfter(T0 + 60_000, [60_000])).toEqual([]);
         expect(await again.rollupCheckpoint()).toBe(9);
+        await again.close();
+      });
+    });
+
+    it("saves import jobs (insert, then replace) and keeps them across reopen", async () => {
+      await withStore(async (store, reopen) => {
+        const job: ImportJobRecord = {
+          id: "imp_0123456789abcdef0123456789abcdef",
+          keyId: "k1",
+          state: "running",
+          format: "csv",
+          bytesRead: 10,
+          lines: 2,
+          accepted: 1,
+          duplicates: 0,
+          rejected: 1,
+          errors: [{ line: 3, field: "value", message: "value must be a finite number" }],
+          failure: null,
+          startedAt: T0,
+          updatedAt: T0 + 1,
+          finishedAt: null,
+        };
+        await store.saveImportJob(job);
+        expect(await store.getImportJob(job.id)).toEqual(job);
+        const done: ImportJobRecord = {
+          ...job,
+          state: "failed",
+          bytesRead: 2 ** 40,
+          errors: [...job.errors, { line: 9, index: 4, field: "event", message: "line is not valid JSON" }],
+          failure: "interrupted",
+          updatedAt: T0 + 2,
+          finishedAt: T0 + 2,
+        };
+        await store.saveImportJob(done);
+        expect(await store.getImportJob("imp_other")).toBeNull();
+        await store.close();
+        const again = await reopen();
+        expect(await again.getImportJob(job.id)).toEqual(done);
         await again.close();
       });
     });

@@ -157,6 +157,41 @@ export interface IdempotencyRecord {
   expiresAt: number;
 }
 
+/** One line-level problem of an import: the line (or JSON element) it is on, the field, why. */
+export interface ImportLineError {
+  /** 1-based line of the input (for a JSON array: the line the element starts on). */
+  line: number;
+  /** 0-based element index, for JSON arrays only. */
+  index?: number;
+  field: string;
+  message: string;
+}
+
+/** A bulk import job and its progress (see `backend/import/`). */
+export interface ImportJobRecord {
+  /** `imp_` + 32 hex digits. */
+  id: string;
+  /** The API key that started it. */
+  keyId: string;
+  state: "running" | "completed" | "failed";
+  format: "ndjson" | "csv" | "json";
+  /** Request body bytes received (as sent, so compressed for gzip). */
+  bytesRead: number;
+  /** Records read: non-blank NDJSON lines, CSV data rows, JSON array elements. */
+  lines: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  /** The first problems found, in input order (a bounded list). */
+  errors: ImportLineError[];
+  /** Why the job failed; null unless `state` is `failed`. */
+  failure: string | null;
+  startedAt: number;
+  /** When this record was last written. */
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
 /** Size figures for health and metrics. */
 export interface StoreStats {
   events: number;
@@ -247,6 +282,10 @@ export interface Store {
   appendAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
   /** Audit entries newest first, strictly before `beforeSeq` if given. */
   listAudit(query: { limit: number; beforeSeq?: number }): Promise<AuditEntry[]>;
+  /** Inserts or replaces the import job with `job.id`. */
+  saveImportJob(job: ImportJobRecord): Promise<void>;
+  /** One import job by id, as last saved, or `null`. */
+  getImportJob(id: string): Promise<ImportJobRecord | null>;
   /** Resolves when the store can serve reads and writes; rejects otherwise. */
   ping(): Promise<void>;
   stats(): Promise<StoreStats>;

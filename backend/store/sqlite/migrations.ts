@@ -135,4 +135,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: "import jobs",
+    // Progress counters are written every few seconds while a job runs; `errors` is a bounded JSON list.
+    sql: `
+      CREATE TABLE import_jobs (
+        id          TEXT    PRIMARY KEY,
+        key_id      TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        format      TEXT    NOT NULL,
+        bytes_read  INTEGER NOT NULL,
+        lines       INTEGER NOT NULL,
+        accepted    INTEGER NOT NULL,
+        duplicates  INTEGER NOT NULL,
+        rejected    INTEGER NOT NULL,
+        errors      TEXT    NOT NULL,
+        failure     TEXT,
+        started_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        finished_at INTEGER
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

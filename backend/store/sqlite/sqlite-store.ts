@@ -11,6 +11,7 @@ import type {
   CommitOutcome,
   CommittedEventPoint,
   IdempotencyRecord,
+  ImportJobRecord,
   RollupColumns,
   RollupRecord,
   SeriesRecord,
@@ -100,6 +101,23 @@ interface SeriesRow extends StateColumns {
   device_id: string;
 }
 
+interface ImportJobRow {
+  id: string;
+  key_id: string;
+  state: ImportJobRecord["state"];
+  format: ImportJobRecord["format"];
+  bytes_read: number;
+  lines: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  errors: string;
+  failure: string | null;
+  started_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
 interface PointRow {
   seq: number;
   device_id: string;
@@ -122,6 +140,8 @@ const CHECKPOINT = "rollup_checkpoint";
 /** Longest stretch of rollup-flush work between yields to the event loop, ms. */
 const FLUSH_SLICE_MS = 4;
 const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
+const IMPORT_JOB_COLUMNS =
+  "id, key_id, state, format, bytes_read, lines, accepted, duplicates, rejected, errors, failure, started_at, updated_at, finished_at";
 
 /** Opens the store on `driver` and applies pending migrations. */
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
@@ -541,6 +561,37 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       return rows[0].n;
     },
 
+    async saveImportJob(job) {
+      await driver.writeBatch([{
+        sql:
+          `INSERT OR REPLACE INTO import_jobs (${IMPORT_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        args: [
+          job.id,
+          job.keyId,
+          job.state,
+          job.format,
+          job.bytesRead,
+          job.lines,
+          job.accepted,
+          job.duplicates,
+          job.rejected,
+          JSON.stringify(job.errors),
+          job.failure,
+          job.startedAt,
+          job.updatedAt,
+          job.finishedAt,
+        ],
+      }]);
+    },
+
+    async getImportJob(id) {
+      const rows = await driver.all<ImportJobRow>(
+        `SELECT ${IMPORT_JOB_COLUMNS} FROM import_jobs WHERE id = ?`,
+        [id],
+      );
+      return rows.length ? toImportJob(rows[0]) : null;
+    },
+
     async ping() {
       await driver.all("SELECT 1");
     },
@@ -672,5 +723,24 @@ function toRollup(r: RollupRow): RollupRecord {
     deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
     start: r.start,
     state: toState(r),
+  };
+}
+
+function toImportJob(r: ImportJobRow): ImportJobRecord {
+  return {
+    id: r.id,
+    keyId: r.key_id,
+    state: r.state,
+    format: r.format,
+    bytesRead: r.bytes_read,
+    lines: r.lines,
+    accepted: r.accepted,
+    duplicates: r.duplicates,
+    rejected: r.rejected,
+    errors: JSON.parse(r.errors),
+    failure: r.failure,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
   };
 }

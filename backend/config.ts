@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
+import type { LiveLimits } from "./realtime/live-hub.ts";
 import {
   DEFAULT_EVENT_LIMITS,
   DEFAULT_REQUEST_LIMITS,
@@ -45,13 +46,8 @@ export interface Config {
 }
 
 /** Live subscriptions (see `realtime/live-hub.ts`). */
-export interface LiveConfig {
-  queueLimit: number;
-  replayLimit: number;
-  maxSubscribers: number;
-  maxSubscribersPerKey: number;
-  maxLags: number;
-  lagWindowMs: number;
+export interface LiveConfig extends LiveLimits {
+  /** SSE ping comments and WebSocket pings, ms. */
   heartbeatMs: number;
 }
 

@@ -12,7 +12,7 @@ import { parseDuration } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import type { FillMode, MetricsService } from "../metrics/metrics-query.ts";
 import type { AppEnv } from "./app-env.ts";
-import { parseTime } from "./query-params.ts";
+import { metadataFilters, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 
 export interface MetricsRoutesDeps {
@@ -30,7 +30,6 @@ const DEFAULT_RANGE_MS = 3_600_000;
 /** Candidate steps when `step` is absent: the finest giving at most AUTO_POINTS points. */
 const AUTO_STEPS = [1, 5, 10, 30, 60, 300, 900, 1800, 3600, 21600, 43200, 86400].map((s) => s * 1000);
 const AUTO_POINTS = 300;
-const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const FILLS: readonly FillMode[] = ["null", "zero", "previous"];
 const MAX_METADATA_FILTERS = 20;
 const MAX_LIVE_WINDOWS = 10_000;
@@ -46,7 +45,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
     const { from, to } = range(c, deps.clock.now(), errors);
     const deviceIds = deviceList(c, deps.maxNameLength, errors);
-    const metadata = metadataFilters(c, errors);
+    const metadata = metadataFilters(c.req.queries(), MAX_METADATA_FILTERS, errors);
     const aggregates = aggregateList(c.req.query("agg") ?? "avg", "agg", errors);
     const fill = (c.req.query("fill") ?? "null") as FillMode;
     if (!FILLS.includes(fill)) errors.push({ field: "fill", message: "fill must be null, zero or previous" });
@@ -218,23 +217,6 @@ function deviceList(c: Context, max: number, errors: FieldError[]): string[] {
     }
   }
   return [...new Set(ids)];
-}
-
-function metadataFilters(c: Context, errors: FieldError[]): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [name, values] of Object.entries(c.req.queries())) {
-    if (!name.startsWith("metadata.")) continue;
-    const key = name.slice("metadata.".length);
-    if (!METADATA_KEY.test(key)) {
-      errors.push({ field: name, message: "metadata keys are 1-128 characters of A-Z a-z 0-9 _ . : -" });
-      continue;
-    }
-    for (const v of values) out.push([key, v]);
-  }
-  if (out.length > MAX_METADATA_FILTERS) {
-    errors.push({ field: "metadata", message: `at most ${MAX_METADATA_FILTERS} metadata filters` });
-  }
-  return out;
 }
 
 function aggregateList(raw: string, field: string, errors: FieldError[], single = false): AggregateName[] {

@@ -62,3 +62,28 @@ export function decodeCursor(
   }
   return { timestamp: Number(m[1]), seq: Number(m[2]) };
 }
+
+const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * `metadata.<key>=<value>` parameters as [key, value] pairs (a key may repeat). Bad keys and more
+ * than `max` filters are reported in `errors`.
+ */
+export function metadataFilters(
+  queries: Record<string, string[]>,
+  max: number,
+  errors: FieldError[],
+): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, values] of Object.entries(queries)) {
+    if (!name.startsWith("metadata.")) continue;
+    const key = name.slice("metadata.".length);
+    if (!METADATA_KEY.test(key)) {
+      errors.push({ field: name, message: "metadata keys are 1-128 characters of A-Z a-z 0-9 _ . : -" });
+      continue;
+    }
+    for (const v of values) out.push([key, v]);
+  }
+  if (out.length > max) errors.push({ field: "metadata", message: `at most ${max} metadata filters` });
+  return out;
+}

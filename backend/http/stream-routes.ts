@@ -29,6 +29,7 @@ import {
 } from "../realtime/live-hub.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
+import { metadataFilters } from "./query-params.ts";
 
 /** What a runtime provides for WebSockets (Deno: hono/deno; Node: @hono/node-server with `ws`). */
 export interface RealtimeAdapter {
@@ -47,7 +48,6 @@ export interface StreamRoutesDeps {
   wsBufferLimit: number;
 }
 
-const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_FILTER_VALUES = 100;
 
 export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
@@ -178,18 +178,7 @@ function parseSubscription(
   if (unknown.length || rawChannels.length === 0) {
     errors.push({ field: "channels", message: `channels must be a list of ${CHANNELS.join(", ")}` });
   }
-  const metadata: [string, string][] = [];
-  for (const [name, values] of Object.entries(c.req.queries())) {
-    if (!name.startsWith("metadata.")) continue;
-    const key = name.slice("metadata.".length);
-    if (!METADATA_KEY.test(key)) {
-      errors.push({ field: name, message: "metadata keys are 1-128 characters of A-Z a-z 0-9 _ . : -" });
-    }
-    for (const v of values) metadata.push([key, v]);
-  }
-  if (metadata.length > MAX_FILTER_VALUES) {
-    errors.push({ field: "metadata", message: `at most ${MAX_FILTER_VALUES} metadata filters` });
-  }
+  const metadata = metadataFilters(c.req.queries(), MAX_FILTER_VALUES, errors);
   const rawSince = c.req.query("since") ?? lastEventId;
   let since: number | null = null;
   if (rawSince !== undefined) {

@@ -55,7 +55,8 @@ export interface Sink {
   close(reason: string): void;
 }
 
-export interface LiveHubOptions {
+/** The hub's limits (configured by the LIVE_* variables). */
+export interface LiveLimits {
   /** Most messages queued per subscriber before it is skipped ahead. */
   queueLimit: number;
   /** Most events replayed on resume. */
@@ -66,6 +67,9 @@ export interface LiveHubOptions {
   /** Lags within `lagWindowMs` after which a subscriber is disconnected. */
   maxLags: number;
   lagWindowMs: number;
+}
+
+export interface LiveHubOptions extends LiveLimits {
   /** Reads committed events after a seq (the store), for resume. */
   readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   now(): number;

@@ -188,11 +188,12 @@ const schema = z.object({
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
   METRICS_MAX_RAW_EVENTS: int(1000, 100_000_000).default(1_000_000),
   ROLLUP_CACHE_MB: int(0, 65536).default(256),
-  LIVE_QUEUE_LIMIT: int(10, 1_000_000).default(10_000),
+  LIVE_QUEUE_LIMIT: int(10, 10_000_000).default(50_000),
   LIVE_REPLAY_LIMIT: int(0, 10_000_000).default(10_000),
   LIVE_MAX_SUBSCRIBERS: int(1, 1_000_000).default(1000),
   LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
   LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
+  LIVE_COALESCE_MS: int(0, 1000).default(10),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -221,6 +222,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.RATE_LIMIT_BURST < e.MAX_EVENTS_PER_REQUEST) {
     throw new ConfigError(
       `Invalid configuration: RATE_LIMIT_BURST must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
+    );
+  }
+  if (e.LIVE_QUEUE_LIMIT < e.COMMIT_MAX_BATCH_EVENTS) {
+    throw new ConfigError(
+      `Invalid configuration: LIVE_QUEUE_LIMIT must be at least COMMIT_MAX_BATCH_EVENTS (${e.COMMIT_MAX_BATCH_EVENTS}), so that one commit alone never makes a subscriber lag`,
     );
   }
   if (e.COMMIT_QUEUE_MAX_EVENTS < e.MAX_EVENTS_PER_REQUEST) {
@@ -278,6 +284,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxLags: 3,
       lagWindowMs: 60_000,
       heartbeatMs: e.LIVE_HEARTBEAT_MS,
+      coalesceMs: e.LIVE_COALESCE_MS,
     },
     metrics: {
       maxPoints: e.METRICS_MAX_POINTS,

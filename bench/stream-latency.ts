@@ -17,13 +17,7 @@ import { BENCH_KEY as KEY, quantile, startBenchServer } from "./lib/server.ts";
 async function run(): Promise<
   { server: Record<string, number>; client: { p50: number; p99: number }; sent: number }
 > {
-  // DATABASE_DIR: where the temp database goes (default the system temp dir), e.g. /dev/shm.
-  const passthrough = Object.fromEntries(
-    ["STREAM_PROCESSING", "SQLITE_WAL_AUTOCHECKPOINT_PAGES", "DATABASE_DIR"].flatMap((k) =>
-      Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []
-    ),
-  );
-  const server = await startBenchServer(passthrough);
+  const server = await startBenchServer();
   const url = server.url;
   try {
     const intervalMs = (batch / rate) * 1000;

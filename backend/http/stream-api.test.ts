@@ -8,6 +8,12 @@ import { describe, expect, it } from "vitest";
 import { type AppFixture, FakeClock, TEST_KEY, withApp } from "../testing/with-app.ts";
 
 const T = Date.parse("2026-11-22T12:00:00.000Z");
+/** Queues of 150 messages (commits are at most 100 events here, so one commit never overflows one). */
+const SMALL_QUEUES = {
+  LIVE_QUEUE_LIMIT: "150",
+  COMMIT_MAX_BATCH_EVENTS: "100",
+  MAX_EVENTS_PER_REQUEST: "100",
+};
 
 interface Frame {
   id?: string;
@@ -152,6 +158,7 @@ describe("GET /v1/stream/sse", () => {
       const started = performance.now();
       for (let b = 0; b < 3; b++) {
         await post(f, Array.from({ length: 100 }, (_, i) => ev(`s${b}-${i}`, `d${i}`)));
+        await new Promise((r) => setTimeout(r, 40)); // a subscriber that keeps up drains meanwhile
       }
       const frames = await fast.until(300);
       const fastMs = performance.now() - started;
@@ -171,7 +178,7 @@ describe("GET /v1/stream/sse", () => {
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
       await lagging.close();
       await fast.close();
-    }, { clock: new FakeClock(T), env: { LIVE_QUEUE_LIMIT: "150" } });
+    }, { clock: new FakeClock(T), env: SMALL_QUEUES });
   });
 
   it("disconnects a subscriber that keeps lagging, with the reason", async () => {
@@ -185,7 +192,7 @@ describe("GET /v1/stream/sse", () => {
       expect(closed.data).toEqual({ reason: "subscriber too slow" });
       expect(f.server.hub.size).toBe(0);
       await reader.close();
-    }, { clock: new FakeClock(T), env: { LIVE_QUEUE_LIMIT: "150" } });
+    }, { clock: new FakeClock(T), env: SMALL_QUEUES });
   });
 
   it("accepts the key as ?apiKey=, caps subscribers per key, and refuses bad parameters", async () => {

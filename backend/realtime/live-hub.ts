@@ -67,6 +67,8 @@ export interface LiveLimits {
   /** Lags within `lagWindowMs` after which a subscriber is disconnected. */
   maxLags: number;
   lagWindowMs: number;
+  /** Delay before a subscriber's queue is written, so that close messages share a write, ms. */
+  coalesceMs: number;
 }
 
 export interface LiveHubOptions extends LiveLimits {
@@ -256,7 +258,13 @@ export class LiveHub {
     }
     sub.queue.push(m);
     if (m.type === "event" && m.seq > sub.lastSeq) sub.lastSeq = m.seq;
-    if (!sub.writing) void this.#drain(sub);
+    if (!sub.writing) {
+      // Start a drain after a short coalescing delay, so that messages published close together
+      // (many small commits) share one transport write instead of one each.
+      sub.writing = true;
+      if (this.options.coalesceMs > 0) setTimeout(() => void this.#drain(sub), this.options.coalesceMs);
+      else queueMicrotask(() => void this.#drain(sub));
+    }
   }
 
   /** The subscriber cannot keep up: drop its backlog, tell it the gap, or disconnect it. */
@@ -278,7 +286,6 @@ export class LiveHub {
   }
 
   async #drain(sub: Subscriber): Promise<void> {
-    sub.writing = true;
     try {
       while (sub.queue.length > 0 && !sub.closed) {
         const batch = sub.queue.splice(0, MAX_SEND_BATCH);

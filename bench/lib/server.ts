@@ -13,7 +13,19 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
+/** Server variables a benchmark run may set from its own environment, for comparisons. */
+const PASSTHROUGH = [
+  "STREAM_PROCESSING",
+  "SQLITE_WAL_AUTOCHECKPOINT_PAGES",
+  "LIVE_COALESCE_MS",
+  "DATABASE_DIR",
+];
+
+export async function startBenchServer(extra: Record<string, string> = {}): Promise<BenchServer> {
+  const env = {
+    ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []))),
+    ...extra,
+  };
   const dir = await Deno.makeTempDir({ dir: env.DATABASE_DIR });
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

@@ -317,25 +317,36 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
             start: c,
           });
         }
+        // The slots of each chunk inside [from, to), computed once per chunk, not per slot.
+        const res = query.resolution;
+        const bounds = chunks.map(({ start }) => [
+          Math.max(0, Math.ceil((query.from - start) / res)),
+          Math.min(CHUNK_SLOTS, Math.ceil((query.to - start) / res)),
+        ]);
         let n = 0;
-        const inRange = (start: number) => start >= query.from && start < query.to;
-        for (const { chunk, start } of chunks) {
-          for (let i = 0; i < CHUNK_SLOTS; i++) {
-            if (chunk.count[i] > 0 && inRange(start + i * query.resolution)) n++;
-          }
-        }
+        chunks.forEach(({ chunk }, c) => {
+          const count = chunk.count;
+          for (let i = bounds[c][0]; i < bounds[c][1]; i++) if (count[i] > 0) n++;
+        });
         const col = { deviceId, start: new Float64Array(n) } as RollupColumns;
         for (const f of SCALAR_FIELDS) col[f] = new Float64Array(n);
         let k = 0;
-        for (const { chunk, start } of chunks) {
-          for (let i = 0; i < CHUNK_SLOTS; i++) {
-            const t = start + i * query.resolution;
-            if (chunk.count[i] === 0 || !inRange(t)) continue;
-            col.start[k] = t;
-            for (const f of SCALAR_FIELDS) col[f][k] = chunk[f][i];
+        chunks.forEach(({ chunk, start }, c) => {
+          for (let i = bounds[c][0]; i < bounds[c][1]; i++) {
+            if (chunk.count[i] === 0) continue;
+            col.start[k] = start + i * res;
+            // Field by field, not in a loop over names: this runs for every bucket of a query.
+            col.count[k] = chunk.count[i];
+            col.valueCount[k] = chunk.valueCount[i];
+            col.sum[k] = chunk.sum[i];
+            col.min[k] = chunk.min[i];
+            col.max[k] = chunk.max[i];
+            col.lastValue[k] = chunk.lastValue[i];
+            col.lastTs[k] = chunk.lastTs[i];
+            col.lastSeq[k] = chunk.lastSeq[i];
             k++;
           }
-        }
+        });
         out.push(col);
       }
       return out;

@@ -1,25 +1,26 @@
 /**
- * The `Store` on SQLite. All SQL of the embedded engine lives here and in
- * `migrations.ts`; the driver underneath is a `SqlDriver` (node:sqlite or
- * libSQL), so this file is the same on every runtime.
+ * The `Store` on SQLite. All SQL of the embedded engine lives here, in
+ * `sqlite-rollups.ts` (the rollup tables), `migrations.ts` and the row
+ * mappings of `sqlite-rows.ts`; the driver underneath is a `SqlDriver`
+ * (node:sqlite or libSQL), so these files are the same on every runtime.
  */
-import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
-import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
-import type {
-  ApiKeyRecord,
-  AuditEntry,
-  CommitOutcome,
-  CommittedEventPoint,
-  IdempotencyRecord,
-  ImportJobRecord,
-  RollupColumns,
-  RollupRecord,
-  SeriesRecord,
-  Store,
-  StoreStats,
-} from "../store.ts";
+import type { AuditEntry, CommitOutcome, IdempotencyRecord, Store, StoreStats } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
+import { sqliteRollups } from "./sqlite-rollups.ts";
+import {
+  type AuditRow,
+  type EventRow,
+  type IdempotencyRow,
+  idempotencyStatement,
+  type ImportJobRow,
+  insertStatement,
+  type KeyRow,
+  type PointRow,
+  toApiKey,
+  toImportJob,
+  toPoint,
+  toStoredEvent,
+} from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
 export interface SqliteStoreOptions {
@@ -28,117 +29,7 @@ export interface SqliteStoreOptions {
   rollupCacheBytes?: number;
 }
 
-interface EventRow {
-  seq: number;
-  id: string;
-  device_id: string;
-  event_type: string;
-  value: number | null;
-  ts: number;
-  received_at: number;
-  partition: number;
-  metadata: string | null;
-  data: string | null;
-}
-
-interface IdempotencyRow {
-  key_id: string;
-  idem_key: string;
-  fingerprint: string;
-  status: number;
-  body: string;
-  created_at: number;
-  expires_at: number;
-}
-
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  address: string | null;
-  details: string | null;
-}
-
-interface KeyRow {
-  id: string;
-  name: string;
-  key_hash: string;
-  scopes: string;
-  created_at: number;
-  last_used_at: number | null;
-  expires_at: number | null;
-  revoked_at: number | null;
-  rate_per_second: number | null;
-  rate_burst: number | null;
-}
-
-interface StateColumns {
-  count: number;
-  value_count: number;
-  sum: number;
-  min: number | null;
-  max: number | null;
-  last_value: number | null;
-  last_ts: number | null;
-  last_seq: number | null;
-  min_ts: number | null;
-  max_ts: number | null;
-  sketch?: Uint8Array | null;
-  devices?: Uint8Array | null;
-}
-
-interface RollupRow extends StateColumns {
-  event_type: string;
-  resolution: number;
-  device_id: string;
-  start: number;
-}
-
-interface SeriesRow extends StateColumns {
-  event_type: string;
-  device_id: string;
-}
-
-interface ImportJobRow {
-  id: string;
-  key_id: string;
-  state: ImportJobRecord["state"];
-  format: ImportJobRecord["format"];
-  bytes_read: number;
-  lines: number;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
-  errors: string;
-  failure: string | null;
-  started_at: number;
-  updated_at: number;
-  finished_at: number | null;
-}
-
-interface PointRow {
-  seq: number;
-  device_id: string;
-  event_type: string;
-  value: number | null;
-  ts: number;
-  received_at: number;
-  partition: number;
-}
-
-const INSERT_EVENT = `INSERT INTO events
-  (seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
-const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
-const ROLLUP_KEY = "event_type, resolution, device_id, start";
 const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
-/** The all-device series is stored under this device id (real device ids are never empty). */
-const ALL_DEVICES = "";
-const CHECKPOINT = "rollup_checkpoint";
-/** Longest stretch of rollup-flush work between yields to the event loop, ms. */
-const FLUSH_SLICE_MS = 4;
 const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 const IMPORT_JOB_COLUMNS =
   "id, key_id, state, format, bytes_read, lines, accepted, duplicates, rejected, errors, failure, started_at, updated_at, finished_at";
@@ -147,38 +38,16 @@ const IMPORT_JOB_COLUMNS =
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const { driver } = options;
   await migrate(driver);
-  const readCheckpoint = async () => {
-    const rows = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
-      CHECKPOINT,
-    ]);
-    return rows.length ? rows[0].value : 0;
-  };
+  const rollups = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
   // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
   // rowid, so a number is never reused, even after the newest rows were deleted: the rollup
   // checkpoint relies on it.
   const [{ top }] = await driver.all<{ top: number | null }>("SELECT max(seq) AS top FROM events");
-  let nextSeq = Math.max(top ?? 0, await readCheckpoint()) + 1;
-  const cache = new RollupColumnCache(options.rollupCacheBytes ?? 256 * 2 ** 20);
-  const loadChunk = async (eventType: string, resolution: number, device: string, chunkStart: number) => {
-    const key = RollupColumnCache.key(eventType, resolution, device, chunkStart);
-    const cached = cache.get(key);
-    if (cached) return cached;
-    const generation = cache.generation;
-    const rows = await driver.all<RollupRow>(
-      `SELECT start, ${SCALAR_COLUMNS} FROM rollups
-        WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?`,
-      [eventType, resolution, device, chunkStart, chunkStart + CHUNK_SLOTS * resolution],
-    );
-    const chunk = rows.length ? RollupColumnCache.emptyChunk() : RollupColumnCache.EMPTY;
-    for (const row of rows) {
-      RollupColumnCache.setSlot(chunk, (row.start - chunkStart) / resolution, toState(row));
-    }
-    cache.put(key, chunk, generation);
-    return chunk;
-  };
+  let nextSeq = Math.max(top ?? 0, await rollups.rollupCheckpoint()) + 1;
 
   return {
     engine: `sqlite (${driver.name})`,
+    ...rollups,
 
     async commitEvents(events, records = []) {
       const firstSeq = nextSeq;
@@ -242,167 +111,6 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
         [...args, query.limit],
       );
       return rows.map(toPoint);
-    },
-
-    async applyRollupFlush(flush) {
-      const statements: SqlStatement[] = [];
-      const merged: AggState[] = [];
-      // Reading and merging hundreds of buckets takes tens of ms on the calling thread; give the
-      // event loop back every few ms so requests are not held up behind a flush.
-      let slice = performance.now();
-      const breathe = async () => {
-        if (performance.now() - slice < FLUSH_SLICE_MS) return;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        slice = performance.now();
-      };
-      for (const r of flush.rollups) {
-        await breathe();
-        const device = r.deviceId ?? ALL_DEVICES;
-        const rows = await driver.all<RollupRow>(
-          `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
-            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?`,
-          [r.eventType, r.resolution, device, r.start],
-        );
-        const state = rows.length ? mergeStates(toState(rows[0]), r.state) : r.state;
-        merged.push(state);
-        statements.push({
-          sql: `INSERT OR REPLACE INTO rollups (${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          args: [
-            r.eventType,
-            r.resolution,
-            device,
-            r.start,
-            ...stateArgs(state),
-            state.sketch,
-            state.devices,
-          ],
-        });
-      }
-      for (const s of flush.series) {
-        await breathe();
-        const device = s.deviceId ?? ALL_DEVICES;
-        const rows = await driver.all<SeriesRow>(
-          `SELECT ${SCALAR_COLUMNS} FROM series WHERE event_type = ? AND device_id = ?`,
-          [s.eventType, device],
-        );
-        const state = rows.length ? mergeStates(toState(rows[0]), s.state) : s.state;
-        statements.push({
-          sql: `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          args: [s.eventType, device, ...stateArgs(state)],
-        });
-      }
-      statements.push({
-        sql: "INSERT OR REPLACE INTO stream_state (name, value) VALUES (?, ?)",
-        args: [CHECKPOINT, flush.checkpoint],
-      });
-      await driver.writeBatch(statements);
-      cache.generation++;
-      flush.rollups.forEach((r, i) =>
-        cache.update(r.eventType, r.resolution, r.deviceId ?? ALL_DEVICES, r.start, merged[i])
-      );
-      return merged;
-    },
-
-    async readRollupColumns(query) {
-      const out: RollupColumns[] = [];
-      const span = CHUNK_SLOTS * query.resolution;
-      for (const deviceId of query.deviceIds) {
-        const chunks: { chunk: Awaited<ReturnType<typeof loadChunk>>; start: number }[] = [];
-        const first = RollupColumnCache.chunkStart(query.from, query.resolution);
-        for (let c = first; c < query.to; c += span) {
-          chunks.push({
-            chunk: await loadChunk(query.eventType, query.resolution, deviceId ?? ALL_DEVICES, c),
-            start: c,
-          });
-        }
-        // The slots of each chunk inside [from, to), computed once per chunk, not per slot.
-        const res = query.resolution;
-        const bounds = chunks.map(({ start }) => [
-          Math.max(0, Math.ceil((query.from - start) / res)),
-          Math.min(CHUNK_SLOTS, Math.ceil((query.to - start) / res)),
-        ]);
-        let n = 0;
-        chunks.forEach(({ chunk }, c) => {
-          const count = chunk.count;
-          for (let i = bounds[c][0]; i < bounds[c][1]; i++) if (count[i] > 0) n++;
-        });
-        const col = { deviceId, start: new Float64Array(n) } as RollupColumns;
-        for (const f of SCALAR_FIELDS) col[f] = new Float64Array(n);
-        let k = 0;
-        chunks.forEach(({ chunk, start }, c) => {
-          for (let i = bounds[c][0]; i < bounds[c][1]; i++) {
-            if (chunk.count[i] === 0) continue;
-            col.start[k] = start + i * res;
-            // Field by field, not in a loop over names: this runs for every bucket of a query.
-            col.count[k] = chunk.count[i];
-            col.valueCount[k] = chunk.valueCount[i];
-            col.sum[k] = chunk.sum[i];
-            col.min[k] = chunk.min[i];
-            col.max[k] = chunk.max[i];
-            col.lastValue[k] = chunk.lastValue[i];
-            col.lastTs[k] = chunk.lastTs[i];
-            col.lastSeq[k] = chunk.lastSeq[i];
-            k++;
-          }
-        });
-        out.push(col);
-      }
-      return out;
-    },
-
-    rollupCheckpoint: readCheckpoint,
-
-    async readRollups(query) {
-      const columns = `${ROLLUP_KEY}, ${SCALAR_COLUMNS}${query.sketches ? ", sketch, devices" : ""}`;
-      const out: RollupRecord[] = [];
-      for (const deviceId of query.deviceIds) {
-        const rows = await driver.all<RollupRow>(
-          `SELECT ${columns} FROM rollups
-            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?
-            ORDER BY start`,
-          [query.eventType, query.resolution, deviceId ?? ALL_DEVICES, query.from, query.to],
-        );
-        for (const row of rows) out.push(toRollup(row));
-      }
-      return out;
-    },
-
-    async readRollupsEndingAfter(since, resolutions) {
-      const out: RollupRecord[] = [];
-      for (const resolution of resolutions) {
-        const rows = await driver.all<RollupRow>(
-          `SELECT ${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices FROM rollups
-            WHERE resolution = ? AND start > ?`,
-          [resolution, since - resolution],
-        );
-        for (const row of rows) out.push(toRollup(row));
-      }
-      return out;
-    },
-
-    async listSeries(query) {
-      const where: string[] = [query.devices ? "device_id != ''" : "device_id = ''"];
-      const args: SqlValue[] = [];
-      if (query.eventType !== undefined) {
-        where.push("event_type = ?");
-        args.push(query.eventType);
-      }
-      if (query.deviceIds) {
-        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
-        args.push(...query.deviceIds);
-      }
-      const rows = await driver.all<SeriesRow>(
-        `SELECT event_type, device_id, ${SCALAR_COLUMNS} FROM series WHERE ${where.join(" AND ")}
-          ORDER BY event_type, device_id LIMIT ?`,
-        [...args, query.limit],
-      );
-      return rows.map((r): SeriesRecord => ({
-        eventType: r.event_type,
-        deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
-        state: toState(r),
-      }));
     },
 
     async getEvent(id) {
@@ -641,117 +349,4 @@ async function migrate(driver: SqlDriver): Promise<void> {
 
 function splitStatements(sql: string): string[] {
   return sql.split(";").map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
-function insertStatement(e: EnrichedEvent, seq: number): SqlStatement {
-  return {
-    sql: INSERT_EVENT,
-    args: [
-      seq,
-      e.id,
-      e.deviceId,
-      e.eventType,
-      e.value,
-      e.timestamp,
-      e.receivedAt,
-      e.partition,
-      e.metadata ? JSON.stringify(e.metadata) : null,
-      e.data ? JSON.stringify(e.data) : null,
-    ],
-  };
-}
-
-function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    ...toPoint(r),
-    id: r.id,
-    metadata: r.metadata === null ? null : JSON.parse(r.metadata),
-    data: r.data === null ? null : JSON.parse(r.data),
-  };
-}
-
-function toApiKey(r: KeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    keyHash: r.key_hash,
-    scopes: r.scopes.split(",").filter(Boolean),
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-    expiresAt: r.expires_at,
-    revokedAt: r.revoked_at,
-    rateLimit: r.rate_per_second === null || r.rate_burst === null
-      ? null
-      : { ratePerSecond: r.rate_per_second, burst: r.rate_burst },
-  };
-}
-
-function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
-  return {
-    sql: `INSERT OR REPLACE INTO idempotency_records
-            (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
-  };
-}
-
-function toPoint(r: PointRow): CommittedEventPoint {
-  return {
-    seq: r.seq,
-    deviceId: r.device_id,
-    eventType: r.event_type,
-    value: r.value,
-    timestamp: r.ts,
-    receivedAt: r.received_at,
-    partition: r.partition,
-  };
-}
-
-function toState(r: StateColumns): AggState {
-  return {
-    count: r.count,
-    valueCount: r.value_count,
-    sum: r.sum,
-    min: r.min,
-    max: r.max,
-    lastValue: r.last_value,
-    lastTs: r.last_ts,
-    lastSeq: r.last_seq,
-    minTs: r.min_ts,
-    maxTs: r.max_ts,
-    sketch: r.sketch ?? null,
-    devices: r.devices ?? null,
-  };
-}
-
-function stateArgs(s: AggState): SqlValue[] {
-  return [s.count, s.valueCount, s.sum, s.min, s.max, s.lastValue, s.lastTs, s.lastSeq, s.minTs, s.maxTs];
-}
-
-function toRollup(r: RollupRow): RollupRecord {
-  return {
-    resolution: r.resolution,
-    eventType: r.event_type,
-    deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
-    start: r.start,
-    state: toState(r),
-  };
-}
-
-function toImportJob(r: ImportJobRow): ImportJobRecord {
-  return {
-    id: r.id,
-    keyId: r.key_id,
-    state: r.state,
-    format: r.format,
-    bytesRead: r.bytes_read,
-    lines: r.lines,
-    accepted: r.accepted,
-    duplicates: r.duplicates,
-    rejected: r.rejected,
-    errors: JSON.parse(r.errors),
-    failure: r.failure,
-    startedAt: r.started_at,
-    updatedAt: r.updated_at,
-    finishedAt: r.finished_at,
-  };
 }

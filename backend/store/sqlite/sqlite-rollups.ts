@@ -1,0 +1,216 @@
+/**
+ * The rollup side of the SQLite store: merging the stream engine's flushes
+ * into stored buckets with the checkpoint, reading buckets (rows, or cached
+ * scalar columns), and the per-series totals. Spread into the store by
+ * `sqlite-store.ts`; this process is the only writer of these tables.
+ */
+import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
+import type { RollupColumns, RollupRecord, SeriesRecord, Store } from "../store.ts";
+import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
+import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
+const ROLLUP_KEY = "event_type, resolution, device_id, start";
+const CHECKPOINT = "rollup_checkpoint";
+/** Longest stretch of rollup-flush work between yields to the event loop, ms. */
+const FLUSH_SLICE_MS = 4;
+
+type RollupMethods = Pick<
+  Store,
+  | "applyRollupFlush"
+  | "readRollupColumns"
+  | "rollupCheckpoint"
+  | "readRollups"
+  | "readRollupsEndingAfter"
+  | "listSeries"
+>;
+
+export function sqliteRollups(driver: SqlDriver, cacheBytes: number): RollupMethods {
+  const readCheckpoint = async () => {
+    const rows = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
+      CHECKPOINT,
+    ]);
+    return rows.length ? rows[0].value : 0;
+  };
+  const cache = new RollupColumnCache(cacheBytes);
+  const loadChunk = async (eventType: string, resolution: number, device: string, chunkStart: number) => {
+    const key = RollupColumnCache.key(eventType, resolution, device, chunkStart);
+    const cached = cache.get(key);
+    if (cached) return cached;
+    const generation = cache.generation;
+    const rows = await driver.all<RollupRow>(
+      `SELECT start, ${SCALAR_COLUMNS} FROM rollups
+        WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?`,
+      [eventType, resolution, device, chunkStart, chunkStart + CHUNK_SLOTS * resolution],
+    );
+    const chunk = rows.length ? RollupColumnCache.emptyChunk() : RollupColumnCache.EMPTY;
+    for (const row of rows) {
+      RollupColumnCache.setSlot(chunk, (row.start - chunkStart) / resolution, toState(row));
+    }
+    cache.put(key, chunk, generation);
+    return chunk;
+  };
+  return {
+    async applyRollupFlush(flush) {
+      const statements: SqlStatement[] = [];
+      const merged: AggState[] = [];
+      // Reading and merging hundreds of buckets takes tens of ms on the calling thread; give the
+      // event loop back every few ms so requests are not held up behind a flush.
+      let slice = performance.now();
+      const breathe = async () => {
+        if (performance.now() - slice < FLUSH_SLICE_MS) return;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        slice = performance.now();
+      };
+      for (const r of flush.rollups) {
+        await breathe();
+        const device = r.deviceId ?? ALL_DEVICES;
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?`,
+          [r.eventType, r.resolution, device, r.start],
+        );
+        const state = rows.length ? mergeStates(toState(rows[0]), r.state) : r.state;
+        merged.push(state);
+        statements.push({
+          sql: `INSERT OR REPLACE INTO rollups (${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: [
+            r.eventType,
+            r.resolution,
+            device,
+            r.start,
+            ...stateArgs(state),
+            state.sketch,
+            state.devices,
+          ],
+        });
+      }
+      for (const s of flush.series) {
+        await breathe();
+        const device = s.deviceId ?? ALL_DEVICES;
+        const rows = await driver.all<SeriesRow>(
+          `SELECT ${SCALAR_COLUMNS} FROM series WHERE event_type = ? AND device_id = ?`,
+          [s.eventType, device],
+        );
+        const state = rows.length ? mergeStates(toState(rows[0]), s.state) : s.state;
+        statements.push({
+          sql: `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: [s.eventType, device, ...stateArgs(state)],
+        });
+      }
+      statements.push({
+        sql: "INSERT OR REPLACE INTO stream_state (name, value) VALUES (?, ?)",
+        args: [CHECKPOINT, flush.checkpoint],
+      });
+      await driver.writeBatch(statements);
+      cache.generation++;
+      flush.rollups.forEach((r, i) =>
+        cache.update(r.eventType, r.resolution, r.deviceId ?? ALL_DEVICES, r.start, merged[i])
+      );
+      return merged;
+    },
+
+    async readRollupColumns(query) {
+      const out: RollupColumns[] = [];
+      const span = CHUNK_SLOTS * query.resolution;
+      for (const deviceId of query.deviceIds) {
+        const chunks: { chunk: Awaited<ReturnType<typeof loadChunk>>; start: number }[] = [];
+        const first = RollupColumnCache.chunkStart(query.from, query.resolution);
+        for (let c = first; c < query.to; c += span) {
+          chunks.push({
+            chunk: await loadChunk(query.eventType, query.resolution, deviceId ?? ALL_DEVICES, c),
+            start: c,
+          });
+        }
+        // The slots of each chunk inside [from, to), computed once per chunk, not per slot.
+        const res = query.resolution;
+        const bounds = chunks.map(({ start }) => [
+          Math.max(0, Math.ceil((query.from - start) / res)),
+          Math.min(CHUNK_SLOTS, Math.ceil((query.to - start) / res)),
+        ]);
+        let n = 0;
+        chunks.forEach(({ chunk }, c) => {
+          const count = chunk.count;
+          for (let i = bounds[c][0]; i < bounds[c][1]; i++) if (count[i] > 0) n++;
+        });
+        const col = { deviceId, start: new Float64Array(n) } as RollupColumns;
+        for (const f of SCALAR_FIELDS) col[f] = new Float64Array(n);
+        let k = 0;
+        chunks.forEach(({ chunk, start }, c) => {
+          for (let i = bounds[c][0]; i < bounds[c][1]; i++) {
+            if (chunk.count[i] === 0) continue;
+            col.start[k] = start + i * res;
+            // Field by field, not in a loop over names: this runs for every bucket of a query.
+            col.count[k] = chunk.count[i];
+            col.valueCount[k] = chunk.valueCount[i];
+            col.sum[k] = chunk.sum[i];
+            col.min[k] = chunk.min[i];
+            col.max[k] = chunk.max[i];
+            col.lastValue[k] = chunk.lastValue[i];
+            col.lastTs[k] = chunk.lastTs[i];
+            col.lastSeq[k] = chunk.lastSeq[i];
+            k++;
+          }
+        });
+        out.push(col);
+      }
+      return out;
+    },
+
+    rollupCheckpoint: readCheckpoint,
+
+    async readRollups(query) {
+      const columns = `${ROLLUP_KEY}, ${SCALAR_COLUMNS}${query.sketches ? ", sketch, devices" : ""}`;
+      const out: RollupRecord[] = [];
+      for (const deviceId of query.deviceIds) {
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${columns} FROM rollups
+            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?
+            ORDER BY start`,
+          [query.eventType, query.resolution, deviceId ?? ALL_DEVICES, query.from, query.to],
+        );
+        for (const row of rows) out.push(toRollup(row));
+      }
+      return out;
+    },
+
+    async readRollupsEndingAfter(since, resolutions) {
+      const out: RollupRecord[] = [];
+      for (const resolution of resolutions) {
+        const rows = await driver.all<RollupRow>(
+          `SELECT ${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+            WHERE resolution = ? AND start > ?`,
+          [resolution, since - resolution],
+        );
+        for (const row of rows) out.push(toRollup(row));
+      }
+      return out;
+    },
+
+    async listSeries(query) {
+      const where: string[] = [query.devices ? "device_id != ''" : "device_id = ''"];
+      const args: SqlValue[] = [];
+      if (query.eventType !== undefined) {
+        where.push("event_type = ?");
+        args.push(query.eventType);
+      }
+      if (query.deviceIds) {
+        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
+        args.push(...query.deviceIds);
+      }
+      const rows = await driver.all<SeriesRow>(
+        `SELECT event_type, device_id, ${SCALAR_COLUMNS} FROM series WHERE ${where.join(" AND ")}
+          ORDER BY event_type, device_id LIMIT ?`,
+        [...args, query.limit],
+      );
+      return rows.map((r): SeriesRecord => ({
+        eventType: r.event_type,
+        deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
+        state: toState(r),
+      }));
+    },
+  } satisfies RollupMethods;
+}

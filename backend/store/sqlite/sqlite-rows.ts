@@ -1,0 +1,233 @@
+/**
+ * Row shapes of the SQLite tables and their mapping to and from the `Store`
+ * port's records, kept apart from the store's queries (`sqlite-store.ts`).
+ */
+import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
+import type { AggState } from "../../stream/aggregate.ts";
+import type {
+  ApiKeyRecord,
+  CommittedEventPoint,
+  IdempotencyRecord,
+  ImportJobRecord,
+  RollupRecord,
+} from "../store.ts";
+import type { SqlStatement, SqlValue } from "./sql-driver.ts";
+
+export interface EventRow {
+  seq: number;
+  id: string;
+  device_id: string;
+  event_type: string;
+  value: number | null;
+  ts: number;
+  received_at: number;
+  partition: number;
+  metadata: string | null;
+  data: string | null;
+}
+
+export interface IdempotencyRow {
+  key_id: string;
+  idem_key: string;
+  fingerprint: string;
+  status: number;
+  body: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  address: string | null;
+  details: string | null;
+}
+
+export interface KeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: string;
+  created_at: number;
+  last_used_at: number | null;
+  expires_at: number | null;
+  revoked_at: number | null;
+  rate_per_second: number | null;
+  rate_burst: number | null;
+}
+
+export interface StateColumns {
+  count: number;
+  value_count: number;
+  sum: number;
+  min: number | null;
+  max: number | null;
+  last_value: number | null;
+  last_ts: number | null;
+  last_seq: number | null;
+  min_ts: number | null;
+  max_ts: number | null;
+  sketch?: Uint8Array | null;
+  devices?: Uint8Array | null;
+}
+
+export interface RollupRow extends StateColumns {
+  event_type: string;
+  resolution: number;
+  device_id: string;
+  start: number;
+}
+
+export interface SeriesRow extends StateColumns {
+  event_type: string;
+  device_id: string;
+}
+
+export interface ImportJobRow {
+  id: string;
+  key_id: string;
+  state: ImportJobRecord["state"];
+  format: ImportJobRecord["format"];
+  bytes_read: number;
+  lines: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  errors: string;
+  failure: string | null;
+  started_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface PointRow {
+  seq: number;
+  device_id: string;
+  event_type: string;
+  value: number | null;
+  ts: number;
+  received_at: number;
+  partition: number;
+}
+
+export const INSERT_EVENT = `INSERT INTO events
+  (seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
+/** The all-device series is stored under this device id (real device ids are never empty). */
+export const ALL_DEVICES = "";
+
+export function insertStatement(e: EnrichedEvent, seq: number): SqlStatement {
+  return {
+    sql: INSERT_EVENT,
+    args: [
+      seq,
+      e.id,
+      e.deviceId,
+      e.eventType,
+      e.value,
+      e.timestamp,
+      e.receivedAt,
+      e.partition,
+      e.metadata ? JSON.stringify(e.metadata) : null,
+      e.data ? JSON.stringify(e.data) : null,
+    ],
+  };
+}
+
+export function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    ...toPoint(r),
+    id: r.id,
+    metadata: r.metadata === null ? null : JSON.parse(r.metadata),
+    data: r.data === null ? null : JSON.parse(r.data),
+  };
+}
+
+export function toApiKey(r: KeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    keyHash: r.key_hash,
+    scopes: r.scopes.split(",").filter(Boolean),
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    rateLimit: r.rate_per_second === null || r.rate_burst === null
+      ? null
+      : { ratePerSecond: r.rate_per_second, burst: r.rate_burst },
+  };
+}
+
+export function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
+  return {
+    sql: `INSERT OR REPLACE INTO idempotency_records
+            (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
+  };
+}
+
+export function toPoint(r: PointRow): CommittedEventPoint {
+  return {
+    seq: r.seq,
+    deviceId: r.device_id,
+    eventType: r.event_type,
+    value: r.value,
+    timestamp: r.ts,
+    receivedAt: r.received_at,
+    partition: r.partition,
+  };
+}
+
+export function toState(r: StateColumns): AggState {
+  return {
+    count: r.count,
+    valueCount: r.value_count,
+    sum: r.sum,
+    min: r.min,
+    max: r.max,
+    lastValue: r.last_value,
+    lastTs: r.last_ts,
+    lastSeq: r.last_seq,
+    minTs: r.min_ts,
+    maxTs: r.max_ts,
+    sketch: r.sketch ?? null,
+    devices: r.devices ?? null,
+  };
+}
+
+export function stateArgs(s: AggState): SqlValue[] {
+  return [s.count, s.valueCount, s.sum, s.min, s.max, s.lastValue, s.lastTs, s.lastSeq, s.minTs, s.maxTs];
+}
+
+export function toRollup(r: RollupRow): RollupRecord {
+  return {
+    resolution: r.resolution,
+    eventType: r.event_type,
+    deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
+    start: r.start,
+    state: toState(r),
+  };
+}
+
+export function toImportJob(r: ImportJobRow): ImportJobRecord {
+  return {
+    id: r.id,
+    keyId: r.key_id,
+    state: r.state,
+    format: r.format,
+    bytesRead: r.bytes_read,
+    lines: r.lines,
+    accepted: r.accepted,
+    duplicates: r.duplicates,
+    rejected: r.rejected,
+    errors: JSON.parse(r.errors),
+    failure: r.failure,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+  };
+}

@@ -28,7 +28,18 @@
  */
 import type { Clock } from "../clock.ts";
 import type { EnrichedEvent } from "../../shared/event.ts";
-import { Agg, type AggregateName, AGGREGATES, type AggState } from "./aggregate.ts";
+import { Agg, type AggState } from "./aggregate.ts";
+import {
+  Cell,
+  type LiveMessage,
+  Partition,
+  type RollupDelta,
+  type SeriesEntry,
+  type TakenFlush,
+  Window,
+  type WindowMessage,
+  windowValues,
+} from "./windows.ts";
 import { hash32 } from "./hll.ts";
 import { partitionOf } from "../../shared/partition.ts";
 
@@ -55,137 +66,16 @@ export interface EngineOptions {
   onLatency?: (ms: number) => void;
 }
 
-/** Values of one window, ready for output. */
-export type WindowValues = Record<AggregateName, number | null>;
-
-export interface WindowMessage {
-  kind: "window" | "correction";
-  /** `window`: true once the window closed. Corrections are always final. */
-  final: boolean;
-  resolution: number;
-  eventType: string;
-  /** null for the all-device window. */
-  deviceId: string | null;
-  start: number;
-  end: number;
-  values: WindowValues;
-}
-export type LiveMessage = WindowMessage;
-
-/** One stored bucket's delta or merged state. */
-export interface RollupDelta {
-  resolution: number;
-  eventType: string;
-  deviceId: string | null;
-  start: number;
-  state: AggState;
-}
-
-/** Per (eventType, deviceId | null) totals, for the series catalogue. */
-export interface SeriesDelta {
-  eventType: string;
-  deviceId: string | null;
-  state: AggState;
-}
-
-/** What the store must apply atomically: bucket deltas, series deltas, and the checkpoint. */
-export interface FlushBatch {
-  rollups: RollupDelta[];
-  series: SeriesDelta[];
-  /** Highest commit seq folded into this and earlier batches. */
-  checkpoint: number;
-}
-
-interface TakenFlush {
-  batch: FlushBatch;
-  windows: Window[];
-  series: { holder: Map<string, SeriesEntry>; key: string; entry: SeriesEntry; taken: Agg }[];
-}
-
-interface SeriesEntry {
-  eventType: string;
-  deviceId: string | null;
-  delta: Agg | null;
-  /** Pruned after a flush left it empty: a cell holding it must look it up again. */
-  removed?: boolean;
-}
-
-/** The values of every aggregate of `agg`. */
-export function windowValues(agg: Agg): WindowValues {
-  const out = {} as WindowValues;
-  for (const name of AGGREGATES) out[name] = agg.value(name);
-  return out;
-}
-
-class Cell {
-  pending: Agg | null = null;
-  folded: Agg | null = null;
-  changed = false;
-  /** The windows and series this cell folds into, by resolution index (looked up once). */
-  windows: (Window | null)[] = [];
-  overall: (Window | null)[] = [];
-  series: SeriesEntry | null = null;
-  overallSeries: SeriesEntry | null = null;
-  constructor(
-    readonly eventType: string,
-    readonly deviceId: string,
-    readonly deviceHash: number,
-    readonly start: number,
-    /** The partition's watermark when the cell was created: windows ending by it are late. */
-    readonly watermark: number,
-    /** Created after its own window had closed (for a late event). */
-    readonly late: boolean,
-  ) {}
-}
-
-class Window {
-  /** Everything the store already holds for this bucket (or, live-only, everything seen). */
-  base: Agg | null = null;
-  /** Folded but not yet handed to the store. */
-  delta: Agg | null = null;
-  /** Handed to the store, not yet confirmed. */
-  inFlight: Agg | null = null;
-  closed = false;
-  changed = false;
-  /** Deleted from its map: a cell holding it must look the window up again. */
-  removed = false;
-  /** Received events after it closed (or was created late): its stored value is announced after the flush. */
-  corrected = false;
-  constructor(
-    readonly resolution: number,
-    readonly stored: boolean,
-    readonly eventType: string,
-    readonly deviceId: string | null,
-    readonly start: number,
-    /** Created for a late event after the window had closed: not announced as a live window. */
-    readonly late: boolean,
-  ) {}
-
-  value(): Agg {
-    const v = new Agg();
-    if (this.base) v.merge(this.base);
-    if (this.inFlight) v.merge(this.inFlight);
-    if (this.delta) v.merge(this.delta);
-    return v;
-  }
-
-  /** Where folded events go; notes a correction when the window is already closed. */
-  target(): Agg {
-    if (this.closed || this.late) this.corrected = true;
-    return this.stored ? (this.delta ??= new Agg()) : (this.base ??= new Agg());
-  }
-}
-
-class Partition {
-  watermark = -Infinity;
-  maxEventTime = -Infinity;
-  lastEventAt = -Infinity;
-  /** eventType → deviceId → cell start → cell. */
-  cells = new Map<string, Map<string, Map<number, Cell>>>();
-  pending: Cell[] = [];
-  windows = new Map<string, Window>();
-  series = new Map<string, SeriesEntry>();
-}
+export {
+  type FlushBatch,
+  type LiveMessage,
+  type RollupDelta,
+  type SeriesDelta,
+  type TakenFlush,
+  type WindowMessage,
+  type WindowValues,
+  windowValues,
+} from "./windows.ts";
 
 const SEP = "\u0000"; // control characters never occur in event types or device ids
 /** How far behind the clock the all-device watermark may stay for a lagging partition. */

@@ -9,8 +9,12 @@
  * last one starting before `to`. Every answer includes what the engine has
  * folded but not flushed yet, so a query sees every committed event.
  */
-import { Agg, type AggregateName, type AggState, SCALAR_FIELDS } from "../stream/aggregate.ts";
+import { Agg, type AggregateName } from "../stream/aggregate.ts";
 import type { StreamEngine } from "../stream/engine.ts";
+import { fillColumn, ScalarColumns } from "./scalar-columns.ts";
+import { cmp, combineSeries, type SeriesTotals } from "./series-totals.ts";
+
+export type { SeriesTotals };
 import type { CommittedEventPoint, RollupRecord, Store } from "../store/store.ts";
 import { ValidationError } from "../errors.ts";
 
@@ -514,148 +518,6 @@ export class MetricsService {
   }
 }
 
-export interface SeriesTotals {
-  eventType: string;
-  deviceId: string | null;
-  count: number;
-  firstSeen: number | null;
-  lastSeen: number | null;
-  lastValue: number | null;
-  lastValueAt: number | null;
-}
-
-function combineSeries(
-  stored: { eventType: string; deviceId: string | null; state: AggState }[],
-  pending: { eventType: string; deviceId: string | null; agg: Agg }[],
-  only: Set<string> | null,
-): SeriesTotals[] {
-  const byKey = new Map<string, { eventType: string; deviceId: string | null; agg: Agg }>();
-  const keyOf = (t: string, d: string | null) => `${t}\u0000${d ?? ""}`;
-  for (const s of stored) {
-    byKey.set(keyOf(s.eventType, s.deviceId), {
-      eventType: s.eventType,
-      deviceId: s.deviceId,
-      agg: Agg.fromState({ ...s.state, sketch: null, devices: null }),
-    });
-  }
-  for (const p of pending) {
-    if (only && !only.has(p.deviceId!)) continue;
-    const key = keyOf(p.eventType, p.deviceId);
-    const existing = byKey.get(key);
-    if (existing) existing.agg.merge(p.agg, false);
-    else byKey.set(key, { eventType: p.eventType, deviceId: p.deviceId, agg: p.agg.clone() });
-  }
-  return [...byKey.values()]
-    .sort((a, b) => cmp(a.eventType, b.eventType) || cmp(a.deviceId ?? "", b.deviceId ?? ""))
-    .map(({ eventType, deviceId, agg }) => ({
-      eventType,
-      deviceId,
-      count: agg.count,
-      firstSeen: agg.count ? agg.minTs : null,
-      lastSeen: agg.count ? agg.maxTs : null,
-      lastValue: agg.lastValue,
-      lastValueAt: agg.lastValue === null ? null : agg.lastTs,
-    }));
-}
-
-/** Scalar aggregates per step slot, as typed arrays (NaN: no valued event). */
-class ScalarColumns {
-  declare count: Float64Array;
-  declare valueCount: Float64Array;
-  declare sum: Float64Array;
-  declare min: Float64Array;
-  declare max: Float64Array;
-  declare lastValue: Float64Array;
-  declare lastTs: Float64Array;
-  declare lastSeq: Float64Array;
-
-  constructor(readonly length: number) {
-    for (const f of SCALAR_FIELDS) {
-      this[f] = new Float64Array(length).fill(f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN);
-    }
-  }
-
-  add(
-    i: number,
-    count: number,
-    valueCount: number,
-    sum: number,
-    min: number,
-    max: number,
-    lastValue: number,
-    lastTs: number,
-    lastSeq: number,
-  ): void {
-    if (i < 0 || i >= this.length) return;
-    this.count[i] += count;
-    if (valueCount === 0) return;
-    this.valueCount[i] += valueCount;
-    this.sum[i] += sum;
-    if (!(this.min[i] <= min)) this.min[i] = min;
-    if (!(this.max[i] >= max)) this.max[i] = max;
-    const ts = this.lastTs[i];
-    if (Number.isNaN(ts) || lastTs > ts || (lastTs === ts && lastSeq > this.lastSeq[i])) {
-      this.lastTs[i] = lastTs;
-      this.lastSeq[i] = lastSeq;
-      this.lastValue[i] = lastValue;
-    }
-  }
-
-  /** The values of `name` per slot, null where undefined. */
-  column(name: AggregateName): (number | null)[] {
-    const out: (number | null)[] = new Array(this.length);
-    const { count, valueCount } = this;
-    const source = name === "sum" || name === "avg"
-      ? this.sum
-      : name === "min"
-      ? this.min
-      : name === "max"
-      ? this.max
-      : this.lastValue;
-    for (let i = 0; i < this.length; i++) {
-      if (count[i] === 0) out[i] = null;
-      else if (name === "count") out[i] = count[i];
-      else if (valueCount[i] === 0) out[i] = null;
-      else out[i] = name === "avg" ? source[i] / valueCount[i] : source[i];
-    }
-    return out;
-  }
-
-  /** Slot i of the result merges slots i..i+extra (hopping windows); `extra` 0 returns this. */
-  window(extra: number): ScalarColumns {
-    if (extra === 0) return this;
-    const out = new ScalarColumns(this.length - extra);
-    for (let i = 0; i < out.length; i++) {
-      for (let j = i; j <= i + extra; j++) {
-        out.add(
-          i,
-          this.count[j],
-          this.valueCount[j],
-          this.sum[j],
-          this.min[j],
-          this.max[j],
-          this.lastValue[j],
-          this.lastTs[j],
-          this.lastSeq[j],
-        );
-      }
-    }
-    return out;
-  }
-}
-
-/** Applies the fill mode to a column in place. */
-function fillColumn(column: (number | null)[], fill: FillMode): (number | null)[] {
-  if (fill === "null") return column;
-  let previous: number | null = null;
-  for (let i = 0; i < column.length; i++) {
-    const v = column[i];
-    if (v !== null) previous = v;
-    else column[i] = fill === "zero" ? 0 : previous;
-  }
-  return column;
-}
-
 function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {
   const s = row.state;
   agg.merge(Agg.fromState(withSketches ? s : { ...s, sketch: null, devices: null }), withSketches);
@@ -669,8 +531,4 @@ function addSeen(seen: Map<number, Set<string>>, index: number, deviceId: string
 
 function floorTo(t: number, step: number): number {
   return t - (((t % step) + step) % step);
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -3,6 +3,9 @@ import { describe, expect, it } from "vitest";
 import { ApiKeyHasher } from "../auth/api-keys.ts";
 import { KeyUsageRecorder } from "../auth/key-usage.ts";
 import { RateLimiter } from "../ingest/rate-limiter.ts";
+import type { GroupCommitter } from "../ingest/group-committer.ts";
+import { OverloadedError } from "../errors.ts";
+import type { EnrichedEvent } from "../../shared/event.ts";
 import { INTERRUPTED } from "../import/import-service.ts";
 import { createLogger } from "../logger.ts";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
@@ -29,12 +32,18 @@ interface Fixture {
 
 function withImport(
   fn: (x: Fixture) => Promise<void>,
-  options: { env?: Record<string, string>; routes?: Partial<ImportRoutesDeps> } = {},
+  options: {
+    env?: Record<string, string>;
+    routes?: Partial<ImportRoutesDeps>;
+    /** Fault injection in front of the real group committer. */
+    committer?: (real: GroupCommitter) => GroupCommitter;
+  } = {},
 ): Promise<void> {
   const clock = new FakeClock(NOW);
   const sleeps: number[] = [];
   return withApp(async (f) => {
-    const { store, committer } = f.server;
+    const { store } = f.server;
+    const committer = options.committer?.(f.server.committer) ?? f.server.committer;
     const app = new Hono<AppEnv>();
     app.onError((error, c) => errorResponse(error, c, logger));
     const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
@@ -274,6 +283,51 @@ describe("POST /v1/import", () => {
     }, { env: { RATE_LIMIT_EVENTS_PER_SEC: "10", RATE_LIMIT_BURST: "20", MAX_EVENTS_PER_REQUEST: "20" } });
   });
 
+  it("waits out a full commit queue with exponential backoff and then stores every event", async () => {
+    let refusals = 4;
+    const committed: number[] = [];
+    await withImport(async ({ f, post, sleeps }) => {
+      const lines = ndjson(
+        Array.from({ length: 30 }, (_, i) => ({ deviceId: "d", eventType: "t", value: i })),
+      );
+      expect(await jobOf(await post(lines, NDJSON))).toMatchObject({
+        accepted: 30,
+        rejected: 0,
+        state: "completed",
+      });
+      expect(sleeps).toEqual([10, 20, 40, 80]);
+      expect(committed).toEqual([10, 10, 10]);
+      expect((await f.server.store.stats()).events).toBe(30);
+    }, {
+      env: { MAX_EVENTS_PER_REQUEST: "10" },
+      committer: (real) =>
+        overloadedFor(real, (events) => {
+          if (refusals-- > 0) return true;
+          if (events.length > 0) committed.push(events.length);
+          return false;
+        }),
+    });
+  });
+
+  it("answers 503 and fails the job when the commit queue stays full for 5 minutes", async () => {
+    await withImport(async ({ f, post, request, sleeps }) => {
+      const res = await post(ndjson([{ deviceId: "d", eventType: "t", value: 1 }]), NDJSON);
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("1");
+      expect((await res.json()).message).toBe("Server is overloaded; retry later");
+      const job = await jobOf(await request(`/v1/import/${res.headers.get("import-id")}`));
+      expect(job).toMatchObject({
+        accepted: 0,
+        lines: 1,
+        state: "failed",
+        failure: "Server is overloaded; retry later",
+      });
+      expect(sleeps.slice(0, 9)).toEqual([10, 20, 40, 80, 160, 320, 640, 1280, 2000]);
+      expect(sleeps.reduce((a, b) => a + b, 0)).toBe(300_550); // the first wait that reaches 5 min
+      expect((await f.server.store.stats()).events).toBe(0);
+    }, { committer: (real) => overloadedFor(real, () => true) });
+  });
+
   it("refuses a line over 1 MiB with 413", async () => {
     await withImport(async ({ post }) => {
       const long = JSON.stringify({ deviceId: "d", eventType: "t", data: { s: "x".repeat(1024 * 1024) } });
@@ -439,3 +493,13 @@ describe("GET /v1/import/:id", () => {
     });
   });
 });
+
+/** The real committer behind a gate that answers "queue full" while `refuse()` says so. */
+function overloadedFor(
+  real: GroupCommitter,
+  refuse: (events: readonly EnrichedEvent[]) => boolean,
+): GroupCommitter {
+  const gate = Object.create(real) as GroupCommitter;
+  gate.submit = (events) => refuse(events) ? Promise.reject(new OverloadedError()) : real.submit(events);
+  return gate;
+}

@@ -30,7 +30,6 @@ import type { StreamEngine } from "./stream/engine.ts";
 import type { LiveHub } from "./realtime/live-hub.ts";
 import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
 import { Observability } from "./observability/observability.ts";
-import { httpMetrics } from "./http/http-metrics.ts";
 import { prometheusRoutes } from "./http/prometheus-routes.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
 
@@ -84,8 +83,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { store, clock, logger, config } = deps;
 
   const obs = deps.observability ?? new Observability({ enabled: false, logger });
-  app.use("*", requestLog(logger));
-  if (obs.enabled) app.use("*", httpMetrics(obs));
+  app.use("*", requestLog(logger, obs.enabled ? obs.requests : undefined));
   // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
   if (config.corsOrigins !== null) {
     app.use(

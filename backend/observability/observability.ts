@@ -201,6 +201,18 @@ export class Observability {
     this.#watch = null;
   }
 
+  /**
+   * Feeds `pulsestream_http_request_duration_seconds` and `pulsestream_http_requests_in_flight`
+   * from the request-log middleware (`http/request-log.ts`).
+   */
+  readonly requests = {
+    started: () => this.httpInFlight.inc(),
+    finished: (method: string, route: string, code: number, seconds: number) => {
+      this.httpInFlight.dec();
+      this.observeRequest(method, route, code, seconds);
+    },
+  };
+
   /** Records one HTTP request; `route` is the matched route pattern (never the raw path). */
   observeRequest(method: string, route: string, code: number, seconds: number): void {
     const m = METHODS.has(method) ? method : "other";

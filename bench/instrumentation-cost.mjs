@@ -73,9 +73,9 @@ for (const [scenario, byMode] of Object.entries(results)) {
     cpu[mode] = median(byMode[mode].map((r) => r.cpuUsPerEvent));
     const p99 = median(byMode[mode].map((r) => r.latencyMs.p99));
     console.log(
-      `| ${scenario} | ${mode} | ${eps.map((e) => e.toFixed(0)).join(" / ")} | **${med[mode].toFixed(0)}** | ${
-        p99.toFixed(1)
-      } | ${cpu[mode].toFixed(2)} |`,
+      `| ${scenario} | ${mode} | ${eps.map((e) => e.toFixed(0)).join(" / ")} | **${
+        med[mode].toFixed(0)
+      }** | ${p99.toFixed(1)} | ${cpu[mode].toFixed(2)} |`,
     );
   }
   console.log(

@@ -119,19 +119,26 @@ describe("Prometheus", () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(RUNTIMES)("promtool check metrics finds no problem in the %s server's /metrics", async (runtime) => {
-    const server = servers.get(runtime)!;
-    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
-    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } });
-    expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
-    const text = await res.text();
-    expect(text).toContain(`pulsestream_events_total{transport="http",outcome="accepted"} ${EXPECTED.http}\n`);
-    expect(text).toContain(`pulsestream_events_total{transport="websocket",outcome="accepted"} ${EXPECTED.websocket}\n`);
-    expect(text).toContain("# TYPE process_resident_memory_bytes gauge\n");
-    expect(text).toMatch(/^pulsestream_event_loop_delay_seconds_count [1-9]\d*$/m);
-    const result = await run(PROMTOOL, ["check", "metrics"], text);
-    expect(result).toEqual({ code: 0, output: "" });
-  });
+  it.each(RUNTIMES)(
+    "promtool check metrics finds no problem in the %s server's /metrics",
+    async (runtime) => {
+      const server = servers.get(runtime)!;
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+      const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } });
+      expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+      const text = await res.text();
+      expect(text).toContain(
+        `pulsestream_events_total{transport="http",outcome="accepted"} ${EXPECTED.http}\n`,
+      );
+      expect(text).toContain(
+        `pulsestream_events_total{transport="websocket",outcome="accepted"} ${EXPECTED.websocket}\n`,
+      );
+      expect(text).toContain("# TYPE process_resident_memory_bytes gauge\n");
+      expect(text).toMatch(/^pulsestream_event_loop_delay_seconds_count [1-9]\d*$/m);
+      const result = await run(PROMTOOL, ["check", "metrics"], text);
+      expect(result).toEqual({ code: 0, output: "" });
+    },
+  );
 
   it("scrapes both servers and answers a query with the ingested counts", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulsestream-prometheus-"));

@@ -87,12 +87,14 @@ describe("MetricsRegistry exposition", () => {
     registry.collect(() => {
       throw new Error("boom");
     });
-    registry.collect(async () => [{
-      name: "c_seconds",
-      help: "C.",
-      type: "histogram",
-      samples: [{ buckets: [[0.5, 1]], sum: 0.25, count: 1 }],
-    }]);
+    registry.collect(() =>
+      Promise.resolve([{
+        name: "c_seconds",
+        help: "C.",
+        type: "histogram",
+        samples: [{ buckets: [[0.5, 1]], sum: 0.25, count: 1 }],
+      }])
+    );
     expect(await registry.render()).toBe(
       [
         "# HELP a_total A.",

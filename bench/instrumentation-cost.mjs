@@ -78,8 +78,15 @@ for (const [scenario, byMode] of Object.entries(results)) {
       }** | ${p99.toFixed(1)} | ${cpu[mode].toFixed(2)} |`,
     );
   }
+  // Each on run follows its off run within seconds: the median of the per-pair ratios cancels the
+  // drift of a shared machine's speed better than the ratio of the two medians.
+  const pairs = byMode.on.map((r, i) => r.eventsPerSec / byMode.off[i].eventsPerSec);
+  const cpuPairs = byMode.on.map((r, i) => r.cpuUsPerEvent / byMode.off[i].cpuUsPerEvent);
   console.log(
-    `cost of instrumentation (${scenario}): throughput ${((1 - med.on / med.off) * 100).toFixed(1)} %, ` +
-      `server CPU per event ${((cpu.on / cpu.off - 1) * 100).toFixed(1)} %`,
+    `cost of instrumentation (${scenario}): throughput ${((1 - med.on / med.off) * 100).toFixed(1)} % ` +
+      `(median of paired runs ${((1 - median(pairs)) * 100).toFixed(1)} %), server CPU per event ` +
+      `${((cpu.on / cpu.off - 1) * 100).toFixed(1)} % (paired ${
+        ((median(cpuPairs) - 1) * 100).toFixed(1)
+      } %)`,
   );
 }

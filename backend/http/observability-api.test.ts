@@ -6,6 +6,11 @@ import { ingestEvents } from "../ingest/ingest-service.ts";
 import { registerIngestOutcomes } from "../observability/ingest-outcomes.ts";
 import { MetricsRegistry } from "../observability/registry.ts";
 import { createEventValidator } from "../../shared/event-schema.ts";
+import { Hono } from "hono";
+import { GroupCommitter } from "../ingest/group-committer.ts";
+import { enrich } from "../ingest/ingest-service.ts";
+import type { AppEnv } from "./app-env.ts";
+import { healthRoutes } from "./health-routes.ts";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -259,6 +264,64 @@ describe("health endpoints", () => {
         /^\[-\]store failed: store unavailable \(\d+(\.\d+)? ms\)\n\[\+\]commitQueue ok \(\d+(\.\d+)? ms\)\nreadyz check failed\n$/,
       );
       expect((await f.request("/health")).status).toBe(503);
+    });
+  });
+
+  it("reports an overloaded commit queue and failing added checks, each on its own line", async () => {
+    await withApp(async (f) => {
+      // A linger of 1 s keeps 10 events queued (≥ 90 % of 10) long enough to look at.
+      const committer = new GroupCommitter(f.server.store, {
+        maxBatchEvents: 10,
+        maxQueuedEvents: 10,
+        lingerMs: 1000,
+      });
+      const app = new Hono<AppEnv>().route(
+        "/",
+        healthRoutes({
+          store: f.server.store,
+          committer,
+          clock: systemClock,
+          startedAt: 0,
+          version: "test",
+          checks: [
+            { name: "alerting", run: () => ({ ok: false, reason: "evaluator stopped" }) },
+            {
+              name: "exploding",
+              run: () => {
+                throw new Error("SELECT secret FROM internals");
+              },
+            },
+          ],
+        }),
+      );
+      const events = Array.from(
+        { length: 10 },
+        (_, i) => enrich({ id: `q${i}`, deviceId: "d", eventType: "t" }, { now: Date.now(), partitions: 1 }),
+      );
+      const committed = committer.submit(events);
+      const res = await app.request("/readyz?verbose");
+      expect(res.status).toBe(503);
+      const text = await res.text();
+      expect(text.replace(/\(\d+(\.\d+)? ms\)/g, "(… ms)")).toBe(
+        [
+          "[+]store ok (… ms)",
+          "[-]commitQueue failed: overloaded: 10 events queued (… ms)",
+          "[-]alerting failed: evaluator stopped (… ms)",
+          "[-]exploding failed: check failed (… ms)",
+          "readyz check failed",
+          "",
+        ].join("\n"),
+      );
+      const json = await (await app.request("/readyz")).json();
+      expect(json.checks.commitQueue).toEqual({
+        status: "overloaded",
+        reason: "overloaded: 10 events queued",
+        queuedEvents: 10,
+        durationMs: expect.any(Number),
+      });
+      expect((await committed).every((o) => o === "accepted")).toBe(true);
+      expect((await app.request("/readyz?verbose")).status).toBe(503); // the added checks still fail
+      await committer.close();
     });
   });
 });

@@ -29,6 +29,9 @@ import type { MetricsService } from "./metrics/metrics-query.ts";
 import type { StreamEngine } from "./stream/engine.ts";
 import type { LiveHub } from "./realtime/live-hub.ts";
 import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
+import { Observability } from "./observability/observability.ts";
+import { prometheusRoutes } from "./http/prometheus-routes.ts";
+import type { ReadinessCheck } from "./http/health-routes.ts";
 
 export interface AppDeps {
   store: Store;
@@ -44,6 +47,7 @@ export interface AppDeps {
     | "requestTimeoutMs"
     | "metrics"
     | "live"
+    | "observability"
   >;
   idempotency: IdempotencyGuard;
   metrics: MetricsService;
@@ -63,6 +67,10 @@ export interface AppDeps {
   /** Process start, epoch ms. */
   startedAt?: number;
   version?: string;
+  /** Instruments and the /metrics registry (absent: a disabled one, no /metrics). */
+  observability?: Observability;
+  /** Readiness checks of other subsystems, added to /readyz. */
+  readinessChecks?: readonly ReadinessCheck[];
 }
 
 export const VERSION = "0.1.0";
@@ -74,7 +82,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { store, clock, logger, config } = deps;
 
-  app.use("*", requestLog(logger));
+  const obs = deps.observability ?? new Observability({ enabled: false, logger });
+  app.use("*", requestLog(logger, obs.enabled ? obs.requests : undefined));
   // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
   if (config.corsOrigins !== null) {
     app.use(
@@ -119,6 +128,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       version: deps.version ?? VERSION,
       stream: deps.streamHealth,
       live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
+      checks: deps.readinessChecks,
     }),
   );
   const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
@@ -143,6 +153,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       committer: deps.committer,
       clock,
       partitions: config.partitions,
+      outcomes: obs.ingest.http,
     },
   };
   app.route("/v1/events", eventsRoutes(eventsDeps));
@@ -160,12 +171,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       requestLimits: config.requestLimits,
       partitions: config.partitions,
       requestTimeoutMs: config.requestTimeoutMs,
+      outcomes: obs.ingest.import,
     }),
   );
   app.route(
     "/v1/ingest",
     ingestWsRoutes({
-      events: eventsDeps,
+      events: { ...eventsDeps, ingest: { ...eventsDeps.ingest, outcomes: obs.ingest.websocket } },
       realtime: deps.realtime,
       maxInFlight: WS_INGEST_MAX_IN_FLIGHT,
       heartbeatMs: config.live.heartbeatMs,
@@ -195,6 +207,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       wsBufferLimit: 1024 * 1024,
     }),
   );
+
+  if (obs.enabled) {
+    app.route(
+      "/",
+      prometheusRoutes({ registry: obs.registry, auth, metricsAuth: config.observability.metricsAuth }),
+    );
+  }
 
   app.get("/", (c) => {
     if (!deps.indexHtml) throw new NotFoundError("No dashboard bundled");

@@ -43,6 +43,15 @@ export interface Config {
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
   live: LiveConfig;
+  observability: ObservabilityConfig;
+}
+
+/** Prometheus metrics (see docs/OBSERVABILITY.md). */
+export interface ObservabilityConfig {
+  /** `none`: /metrics is open; `read`: it needs a key with read scope. */
+  metricsAuth: "none" | "read";
+  /** Whether instruments count at all (off: no-ops and no /metrics; for measuring their cost). */
+  instrumentation: boolean;
 }
 
 /** Live subscriptions (see `realtime/live-hub.ts`). */
@@ -194,6 +203,8 @@ const schema = z.object({
   LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
   LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   LIVE_COALESCE_MS: int(0, 1000).default(10),
+  METRICS_AUTH: z.enum(["none", "read"], { error: "must be none or read" }).default("none"),
+  METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -290,6 +301,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxPoints: e.METRICS_MAX_POINTS,
       maxSeries: e.METRICS_MAX_SERIES,
       maxRawEvents: e.METRICS_MAX_RAW_EVENTS,
+    },
+    observability: {
+      metricsAuth: e.METRICS_AUTH,
+      instrumentation: e.METRICS_INSTRUMENTATION === "on",
     },
     sqlite: {
       cacheMb: e.SQLITE_CACHE_MB,

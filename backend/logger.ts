@@ -16,14 +16,22 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
-/** Creates a logger writing JSON lines at or above `level`. */
-export function createLogger(level: LogLevel): Logger {
+/** Where a log line goes: by default stdout, warn and error on stderr. */
+export type LogSink = (line: string, level: Exclude<LogLevel, "silent">) => void;
+
+const consoleSink: LogSink = (line, lvl) => {
+  if (lvl === "error" || lvl === "warn") console.error(line);
+  else console.log(line);
+};
+
+/** Creates a logger writing JSON lines at or above `level` (to `options.sink`, default the console). */
+export function createLogger(level: LogLevel, options: { sink?: LogSink; now?: () => number } = {}): Logger {
   const min = ORDER[level];
+  const sink = options.sink ?? consoleSink;
+  const now = options.now ?? Date.now;
   const write = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    const line = JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...fields });
-    if (lvl === "error" || lvl === "warn") console.error(line);
-    else console.log(line);
+    sink(JSON.stringify({ level: lvl, time: new Date(now()).toISOString(), msg, ...fields }), lvl);
   };
   return {
     debug: (m, f) => write("debug", m, f),

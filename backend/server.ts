@@ -24,6 +24,8 @@ import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
 import type { CommitResult } from "./store/store.ts";
 import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
+import { Observability } from "./observability/observability.ts";
+import { registerPulseCollectors } from "./observability/pulse-collectors.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -39,6 +41,8 @@ export interface PulseStream {
   bus: Bus<LiveMessage>;
   /** Fan-out to live subscribers (SSE, WebSocket). */
   hub: LiveHub;
+  /** Metrics instruments; plug subsystems in with `observability.registry.collect(...)`. */
+  observability: Observability;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
   /** Commits what is queued, then closes the store. */
@@ -72,6 +76,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     print: options.print ?? ((line) => console.log(line)),
   });
   const committer = new GroupCommitter(store, config.commit);
+  const observability = new Observability({ enabled: config.observability.instrumentation, logger });
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })
   );
@@ -111,6 +116,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   }
   const service = stream;
   committer.observe({
+    onCommit: (info) => observability.onCommit(info),
     onCommitted: (events, result) => {
       try {
         service?.onCommitted(events, result);
@@ -145,7 +151,20 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       (error) => logger.warn("idempotency purge failed", { error: String(error) }),
     );
   }, IDEMPOTENCY_PURGE_INTERVAL_MS);
+  registerPulseCollectors(observability.registry, {
+    committer,
+    maxQueuedEvents: config.commit.maxQueuedEvents,
+    engine,
+    latency: stream?.latency ?? null,
+    hub,
+    store,
+    clock,
+    startedAt,
+    version: VERSION,
+  });
+  observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const app = createApp({
+    observability,
     idempotency,
     metrics,
     engine,
@@ -170,8 +189,10 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     engine,
     bus,
     hub,
+    observability,
     initialKey,
     async close() {
+      observability.close();
       clearInterval(purge);
       clearInterval(stats);
       hub.closeAll("server shutting down");

@@ -5,5 +5,7 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** The W3C trace id of a valid `traceparent` header, when the request had one. */
+    traceId?: string;
   };
 }

@@ -27,6 +27,7 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
     if (error instanceof StoreUnavailableError) {
       logger.error("store unavailable", {
         requestId: c.get("requestId"),
+        traceId: c.get("traceId"),
         operation: error.operation,
         cause: describe(error.cause),
       });
@@ -41,7 +42,11 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
   if (error instanceof HTTPException) {
     return c.json({ status: "error", message: error.message || "Request failed", errors: [] }, error.status);
   }
-  logger.error("unhandled error", { requestId: c.get("requestId"), error: describe(error) });
+  logger.error("unhandled error", {
+    requestId: c.get("requestId"),
+    traceId: c.get("traceId"),
+    error: describe(error),
+  });
   return c.json({ status: "error", message: "Internal server error", errors: [] }, 500);
 }
 

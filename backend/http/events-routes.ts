@@ -107,7 +107,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
  * the key's burst and could never pass. Shared by HTTP and WebSocket ingestion.
  */
 export function chargeRate(
-  deps: Pick<EventsRoutesDeps, "limiter" | "defaultRateLimit">,
+  deps: Pick<EventsRoutesDeps, "limiter" | "defaultRateLimit"> & { ingest?: Pick<IngestDeps, "outcomes"> },
   principal: Principal,
   events: number,
 ): Record<string, string> {
@@ -119,12 +119,15 @@ export function chargeRate(
     "RateLimit-Reset": String(decision.resetSeconds),
   };
   if (decision.allowed) return headers;
+  const outcomes = deps.ingest?.outcomes;
   if (decision.retryAfterSeconds === null) {
+    outcomes?.rejected("too_large").inc(events);
     throw new PayloadTooLargeError(
       `A request of ${events} events exceeds this key's burst of ${limit.burst} events`,
       "events",
     );
   }
+  outcomes?.rateLimited.inc(events);
   throw new RateLimitedError(
     `Rate limit exceeded: ${limit.ratePerSecond} events/s with bursts of ${limit.burst}; retry after ${decision.retryAfterSeconds} s`,
     decision.retryAfterSeconds,

@@ -19,6 +19,7 @@ import { createEventValidator } from "../../shared/event-schema.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
+import type { IngestOutcomes } from "../observability/ingest-outcomes.ts";
 
 export interface ImportRoutesDeps {
   auth: AuthDeps;
@@ -35,6 +36,8 @@ export interface ImportRoutesDeps {
   partitions: number;
   /** Idle timeout of an import body (no bytes for this long → 408). */
   requestTimeoutMs: number;
+  /** Counts each record's outcome; see `ImportDeps`. */
+  outcomes?: IngestOutcomes;
   /** Test hooks, see `ImportDeps`. */
   sleep?: (ms: number) => Promise<void>;
   saveEveryMs?: number;
@@ -58,6 +61,7 @@ export function importRoutes(deps: ImportRoutesDeps): Hono<AppEnv> {
     batchEvents: Math.min(BATCH_EVENTS, deps.requestLimits.maxEventsPerRequest),
     sleep: deps.sleep,
     saveEveryMs: deps.saveEveryMs,
+    outcomes: deps.outcomes,
   });
 
   app.post("/", requireScope("ingest", deps.auth), async (c) => {

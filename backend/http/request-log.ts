@@ -1,30 +1,52 @@
 /**
  * Gives every request an id (the client's `X-Request-Id` when it is a sane
  * token, else a new one), returns it in `X-Request-Id`, and writes one JSON log
- * line per request with method, route, status and duration.
+ * line per request with method, route pattern, path, status and duration, and
+ * the W3C trace id when the request carries a valid `traceparent` (an invalid
+ * one is ignored, as the Trace Context spec asks). The same timing feeds the
+ * request metrics (`observer`), so a request is measured once, in one
+ * middleware.
  */
 import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
 import type { Logger } from "../logger.ts";
+import { parseTraceParent } from "../observability/trace-context.ts";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestLog(logger: Logger): MiddlewareHandler {
+/** Hears of every request: when it starts, and how it ended. */
+export interface RequestObserver {
+  started(): void;
+  /** `route`: the matched route pattern (`/v1/events/:id`, `/*` when none matched). */
+  finished(method: string, route: string, status: number, seconds: number): void;
+}
+
+export function requestLog(logger: Logger, observer?: RequestObserver): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
+    observer?.started();
     const given = c.req.header("x-request-id");
     const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     c.set("requestId", requestId);
-    await next();
-    c.res.headers.set("X-Request-Id", requestId);
-    if (logger.enabled("info")) {
-      logger.info("request", {
-        requestId,
-        method: c.req.method,
-        route: c.req.routePath,
-        path: c.req.path,
-        status: c.res.status,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
-      });
+    const trace = parseTraceParent(c.req.header("traceparent"));
+    if (trace) c.set("traceId", trace.traceId);
+    try {
+      await next();
+    } finally {
+      const ms = performance.now() - started;
+      observer?.finished(c.req.method, routePath(c), c.res.status, ms / 1000);
+      c.res.headers.set("X-Request-Id", requestId);
+      if (logger.enabled("info")) {
+        logger.info("request", {
+          requestId,
+          ...(trace ? { traceId: trace.traceId, parentSpanId: trace.parentId } : {}),
+          method: c.req.method,
+          route: routePath(c),
+          path: c.req.path,
+          status: c.res.status,
+          durationMs: Math.round(ms * 100) / 100,
+        });
+      }
     }
   };
 }

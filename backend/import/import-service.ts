@@ -31,6 +31,7 @@ import type { ImportOptions } from "./import-options.ts";
 import { JsonArraySplitter } from "./json-array-splitter.ts";
 import { NdjsonSplitter } from "./ndjson-splitter.ts";
 import type { ImportRecord } from "./records.ts";
+import { type IngestOutcomes, NO_OUTCOMES, rejectReason } from "../observability/ingest-outcomes.ts";
 
 /** Most line errors kept per job. */
 export const MAX_JOB_ERRORS = 100;
@@ -60,13 +61,17 @@ export interface ImportDeps {
   saveEveryMs?: number;
   /** Waits `ms` (tests pass one that moves a fake clock). */
   sleep?: (ms: number) => Promise<void>;
+  /** Counts each record's outcome (`pulsestream_events_total{transport="import"}`). */
+  outcomes?: IngestOutcomes;
 }
 
 export class ImportService {
   #running = new Map<string, ImportJobRecord>();
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #outcomes: IngestOutcomes;
 
   constructor(private readonly deps: ImportDeps) {
+    this.#outcomes = deps.outcomes ?? NO_OUTCOMES;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
@@ -188,6 +193,7 @@ export class ImportService {
         continue;
       }
       job.rejected++;
+      this.#outcomes.rejected(rejectReason(checked.errors[0]?.field)).inc();
       for (const e of checked.errors) {
         if (job.errors.length >= MAX_JOB_ERRORS) break;
         job.errors.push({ line: r.line, ...(r.index === undefined ? {} : { index: r.index }), ...e });
@@ -202,10 +208,22 @@ export class ImportService {
   }
 
   async #commit(job: ImportJobRecord, events: EnrichedEvent[]): Promise<void> {
-    for (const outcome of await this.#submit(events)) {
+    let outcomes;
+    try {
+      outcomes = await this.#submit(events);
+    } catch (error) {
+      (error instanceof OverloadedError ? this.#outcomes.overloaded : this.#outcomes.failed).inc(
+        events.length,
+      );
+      throw error;
+    }
+    const before = { accepted: job.accepted, duplicates: job.duplicates };
+    for (const outcome of outcomes) {
       if (outcome === "accepted") job.accepted++;
       else job.duplicates++;
     }
+    this.#outcomes.accepted.inc(job.accepted - before.accepted);
+    this.#outcomes.duplicate.inc(job.duplicates - before.duplicates);
   }
 
   /** Takes one token per record from the key's bucket, waiting while it is short. */

@@ -12,6 +12,8 @@ import { partitionOf } from "../../shared/partition.ts";
 import type { Clock } from "../clock.ts";
 import type { GroupCommitter } from "./group-committer.ts";
 import type { CommitOutcome, IdempotencyRecord } from "../store/store.ts";
+import { type IngestOutcomes, NO_OUTCOMES, rejectReason } from "../observability/ingest-outcomes.ts";
+import { OverloadedError } from "../errors.ts";
 
 /** The result of one item of a request, in request order. */
 export interface ItemResult {
@@ -45,6 +47,8 @@ export interface IngestDeps {
   committer: GroupCommitter;
   clock: Clock;
   partitions: number;
+  /** Counts each item's outcome (`pulsestream_events_total` of this transport). */
+  outcomes?: IngestOutcomes;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
@@ -102,6 +106,9 @@ export async function ingestEvents(
     indexes.push(index);
   });
 
+  const counted = deps.outcomes ?? NO_OUTCOMES;
+  if (toCommit.length < results.length) countRejected(counted, results);
+
   let records: IdempotencyRecord[] = [];
   let predicted: CommitOutcome[] | null = null;
   if (remember) {
@@ -110,8 +117,16 @@ export async function ingestEvents(
     predicted = predictOutcomes(toCommit, await remember.existingIds(toCommit.map((e) => e.id)));
     records = [remember.record(assemble(results, toCommit, indexes, predicted))];
   }
-  const outcomes = await deps.committer.submit(toCommit, records);
+  let outcomes: CommitOutcome[];
+  try {
+    outcomes = await deps.committer.submit(toCommit, records);
+  } catch (error) {
+    (error instanceof OverloadedError ? counted.overloaded : counted.failed).inc(toCommit.length);
+    throw error;
+  }
   const result = assemble(results, toCommit, indexes, outcomes);
+  counted.accepted.inc(result.totals.accepted);
+  counted.duplicate.inc(result.totals.duplicate);
   const remembered = predicted !== null && predicted.every((o, i) => o === outcomes[i]);
   return { ...result, remembered };
 }
@@ -124,6 +139,12 @@ export async function ingestEvents(
 export interface RememberOutcome {
   existingIds(ids: readonly string[]): Promise<Set<string>>;
   record(result: IngestResult): IdempotencyRecord;
+}
+
+function countRejected(outcomes: IngestOutcomes, results: readonly (ItemResult | undefined)[]): void {
+  for (const r of results) {
+    if (r?.status === "rejected") outcomes.rejected(rejectReason(r.errors?.[0]?.field)).inc();
+  }
 }
 
 /** Outcomes a commit will have, given the ids already stored: the first of each id is accepted. */

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 
 export const TEST_KEY = "test-admin-key-0123456789abcdef";
@@ -45,8 +45,14 @@ export interface AppFixture {
 /** Runs `fn` against a PulseStream on a real SQLite file. */
 export function withApp<T>(
   fn: (f: AppFixture) => Promise<T>,
-  options: { env?: Record<string, string>; clock?: Clock; driver?: DriverPreference; indexHtml?: string } =
-    {},
+  options: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    driver?: DriverPreference;
+    indexHtml?: string;
+    /** The server's logger (default: silent). */
+    logger?: Logger;
+  } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
     const config = loadConfig({
@@ -61,7 +67,7 @@ export function withApp<T>(
     });
     const server = await createPulseStream(config, {
       driver,
-      logger: createLogger("silent"),
+      logger: options.logger ?? createLogger("silent"),
       clock: options.clock,
       indexHtml: options.indexHtml,
       print: () => {},

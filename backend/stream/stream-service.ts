@@ -39,6 +39,8 @@ export class StreamService {
   #flushTimer: ReturnType<typeof setInterval> | null = null;
   #tickTimer: ReturnType<typeof setInterval> | null = null;
   #flushing: Promise<void> | null = null;
+  /** The flush queued behind the one in flight. */
+  #nextFlush: Promise<void> | null = null;
   #flushFailures = 0;
   #replayed = 0;
   #readers = 0;
@@ -101,7 +103,8 @@ export class StreamService {
     }
     this.engine.tick();
     this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
-    this.#flushTimer = setInterval(() => void this.flush(), this.options.flushMs);
+    // A timer flush skips while one is in flight (explicit callers queue behind it instead).
+    this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -169,9 +172,21 @@ export class StreamService {
     }
   }
 
-  /** Writes the folded deltas and the checkpoint; one flush at a time, never during a consistent read. */
+  /**
+   * Writes the folded deltas and the checkpoint; one flush at a time, never during a consistent read.
+   * Resolves once everything folded before the call is flushed: a flush already in flight may have
+   * taken its deltas before the caller's events, so the caller waits for the one after it (shared
+   * by every caller that arrives meanwhile).
+   */
   flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
+    if (this.#flushing) {
+      const after = () => {
+        this.#nextFlush = null;
+        return this.flush();
+      };
+      this.#nextFlush ??= this.#flushing.then(after, after);
+      return this.#nextFlush;
+    }
     this.#flushing = (async () => {
       while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
       await this.#flushOnce();

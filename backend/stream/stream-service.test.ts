@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { partitionOf } from "../../shared/partition.ts";
+import type { EnrichedEvent } from "../../shared/event.ts";
+import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
+import { createPulseStream } from "../server.ts";
+import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
+import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
+
+const NOW = Date.parse("2026-11-22T12:00:00.000Z");
+
+function events(prefix: string, n: number): EnrichedEvent[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`,
+    deviceId: "dev-1",
+    eventType: "t",
+    value: i,
+    timestamp: NOW - 1000,
+    receivedAt: NOW,
+    partition: partitionOf("dev-1", 8),
+    metadata: null,
+    data: null,
+  }));
+}
+
+/** The real driver, with rollup flush transactions held until `open()` (fault injection on timing). */
+function holdingFlushes(real: SqlDriver) {
+  let gate: Promise<void> | null = null;
+  let open = () => {};
+  const driver: SqlDriver = Object.create(real);
+  driver.writeBatch = async (statements) => {
+    if (gate && statements.some((s) => s.sql.includes("stream_state"))) await gate;
+    return real.writeBatch(statements);
+  };
+  return {
+    driver,
+    hold: () => (gate = new Promise<void>((resolve) => (open = resolve))),
+    open: () => {
+      gate = null;
+      open();
+    },
+  };
+}
+
+describe("StreamService.flush", () => {
+  it("called while a flush is in flight, resolves only once the events folded since are flushed too", async () => {
+    await withTempDir(async (dir) => {
+      const config = loadConfig({
+        DATABASE_URL: `file:${join(dir, "test.db")}`,
+        BOOTSTRAP_API_KEY: TEST_KEY,
+        ROLLUP_FLUSH_MS: "60000",
+      });
+      const held = holdingFlushes(await openSqlDriver(config.databaseUrl, config.sqlite));
+      const server = await createPulseStream(config, {
+        driver: held.driver,
+        logger: createLogger("silent"),
+        clock: new FakeClock(NOW),
+        print: () => {},
+      });
+      try {
+        const stream = server.stream!;
+        await server.committer.submit(events("a", 3)); // seqs 1–3
+        held.hold();
+        const inFlight = stream.flush(); // took the deltas of seqs 1–3; its write waits at the gate
+        await server.committer.submit(events("b", 4)); // seqs 4–7, folded after that take
+        const flushed = stream.flush();
+        held.open();
+        await inFlight;
+        await flushed;
+        expect(await server.store.rollupCheckpoint()).toBe(7);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+});

@@ -29,6 +29,8 @@ import type { MetricsService } from "./metrics/metrics-query.ts";
 import type { StreamEngine } from "./stream/engine.ts";
 import type { LiveHub } from "./realtime/live-hub.ts";
 import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
+import { alertRoutes, countResponses } from "./http/alert-routes.ts";
+import type { Alerting } from "./alerts/alerting.ts";
 
 export interface AppDeps {
   store: Store;
@@ -63,6 +65,8 @@ export interface AppDeps {
   /** Process start, epoch ms. */
   startedAt?: number;
   version?: string;
+  /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
+  alerting?: Alerting;
 }
 
 export const VERSION = "0.1.0";
@@ -75,6 +79,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { store, clock, logger, config } = deps;
 
   app.use("*", requestLog(logger));
+  if (deps.alerting) app.use("*", countResponses(deps.alerting));
   // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
   if (config.corsOrigins !== null) {
     app.use(
@@ -90,7 +95,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           "x-request-id",
           "import-id",
         ],
-        allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         exposeHeaders: [
           "x-request-id",
           "retry-after",
@@ -195,6 +200,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       wsBufferLimit: 1024 * 1024,
     }),
   );
+
+  if (deps.alerting) {
+    app.route(
+      "/v1/alerts",
+      alertRoutes({
+        auth,
+        alerting: deps.alerting,
+        clock,
+        clientAddress: deps.clientAddress ?? (() => null),
+        maxSeries: config.metrics.maxSeries,
+      }),
+    );
+  }
 
   app.get("/", (c) => {
     if (!deps.indexHtml) throw new NotFoundError("No dashboard bundled");

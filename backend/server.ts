@@ -24,6 +24,7 @@ import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
 import type { CommitResult } from "./store/store.ts";
 import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
+import { Alerting } from "./alerts/alerting.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -39,6 +40,8 @@ export interface PulseStream {
   bus: Bus<LiveMessage>;
   /** Fan-out to live subscribers (SSE, WebSocket). */
   hub: LiveHub;
+  /** Alert evaluation and notification. */
+  alerting: Alerting;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
   /** Commits what is queued, then closes the store. */
@@ -139,6 +142,25 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
+  const alerting = new Alerting({
+    store,
+    metrics,
+    clock,
+    config: config.alerts,
+    resolutions,
+    closeDelayMs: config.stream.allowedLatenessMs + config.stream.idleMs,
+    maxSeries: config.metrics.maxSeries,
+    bounds: {
+      maxEventTypeLength: config.eventLimits.maxEventTypeLength,
+      maxDeviceIdLength: config.eventLimits.maxDeviceIdLength,
+    },
+    defaultExternalUrl: `http://${config.host}:${config.port}`,
+    queueFill: () => committer.queuedEvents / config.commit.maxQueuedEvents,
+    publish: (message) => hub.publishTo("alerts", message),
+    logger,
+  });
+  bus.subscribe((message) => alerting.onWindow(message));
+  await alerting.start();
   const purge = setInterval(() => {
     idempotency.purgeExpired().then(
       (n) => n > 0 && logger.info("expired idempotency records purged", { count: n }),
@@ -159,6 +181,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     logger,
     indexHtml: options.indexHtml,
     clientAddress: options.clientAddress,
+    alerting,
     startedAt: clock.now(),
     version: VERSION,
   });
@@ -170,9 +193,11 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     engine,
     bus,
     hub,
+    alerting,
     initialKey,
     async close() {
       clearInterval(purge);
+      await alerting.close();
       clearInterval(stats);
       hub.closeAll("server shutting down");
       idempotency.close();

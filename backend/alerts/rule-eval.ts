@@ -66,7 +66,8 @@ export function evaluateRule(
   const apply = (inst: AlertInstance, active: boolean, value: number | null) => {
     const step = stepInstance(inst, active, value, at, rule);
     const next = step.instance;
-    if (active || step.change) next.annotations = renderAnnotations(rule.annotations, value, next.labels);
+    // Resolved alerts keep the annotations of their last active evaluation, as Prometheus sends them.
+    if (active) next.annotations = renderAnnotations(rule.annotations, value, next.labels);
     if (step.change) out.changes.push({ instance: next, ...step.change, at });
     if (next.state === "inactive") out.dropped.push(next.fingerprint);
     else out.updated.push(next);

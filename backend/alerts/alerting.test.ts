@@ -73,7 +73,10 @@ describe("alerting with fake time", () => {
           eventTypes: null,
           metadata: [],
         },
-        { send: async (m: readonly OutMessage[]) => void live.push(...m.map((x) => x.data)), close() {} },
+        {
+          send: (m: readonly OutMessage[]) => Promise.resolve(void live.push(...m.map((x) => x.data))),
+          close() {},
+        },
         null,
       );
       const a = await post(f, "/v1/alerts/receivers", {

@@ -20,7 +20,9 @@ const ZERO = "0001-01-01T00:00:00Z";
 interface Received {
   path: string;
   headers: IncomingHttpHeaders;
-  body: Record<string, unknown> & { alerts: (Record<string, unknown> & { labels: Record<string, string> })[] };
+  body: Record<string, unknown> & {
+    alerts: (Record<string, unknown> & { labels: Record<string, string> })[];
+  };
 }
 
 /** A webhook receiver: records every request; `fail(path, n)` answers 500 to the next n requests. */

@@ -146,6 +146,8 @@ export class AlertEvaluator {
       return this.#running;
     }
     this.#running = (async () => {
+      // Let the engine finish publishing this tick's closed windows: they make one round.
+      await null;
       try {
         do {
           this.#again = false;
@@ -168,7 +170,7 @@ export class AlertEvaluator {
       const s = this.#scheduled.get(id);
       if (s && end > s.lastEnd) work.push({ s, end });
     }
-    const readings = await this.#read(work);
+    const { readings, queries } = await this.#read(work);
     const { catalog } = this.#o;
     const changes: InstanceChange[] = [];
     const updated: AlertInstance[] = [];
@@ -194,7 +196,7 @@ export class AlertEvaluator {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,
       rules: work.length,
-      queries: readings.size,
+      queries,
     };
   }
 
@@ -255,7 +257,9 @@ export class AlertEvaluator {
   }
 
   /** Reads each rule's values at its end; one query per distinct shape. Rules whose read failed are left out. */
-  async #read(work: { s: Scheduled; end: number }[]): Promise<Map<string, Reading[]>> {
+  async #read(
+    work: { s: Scheduled; end: number }[],
+  ): Promise<{ readings: Map<string, Reading[]>; queries: number }> {
     const out = new Map<string, Reading[]>();
     const shapes = new Map<string, { q: WindowSeriesQuery; rules: AlertRule[] }>();
     for (const { s, end } of work) {
@@ -301,7 +305,7 @@ export class AlertEvaluator {
         });
       }
     }
-    return out;
+    return { readings: out, queries: shapes.size };
   }
 }
 

@@ -24,7 +24,7 @@ beforeAll(async () => {
     req.on("data", (d) => (text += d));
     req.on("end", () => {
       received.push({ path: req.url!, body: JSON.parse(text) });
-      res.end();
+      res.writeHead(req.url!.startsWith("/fail") ? 500 : 200).end();
     });
   });
   await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
@@ -194,6 +194,74 @@ describe("alerting with fake time", () => {
         expect(live.map((l) => JSON.parse(l).alert.state)).toEqual(["pending", "firing", "resolved"])
       );
     }, { clock, env: ENV });
+  });
+
+  it("keeps a notification whose attempts are exhausted as dead, queryable by admins", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const before = received.length;
+      const rcv = await post(f, "/v1/alerts/receivers", {
+        name: "F",
+        url: `http://127.0.0.1:${port}/fail`,
+        groupWait: "0s",
+      });
+      await post(f, "/v1/alerts/rules", {
+        name: "Doomed",
+        eventType: "temperature",
+        aggregate: "max",
+        window: "1m",
+        op: ">",
+        threshold: 0,
+        receiver: rcv.id,
+      });
+      await post(f, "/v1/events", {
+        deviceId: "s-1",
+        eventType: "temperature",
+        value: 5,
+        timestamp: NOW - 30_000,
+      });
+      await windowClosed(f, "temperature", NOW);
+      await tick(f);
+      expect(received.length).toBe(before + 1);
+      const [pending] =
+        (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications;
+      expect(pending).toMatchObject({ status: "pending", attempts: 1, lastError: "receiver answered 500" });
+      // Retry after 1 s ± 50 %.
+      expect(Date.parse(pending.dueAt)).toBeGreaterThanOrEqual(NOW + 500);
+      expect(Date.parse(pending.dueAt)).toBeLessThanOrEqual(NOW + 1500);
+      clock.advance(1500);
+      await tick(f);
+      expect(received.length).toBe(before + 2);
+      clock.advance(60_000);
+      await tick(f);
+      expect(received.length).toBe(before + 2);
+      const res = await f.request("/v1/alerts/notifications?status=dead");
+      const { notifications } = await res.json();
+      expect(notifications).toEqual([{
+        id: pending.id,
+        receiverId: rcv.id,
+        groupKey: `{}/${rcv.id}:{alertname="Doomed"}`,
+        status: "dead",
+        attempts: 2,
+        lastError: "receiver answered 500",
+        dueAt: pending.dueAt,
+        createdAt: iso(NOW),
+        updatedAt: iso(NOW + 1500),
+        payload: received[before].body,
+      }]);
+      expect(f.server.alerting.metricsSnapshot().notifications).toEqual({
+        sent: 0,
+        failed: 2,
+        retried: 1,
+        dead: 1,
+      });
+      const bad = await f.request("/v1/alerts/notifications?status=lost&limit=0");
+      expect(bad.status).toBe(400);
+      expect((await bad.json()).errors).toEqual([
+        { field: "status", message: "status must be one of waiting, pending, sent, dead, skipped" },
+        { field: "limit", message: "limit must be an integer from 1 to 1000" },
+      ]);
+    }, { clock, env: { ...ENV, ALERTS_MAX_ATTEMPTS: "2", ALERTS_RETRY_BASE_MS: "1000" } });
   });
 
   it("fires nodata rules per device on the timer when a device sends nothing for the window", async () => {

@@ -9,6 +9,7 @@ import type { AlertsConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { MetricsService } from "../metrics/metrics-query.ts";
 import type { Store } from "../store/store.ts";
+import type { AlertStore } from "../store/alert-store.ts";
 import type { WindowMessage } from "../stream/windows.ts";
 import { AlertService } from "./alert-service.ts";
 import { AlertCatalog } from "./catalog.ts";
@@ -76,6 +77,8 @@ export class Alerting {
   readonly dataSource: AlertDataSource;
   readonly resolutions: readonly number[];
   readonly maxInstancesPerRule: number;
+  /** The alert tables (outbox queries for operators). */
+  readonly store: AlertStore;
   readonly #o: AlertingOptions;
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticking: Promise<void> | null = null;
@@ -88,6 +91,7 @@ export class Alerting {
     this.dataSource = metricsDataSource(options.metrics);
     this.resolutions = options.resolutions;
     this.maxInstancesPerRule = config.limits.maxInstancesPerRule;
+    this.store = store.alerts;
     const warn = (message: string, fields: Record<string, unknown>) => logger.warn(message, fields);
     this.sampler = new SystemSampler(options.queueFill, FIELD_RETAIN_MS);
     this.notifier = new Notifier({

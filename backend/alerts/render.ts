@@ -3,7 +3,15 @@
  * contract): ISO-8601 times and "30s" durations.
  */
 import { formatDuration } from "./duration.ts";
-import type { AlertInstance, AlertRule, AlertState, AlertTransition, Receiver, Silence } from "./model.ts";
+import type {
+  AlertInstance,
+  AlertRule,
+  AlertState,
+  AlertTransition,
+  OutboxItem,
+  Receiver,
+  Silence,
+} from "./model.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -99,4 +107,20 @@ export function transitionJson(t: AlertTransition) {
 /** The live message of one state change (hub channel `alerts`). */
 export function liveAlertMessage(alert: ReturnType<typeof alertJson>, from: AlertState) {
   return { type: "alert", alert, from };
+}
+
+/** An outbox item as operators see it (the payload is parsed back to JSON). */
+export function notificationJson(o: OutboxItem) {
+  return {
+    id: o.id,
+    receiverId: o.receiverId,
+    groupKey: o.groupKey,
+    status: o.status,
+    attempts: o.attempts,
+    lastError: o.lastError,
+    dueAt: iso(o.dueAt),
+    createdAt: iso(o.createdAt),
+    updatedAt: iso(o.updatedAt),
+    payload: o.payload === null ? null : JSON.parse(o.payload),
+  };
 }

@@ -7,8 +7,17 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Alerting } from "../alerts/alerting.ts";
 import { dryRun } from "../alerts/dry-run.ts";
 import { FIELD_LIMITS } from "../alerts/limits.ts";
-import type { AlertRule } from "../alerts/model.ts";
-import { alertJson, receiverJson, ruleJson, silenceJson, transitionJson } from "../alerts/render.ts";
+import type { AlertRule, OutboxStatus } from "../alerts/model.ts";
+import {
+  alertJson,
+  notificationJson,
+  receiverJson,
+  ruleJson,
+  silenceJson,
+  transitionJson,
+} from "../alerts/render.ts";
+
+const OUTBOX_STATUSES: readonly OutboxStatus[] = ["waiting", "pending", "sent", "dead", "skipped"];
 import type { Clock } from "../clock.ts";
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
@@ -132,6 +141,23 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
   app.delete("/silences/:id", admin, async (c) => {
     await service.expireSilence(c.req.param("id"), actor(c));
     return c.body(null, 204);
+  });
+
+  // The outbox, for operators: what was sent, what waits, and what was given up (`dead`).
+  app.get("/notifications", admin, async (c) => {
+    const status = c.req.query("status") ?? "dead";
+    const limitRaw = c.req.query("limit") ?? "100";
+    const errors: FieldError[] = [];
+    if (!OUTBOX_STATUSES.includes(status as OutboxStatus)) {
+      errors.push({ field: "status", message: `status must be one of ${OUTBOX_STATUSES.join(", ")}` });
+    }
+    const limit = /^\d{1,4}$/.test(limitRaw) ? Number(limitRaw) : NaN;
+    if (!(limit >= 1 && limit <= 1000)) {
+      errors.push({ field: "limit", message: "limit must be an integer from 1 to 1000" });
+    }
+    if (errors.length) throw new ValidationError("Invalid query parameters", errors);
+    const items = await alerting.store.listOutbox({ statuses: [status as OutboxStatus], limit });
+    return c.json({ notifications: items.map(notificationJson) });
   });
 
   app.get("/receivers", admin, (c) => c.json({ receivers: service.listReceivers().map(receiverJson) }));

@@ -207,28 +207,35 @@ export class AlertEvaluator {
     dropped: { ruleId: string; fingerprint: string }[],
     now: number,
   ): Promise<void> {
-    const { catalog, notifier, store } = this.#o;
-    if (changes.length || dropped.length) {
-      const outbox = notifier.itemsFor(changes.map((c) => c.instance), now);
-      await store.applyAlertChanges({
-        instances: changes.filter((c) => c.to !== "inactive").map((c) => c.instance),
-        transitions: changes.map((c) => ({
-          at: c.at,
-          ruleId: c.instance.ruleId,
-          fingerprint: c.instance.fingerprint,
-          labels: c.instance.labels,
-          from: c.from,
-          to: c.to,
-          value: c.instance.value,
-        })),
-        outbox,
-        deleteInstances: dropped,
-      });
-      notifier.committed(outbox);
-    }
-    for (const i of updated) catalog.putInstance(i);
-    for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
+    const { catalog, notifier } = this.#o;
+    // Store and memory change together, before the notifier's timer can look at either.
+    await notifier.exclusive(async () => {
+      if (changes.length || dropped.length) await this.#write(changes, dropped, now);
+      for (const i of updated) catalog.putInstance(i);
+      for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
+    });
     for (const c of changes) this.#o.onChange(c);
+  }
+
+  /** The store transaction of one set of changes, with the outbox items that announce them. */
+  async #write(changes: InstanceChange[], dropped: { ruleId: string; fingerprint: string }[], now: number) {
+    const { notifier, store } = this.#o;
+    const outbox = notifier.itemsFor(changes.map((c) => c.instance), now);
+    await store.applyAlertChanges({
+      instances: changes.filter((c) => c.to !== "inactive").map((c) => c.instance),
+      transitions: changes.map((c) => ({
+        at: c.at,
+        ruleId: c.instance.ruleId,
+        fingerprint: c.instance.fingerprint,
+        labels: c.instance.labels,
+        from: c.from,
+        to: c.to,
+        value: c.instance.value,
+      })),
+      outbox,
+      deleteInstances: dropped,
+    });
+    notifier.committed(outbox);
   }
 
   /** Resolves every pending or firing instance of a rule at `now` (the rule was deleted or disabled). */

@@ -36,6 +36,7 @@ export class Notifier {
   readonly #o: NotifierOptions;
   readonly #records = new Map<string, GroupRecord>();
   readonly #waiting = new Map<string, OutboxItem>();
+  #lock: Promise<unknown> = Promise.resolve();
 
   constructor(options: NotifierOptions) {
     this.#o = options;
@@ -82,8 +83,22 @@ export class Notifier {
     }
   }
 
+  /**
+   * Runs `fn` alone among the notifier's writers: evaluation commits (`itemsFor` … `committed`)
+   * and `tick`, so the waiting items in memory always mirror the store's.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
   /** Schedules what is due and renders waiting items whose timer ended. */
-  async tick(now: number): Promise<void> {
+  tick(now: number): Promise<void> {
+    return this.exclusive(() => this.#tick(now));
+  }
+
+  async #tick(now: number): Promise<void> {
     const groups = this.#groups(now);
     const scheduled: OutboxItem[] = [];
     for (const [id, g] of groups) {

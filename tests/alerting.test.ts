@@ -29,6 +29,7 @@ interface Received {
 class Receiver {
   readonly received: Received[] = [];
   readonly #failures = new Map<string, number>();
+  readonly #hanging: { end(): void }[] = [];
   #server: Server | null = null;
   constructor(readonly port: number) {}
   fail(path: string, n: number): void {
@@ -43,6 +44,8 @@ class Receiver {
       req.on("data", (d) => (text += d));
       req.on("end", () => {
         this.received.push({ path: req.url!, headers: req.headers, body: JSON.parse(text) });
+        // `/hang` never answers: the server's webhook timeout has to end the attempt.
+        if (req.url === "/hang") return void this.#hanging.push(res);
         const left = this.#failures.get(req.url!) ?? 0;
         if (left > 0) this.#failures.set(req.url!, left - 1);
         res.writeHead(left > 0 ? 500 : 200).end("ok");
@@ -51,6 +54,7 @@ class Receiver {
     return new Promise((r) => this.#server!.listen(this.port, "127.0.0.1", () => r()));
   }
   close(): Promise<void> {
+    for (const res of this.#hanging.splice(0)) res.end();
     return new Promise((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }
 }
@@ -274,6 +278,35 @@ describe.each(["deno", "node"] as Runtime[])(
       expect(attempts[0].body.alerts.map((a) => a.labels)).toEqual([
         { alertname: "Hot3", severity: "critical", team: "ops", deviceId: "p-1" },
       ]);
+    });
+
+    it("keeps ingesting at full speed while a receiver holds its webhook requests open", async () => {
+      const rcv = await api(server, "POST", "/v1/alerts/receivers", {
+        name: "hang",
+        url: `http://127.0.0.1:${receiver.port}/hang`,
+        groupWait: "0s",
+      });
+      await api(server, "POST", "/v1/alerts/rules", { ...rule("Hot4", "vibration", rcv.body.id), for: "0s" });
+      const stop = feed(server, "vibration", "v-1", 70);
+      await waitFor("a webhook request held open", () => receiver.at("/hang").length > 0);
+      await stop();
+      // The attempt is in flight (the timeout is 2 s): ingestion answers as usual meanwhile.
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t = performance.now();
+        const res = await fetch(`${server.url}/v1/events`, {
+          method: "POST",
+          headers: { "x-api-key": KEY, "content-type": "application/json" },
+          body: JSON.stringify({ deviceId: "other", eventType: "ingest-check", value: i }),
+        });
+        expect(res.status).toBe(202);
+        times.push(performance.now() - t);
+      }
+      expect(receiver.at("/hang").length).toBe(1);
+      expect(Math.max(...times)).toBeLessThan(500);
+      // The timeout ends the attempt and it is retried with the same id.
+      const again = await waitFor("a retry after the timeout", () => receiver.at("/hang")[1], 10_000);
+      expect(again.headers["idempotency-key"]).toBe(receiver.at("/hang")[0].headers["idempotency-key"]);
     });
   },
 );

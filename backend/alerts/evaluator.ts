@@ -151,7 +151,16 @@ export class AlertEvaluator {
       try {
         do {
           this.#again = false;
-          await this.#round();
+          try {
+            await this.#round();
+          } catch (error) {
+            // The store refused the round's changes: memory was not changed, and these windows are
+            // evaluated again (the timer finds their rules behind).
+            this.#o.onError("alert evaluation round failed", {
+              error: error instanceof Error ? error.message : String(error),
+            });
+            break;
+          }
         } while ((this.#again || this.#due.size > 0) && !this.#closed);
       } finally {
         this.#running = null;
@@ -191,7 +200,8 @@ export class AlertEvaluator {
       }
     }
     await this.#commit(changes, updated, dropped, this.#o.clock.now());
-    for (const { s, end } of work) if (readings.has(s.rule.id)) s.lastEnd = Math.max(s.lastEnd, end);
+    // A rule whose read failed (logged) is not retried for this window: the next one evaluates it.
+    for (const { s, end } of work) s.lastEnd = Math.max(s.lastEnd, end);
     this.lastRound = {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,

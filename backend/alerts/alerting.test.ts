@@ -5,7 +5,12 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
+import { join } from "node:path";
+import { type AppFixture, FakeClock, TEST_KEY, withApp, withTempDir } from "../testing/with-app.ts";
+import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
+import { createPulseStream, type PulseStream } from "../server.ts";
 import type { OutMessage } from "../realtime/live-hub.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
@@ -325,5 +330,82 @@ describe("alerting with fake time", () => {
       expect(alert.fingerprint).toBe([...f.server.alerting.catalog.allInstances()][0].fingerprint);
       expect([...f.server.alerting.catalog.allInstances()][0]).toMatchObject({ state: "resolved", value: 0 });
     }, { clock, env: ENV });
+  });
+
+  it("restores instances, group timers and waiting notifications after a restart", async () => {
+    await withTempDir(async (dir) => {
+      const clock = new FakeClock(NOW);
+      const config = loadConfig({
+        DATABASE_URL: `file:${join(dir, "r.db")}`,
+        BOOTSTRAP_API_KEY: TEST_KEY,
+        LOG_LEVEL: "silent",
+        ...ENV,
+      });
+      const open = async () =>
+        createPulseStream(config, {
+          driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" }),
+          logger: createLogger("silent"),
+          clock,
+          print: () => {},
+        });
+      const fixture = (server: PulseStream): AppFixture => ({
+        server,
+        config,
+        dir,
+        request: (path, init = {}) =>
+          Promise.resolve(server.app.request(`http://localhost${path}`, {
+            ...init,
+            headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
+          })),
+      });
+      const before = received.length;
+      let f = fixture(await open());
+      const rcv = await post(f, "/v1/alerts/receivers", {
+        name: "R",
+        url: `http://127.0.0.1:${port}/r`,
+        groupWait: "30s",
+      });
+      await post(f, "/v1/alerts/rules", {
+        name: "Restarted",
+        eventType: "temperature",
+        aggregate: "max",
+        window: "1m",
+        op: ">",
+        threshold: 0,
+        receiver: rcv.id,
+      });
+      await post(f, "/v1/events", {
+        deviceId: "s-1",
+        eventType: "temperature",
+        value: 5,
+        timestamp: NOW - 30_000,
+      });
+      await windowClosed(f, "temperature", NOW);
+      await tick(f);
+      const [firing] = (await (await f.request("/v1/alerts")).json()).alerts;
+      expect(firing.state).toBe("firing");
+      await f.server.close();
+
+      clock.advance(30_000);
+      f = fixture(await open());
+      try {
+        expect((await (await f.request("/v1/alerts")).json()).alerts).toEqual([firing]);
+        await tick(f);
+        expect(received.slice(before).map((r) => [r.path, r.body.status])).toEqual([["/r", "firing"]]);
+        // What the group sent was stored with it: the next tick sends nothing more.
+        clock.advance(MIN);
+        await post(f, "/v1/events", {
+          deviceId: "s-1",
+          eventType: "temperature",
+          value: 5,
+          timestamp: NOW + 30_000,
+        });
+        await windowClosed(f, "temperature", NOW + MIN);
+        await tick(f);
+        expect(received.length).toBe(before + 1);
+      } finally {
+        await f.server.close();
+      }
+    });
   });
 });

@@ -55,11 +55,11 @@ export class Notifier {
   /** Waiting items announcing `changed` (new firing or resolved instances) to their groups, at `now`. */
   itemsFor(changed: readonly AlertInstance[], now: number): OutboxItem[] {
     const out = new Map<string, OutboxItem>();
+    const sentTo = this.#sentFiring();
     for (const inst of changed) {
       if (inst.state !== "firing" && inst.state !== "resolved") continue;
       if (this.#o.catalog.silencedBy(inst.labels, now)) continue;
-      const rule = this.#o.catalog.rules.get(inst.ruleId);
-      for (const receiverId of this.#routesWithSent(inst, rule, now)) {
+      for (const receiverId of this.#routesOf(inst, now, sentTo)) {
         const receiver = this.#o.catalog.receivers.get(receiverId);
         if (!receiver) continue;
         const { key } = groupOf(receiver, inst.labels);
@@ -150,17 +150,27 @@ export class Notifier {
     return this.#waiting.size;
   }
 
-  /** Routes, plus receivers that were sent the instance firing (they hear that it resolved). */
-  #routesWithSent(inst: AlertInstance, rule: Parameters<typeof routesOf>[1], now: number): string[] {
-    const routes = routesOf(inst, rule, now);
-    if (inst.state === "resolved") {
-      for (const rec of this.#records.values()) {
-        if (rec.sent[inst.fingerprint] === "firing" && !routes.includes(rec.receiverId)) {
-          routes.push(rec.receiverId);
-        }
+  /**
+   * Where an instance goes: a firing one to its rule's routes; a resolved one only to the
+   * receivers that were sent it firing (they hear it resolved, once; nobody else needs to).
+   */
+  #routesOf(inst: AlertInstance, now: number, sentTo: Map<string, string[]>): string[] {
+    if (inst.state === "resolved") return sentTo.get(inst.fingerprint) ?? [];
+    return routesOf(inst, this.#o.catalog.rules.get(inst.ruleId), now);
+  }
+
+  /** fingerprint → receivers whose group last sent it firing. */
+  #sentFiring(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const rec of this.#records.values()) {
+      for (const [fp, status] of Object.entries(rec.sent)) {
+        if (status !== "firing") continue;
+        const list = out.get(fp);
+        if (list) list.push(rec.receiverId);
+        else out.set(fp, [rec.receiverId]);
       }
     }
-    return routes;
+    return out;
   }
 
   /** Every group with its current (unsilenced) members, plus groups that still hold sent alerts. */
@@ -179,10 +189,11 @@ export class Notifier {
       if (!g) groups.set(id, g = { receiver, key: g0.key, labels: g0.labels, members: [] });
       if (inst) g.members.push(inst);
     };
+    const sentTo = this.#sentFiring();
     for (const inst of catalog.allInstances()) {
-      if (inst.state !== "firing" && inst.state !== "resolved") continue;
+      if (inst.state !== "firing" && (inst.state !== "resolved" || !sentTo.has(inst.fingerprint))) continue;
       if (catalog.silencedBy(inst.labels, now)) continue;
-      for (const receiverId of this.#routesWithSent(inst, catalog.rules.get(inst.ruleId), now)) {
+      for (const receiverId of this.#routesOf(inst, now, sentTo)) {
         const receiver = catalog.receivers.get(receiverId);
         if (receiver) join(receiver, inst, inst.labels);
       }

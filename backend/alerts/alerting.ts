@@ -211,13 +211,13 @@ export class Alerting {
     };
   }
 
-  /** Stops the timer and waits for the round and deliveries in flight. */
+  /** Stops the timer, waits for the round, aborts deliveries in flight (they stay pending). */
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.evaluator.close();
     await this.#ticking;
     await this.evaluator.idle();
-    await this.delivery.idle();
+    await this.delivery.close();
   }
 }
 

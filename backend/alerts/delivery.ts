@@ -50,6 +50,7 @@ export class OutboxDelivery {
   readonly counters: DeliveryCounters = { sent: 0, failed: 0, retried: 0, dead: 0 };
   readonly #o: DeliveryOptions;
   readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #closing = new AbortController();
 
   constructor(options: DeliveryOptions) {
     this.#o = options;
@@ -57,6 +58,7 @@ export class OutboxDelivery {
 
   /** Starts attempts for due items; resolves when they are started (not finished). */
   async tick(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
     const free = this.#o.concurrency - this.#inFlight.size;
     if (free <= 0) return;
     const due = await this.#o.store.listOutbox({
@@ -80,10 +82,18 @@ export class OutboxDelivery {
     return this.#inFlight.size;
   }
 
+  /**
+   * Aborts attempts in flight and waits for them: an aborted attempt is not counted and its item
+   * stays as it was in the store (pending), so it is sent again after the restart.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.idle();
+  }
+
   async #attempt(item: OutboxItem): Promise<void> {
     const { clock, store } = this.#o;
     const receiver = this.#o.catalog.receivers.get(item.receiverId);
-    if (item.attempts > 0) this.counters.retried++;
     let error: string | null = null;
     if (!receiver) error = "receiver was deleted";
     else {
@@ -98,7 +108,7 @@ export class OutboxDelivery {
           },
           body: item.payload,
           redirect: "manual",
-          signal: AbortSignal.timeout(this.#o.timeoutMs),
+          signal: AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#closing.signal]),
         });
         await res.body?.cancel().catch(() => {});
         if (res.status < 200 || res.status > 299) error = `receiver answered ${res.status}`;
@@ -108,8 +118,10 @@ export class OutboxDelivery {
           : `request failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
+    if (this.#closing.signal.aborted) return;
     const now = clock.now();
     const attempts = item.attempts + 1;
+    if (item.attempts > 0) this.counters.retried++;
     let next: OutboxItem;
     if (error === null) {
       this.counters.sent++;

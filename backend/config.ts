@@ -62,6 +62,8 @@ export interface AlertsConfig {
   externalUrl: string | null;
   /** Largest webhook body, bytes (alerts beyond are counted in `truncatedAlerts`). */
   maxPayloadBytes: number;
+  /** How long history and finished notifications are kept, ms. */
+  retentionMs: number;
   limits: AlertLimits;
 }
 
@@ -223,6 +225,7 @@ const schema = z.object({
     error: "must be an http(s) URL without a trailing slash",
   }).optional(),
   ALERTS_MAX_PAYLOAD_BYTES: int(1024, 16 * 1024 * 1024).default(1024 * 1024),
+  ALERTS_RETENTION_DAYS: int(1, 36500).default(30),
   ALERTS_MAX_RULES: int(1, 100_000).default(2000),
   ALERTS_MAX_RECEIVERS: int(1, 10_000).default(100),
   ALERTS_MAX_SILENCES: int(1, 100_000).default(1000),
@@ -334,6 +337,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxAttempts: e.ALERTS_MAX_ATTEMPTS,
       externalUrl: e.ALERTS_EXTERNAL_URL ?? null,
       maxPayloadBytes: e.ALERTS_MAX_PAYLOAD_BYTES,
+      retentionMs: e.ALERTS_RETENTION_DAYS * DAY_MS,
       limits: {
         maxRules: e.ALERTS_MAX_RULES,
         maxReceivers: e.ALERTS_MAX_RECEIVERS,

@@ -81,6 +81,7 @@ export class Alerting {
   readonly store: AlertStore;
   readonly #o: AlertingOptions;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #lastPurge = -Infinity;
   #ticking: Promise<void> | null = null;
   #outbox: Record<OutboxStatus, number> = { waiting: 0, pending: 0, sent: 0, dead: 0, skipped: 0 };
 
@@ -169,6 +170,11 @@ export class Alerting {
         await this.evaluator.tick();
         await this.notifier.tick(this.#o.clock.now());
         await this.delivery.tick();
+        const now = this.#o.clock.now();
+        if (now - this.#lastPurge >= PURGE_INTERVAL_MS) {
+          this.#lastPurge = now;
+          await this.#o.store.alerts.purgeAlertRecords(now - this.#o.config.retentionMs);
+        }
         this.#outbox = await this.#o.store.alerts.outboxCounts();
       } catch (error) {
         this.#o.logger.error("alerting timer failed", {
@@ -220,6 +226,9 @@ export class Alerting {
     await this.delivery.close();
   }
 }
+
+/** How often history and finished notifications past the retention are deleted. */
+const PURGE_INTERVAL_MS = 3_600_000;
 
 /** System samples are kept for the longest rule window allowed. */
 const FIELD_RETAIN_MS = 7 * 86_400_000;

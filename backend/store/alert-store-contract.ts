@@ -190,12 +190,19 @@ export function describeAlertStoreContract(name: string, harness: StoreHarness):
           lastError: "receiver answered 500",
         });
         expect(await b.outboxCounts()).toEqual({ waiting: 2, pending: 0, sent: 0, dead: 1, skipped: 0 });
+        // Purging keeps waiting items and everything newer than the bound.
+        expect(await b.purgeAlertRecords(T0)).toBe(1);
+        expect((await b.listAlertTransitions({ limit: 10 })).map((t) => t.fingerprint)).toEqual(["f2"]);
+        expect(await b.outboxCounts()).toEqual({ waiting: 2, pending: 0, sent: 0, dead: 1, skipped: 0 });
         expect((await b.listOutbox({ statuses: ["dead"], limit: 10 }))[0]).toMatchObject({
           id: "ntf_1",
           attempts: 12,
           lastError: "receiver answered 500",
           payload: '{"n":"ntf_1"}',
         });
+        expect(await b.purgeAlertRecords(T0 + 30_000)).toBe(2);
+        expect(await b.outboxCounts()).toEqual({ waiting: 2, pending: 0, sent: 0, dead: 0, skipped: 0 });
+        expect(await b.listAlertTransitions({ limit: 10 })).toEqual([]);
         await again.close();
       } finally {
         await cleanup();

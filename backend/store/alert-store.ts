@@ -78,4 +78,9 @@ export interface AlertStore {
   updateOutbox(item: OutboxItem, group?: GroupRecord): Promise<void>;
   /** Number of outbox items per status. */
   outboxCounts(): Promise<Record<OutboxStatus, number>>;
+  /**
+   * Deletes transitions at or before `before`, and finished outbox items (sent, skipped, dead) last
+   * updated at or before it; resolves with how many rows went.
+   */
+  purgeAlertRecords(before: number): Promise<number>;
 }

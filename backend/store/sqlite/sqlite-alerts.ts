@@ -190,6 +190,17 @@ export function sqliteAlerts(driver: SqlDriver): AlertStore {
       await driver.writeBatch(statements);
     },
 
+    async purgeAlertRecords(before) {
+      const [transitions, outbox] = await driver.writeBatch([
+        { sql: "DELETE FROM alert_transitions WHERE at <= ?", args: [before] },
+        {
+          sql: "DELETE FROM alert_outbox WHERE status IN ('sent', 'skipped', 'dead') AND updated_at <= ?",
+          args: [before],
+        },
+      ]);
+      return transitions + outbox;
+    },
+
     async outboxCounts() {
       const rows = await driver.all<{ status: OutboxStatus; n: number }>(
         "SELECT status, count(*) AS n FROM alert_outbox GROUP BY status",

@@ -20,7 +20,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import { type AlertDataSource, metadataPairs, type WindowSeriesQuery } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { evaluateRule, type InstanceChange, type Reading } from "./rule-eval.ts";
+import { evaluateRule, type InstanceChange, type Reading, type SeriesLabelCache } from "./rule-eval.ts";
 import type { SystemSampler } from "./system-sampler.ts";
 
 export interface EvaluatorOptions {
@@ -44,6 +44,8 @@ export interface EvaluatorOptions {
 
 interface Scheduled {
   rule: AlertRule;
+  /** Labels and fingerprints of the rule's series (rebuilt when the rule changes). */
+  labels: SeriesLabelCache;
   stepMs: number;
   /** Window end of the last evaluation. */
   lastEnd: number;
@@ -83,7 +85,7 @@ export class AlertEvaluator {
       ? this.#o.resolutions[0]
       : stepFor(rule.windowMs, this.#o.resolutions);
     const lastEnd = floorTo(this.#o.clock.now() - this.#o.closeDelayMs, stepMs);
-    this.#scheduled.set(rule.id, { rule, stepMs, lastEnd });
+    this.#scheduled.set(rule.id, { rule, stepMs, lastEnd, labels: new Map() });
     if (rule.kind === "threshold") {
       let bySteps = this.#index.get(rule.eventType!);
       if (!bySteps) this.#index.set(rule.eventType!, bySteps = new Map());
@@ -188,7 +190,7 @@ export class AlertEvaluator {
       const r = readings.get(s.rule.id);
       if (!r) continue;
       const current = catalog.instances.get(s.rule.id) ?? new Map();
-      const ev = evaluateRule(s.rule, end, r, current, this.#o.maxInstancesPerRule);
+      const ev = evaluateRule(s.rule, end, r, current, this.#o.maxInstancesPerRule, s.labels);
       changes.push(...ev.changes);
       updated.push(...ev.updated);
       for (const fp of ev.dropped) if (current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });

@@ -52,13 +52,20 @@ export function conditionHolds(
   return { active: value !== null && compare(value, rule.op, rule.threshold), value };
 }
 
-/** Evaluates `rule` at `at` over `readings`, given its current instances (not modified). */
+/** Labels and fingerprints of a rule's series, by device id ("" for none), kept between evaluations. */
+export type SeriesLabelCache = Map<string, { labels: Record<string, string>; fingerprint: string }>;
+
+/**
+ * Evaluates `rule` at `at` over `readings`, given its current instances (not modified). `cache`
+ * (per rule, emptied when the rule changes) saves recomputing labels and fingerprints.
+ */
 export function evaluateRule(
   rule: AlertRule,
   at: number,
   readings: readonly Reading[],
   current: ReadonlyMap<string, AlertInstance>,
   maxInstances: number,
+  cache: SeriesLabelCache = new Map(),
 ): RuleEvaluation {
   const out: RuleEvaluation = { updated: [], changes: [], dropped: [], refused: 0 };
   const seen = new Set<string>();
@@ -73,8 +80,12 @@ export function evaluateRule(
     else out.updated.push(next);
   };
   for (const r of readings) {
-    const labels = instanceLabels(rule, r.deviceId);
-    const fp = fingerprint(labels);
+    let series = cache.get(r.deviceId ?? "");
+    if (!series) {
+      const labels = instanceLabels(rule, r.deviceId);
+      cache.set(r.deviceId ?? "", series = { labels, fingerprint: fingerprint(labels) });
+    }
+    const { labels, fingerprint: fp } = series;
     if (seen.has(fp)) continue;
     seen.add(fp);
     const { active, value } = conditionHolds(rule, r.value);

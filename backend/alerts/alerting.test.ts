@@ -269,6 +269,50 @@ describe("alerting with fake time", () => {
     }, { clock, env: { ...ENV, ALERTS_MAX_ATTEMPTS: "2", ALERTS_RETRY_BASE_MS: "1000" } });
   });
 
+  it("evaluates every step it missed when several windows close at once, so `for` is exact", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const rule = await post(f, "/v1/alerts/rules", {
+        name: "CatchUp",
+        eventType: "temperature",
+        aggregate: "avg",
+        window: "1m",
+        op: ">",
+        threshold: 30,
+        for: "2m",
+      });
+      const events = [0, 1, 2, 3].map((m) => ({
+        deviceId: "s-1",
+        eventType: "temperature",
+        value: m === 3 ? 10 : 40,
+        timestamp: NOW - 30_000 + m * MIN,
+      }));
+      await post(f, "/v1/events", events);
+      // Only the last of four closed windows is announced (a stalled tick): all four are evaluated.
+      clock.current = NOW + 3 * MIN;
+      await windowClosed(f, "temperature", NOW + 3 * MIN);
+      const history = (await (await f.request(`/v1/alerts/history?ruleId=${rule.id}`)).json()).history;
+      expect(
+        history.map((
+          t: { from: string; to: string; at: string; value: number },
+        ) => [t.from, t.to, t.at, t.value]),
+      )
+        .toEqual([
+          ["firing", "resolved", iso(NOW + 3 * MIN), 10],
+          ["pending", "firing", iso(NOW + 2 * MIN), 40],
+          ["inactive", "pending", iso(NOW), 40],
+        ]);
+      expect(await f.server.store.alerts.loadAlertInstances()).toEqual([
+        expect.objectContaining({
+          state: "resolved",
+          activeAt: NOW,
+          firedAt: NOW + 2 * MIN,
+          resolvedAt: NOW + 3 * MIN,
+        }),
+      ]);
+    }, { clock, env: ENV });
+  });
+
   it("fires nodata rules per device on the timer when a device sends nothing for the window", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {

@@ -51,6 +51,22 @@ interface Scheduled {
   lastEnd: number;
 }
 
+/** A rule due in a round: evaluated at every step end from `first` to `end`. */
+interface Work {
+  s: Scheduled;
+  first: number;
+  end: number;
+}
+
+/** Window ends and, per end, the value of every series. */
+interface Points {
+  ends: number[];
+  points: Reading[][];
+}
+
+/** Most missed steps a rule catches up on in one round. */
+const MAX_CATCH_UP_STEPS = 60;
+
 /** The evaluation step of a window: the largest resolution that divides it. */
 export function stepFor(windowMs: number, resolutions: readonly number[]): number {
   for (let i = resolutions.length - 1; i >= 0; i--) {
@@ -176,32 +192,49 @@ export class AlertEvaluator {
     const started = performance.now();
     const due = [...this.#due];
     this.#due.clear();
-    const work: { s: Scheduled; end: number }[] = [];
+    const work: Work[] = [];
     for (const [id, end] of due) {
       const s = this.#scheduled.get(id);
-      if (s && end > s.lastEnd) work.push({ s, end });
+      if (!s || end <= s.lastEnd) continue;
+      // Every step since the last evaluation is evaluated in order (a slow tick can close several
+      // windows at once), so `for` is measured exactly; at most MAX_CATCH_UP_STEPS of them.
+      const first = s.rule.kind === "system"
+        ? end
+        : Math.max(s.lastEnd + s.stepMs, end - (MAX_CATCH_UP_STEPS - 1) * s.stepMs);
+      work.push({ s, first, end });
     }
     const { readings, queries } = await this.#read(work);
     const { catalog } = this.#o;
     const changes: InstanceChange[] = [];
     const updated: AlertInstance[] = [];
+    const persist: AlertInstance[] = [];
     const dropped: { ruleId: string; fingerprint: string }[] = [];
-    for (const { s, end } of work) {
+    for (const { s } of work) {
       const r = readings.get(s.rule.id);
       if (!r) continue;
-      const current = catalog.instances.get(s.rule.id) ?? new Map();
-      const ev = evaluateRule(s.rule, end, r, current, this.#o.maxInstancesPerRule, s.labels);
-      changes.push(...ev.changes);
-      updated.push(...ev.updated);
-      for (const fp of ev.dropped) if (current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });
-      if (ev.refused) {
-        this.#o.onError("alert instances refused: rule holds the most allowed", {
-          ruleId: s.rule.id,
-          refused: ev.refused,
-        });
+      const before = catalog.instances.get(s.rule.id) ?? new Map<string, AlertInstance>();
+      const current = new Map(before);
+      const changed = new Set<string>();
+      r.ends.forEach((at, i) => {
+        const ev = evaluateRule(s.rule, at, r.points[i], current, this.#o.maxInstancesPerRule, s.labels);
+        for (const u of ev.updated) current.set(u.fingerprint, u);
+        for (const fp of ev.dropped) current.delete(fp);
+        for (const c of ev.changes) changed.add(c.instance.fingerprint);
+        changes.push(...ev.changes);
+        if (ev.refused) {
+          this.#o.onError("alert instances refused: rule holds the most allowed", {
+            ruleId: s.rule.id,
+            refused: ev.refused,
+          });
+        }
+      });
+      updated.push(...current.values());
+      for (const fp of changed) if (current.has(fp)) persist.push(current.get(fp)!);
+      for (const fp of before.keys()) {
+        if (!current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });
       }
     }
-    await this.#commit(changes, updated, dropped, this.#o.clock.now());
+    await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
     // A rule whose read failed (logged) is not retried for this window: the next one evaluates it.
     for (const { s, end } of work) s.lastEnd = Math.max(s.lastEnd, end);
     this.lastRound = {
@@ -216,13 +249,14 @@ export class AlertEvaluator {
   async #commit(
     changes: InstanceChange[],
     updated: AlertInstance[],
+    persist: AlertInstance[],
     dropped: { ruleId: string; fingerprint: string }[],
     now: number,
   ): Promise<void> {
     const { catalog, notifier } = this.#o;
     // Store and memory change together, before the notifier's timer can look at either.
     await notifier.exclusive(async () => {
-      if (changes.length || dropped.length) await this.#write(changes, dropped, now);
+      if (changes.length || dropped.length) await this.#write(changes, persist, dropped, now);
       for (const i of updated) catalog.putInstance(i);
       for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
     });
@@ -230,11 +264,16 @@ export class AlertEvaluator {
   }
 
   /** The store transaction of one set of changes, with the outbox items that announce them. */
-  async #write(changes: InstanceChange[], dropped: { ruleId: string; fingerprint: string }[], now: number) {
+  async #write(
+    changes: InstanceChange[],
+    persist: AlertInstance[],
+    dropped: { ruleId: string; fingerprint: string }[],
+    now: number,
+  ) {
     const { notifier, store } = this.#o;
     const outbox = notifier.itemsFor(changes.map((c) => c.instance), now);
     await store.applyAlertChanges({
-      instances: changes.filter((c) => c.to !== "inactive").map((c) => c.instance),
+      instances: persist,
       transitions: changes.map((c) => ({
         at: c.at,
         ruleId: c.instance.ruleId,
@@ -272,19 +311,18 @@ export class AlertEvaluator {
         dropped.push({ ruleId, fingerprint: inst.fingerprint });
       }
     }
-    await this.#commit(changes, updated, dropped, now);
+    await this.#commit(changes, updated, updated, dropped, now);
   }
 
   /** Reads each rule's values at its end; one query per distinct shape. Rules whose read failed are left out. */
-  async #read(
-    work: { s: Scheduled; end: number }[],
-  ): Promise<{ readings: Map<string, Reading[]>; queries: number }> {
-    const out = new Map<string, Reading[]>();
+  async #read(work: Work[]): Promise<{ readings: Map<string, Points>; queries: number }> {
+    const out = new Map<string, Points>();
     const shapes = new Map<string, { q: WindowSeriesQuery; rules: AlertRule[] }>();
-    for (const { s, end } of work) {
+    for (const { s, first, end } of work) {
       const rule = s.rule;
       if (rule.kind === "system") {
-        out.set(rule.id, [{ deviceId: null, value: this.#o.system.read(rule.metric!, rule.windowMs, end) }]);
+        const value = this.#o.system.read(rule.metric!, rule.windowMs, end);
+        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]] });
         continue;
       }
       const q: WindowSeriesQuery = {
@@ -294,7 +332,7 @@ export class AlertEvaluator {
         aggregates: [],
         windowMs: rule.windowMs,
         stepMs: s.stepMs,
-        firstEnd: end,
+        firstEnd: first,
         lastEnd: end,
         groupByDevice: rule.groupBy === "device",
         limit: this.#o.maxSeries,
@@ -305,6 +343,7 @@ export class AlertEvaluator {
         q.metadata,
         q.windowMs,
         q.stepMs,
+        first,
         end,
         q.groupByDevice,
       ]);
@@ -316,7 +355,12 @@ export class AlertEvaluator {
     for (const { q, rules } of shapes.values()) {
       try {
         const result = await this.#o.source.readWindows(q);
-        for (const rule of rules) out.set(rule.id, readingsOf(result.series, rule.aggregate, 0));
+        for (const rule of rules) {
+          out.set(rule.id, {
+            ends: result.ends,
+            points: result.ends.map((_, i) => readingsOf(result.series, rule.aggregate, i)),
+          });
+        }
       } catch (error) {
         this.#o.onError("alert rule evaluation failed", {
           ruleIds: rules.map((r) => r.id),

@@ -32,6 +32,8 @@ import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
 import { Observability } from "./observability/observability.ts";
 import { prometheusRoutes } from "./http/prometheus-routes.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
+import { alertRoutes, countResponses } from "./http/alert-routes.ts";
+import type { Alerting } from "./alerts/alerting.ts";
 
 export interface AppDeps {
   store: Store;
@@ -71,6 +73,8 @@ export interface AppDeps {
   observability?: Observability;
   /** Readiness checks of other subsystems, added to /readyz. */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
+  alerting?: Alerting;
 }
 
 export const VERSION = "0.1.0";
@@ -84,6 +88,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   const obs = deps.observability ?? new Observability({ enabled: false, logger });
   app.use("*", requestLog(logger, obs.enabled ? obs.requests : undefined));
+  if (deps.alerting) app.use("*", countResponses(deps.alerting));
   // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
   if (config.corsOrigins !== null) {
     app.use(
@@ -99,7 +104,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           "x-request-id",
           "import-id",
         ],
-        allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         exposeHeaders: [
           "x-request-id",
           "retry-after",
@@ -212,6 +217,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.route(
       "/",
       prometheusRoutes({ registry: obs.registry, auth, metricsAuth: config.observability.metricsAuth }),
+    );
+  }
+  if (deps.alerting) {
+    app.route(
+      "/v1/alerts",
+      alertRoutes({
+        auth,
+        alerting: deps.alerting,
+        clock,
+        clientAddress: deps.clientAddress ?? (() => null),
+        maxSeries: config.metrics.maxSeries,
+      }),
     );
   }
 

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
+import type { AlertLimits } from "./alerts/limits.ts";
 import {
   DEFAULT_EVENT_LIMITS,
   DEFAULT_REQUEST_LIMITS,
@@ -44,6 +45,7 @@ export interface Config {
   metrics: MetricsQueryConfig;
   live: LiveConfig;
   observability: ObservabilityConfig;
+  alerts: AlertsConfig;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */
@@ -52,6 +54,26 @@ export interface ObservabilityConfig {
   metricsAuth: "none" | "read";
   /** Whether instruments count at all (off: no-ops and no /metrics; for measuring their cost). */
   instrumentation: boolean;
+}
+
+/** Alert evaluation and notification (see `alerts/`, docs/ALERTING.md). */
+export interface AlertsConfig {
+  /** Timer period: nodata and system rules, group timers, delivery; ms. */
+  evalIntervalMs: number;
+  /** Longest wait for a webhook receiver's answer, ms. */
+  webhookTimeoutMs: number;
+  /** First retry delay, ms; it doubles per failed attempt up to `retryMaxMs` (±50% jitter). */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Attempts before a notification is kept as `dead`. */
+  maxAttempts: number;
+  /** Base of `externalURL` and `generatorURL` in payloads; null: http://HOST:PORT. */
+  externalUrl: string | null;
+  /** Largest webhook body, bytes (alerts beyond are counted in `truncatedAlerts`). */
+  maxPayloadBytes: number;
+  /** How long history and finished notifications are kept, ms. */
+  retentionMs: number;
+  limits: AlertLimits;
 }
 
 /** Live subscriptions (see `realtime/live-hub.ts`). */
@@ -205,6 +227,22 @@ const schema = z.object({
   LIVE_COALESCE_MS: int(0, 1000).default(10),
   METRICS_AUTH: z.enum(["none", "read"], { error: "must be none or read" }).default("none"),
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
+  ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
+  ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
+  ALERTS_MAX_ATTEMPTS: int(1, 1000).default(12),
+  ALERTS_EXTERNAL_URL: z.string().trim().regex(/^https?:\/\/[^\s]+[^/\s]$/, {
+    error: "must be an http(s) URL without a trailing slash",
+  }).optional(),
+  ALERTS_MAX_PAYLOAD_BYTES: int(1024, 16 * 1024 * 1024).default(1024 * 1024),
+  ALERTS_RETENTION_DAYS: int(1, 36500).default(30),
+  ALERTS_MAX_RULES: int(1, 100_000).default(2000),
+  ALERTS_MAX_RECEIVERS: int(1, 10_000).default(100),
+  ALERTS_MAX_SILENCES: int(1, 100_000).default(1000),
+  ALERTS_MAX_LABELS: int(1, 256).default(32),
+  ALERTS_MAX_INSTANCES_PER_RULE: int(1, 1_000_000).default(1000),
+  ALERTS_MAX_ALERTS_PER_NOTIFICATION: int(1, 10_000).default(100),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -305,6 +343,24 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     observability: {
       metricsAuth: e.METRICS_AUTH,
       instrumentation: e.METRICS_INSTRUMENTATION === "on",
+    },
+    alerts: {
+      evalIntervalMs: e.ALERTS_EVAL_INTERVAL_MS,
+      webhookTimeoutMs: e.ALERTS_WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.ALERTS_RETRY_BASE_MS,
+      retryMaxMs: Math.max(e.ALERTS_RETRY_MAX_MS, e.ALERTS_RETRY_BASE_MS),
+      maxAttempts: e.ALERTS_MAX_ATTEMPTS,
+      externalUrl: e.ALERTS_EXTERNAL_URL ?? null,
+      maxPayloadBytes: e.ALERTS_MAX_PAYLOAD_BYTES,
+      retentionMs: e.ALERTS_RETENTION_DAYS * DAY_MS,
+      limits: {
+        maxRules: e.ALERTS_MAX_RULES,
+        maxReceivers: e.ALERTS_MAX_RECEIVERS,
+        maxSilences: e.ALERTS_MAX_SILENCES,
+        maxLabels: e.ALERTS_MAX_LABELS,
+        maxInstancesPerRule: e.ALERTS_MAX_INSTANCES_PER_RULE,
+        maxAlertsPerNotification: e.ALERTS_MAX_ALERTS_PER_NOTIFICATION,
+      },
     },
     sqlite: {
       cacheMb: e.SQLITE_CACHE_MB,

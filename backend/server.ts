@@ -26,6 +26,8 @@ import type { CommitResult } from "./store/store.ts";
 import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
 import { Observability } from "./observability/observability.ts";
 import { registerPulseCollectors } from "./observability/pulse-collectors.ts";
+import { registerAlertCollectors } from "./observability/alert-collectors.ts";
+import { Alerting } from "./alerts/alerting.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -43,6 +45,8 @@ export interface PulseStream {
   hub: LiveHub;
   /** Metrics instruments; plug subsystems in with `observability.registry.collect(...)`. */
   observability: Observability;
+  /** Alert evaluation and notification. */
+  alerting: Alerting;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
   /** Commits what is queued, then closes the store. */
@@ -145,6 +149,25 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
+  const alerting = new Alerting({
+    store,
+    metrics,
+    clock,
+    config: config.alerts,
+    resolutions,
+    closeDelayMs: config.stream.allowedLatenessMs + config.stream.idleMs,
+    maxSeries: config.metrics.maxSeries,
+    bounds: {
+      maxEventTypeLength: config.eventLimits.maxEventTypeLength,
+      maxDeviceIdLength: config.eventLimits.maxDeviceIdLength,
+    },
+    defaultExternalUrl: `http://${config.host}:${config.port}`,
+    queueFill: () => committer.queuedEvents / config.commit.maxQueuedEvents,
+    publish: (message) => hub.publishTo("alerts", message),
+    logger,
+  });
+  bus.subscribe((message) => alerting.onWindow(message));
+  await alerting.start();
   const purge = setInterval(() => {
     idempotency.purgeExpired().then(
       (n) => n > 0 && logger.info("expired idempotency records purged", { count: n }),
@@ -162,6 +185,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     startedAt,
     version: VERSION,
   });
+  registerAlertCollectors(observability.registry, () => alerting.metricsSnapshot());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const app = createApp({
     observability,
@@ -178,6 +202,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     logger,
     indexHtml: options.indexHtml,
     clientAddress: options.clientAddress,
+    alerting,
     startedAt: clock.now(),
     version: VERSION,
   });
@@ -190,10 +215,12 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     bus,
     hub,
     observability,
+    alerting,
     initialKey,
     async close() {
       observability.close();
       clearInterval(purge);
+      await alerting.close();
       clearInterval(stats);
       hub.closeAll("server shutting down");
       idempotency.close();

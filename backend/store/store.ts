@@ -23,6 +23,7 @@
 import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
 import type { AggState, ScalarField } from "../stream/aggregate.ts";
 import type { EngineEvent } from "../stream/engine.ts";
+import type { AlertStore } from "./alert-store.ts";
 
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
@@ -286,6 +287,8 @@ export interface Store {
   saveImportJob(job: ImportJobRecord): Promise<void>;
   /** One import job by id, as last saved, or `null`. */
   getImportJob(id: string): Promise<ImportJobRecord | null>;
+  /** Alert rules, receivers, silences, instances, history and the notification outbox. */
+  readonly alerts: AlertStore;
   /** Resolves when the store can serve reads and writes; rejects otherwise. */
   ping(): Promise<void>;
   stats(): Promise<StoreStats>;

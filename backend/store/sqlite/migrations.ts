@@ -158,4 +158,80 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 10,
+    name: "alert rules, receivers and silences",
+    // Documents as JSON: the alerting core validates them; SQL only stores, orders and expires.
+    sql: `
+      CREATE TABLE alert_rules (
+        id          TEXT    PRIMARY KEY,
+        body        TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE alert_receivers (
+        id          TEXT    PRIMARY KEY,
+        body        TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE alert_silences (
+        id          TEXT    PRIMARY KEY,
+        body        TEXT    NOT NULL,
+        ends_at     INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 11,
+    name: "alert instances and history",
+    sql: `
+      CREATE TABLE alert_instances (
+        rule_id     TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        body        TEXT    NOT NULL,
+        PRIMARY KEY (rule_id, fingerprint)
+      ) WITHOUT ROWID;
+      CREATE TABLE alert_transitions (
+        seq         INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        rule_id     TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        labels      TEXT    NOT NULL,
+        from_state  TEXT    NOT NULL,
+        to_state    TEXT    NOT NULL,
+        value       REAL
+      );
+      CREATE INDEX alert_transitions_rule ON alert_transitions (rule_id, seq);
+      CREATE INDEX alert_transitions_fingerprint ON alert_transitions (fingerprint, seq);
+    `,
+  },
+  {
+    version: 12,
+    name: "notification outbox and groups",
+    // One waiting item per group at most (the partial unique index); delivery scans by status and due time.
+    sql: `
+      CREATE TABLE alert_outbox (
+        id          TEXT    PRIMARY KEY,
+        receiver_id TEXT    NOT NULL,
+        group_key   TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        payload     TEXT,
+        due_at      INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL,
+        last_error  TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX alert_outbox_waiting ON alert_outbox (receiver_id, group_key) WHERE status = 'waiting';
+      CREATE INDEX alert_outbox_due ON alert_outbox (status, due_at);
+      CREATE TABLE alert_groups (
+        receiver_id TEXT    NOT NULL,
+        group_key   TEXT    NOT NULL,
+        body        TEXT    NOT NULL,
+        PRIMARY KEY (receiver_id, group_key)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -7,6 +7,7 @@
 import type { AuditEntry, CommitOutcome, IdempotencyRecord, Store, StoreStats } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { sqliteRollups } from "./sqlite-rollups.ts";
+import { sqliteAlerts } from "./sqlite-alerts.ts";
 import {
   type AuditRow,
   type EventRow,
@@ -48,6 +49,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   return {
     engine: `sqlite (${driver.name})`,
     ...rollups,
+    alerts: sqliteAlerts(driver),
 
     async commitEvents(events, records = []) {
       const firstSeq = nextSeq;

@@ -1,0 +1,157 @@
+/**
+ * Webhook delivery from the outbox, off the ingest path: each tick picks the
+ * `pending` items that are due and POSTs their payload, at most
+ * `concurrency` at a time, each with a timeout. Every attempt of an item
+ * carries the same id in `Idempotency-Key` and `X-PulseStream-Notification-Id`,
+ * so a receiver can drop repeats (delivery is at least once: an attempt may
+ * succeed at the receiver and still be retried after a crash or timeout).
+ * A failed attempt is retried after an exponential backoff with jitter; after
+ * `maxAttempts` the item is kept with status `dead`.
+ */
+import type { Clock } from "../clock.ts";
+import type { AlertStore } from "../store/alert-store.ts";
+import type { AlertCatalog } from "./catalog.ts";
+import type { OutboxItem } from "./model.ts";
+
+export interface DeliveryOptions {
+  store: AlertStore;
+  catalog: AlertCatalog;
+  clock: Clock;
+  fetch: typeof fetch;
+  timeoutMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxAttempts: number;
+  concurrency: number;
+  /** [0, 1) (injected for tests). */
+  random: () => number;
+  onError: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** Outcomes since start. */
+export interface DeliveryCounters {
+  /** Notifications delivered (2xx). */
+  sent: number;
+  /** Attempts that failed (non-2xx, timeout, network error). */
+  failed: number;
+  /** Attempts that were retries of an earlier failed attempt. */
+  retried: number;
+  /** Notifications given up after `maxAttempts`. */
+  dead: number;
+}
+
+/** The wait before attempt `attempt + 1` after `attempt` failures: base·2^(attempt-1), capped, with ±50% jitter. */
+export function backoffMs(attempt: number, base: number, max: number, random: number): number {
+  const exp = Math.min(max, base * 2 ** Math.min(30, attempt - 1));
+  return Math.round(exp * (0.5 + random));
+}
+
+export class OutboxDelivery {
+  readonly counters: DeliveryCounters = { sent: 0, failed: 0, retried: 0, dead: 0 };
+  readonly #o: DeliveryOptions;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #closing = new AbortController();
+
+  constructor(options: DeliveryOptions) {
+    this.#o = options;
+  }
+
+  /** Starts attempts for due items; resolves when they are started (not finished). */
+  async tick(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    const free = this.#o.concurrency - this.#inFlight.size;
+    if (free <= 0) return;
+    const due = await this.#o.store.listOutbox({
+      statuses: ["pending"],
+      dueBy: this.#o.clock.now(),
+      limit: free + this.#inFlight.size,
+    });
+    for (const item of due) {
+      if (this.#inFlight.has(item.id) || this.#inFlight.size >= this.#o.concurrency) continue;
+      const p = this.#attempt(item).finally(() => this.#inFlight.delete(item.id));
+      this.#inFlight.set(item.id, p);
+    }
+  }
+
+  /** Resolves when every attempt in flight has finished. */
+  async idle(): Promise<void> {
+    await Promise.all(this.#inFlight.values());
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Aborts attempts in flight and waits for them: an aborted attempt is not counted and its item
+   * stays as it was in the store (pending), so it is sent again after the restart.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.idle();
+  }
+
+  async #attempt(item: OutboxItem): Promise<void> {
+    const { clock, store } = this.#o;
+    const receiver = this.#o.catalog.receivers.get(item.receiverId);
+    let error: string | null = null;
+    if (!receiver) error = "receiver was deleted";
+    else {
+      try {
+        const res = await this.#o.fetch(receiver.url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "idempotency-key": item.id,
+            "x-pulsestream-notification-id": item.id,
+            "user-agent": "PulseStream-Alerting",
+          },
+          body: item.payload,
+          redirect: "manual",
+          signal: AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#closing.signal]),
+        });
+        await res.body?.cancel().catch(() => {});
+        if (res.status < 200 || res.status > 299) error = `receiver answered ${res.status}`;
+      } catch (e) {
+        error = e instanceof Error && e.name === "TimeoutError"
+          ? `no answer within ${this.#o.timeoutMs} ms`
+          : `request failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (this.#closing.signal.aborted) return;
+    const now = clock.now();
+    const attempts = item.attempts + 1;
+    if (item.attempts > 0) this.counters.retried++;
+    let next: OutboxItem;
+    if (error === null) {
+      this.counters.sent++;
+      next = { ...item, status: "sent", attempts, lastError: null, updatedAt: now };
+    } else {
+      this.counters.failed++;
+      const dead = attempts >= this.#o.maxAttempts || !receiver;
+      if (dead) this.counters.dead++;
+      const wait = backoffMs(attempts, this.#o.retryBaseMs, this.#o.retryMaxMs, this.#o.random());
+      next = {
+        ...item,
+        status: dead ? "dead" : "pending",
+        attempts,
+        lastError: error,
+        dueAt: dead ? item.dueAt : now + wait,
+        updatedAt: now,
+      };
+      this.#o.onError("notification attempt failed", {
+        notificationId: item.id,
+        receiverId: item.receiverId,
+        attempt: attempts,
+        error,
+        dead,
+      });
+    }
+    try {
+      await store.updateOutbox(next);
+    } catch (e) {
+      // The item stays pending in the store and is attempted again: at least once, never lost.
+      this.#o.onError("outbox update failed", { notificationId: item.id, error: String(e) });
+    }
+  }
+}

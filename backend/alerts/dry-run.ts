@@ -1,0 +1,81 @@
+/**
+ * Dry run: evaluates a rule over a past range from stored data (rollups, or
+ * raw events for sub-minute steps and metadata filters), at every step as the
+ * live evaluator would, and returns the transitions it would have made.
+ * System rules cannot be replayed: their counters are not stored.
+ */
+import { ValidationError } from "../errors.ts";
+import type { AlertDataSource } from "./data-source.ts";
+import { metadataPairs } from "./data-source.ts";
+import { readingsOf, stepFor } from "./evaluator.ts";
+import type { AlertInstance, AlertRule, AlertState } from "./model.ts";
+import { evaluateRule } from "./rule-eval.ts";
+
+export interface DryRunTransition {
+  at: number;
+  fingerprint: string;
+  labels: Record<string, string>;
+  from: AlertState;
+  to: AlertState;
+  value: number | null;
+}
+
+const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
+
+export async function dryRun(
+  rule: AlertRule,
+  range: { from: number; to: number },
+  options: {
+    source: AlertDataSource;
+    resolutions: readonly number[];
+    maxSeries: number;
+    maxInstances: number;
+  },
+): Promise<DryRunTransition[]> {
+  if (rule.kind === "system") {
+    throw new ValidationError("System rules cannot be dry-run", [{
+      field: "rule.kind",
+      message: "system metrics are not stored, so they cannot be replayed",
+    }]);
+  }
+  const stepMs = stepFor(rule.windowMs, options.resolutions);
+  const firstEnd = floorTo(range.from, stepMs) + stepMs;
+  const lastEnd = floorTo(range.to, stepMs);
+  if (lastEnd < firstEnd) return [];
+  const result = await options.source.readWindows({
+    eventType: rule.eventType!,
+    deviceId: rule.filter?.deviceId,
+    metadata: metadataPairs(rule.filter?.metadata),
+    aggregates: [rule.aggregate],
+    windowMs: rule.windowMs,
+    stepMs,
+    firstEnd,
+    lastEnd,
+    groupByDevice: rule.groupBy === "device",
+    limit: options.maxSeries,
+  });
+  const current = new Map<string, AlertInstance>();
+  const out: DryRunTransition[] = [];
+  result.ends.forEach((end, i) => {
+    const ev = evaluateRule(
+      rule,
+      end,
+      readingsOf(result.series, rule.aggregate, i),
+      current,
+      options.maxInstances,
+    );
+    for (const inst of ev.updated) current.set(inst.fingerprint, inst);
+    for (const fp of ev.dropped) current.delete(fp);
+    for (const c of ev.changes) {
+      out.push({
+        at: c.at,
+        fingerprint: c.instance.fingerprint,
+        labels: c.instance.labels,
+        from: c.from,
+        to: c.to,
+        value: c.instance.value,
+      });
+    }
+  });
+  return out;
+}

@@ -1,0 +1,382 @@
+/**
+ * Live rule evaluation. Rules are indexed by event type and evaluation step
+ * (the largest stream resolution dividing the rule's window), so a closed
+ * window on the bus costs one map lookup and touches only the rules that read
+ * it. A threshold rule is evaluated when the all-device window of its step
+ * closes, over the window of its length ending there (read through the
+ * metrics service, one query per distinct query shape in a round). The timer
+ * evaluates nodata and system rules, and threshold rules whose window saw no
+ * event (no window closes then).
+ *
+ * A round's state changes, their transitions and the outbox items that
+ * announce them are written in one transaction before memory, live
+ * subscribers and delivery see them.
+ */
+import type { Clock } from "../clock.ts";
+import type { AlertStore } from "../store/alert-store.ts";
+import type { WindowMessage } from "../stream/windows.ts";
+import type { AggregateName } from "../stream/aggregate.ts";
+import type { AlertCatalog } from "./catalog.ts";
+import { type AlertDataSource, metadataPairs, type WindowSeriesQuery } from "./data-source.ts";
+import type { AlertInstance, AlertRule } from "./model.ts";
+import type { Notifier } from "./notifier.ts";
+import { evaluateRule, type InstanceChange, type Reading, type SeriesLabelCache } from "./rule-eval.ts";
+import type { SystemSampler } from "./system-sampler.ts";
+
+export interface EvaluatorOptions {
+  catalog: AlertCatalog;
+  store: AlertStore;
+  source: AlertDataSource;
+  system: SystemSampler;
+  notifier: Notifier;
+  clock: Clock;
+  /** Stream resolutions, ascending. */
+  resolutions: readonly number[];
+  /** How long after its end a window has surely closed (lateness + idle + timer period), ms. */
+  closeDelayMs: number;
+  maxInstancesPerRule: number;
+  /** Most series one rule reads (groupBy device). */
+  maxSeries: number;
+  /** Receives each state change (live subscribers). */
+  onChange: (change: InstanceChange) => void;
+  onError: (message: string, fields: Record<string, unknown>) => void;
+}
+
+interface Scheduled {
+  rule: AlertRule;
+  /** Labels and fingerprints of the rule's series (rebuilt when the rule changes). */
+  labels: SeriesLabelCache;
+  stepMs: number;
+  /** Window end of the last evaluation. */
+  lastEnd: number;
+}
+
+/** A rule due in a round: evaluated at every step end from `first` to `end`. */
+interface Work {
+  s: Scheduled;
+  first: number;
+  end: number;
+}
+
+/** Window ends and, per end, the value of every series. */
+interface Points {
+  ends: number[];
+  points: Reading[][];
+}
+
+/** Most missed steps a rule catches up on in one round. */
+const MAX_CATCH_UP_STEPS = 60;
+
+/** The evaluation step of a window: the largest resolution that divides it. */
+export function stepFor(windowMs: number, resolutions: readonly number[]): number {
+  for (let i = resolutions.length - 1; i >= 0; i--) {
+    if (windowMs % resolutions[i] === 0) return resolutions[i];
+  }
+  return resolutions[0];
+}
+
+const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
+
+export class AlertEvaluator {
+  readonly #o: EvaluatorOptions;
+  readonly #scheduled = new Map<string, Scheduled>();
+  /** eventType → step → rule ids. */
+  readonly #index = new Map<string, Map<number, Set<string>>>();
+  readonly #due = new Map<string, number>();
+  #running: Promise<void> | null = null;
+  #again = false;
+  #closed = false;
+  /** Duration and size of the last round. */
+  lastRound = { at: 0, durationMs: 0, rules: 0, queries: 0 };
+
+  constructor(options: EvaluatorOptions) {
+    this.#o = options;
+  }
+
+  /** Starts (or restarts) evaluating `rule` from the current time. */
+  setRule(rule: AlertRule): void {
+    this.removeRule(rule.id);
+    if (!rule.enabled) return;
+    const stepMs = rule.kind === "system"
+      ? this.#o.resolutions[0]
+      : stepFor(rule.windowMs, this.#o.resolutions);
+    const lastEnd = floorTo(this.#o.clock.now() - this.#o.closeDelayMs, stepMs);
+    this.#scheduled.set(rule.id, { rule, stepMs, lastEnd, labels: new Map() });
+    if (rule.kind === "threshold") {
+      let bySteps = this.#index.get(rule.eventType!);
+      if (!bySteps) this.#index.set(rule.eventType!, bySteps = new Map());
+      let ids = bySteps.get(stepMs);
+      if (!ids) bySteps.set(stepMs, ids = new Set());
+      ids.add(rule.id);
+    }
+  }
+
+  /** Stops evaluating a rule (its instances are the caller's to resolve). */
+  removeRule(id: string): void {
+    const s = this.#scheduled.get(id);
+    if (!s) return;
+    this.#scheduled.delete(id);
+    this.#due.delete(id);
+    if (s.rule.kind === "threshold") {
+      const bySteps = this.#index.get(s.rule.eventType!);
+      bySteps?.get(s.stepMs)?.delete(id);
+    }
+  }
+
+  /** Bus subscriber: a closed all-device window makes the rules reading it due. */
+  onWindow(m: WindowMessage): void {
+    if (m.kind !== "window" || !m.final || m.deviceId !== null) return;
+    const ids = this.#index.get(m.eventType)?.get(m.resolution);
+    if (!ids || ids.size === 0) return;
+    for (const id of ids) {
+      const s = this.#scheduled.get(id)!;
+      if (m.end > s.lastEnd && m.end > (this.#due.get(id) ?? -Infinity)) this.#due.set(id, m.end);
+    }
+    this.#kick();
+  }
+
+  /** Timer: nodata and system rules, and threshold rules no closed window announced. */
+  tick(): Promise<void> {
+    const now = this.#o.clock.now();
+    this.#o.system.sample(now);
+    for (const [id, s] of this.#scheduled) {
+      const end = s.rule.kind === "system"
+        ? floorTo(now, s.stepMs)
+        : floorTo(now - this.#o.closeDelayMs, s.stepMs);
+      if (end > s.lastEnd && !this.#due.has(id)) this.#due.set(id, end);
+    }
+    return this.#kick();
+  }
+
+  /** Resolves when no round is running or due. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  #kick(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      // Let the engine finish publishing this tick's closed windows: they make one round.
+      await null;
+      try {
+        do {
+          this.#again = false;
+          try {
+            await this.#round();
+          } catch (error) {
+            // The store refused the round's changes: memory was not changed, and these windows are
+            // evaluated again (the timer finds their rules behind).
+            this.#o.onError("alert evaluation round failed", {
+              error: error instanceof Error ? error.message : String(error),
+            });
+            break;
+          }
+        } while ((this.#again || this.#due.size > 0) && !this.#closed);
+      } finally {
+        this.#running = null;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #round(): Promise<void> {
+    if (this.#due.size === 0) return;
+    const started = performance.now();
+    const due = [...this.#due];
+    this.#due.clear();
+    const work: Work[] = [];
+    for (const [id, end] of due) {
+      const s = this.#scheduled.get(id);
+      if (!s || end <= s.lastEnd) continue;
+      // Every step since the last evaluation is evaluated in order (a slow tick can close several
+      // windows at once), so `for` is measured exactly; at most MAX_CATCH_UP_STEPS of them.
+      const first = s.rule.kind === "system"
+        ? end
+        : Math.max(s.lastEnd + s.stepMs, end - (MAX_CATCH_UP_STEPS - 1) * s.stepMs);
+      work.push({ s, first, end });
+    }
+    const { readings, queries } = await this.#read(work);
+    const { catalog } = this.#o;
+    const changes: InstanceChange[] = [];
+    const updated: AlertInstance[] = [];
+    const persist: AlertInstance[] = [];
+    const dropped: { ruleId: string; fingerprint: string }[] = [];
+    for (const { s } of work) {
+      const r = readings.get(s.rule.id);
+      if (!r) continue;
+      const before = catalog.instances.get(s.rule.id) ?? new Map<string, AlertInstance>();
+      const current = new Map(before);
+      const changed = new Set<string>();
+      r.ends.forEach((at, i) => {
+        const ev = evaluateRule(s.rule, at, r.points[i], current, this.#o.maxInstancesPerRule, s.labels);
+        for (const u of ev.updated) current.set(u.fingerprint, u);
+        for (const fp of ev.dropped) current.delete(fp);
+        for (const c of ev.changes) changed.add(c.instance.fingerprint);
+        changes.push(...ev.changes);
+        if (ev.refused) {
+          this.#o.onError("alert instances refused: rule holds the most allowed", {
+            ruleId: s.rule.id,
+            refused: ev.refused,
+          });
+        }
+      });
+      updated.push(...current.values());
+      for (const fp of changed) if (current.has(fp)) persist.push(current.get(fp)!);
+      for (const fp of before.keys()) {
+        if (!current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });
+      }
+    }
+    await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
+    // A rule whose read failed (logged) is not retried for this window: the next one evaluates it.
+    for (const { s, end } of work) s.lastEnd = Math.max(s.lastEnd, end);
+    this.lastRound = {
+      at: this.#o.clock.now(),
+      durationMs: performance.now() - started,
+      rules: work.length,
+      queries,
+    };
+  }
+
+  /** Writes a set of changes (store first), then updates memory and tells subscribers. */
+  async #commit(
+    changes: InstanceChange[],
+    updated: AlertInstance[],
+    persist: AlertInstance[],
+    dropped: { ruleId: string; fingerprint: string }[],
+    now: number,
+  ): Promise<void> {
+    const { catalog, notifier } = this.#o;
+    // Store and memory change together, before the notifier's timer can look at either.
+    await notifier.exclusive(async () => {
+      if (changes.length || dropped.length) await this.#write(changes, persist, dropped, now);
+      for (const i of updated) catalog.putInstance(i);
+      for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
+    });
+    for (const c of changes) this.#o.onChange(c);
+  }
+
+  /** The store transaction of one set of changes, with the outbox items that announce them. */
+  async #write(
+    changes: InstanceChange[],
+    persist: AlertInstance[],
+    dropped: { ruleId: string; fingerprint: string }[],
+    now: number,
+  ) {
+    const { notifier, store } = this.#o;
+    const outbox = notifier.itemsFor(changes.map((c) => c.instance), now);
+    await store.applyAlertChanges({
+      instances: persist,
+      transitions: changes.map((c) => ({
+        at: c.at,
+        ruleId: c.instance.ruleId,
+        fingerprint: c.instance.fingerprint,
+        labels: c.instance.labels,
+        from: c.from,
+        to: c.to,
+        value: c.instance.value,
+      })),
+      outbox,
+      deleteInstances: dropped,
+    });
+    notifier.committed(outbox);
+  }
+
+  /** Resolves every pending or firing instance of a rule at `now` (the rule was deleted or disabled). */
+  async resolveAll(ruleId: string, now: number): Promise<void> {
+    const current = this.#o.catalog.instances.get(ruleId);
+    if (!current) return;
+    const changes: InstanceChange[] = [];
+    const updated: AlertInstance[] = [];
+    const dropped: { ruleId: string; fingerprint: string }[] = [];
+    for (const inst of current.values()) {
+      if (inst.state === "firing") {
+        const next: AlertInstance = { ...inst, state: "resolved", resolvedAt: now };
+        changes.push({ instance: next, from: "firing", to: "resolved", at: now });
+        updated.push(next);
+      } else if (inst.state === "pending") {
+        changes.push({
+          instance: { ...inst, state: "inactive", activeAt: null },
+          from: "pending",
+          to: "inactive",
+          at: now,
+        });
+        dropped.push({ ruleId, fingerprint: inst.fingerprint });
+      }
+    }
+    await this.#commit(changes, updated, updated, dropped, now);
+  }
+
+  /** Reads each rule's values at its end; one query per distinct shape. Rules whose read failed are left out. */
+  async #read(work: Work[]): Promise<{ readings: Map<string, Points>; queries: number }> {
+    const out = new Map<string, Points>();
+    const shapes = new Map<string, { q: WindowSeriesQuery; rules: AlertRule[] }>();
+    for (const { s, first, end } of work) {
+      const rule = s.rule;
+      if (rule.kind === "system") {
+        const value = this.#o.system.read(rule.metric!, rule.windowMs, end);
+        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]] });
+        continue;
+      }
+      const q: WindowSeriesQuery = {
+        eventType: rule.eventType!,
+        deviceId: rule.filter?.deviceId,
+        metadata: metadataPairs(rule.filter?.metadata),
+        aggregates: [],
+        windowMs: rule.windowMs,
+        stepMs: s.stepMs,
+        firstEnd: first,
+        lastEnd: end,
+        groupByDevice: rule.groupBy === "device",
+        limit: this.#o.maxSeries,
+      };
+      const key = JSON.stringify([
+        q.eventType,
+        q.deviceId,
+        q.metadata,
+        q.windowMs,
+        q.stepMs,
+        first,
+        end,
+        q.groupByDevice,
+      ]);
+      let shape = shapes.get(key);
+      if (!shape) shapes.set(key, shape = { q, rules: [] });
+      if (!shape.q.aggregates.includes(rule.aggregate)) shape.q.aggregates.push(rule.aggregate);
+      shape.rules.push(rule);
+    }
+    for (const { q, rules } of shapes.values()) {
+      try {
+        const result = await this.#o.source.readWindows(q);
+        for (const rule of rules) {
+          out.set(rule.id, {
+            ends: result.ends,
+            points: result.ends.map((_, i) => readingsOf(result.series, rule.aggregate, i)),
+          });
+        }
+      } catch (error) {
+        this.#o.onError("alert rule evaluation failed", {
+          ruleIds: rules.map((r) => r.id),
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    return { readings: out, queries: shapes.size };
+  }
+}
+
+/** The readings of point `index` for one aggregate. */
+export function readingsOf(
+  series: { deviceId: string | null; values: Partial<Record<AggregateName, (number | null)[]>> }[],
+  aggregate: AggregateName,
+  index: number,
+): Reading[] {
+  return series.map((s) => ({ deviceId: s.deviceId, value: s.values[aggregate]?.[index] ?? null }));
+}

@@ -1,0 +1,74 @@
+/**
+ * Label sets: the stable fingerprint of an alert instance, annotation
+ * templates (`{{ $value }}`, `{{ $labels.name }}`) and silence matchers.
+ */
+import type { Matcher } from "./model.ts";
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const MASK = 0xffffffffffffffffn;
+const encoder = new TextEncoder();
+
+/**
+ * 16 hex digits: FNV-1a (64 bit) over the labels sorted by name, each as
+ * name, 0xff, value, 0xff (Prometheus' separator), so the same label set gives
+ * the same fingerprint whatever the key order, in every runtime and release.
+ */
+export function fingerprint(labels: Record<string, string>): string {
+  let h = FNV_OFFSET;
+  const names = Object.keys(labels).sort();
+  for (const name of names) {
+    for (const part of [name, labels[name]]) {
+      for (const byte of encoder.encode(part)) h = ((h ^ BigInt(byte)) * FNV_PRIME) & MASK;
+      h = ((h ^ 0xffn) * FNV_PRIME) & MASK;
+    }
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+const TEMPLATE = /\{\{\s*(\$value|\$labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}/g;
+
+/**
+ * Renders `{{ $value }}` and `{{ $labels.<name> }}` in `text`. A missing label
+ * renders empty; `$value` renders the number as JavaScript prints it, rounded
+ * to 6 significant digits (no data: empty). Anything else stays as written.
+ */
+export function renderTemplate(text: string, value: number | null, labels: Record<string, string>): string {
+  return text.replace(TEMPLATE, (_, whole: string, name: string | undefined) => {
+    if (whole === "$value") return value === null ? "" : String(Number(value.toPrecision(6)));
+    return labels[name!] ?? "";
+  });
+}
+
+/** Renders every annotation of a rule for one instance. */
+export function renderAnnotations(
+  annotations: Record<string, string>,
+  value: number | null,
+  labels: Record<string, string>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(annotations)) out[k] = renderTemplate(v, value, labels);
+  return out;
+}
+
+/** Whether `matcher` (anchored regex for `=~`/`!~`, as Alertmanager) accepts `labels`. */
+export function matches(matcher: Matcher, labels: Record<string, string>, regex?: RegExp): boolean {
+  const actual = labels[matcher.name] ?? "";
+  const equal = matcher.isRegex ? (regex ?? compileMatcher(matcher)).test(actual) : actual === matcher.value;
+  return matcher.isEqual ? equal : !equal;
+}
+
+/** The anchored regular expression of a regex matcher; throws SyntaxError when invalid. */
+export function compileMatcher(matcher: Matcher): RegExp {
+  return new RegExp(`^(?:${matcher.value})$`);
+}
+
+/** Whether every matcher accepts `labels` (a silence applies). */
+export function matchesAll(matchers: readonly Matcher[], labels: Record<string, string>): boolean {
+  return matchers.every((m) => matches(m, labels));
+}
+
+/** `{a="1",b="2"}` (sorted by name): how group keys print label sets. */
+export function formatLabels(labels: Record<string, string>): string {
+  return `{${Object.keys(labels).sort().map((k) => `${k}=${JSON.stringify(labels[k])}`).join(",")}}`;
+}

@@ -1,0 +1,92 @@
+/**
+ * The webhook body: Alertmanager's webhook payload, version "4"
+ * (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config),
+ * so receivers written for Alertmanager work unchanged.
+ */
+import type { AlertInstance } from "./model.ts";
+
+/** Alertmanager's zero time: the `endsAt` of a firing alert. */
+export const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+export interface WebhookAlert {
+  status: "firing" | "resolved";
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  generatorURL: string;
+  fingerprint: string;
+}
+
+export interface WebhookPayload {
+  version: "4";
+  groupKey: string;
+  truncatedAlerts: number;
+  status: "firing" | "resolved";
+  receiver: string;
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  commonAnnotations: Record<string, string>;
+  externalURL: string;
+  alerts: WebhookAlert[];
+}
+
+/** One alert of a payload; `startsAt` is when it started firing, as Prometheus sends it. */
+export function webhookAlert(i: AlertInstance, externalURL: string): WebhookAlert {
+  const resolved = i.state !== "firing";
+  return {
+    status: resolved ? "resolved" : "firing",
+    labels: i.labels,
+    annotations: i.annotations,
+    startsAt: new Date(i.firedAt ?? i.activeAt ?? 0).toISOString(),
+    endsAt: resolved && i.resolvedAt !== null ? new Date(i.resolvedAt).toISOString() : ZERO_TIME,
+    generatorURL: `${externalURL}/v1/alerts/rules/${i.ruleId}`,
+    fingerprint: i.fingerprint,
+  };
+}
+
+/** The entries every map of `maps` has with the same value. */
+function common(maps: Record<string, string>[]): Record<string, string> {
+  if (maps.length === 0) return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(maps[0])) if (maps.every((m) => m[k] === v)) out[k] = v;
+  return out;
+}
+
+/**
+ * The payload of one group notification, alerts ordered firing first then by fingerprint. At
+ * most `maxAlerts` alerts, and at most `maxBytes` of JSON: alerts beyond are counted in
+ * `truncatedAlerts`.
+ */
+export function webhookPayload(options: {
+  groupKey: string;
+  receiver: string;
+  groupLabels: Record<string, string>;
+  externalURL: string;
+  alerts: WebhookAlert[];
+  maxAlerts: number;
+  maxBytes: number;
+}): WebhookPayload {
+  const sorted = [...options.alerts].sort((a, b) =>
+    (a.status === b.status ? 0 : a.status === "firing" ? -1 : 1) || (a.fingerprint < b.fingerprint ? -1 : 1)
+  );
+  const kept = sorted.slice(0, options.maxAlerts);
+  const build = (alerts: WebhookAlert[]): WebhookPayload => ({
+    version: "4",
+    groupKey: options.groupKey,
+    truncatedAlerts: sorted.length - alerts.length,
+    status: sorted.some((a) => a.status === "firing") ? "firing" : "resolved",
+    receiver: options.receiver,
+    groupLabels: options.groupLabels,
+    commonLabels: common(alerts.map((a) => a.labels)),
+    commonAnnotations: common(alerts.map((a) => a.annotations)),
+    externalURL: options.externalURL,
+    alerts,
+  });
+  let payload = build(kept);
+  while (kept.length > 1 && JSON.stringify(payload).length > options.maxBytes) {
+    kept.pop();
+    payload = build(kept);
+  }
+  return payload;
+}

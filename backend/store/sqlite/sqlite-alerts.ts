@@ -1,0 +1,213 @@
+/** The `AlertStore` on SQLite (tables of migrations 10–12). */
+import type { AlertChanges, AlertStore } from "../alert-store.ts";
+import type {
+  AlertInstance,
+  AlertRule,
+  AlertTransition,
+  GroupRecord,
+  OutboxItem,
+  OutboxStatus,
+  Receiver,
+  Silence,
+} from "../../alerts/model.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+interface TransitionRow {
+  seq: number;
+  at: number;
+  rule_id: string;
+  fingerprint: string;
+  labels: string;
+  from_state: AlertTransition["from"];
+  to_state: AlertTransition["to"];
+  value: number | null;
+}
+
+interface OutboxRow {
+  id: string;
+  receiver_id: string;
+  group_key: string;
+  status: OutboxStatus;
+  payload: string | null;
+  due_at: number;
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const OUTBOX_COLUMNS =
+  "id, receiver_id, group_key, status, payload, due_at, attempts, last_error, created_at, updated_at";
+
+function outboxArgs(o: OutboxItem): SqlValue[] {
+  return [
+    o.id,
+    o.receiverId,
+    o.groupKey,
+    o.status,
+    o.payload,
+    o.dueAt,
+    o.attempts,
+    o.lastError,
+    o.createdAt,
+    o.updatedAt,
+  ];
+}
+
+function toOutbox(r: OutboxRow): OutboxItem {
+  return {
+    id: r.id,
+    receiverId: r.receiver_id,
+    groupKey: r.group_key,
+    status: r.status,
+    payload: r.payload,
+    dueAt: r.due_at,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function instanceStatement(i: AlertInstance): SqlStatement {
+  return {
+    sql: "INSERT OR REPLACE INTO alert_instances (rule_id, fingerprint, state, body) VALUES (?, ?, ?, ?)",
+    args: [i.ruleId, i.fingerprint, i.state, JSON.stringify(i)],
+  };
+}
+
+function groupStatement(g: GroupRecord): SqlStatement {
+  return {
+    sql: "INSERT OR REPLACE INTO alert_groups (receiver_id, group_key, body) VALUES (?, ?, ?)",
+    args: [g.receiverId, g.groupKey, JSON.stringify(g)],
+  };
+}
+
+/** The alerting tables of the SQLite store. */
+export function sqliteAlerts(driver: SqlDriver): AlertStore {
+  const docs = async <T>(table: string, order = "created_at, id"): Promise<T[]> =>
+    (await driver.all<{ body: string }>(`SELECT body FROM ${table} ORDER BY ${order}`)).map((r) =>
+      JSON.parse(r.body)
+    );
+  const remove = async (table: string, id: string) =>
+    (await driver.writeBatch([{ sql: `DELETE FROM ${table} WHERE id = ?`, args: [id] }]))[0] > 0;
+
+  return {
+    listRules: () => docs<AlertRule>("alert_rules"),
+    async saveRule(rule) {
+      await driver.writeBatch([{
+        sql: "INSERT OR REPLACE INTO alert_rules (id, body, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        args: [rule.id, JSON.stringify(rule), rule.createdAt, rule.updatedAt],
+      }]);
+    },
+    deleteRule: (id) => remove("alert_rules", id),
+    listReceivers: () => docs<Receiver>("alert_receivers"),
+    async saveReceiver(r) {
+      await driver.writeBatch([{
+        sql: "INSERT OR REPLACE INTO alert_receivers (id, body, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        args: [r.id, JSON.stringify(r), r.createdAt, r.updatedAt],
+      }]);
+    },
+    deleteReceiver: (id) => remove("alert_receivers", id),
+    listSilences: () => docs<Silence>("alert_silences", "ends_at DESC, id"),
+    async saveSilence(s) {
+      await driver.writeBatch([{
+        sql: "INSERT OR REPLACE INTO alert_silences (id, body, ends_at) VALUES (?, ?, ?)",
+        args: [s.id, JSON.stringify(s), s.endsAt],
+      }]);
+    },
+    loadAlertInstances: () => docs<AlertInstance>("alert_instances", "rule_id, fingerprint"),
+
+    async applyAlertChanges(changes: AlertChanges) {
+      const statements: SqlStatement[] = changes.instances.map(instanceStatement);
+      for (const d of changes.deleteInstances ?? []) {
+        statements.push({
+          sql: "DELETE FROM alert_instances WHERE rule_id = ? AND fingerprint = ?",
+          args: [d.ruleId, d.fingerprint],
+        });
+      }
+      for (const t of changes.transitions) {
+        statements.push({
+          sql: `INSERT INTO alert_transitions (at, rule_id, fingerprint, labels, from_state, to_state, value)
+                VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          args: [t.at, t.ruleId, t.fingerprint, JSON.stringify(t.labels), t.from, t.to, t.value],
+        });
+      }
+      for (const o of changes.outbox) {
+        // The partial unique index on waiting items makes this a no-op while the group has one.
+        statements.push({
+          sql: `INSERT OR IGNORE INTO alert_outbox (${OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: outboxArgs(o),
+        });
+      }
+      if (statements.length) await driver.writeBatch(statements);
+    },
+
+    async listAlertTransitions(q) {
+      const where: string[] = [];
+      const args: SqlValue[] = [];
+      if (q.ruleId !== undefined) where.push("rule_id = ?"), args.push(q.ruleId);
+      if (q.fingerprint !== undefined) where.push("fingerprint = ?"), args.push(q.fingerprint);
+      if (q.beforeSeq !== undefined) where.push("seq < ?"), args.push(q.beforeSeq);
+      const rows = await driver.all<TransitionRow>(
+        `SELECT * FROM alert_transitions ${
+          where.length ? `WHERE ${where.join(" AND ")}` : ""
+        } ORDER BY seq DESC LIMIT ?`,
+        [...args, q.limit],
+      );
+      return rows.map((r) => ({
+        seq: r.seq,
+        at: r.at,
+        ruleId: r.rule_id,
+        fingerprint: r.fingerprint,
+        labels: JSON.parse(r.labels),
+        from: r.from_state,
+        to: r.to_state,
+        value: r.value,
+      }));
+    },
+
+    loadAlertGroups: () => docs<GroupRecord>("alert_groups", "receiver_id, group_key"),
+
+    async listOutbox(q) {
+      const args: SqlValue[] = [...q.statuses];
+      let sql = `SELECT ${OUTBOX_COLUMNS} FROM alert_outbox WHERE status IN (${
+        q.statuses.map(() => "?").join(", ")
+      })`;
+      if (q.dueBy !== undefined) sql += " AND due_at <= ?", args.push(q.dueBy);
+      const rows = await driver.all<OutboxRow>(`${sql} ORDER BY due_at, id LIMIT ?`, [...args, q.limit]);
+      return rows.map(toOutbox);
+    },
+
+    async updateOutbox(item, group) {
+      const statements: SqlStatement[] = [{
+        sql:
+          `UPDATE alert_outbox SET status = ?, payload = ?, due_at = ?, attempts = ?, last_error = ?, updated_at = ?
+              WHERE id = ?`,
+        args: [item.status, item.payload, item.dueAt, item.attempts, item.lastError, item.updatedAt, item.id],
+      }];
+      if (group) statements.push(groupStatement(group));
+      await driver.writeBatch(statements);
+    },
+
+    async purgeAlertRecords(before) {
+      const [transitions, outbox] = await driver.writeBatch([
+        { sql: "DELETE FROM alert_transitions WHERE at <= ?", args: [before] },
+        {
+          sql: "DELETE FROM alert_outbox WHERE status IN ('sent', 'skipped', 'dead') AND updated_at <= ?",
+          args: [before],
+        },
+      ]);
+      return transitions + outbox;
+    },
+
+    async outboxCounts() {
+      const rows = await driver.all<{ status: OutboxStatus; n: number }>(
+        "SELECT status, count(*) AS n FROM alert_outbox GROUP BY status",
+      );
+      const out: Record<OutboxStatus, number> = { waiting: 0, pending: 0, sent: 0, dead: 0, skipped: 0 };
+      for (const r of rows) out[r.status] = r.n;
+      return out;
+    },
+  };
+}

@@ -24,6 +24,8 @@ import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
 import type { CommitResult } from "./store/store.ts";
 import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
+import { IngestCounters } from "./ingest/ingest-counters.ts";
+import type { DashboardFiles } from "./http/dashboard-routes.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -49,7 +51,8 @@ export interface PulseStreamOptions {
   driver: SqlDriver;
   logger: Logger;
   clock?: Clock;
-  indexHtml?: string;
+  /** The built dashboard served at `/` (see backend/adapters/dashboard-files.ts). */
+  dashboard?: DashboardFiles | null;
   /** The client's address for audit entries (runtime-specific). */
   clientAddress?: (c: Context) => string | null;
   /** WebSockets of the runtime (absent: only SSE is served). */
@@ -110,8 +113,13 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     await stream.start();
   }
   const service = stream;
+  const ingestCounters = new IngestCounters();
   committer.observe({
+    onCommit: (info) => {
+      if (info.ok) ingestCounters.onCommit(info.events);
+    },
     onCommitted: (events, result) => {
+      ingestCounters.onOutcomes(result.outcomes);
       try {
         service?.onCommitted(events, result);
       } catch (error) {
@@ -135,6 +143,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     lastSeq: hub.lastSeq,
     memory: processMemory(),
     stream: stream?.health() ?? null,
+    ingest: ingestCounters.snapshot(),
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
@@ -157,7 +166,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     clock,
     config,
     logger,
-    indexHtml: options.indexHtml,
+    dashboard: options.dashboard,
+    ingestCounters,
     clientAddress: options.clientAddress,
     startedAt: clock.now(),
     version: VERSION,

@@ -27,6 +27,9 @@ const PAGES = [
   { page: "audit", label: "Audit log", admin: true },
 ];
 
+/** Started with the module, so the key check runs while React sets up. */
+let initialCheck: Promise<Whoami> | null = storedKey() === null ? null : api<Whoami>("/v1/auth/whoami");
+
 export function App() {
   const [who, setWho] = useState<Whoami | null>(null);
   const [checking, setChecking] = useState(() => storedKey() !== null);
@@ -34,7 +37,9 @@ export function App() {
 
   useEffect(() => {
     if (!checking) return;
-    api<Whoami>("/v1/auth/whoami").then(setWho, (e) => {
+    const check = initialCheck ?? api<Whoami>("/v1/auth/whoami");
+    initialCheck = null;
+    check.then(setWho, (e) => {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) storeKey(null);
       setError(errorText(e));
     }).finally(() => setChecking(false));
@@ -77,7 +82,7 @@ function Shell(props: { who: Whoami; signOut(): void }) {
 
   return (
     <div className="min-h-screen">
-      <header className="sticky top-0 z-10 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
+      <header className="sticky top-0 z-10 border-b border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-950">
         <div className="mx-auto flex max-w-7xl items-center gap-3 px-3 py-2">
           <a href="#/overview" className="font-bold text-indigo-600 dark:text-indigo-400">PulseStream</a>
           <button type="button" className="btn md:hidden" aria-label="Menu" onClick={() => setMenu(!menu)}>

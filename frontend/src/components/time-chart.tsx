@@ -3,7 +3,8 @@
  * while data streams in). Updates reuse the chart instance without animation.
  * Dragging across the plot selects a range (`onZoom`); a legend click hides a
  * series (Chart.js's default). The box carries `data-points` (non-null points
- * drawn, all series) and `data-updates` (redraws) for tests and benchmarks.
+ * drawn, all series), `data-updates` (redraws) and `data-first-point-ms` (when
+ * the first point was drawn, ms since navigation) for tests and benchmarks.
  */
 import {
   Chart,
@@ -115,6 +116,8 @@ export function TimeChart(props: {
     updates.current++;
     const points = props.series.reduce((n, s) => n + s.points.filter((p) => p.y !== null).length, 0);
     box.current!.dataset.points = String(points);
+    // When the first point was drawn, ms since navigation start (for the benchmark).
+    if (points > 0) box.current!.dataset.firstPointMs ??= String(Math.round(performance.now()));
     box.current!.dataset.series = String(props.series.length);
     box.current!.dataset.updates = String(updates.current);
   }, [props.series, props.xMin, props.xMax, dark]);

@@ -41,7 +41,8 @@ interface Health {
 
 interface Sample {
   t: number;
-  rates: Record<Outcome, number>;
+  /** null for the first sample (rates need two). */
+  rates: Record<Outcome, number | null>;
   p50: number | null;
   p95: number | null;
   p99: number | null;
@@ -86,17 +87,14 @@ export function Overview() {
         const next: Sample[] = [];
         for (const s of batch) {
           const p = prev.current;
+          const dt = p ? (Date.parse(s.at) - Date.parse(p.at)) / 1000 : 0;
+          if (p && dt < 0.5) continue; // the snapshot sent on subscribing, just before a tick
           prev.current = s;
-          if (!p) continue;
-          const dt = Math.max(0.001, (Date.parse(s.at) - Date.parse(p.at)) / 1000);
           const a = totals(s);
-          const b = totals(p);
+          const b = p ? totals(p) : null;
           const rates = Object.fromEntries(
-            OUTCOMES.map((o) => [o, Math.max(0, (a[o] - b[o]) / dt)]),
-          ) as Record<
-            Outcome,
-            number
-          >;
+            OUTCOMES.map((o) => [o, b ? Math.max(0, (a[o] - b[o]) / dt) : null]),
+          ) as Record<Outcome, number | null>;
           const lat = s.stream?.receiveToAggregateMs;
           next.push({
             t: Date.parse(s.at),

@@ -178,6 +178,30 @@ describe("dashboard in Chromium", () => {
     await shared.close();
   });
 
+  it("appends points in live mode from the aggregates channel, without refetching", async () => {
+    expect((await post("/v1/events", { deviceId: "lv", eventType: "livetype", value: 1 })).status).toBe(202);
+    const queries: string[] = [];
+    page.on("request", (r) => r.url().includes("/v1/metrics?") && queries.push(r.url()));
+    await page.goto(`${server.url}/#/explorer?type=livetype&agg=count&step=1s&from=now-2m&to=now&live=1`);
+    await page.waitForFunction(() =>
+      (document.querySelector("[data-testid=explorer-chart]") as HTMLElement | null)?.dataset.points === "1"
+    );
+    await new Promise((r) => setTimeout(r, 500)); // the live subscription is open
+    const fetched = queries.length;
+    for (let i = 0; i < 3; i++) {
+      expect((await post("/v1/events", { deviceId: "lv", eventType: "livetype", value: i })).status).toBe(
+        202,
+      );
+      await new Promise((r) => setTimeout(r, 1100)); // a new 1 s window each
+    }
+    await page.waitForFunction(() =>
+      Number(
+        (document.querySelector("[data-testid=explorer-chart]") as HTMLElement | null)?.dataset.points,
+      ) >= 3
+    );
+    expect(queries.length).toBe(fetched);
+  });
+
   it("shows a new event in the live tail and its detail", async () => {
     await page.goto(`${server.url}/#/tail`);
     await page.waitForSelector("text=Waiting for events");
@@ -202,7 +226,7 @@ describe("dashboard in Chromium", () => {
     await page.goto(`${server.url}/#/devices`);
     await page.waitForSelector("[data-testid=devices-table]");
     const rows = await page.locator("[data-testid=devices-table] tbody tr").count();
-    expect(rows).toBe(4); // ov-1, d1, d2, tail-dev
+    expect(rows).toBe(5); // ov-1, d1, d2, lv, tail-dev
     await screenshot(page, "devices");
     await page.click("text=d1");
     await page.waitForSelector("text=Recent events");

@@ -88,6 +88,12 @@ try {
     const { metrics } = await cdp.send("Performance.getMetrics");
     return Object.fromEntries(metrics.map((m: { name: string; value: number }) => [m.name, m.value]));
   };
+  // Baseline: the same page with no traffic.
+  const idle0 = await metrics();
+  await new Promise((r) => setTimeout(r, 3000));
+  const idle1 = await metrics();
+  const idle = (idle1.TaskDuration - idle0.TaskDuration) / 3;
+  console.log(`main thread idle (tail open, no traffic): TaskDuration ${(idle * 100).toFixed(1)} %`);
   let sent = 0;
   let failed = 0;
   let n = 0;
@@ -115,6 +121,7 @@ try {
   const task = after.TaskDuration - before.TaskDuration;
   const script = after.ScriptDuration - before.ScriptDuration;
   const layout = after.LayoutDuration - before.LayoutDuration;
+  const style = after.RecalcStyleDuration - before.RecalcStyleDuration;
   console.log(
     `main thread at ${Math.round(sentDuring / elapsed)} events/s accepted over ${elapsed.toFixed(1)} s: ` +
       `TaskDuration ${(task / elapsed * 100).toFixed(1)} % (${task.toFixed(2)} s), ` +

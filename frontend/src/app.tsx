@@ -126,7 +126,12 @@ function Shell(props: { who: Whoami; signOut(): void }) {
             <span className="hidden text-xs text-slate-500 lg:inline" title={props.who.scopes.join(", ")}>
               {props.who.name}
             </span>
-            <button type="button" className="btn" onClick={props.signOut} data-testid="sign-out">
+            <button
+              type="button"
+              className="btn whitespace-nowrap"
+              onClick={props.signOut}
+              data-testid="sign-out"
+            >
               Sign out
             </button>
           </div>

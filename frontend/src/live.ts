@@ -3,7 +3,7 @@
  * in a header (EventSource cannot send one, and a key in the URL ends up in
  * logs). Messages are buffered and handed over at most once per animation
  * frame, in one batch, so a page renders once per frame however fast events
- * arrive. Reconnects with backoff, resuming events after the last seq seen.
+ * arrive; past `maxBuffered` per frame the oldest are dropped unparsed. Reconnects with backoff, resuming events after the last seq seen.
  */
 import { storedKey } from "./api.ts";
 
@@ -26,14 +26,21 @@ export interface LiveOptions {
 
 export class LiveStream {
   #abort = new AbortController();
-  #buffer: LiveMessage[] = [];
+  /** Raw messages since the last frame; JSON is parsed only for those handed over. */
+  #buffer: { type: string; seq: number; data: string }[] = [];
   #dropped = 0;
+  #received = 0;
   #frame = 0;
   #lastSeq: number | null = null;
   #closed = false;
 
   constructor(private readonly options: LiveOptions) {
     void this.#run();
+  }
+
+  /** Messages received so far (handed over or dropped). */
+  get received(): number {
+    return this.#received;
   }
 
   /** Messages dropped because more than `maxBuffered` arrived within one frame. */
@@ -111,7 +118,8 @@ export class LiveStream {
       this.#buffer.shift();
       this.#dropped++;
     }
-    this.#buffer.push({ type, seq, data: JSON.parse(data) });
+    this.#received++;
+    this.#buffer.push({ type, seq, data });
     if (!this.#frame) this.#frame = requestAnimationFrame(() => this.#flush());
   }
 
@@ -119,6 +127,8 @@ export class LiveStream {
     this.#frame = 0;
     const batch = this.#buffer;
     this.#buffer = [];
-    if (batch.length && !this.#closed) this.options.onBatch(batch);
+    if (batch.length && !this.#closed) {
+      this.options.onBatch(batch.map((m) => ({ type: m.type, seq: m.seq, data: JSON.parse(m.data) })));
+    }
   }
 }

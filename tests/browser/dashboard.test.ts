@@ -277,8 +277,8 @@ describe("dashboard in Chromium", () => {
       await phone.waitForTimeout(300);
       const width = await phone.evaluate(() => document.documentElement.scrollWidth);
       expect(width, p).toBeLessThanOrEqual(375);
+      await screenshot(phone, `phone-${p.split("?")[0]}`);
     }
-    await screenshot(phone, "overview-phone");
     await phone.close();
   });
 

@@ -1,16 +1,19 @@
 /**
  * Live event tail: the `events` channel, filtered by device and type on the
- * server and by text here. Batches arrive once per animation frame; only the
- * newest TAIL_MAX events are kept, so a fast stream cannot grow the page.
+ * server and by text here. Batches arrive once per animation frame and the
+ * table renders at most every RENDER_MS; only the newest TAIL_MAX events are
+ * kept, so a fast stream cannot grow the page.
  * Pause keeps receiving (and counting) but freezes the list.
  */
-import { useEffect, useRef, useState } from "react";
+import { memo, useEffect, useRef, useState } from "react";
 import { type LiveMessage, LiveStream } from "../live.ts";
 import { num, time } from "../format.ts";
 import { Card, Empty, ErrorBox, FirstEventHint } from "../components/ui.tsx";
 import { EventDetail, type EventView } from "./event-detail.tsx";
 
 const TAIL_MAX = 200;
+/** Least time between two renders of the table. */
+const RENDER_MS = 100;
 
 export function Tail() {
   const [device, setDevice] = useState("");
@@ -31,22 +34,31 @@ export function Tail() {
   useEffect(() => {
     buffer.current = [];
     setRows([]);
+    let renderTimer: ReturnType<typeof setTimeout> | 0 = 0;
+    let lastRender = 0;
     const live = new LiveStream({
       channels: ["events"],
       deviceIds: applied.device ? [applied.device] : [],
       eventTypes: applied.type ? [applied.type] : [],
-      maxBuffered: TAIL_MAX * 4,
+      maxBuffered: TAIL_MAX,
       onStatus: (s, detail) => setError(s === "error" ? `Live stream: ${detail}` : null),
       onBatch: (messages: LiveMessage[]) => {
         const events = messages.filter((m) => m.type === "event").map((m) => m.data as EventView);
-        received.current += events.length;
+        received.current = live.received;
         if (pausedRef.current) {
           setMissed((n) => n + events.length);
           return;
         }
         const next = events.slice(-TAIL_MAX).reverse().concat(buffer.current).slice(0, TAIL_MAX);
         buffer.current = next;
-        setRows(next);
+        // Render at most every RENDER_MS: a table of TAIL_MAX rows per frame would keep layout busy.
+        if (!renderTimer) {
+          renderTimer = setTimeout(() => {
+            renderTimer = 0;
+            setRows(buffer.current);
+          }, Math.max(0, lastRender + RENDER_MS - performance.now()));
+          lastRender = performance.now() + Math.max(0, lastRender + RENDER_MS - performance.now());
+        }
       },
     });
     let last = received.current;
@@ -57,6 +69,7 @@ export function Tail() {
     return () => {
       live.close();
       clearInterval(timer);
+      clearTimeout(renderTimer);
     };
   }, [applied]);
 
@@ -138,22 +151,7 @@ export function Tail() {
                 <col />
               </colgroup>
               <tbody>
-                {shown.map((e) => (
-                  <tr
-                    key={e.id}
-                    className="h-7 cursor-pointer hover:bg-slate-50 dark:hover:bg-slate-800/50"
-                    onClick={() => setSelected(e)}
-                    data-event-id={e.id}
-                  >
-                    <td className="table-cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
-                    <td className="table-cell truncate">{e.deviceId}</td>
-                    <td className="table-cell truncate">{e.eventType}</td>
-                    <td className="table-cell truncate text-right tabular-nums">{num(e.value)}</td>
-                    <td className="table-cell truncate font-mono text-xs">
-                      {e.data ? JSON.stringify(e.data) : ""}
-                    </td>
-                  </tr>
-                ))}
+                {shown.map((e) => <TailRow key={e.id} event={e} onSelect={setSelected} />)}
               </tbody>
             </table>
             <p className="mt-2 text-xs text-slate-500">
@@ -165,3 +163,21 @@ export function Tail() {
     </div>
   );
 }
+
+/** One row; memoized, so a render for new events touches only the new rows. */
+const TailRow = memo(function TailRow(props: { event: EventView; onSelect(e: EventView): void }) {
+  const e = props.event;
+  return (
+    <tr
+      className="h-7 cursor-pointer hover:bg-slate-50 dark:hover:bg-slate-800/50"
+      onClick={() => props.onSelect(e)}
+      data-event-id={e.id}
+    >
+      <td className="table-cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
+      <td className="table-cell truncate">{e.deviceId}</td>
+      <td className="table-cell truncate">{e.eventType}</td>
+      <td className="table-cell truncate text-right tabular-nums">{num(e.value)}</td>
+      <td className="table-cell truncate font-mono text-xs">{e.data ? JSON.stringify(e.data) : ""}</td>
+    </tr>
+  );
+});

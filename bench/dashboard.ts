@@ -115,7 +115,6 @@ try {
   const after = await metrics();
   const elapsed = (performance.now() - t0) / 1000;
   const sentDuring = sent - sentBefore;
-  clearInterval(load);
   const rows = await page.locator("[data-testid=tail-table] tbody tr").count();
   const rate = await page.locator("h2").first().textContent();
   const task = after.TaskDuration - before.TaskDuration;
@@ -134,6 +133,20 @@ try {
   const clickStarted = performance.now();
   await page.click("[data-testid=pause]", { timeout: 5000 });
   console.log(`pause click handled in ${Math.round(performance.now() - clickStarted)} ms`);
+  // Paused, the stream is still read and parsed but the table is not rendered: the cost of reading alone.
+  await new Promise((r) => setTimeout(r, 500));
+  const p0 = await metrics();
+  const pt0 = performance.now();
+  await new Promise((r) => setTimeout(r, 5000));
+  const p1 = await metrics();
+  const pe = (performance.now() - pt0) / 1000;
+  clearInterval(load);
+  console.log(
+    `paused (stream read, not rendered): TaskDuration ${
+      ((p1.TaskDuration - p0.TaskDuration) / pe * 100).toFixed(1)
+    } %, ` +
+      `ScriptDuration ${((p1.ScriptDuration - p0.ScriptDuration) / pe * 100).toFixed(1)} %`,
+  );
   await page.close();
 } finally {
   await browser.close();

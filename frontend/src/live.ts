@@ -94,22 +94,30 @@ export class LiveStream {
       const { value, done } = await reader.read();
       if (done) throw new Error("live stream closed");
       pending += value;
+      // One pass over the chunk; the unread rest is kept once (a chunk may hold thousands of frames).
+      let start = 0;
       let end: number;
-      while ((end = pending.indexOf("\n\n")) >= 0) {
-        this.#frameText(pending.slice(0, end));
-        pending = pending.slice(end + 2);
+      while ((end = pending.indexOf("\n\n", start)) >= 0) {
+        this.#frameText(pending, start, end);
+        start = end + 2;
       }
+      pending = pending.slice(start);
     }
   }
 
-  #frameText(frame: string): void {
+  /** Parses the SSE frame `text[start, end)`: `id:`, `event:` and one `data:` line (PulseStream's frames). */
+  #frameText(text: string, start: number, end: number): void {
     let type = "message";
     let seq = 0;
     let data = "";
-    for (const line of frame.split("\n")) {
-      if (line.startsWith("event: ")) type = line.slice(7);
-      else if (line.startsWith("id: ")) seq = Number(line.slice(4));
-      else if (line.startsWith("data: ")) data += line.slice(6);
+    let line = start;
+    while (line < end) {
+      let eol = text.indexOf("\n", line);
+      if (eol < 0 || eol > end) eol = end;
+      if (text.startsWith("event: ", line)) type = text.slice(line + 7, eol);
+      else if (text.startsWith("id: ", line)) seq = Number(text.slice(line + 4, eol));
+      else if (text.startsWith("data: ", line)) data += text.slice(line + 6, eol);
+      line = eol + 1;
     }
     if (!data) return; // a comment (": ping")
     if (type === "event" && seq > (this.#lastSeq ?? 0)) this.#lastSeq = seq;

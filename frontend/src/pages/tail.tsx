@@ -13,7 +13,7 @@ import { EventDetail, type EventView } from "./event-detail.tsx";
 
 const TAIL_MAX = 200;
 /** Least time between two renders of the table. */
-const RENDER_MS = 100;
+const RENDER_MS = 250;
 
 export function Tail() {
   const [device, setDevice] = useState("");

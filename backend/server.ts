@@ -82,7 +82,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     ...config.live,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
-    statsSnapshot: () => systemStats(),
+    statsSnapshot: (): unknown => systemStats(),
   });
   bus.subscribe((message) => hub.publishWindow(message));
   const resolutions = config.stream.resolutions;

@@ -126,7 +126,7 @@ try {
       `TaskDuration ${(task / elapsed * 100).toFixed(1)} % (${task.toFixed(2)} s), ` +
       `ScriptDuration ${(script / elapsed * 100).toFixed(1)} %, LayoutDuration ${
         (layout / elapsed * 100).toFixed(1)
-      } %; ` +
+      } %, RecalcStyleDuration ${(style / elapsed * 100).toFixed(1)} %; ` +
       `tail rows ${rows}, header "${rate}", failed requests ${failed}`,
   );
   // The page still answers: a click is handled promptly.

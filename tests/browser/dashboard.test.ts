@@ -268,6 +268,99 @@ describe("dashboard in Chromium", () => {
     await screenshot(page, "alerts");
   });
 
+  it("renders the alerting API's shapes (docs: alerts contract) and silences a rule", async () => {
+    // The alerting backend lives on another branch: answer its routes with the contract's shapes here,
+    // in the browser, so the page is checked against the contract itself.
+    const at = new Date().toISOString();
+    const rule = {
+      id: "rul_1",
+      name: "HighTemp",
+      kind: "threshold",
+      eventType: "temp",
+      aggregate: "avg",
+      window: "1m",
+      groupBy: "device",
+      op: ">",
+      threshold: 30,
+      for: "2m",
+      keepFiringFor: "0s",
+      severity: "critical",
+      labels: {},
+      annotations: {},
+      receiver: null,
+      escalation: null,
+      enabled: true,
+      createdAt: at,
+      updatedAt: at,
+    };
+    const alert = {
+      fingerprint: "0123456789abcdef",
+      ruleId: "rul_1",
+      ruleName: "HighTemp",
+      severity: "critical",
+      state: "firing",
+      labels: { alertname: "HighTemp", deviceId: "s-1" },
+      annotations: { summary: "s-1 is 31.2" },
+      value: 31.2,
+      activeAt: at,
+      firedAt: at,
+      silenced: false,
+    };
+    const posted: unknown[] = [];
+    const tab = await newPage();
+    await signIn(tab, server.url, KEY);
+    await tab.route("**/v1/alerts**", async (route) => {
+      const url = new URL(route.request().url());
+      const json = (body: unknown, status = 200) =>
+        route.fulfill({ status, contentType: "application/json", body: JSON.stringify(body) });
+      if (route.request().method() === "POST" && url.pathname === "/v1/alerts/silences") {
+        posted.push(route.request().postDataJSON());
+        return json({ id: "sil_1", ...route.request().postDataJSON(), createdBy: "key_x" }, 201);
+      }
+      if (url.pathname === "/v1/alerts/rules") return json({ rules: [rule] });
+      if (url.pathname === "/v1/alerts") return json({ alerts: [alert] });
+      if (url.pathname === "/v1/alerts/history") {
+        return json({
+          history: [{
+            seq: 1,
+            at,
+            ruleId: "rul_1",
+            fingerprint: alert.fingerprint,
+            labels: alert.labels,
+            from: "pending",
+            to: "firing",
+            value: 31.2,
+          }],
+          next: null,
+        });
+      }
+      if (url.pathname === "/v1/alerts/silences") return json({ silences: [] });
+      return json({ status: "error", message: "unexpected" }, 500);
+    });
+    await tab.goto(`${server.url}/#/alerts`);
+    await tab.waitForSelector("text=s-1 is 31.2");
+    expect(await tab.locator("text=avg(temp) over 1m > 30 for 2m").count()).toBe(1);
+    expect(await tab.locator("text=pending →").count()).toBe(1);
+    await screenshot(tab, "alerts-contract");
+    await tab.click("text=Silence 1 h");
+    await expect.poll(() => posted.length).toBe(1);
+    expect(posted[0]).toMatchObject({
+      matchers: [{ name: "alertname", value: "HighTemp", isRegex: false, isEqual: true }],
+    });
+    await tab.close();
+  });
+
+  it("switches between dark and light themes", async () => {
+    await page.goto(`${server.url}/#/overview`);
+    await page.selectOption("select[aria-label=Theme]", "dark");
+    expect(await page.evaluate(() => document.documentElement.classList.contains("dark"))).toBe(true);
+    await screenshot(page, "overview-dark");
+    await page.selectOption("select[aria-label=Theme]", "light");
+    expect(await page.evaluate(() => document.documentElement.classList.contains("dark"))).toBe(false);
+    await page.selectOption("select[aria-label=Theme]", "system");
+    expect(await page.evaluate(() => localStorage.getItem("pulsestream.theme"))).toBeNull();
+  });
+
   it("fits a phone-width screen without horizontal scrolling", async () => {
     const phone = await newPage();
     await phone.setViewportSize({ width: 375, height: 800 });

@@ -220,13 +220,35 @@ describe("dashboard in Chromium", () => {
     expect(JSON.parse(data!)).toEqual({ opened: true, by: "test" });
     expect(data).toContain('\n  "opened": true');
     await screenshot(page, "tail");
+
+    // Device filter (server side), text filter (in the page), pause/resume
+    await page.fill("input[placeholder=deviceId]", "tail-b");
+    await page.click("text=Apply");
+    await new Promise((r) => setTimeout(r, 500)); // resubscribed
+    await post("/v1/events", [
+      { id: "tail-a1", deviceId: "tail-a", eventType: "door", value: 1 },
+      { id: "tail-b1", deviceId: "tail-b", eventType: "door", value: 2, data: { word: "alpha" } },
+      { id: "tail-b2", deviceId: "tail-b", eventType: "door", value: 3, data: { word: "beta" } },
+    ]);
+    await page.waitForSelector("[data-event-id=tail-b2]");
+    expect(await page.locator("[data-testid=tail-table] tbody tr").count()).toBe(2);
+    await page.fill("[data-testid=tail-text]", "beta");
+    expect(await page.locator("[data-testid=tail-table] tbody tr").count()).toBe(1);
+    await page.fill("[data-testid=tail-text]", "");
+    await page.click("[data-testid=pause]");
+    await post("/v1/events", { id: "tail-b3", deviceId: "tail-b", eventType: "door", value: 4 });
+    await page.waitForSelector("text=Resume (1 new)");
+    expect(await page.locator("[data-event-id=tail-b3]").count()).toBe(0);
+    await page.click("[data-testid=pause]");
+    await post("/v1/events", { id: "tail-b4", deviceId: "tail-b", eventType: "door", value: 5 });
+    await page.waitForSelector("[data-event-id=tail-b4]");
   });
 
   it("lists devices and opens one", async () => {
     await page.goto(`${server.url}/#/devices`);
     await page.waitForSelector("[data-testid=devices-table]");
     const rows = await page.locator("[data-testid=devices-table] tbody tr").count();
-    expect(rows).toBe(5); // ov-1, d1, d2, lv, tail-dev
+    expect(rows).toBe(7); // ov-1, d1, d2, lv, tail-dev, tail-a, tail-b
     await screenshot(page, "devices");
     await page.click("text=d1");
     await page.waitForSelector("text=Recent events");

@@ -76,12 +76,18 @@ export class IngestCounters {
     limiter: L,
   ): L {
     const take = limiter.take.bind(limiter);
-    const counted = Object.create(limiter) as L;
-    counted.take = (key, cost, limit) => {
+    const counted: L["take"] = (key, cost, limit) => {
       const decision = take(key, cost, limit);
       if (!decision.allowed && decision.retryAfterSeconds !== null) this.rateLimited += cost;
       return decision;
     };
-    return counted;
+    // Everything else goes to the limiter itself (`this` bound to it, so private fields work).
+    return new Proxy(limiter, {
+      get(target, prop) {
+        if (prop === "take") return counted;
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
   }
 }

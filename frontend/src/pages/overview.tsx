@@ -169,9 +169,9 @@ export function Overview() {
           testId="accepted-total"
         />
         <Stat
-          label="Latency p50 / p99"
-          value={`${ms(lat?.p50)} / ${ms(lat?.p99)}`}
-          hint={`p95 ${ms(lat?.p95)}`}
+          label="Receive → aggregate p99"
+          value={ms(lat?.p99)}
+          hint={`p50 ${ms(lat?.p50)} · p95 ${ms(lat?.p95)}`}
           testId="latency"
         />
         <Stat

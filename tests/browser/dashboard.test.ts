@@ -279,6 +279,26 @@ describe("dashboard in Chromium", () => {
     expect((await post("/v1/events", { deviceId: "k", eventType: "k" }, secret)).status).toBe(401);
   });
 
+  it("shows no admin views to a read-only key, and refuses a key without read", async () => {
+    const make = async (name: string, scopes: string[]) =>
+      (await (await post("/v1/admin/keys", { name, scopes })).json()).data.key as string;
+    const reader = await make("reader", ["read"]);
+    const tab = await newPage();
+    await signIn(tab, server.url, reader);
+    expect(await tab.locator("[data-nav=overview]").count()).toBe(1);
+    expect(await tab.locator("[data-nav=keys]").count()).toBe(0);
+    expect(await tab.locator("[data-nav=audit]").count()).toBe(0);
+    await tab.goto(`${server.url}/#/keys`);
+    await tab.waitForSelector("text=This view needs an admin key");
+    await tab.click("[data-testid=sign-out]");
+    const ingestOnly = await make("ingest-only", ["ingest"]);
+    await tab.fill("input[name=apiKey]", ingestOnly);
+    await tab.click("button[type=submit]");
+    await tab.waitForSelector("text=This key has no read scope");
+    expect(await tab.evaluate(() => sessionStorage.getItem("pulsestream.key"))).toBeNull();
+    await tab.close();
+  });
+
   it("shows the audit log and the alerts page (or its clear notice without alerting)", async () => {
     await page.goto(`${server.url}/#/audit`);
     await page.waitForSelector("[data-testid=audit-table]");

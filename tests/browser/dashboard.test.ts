@@ -351,7 +351,7 @@ describe("dashboard in Chromium", () => {
     const posted: unknown[] = [];
     const tab = await newPage();
     await signIn(tab, server.url, KEY);
-    await tab.route("**/v1/alerts**", async (route) => {
+    await tab.route("**/v1/alerts**", (route) => {
       const url = new URL(route.request().url());
       const json = (body: unknown, status = 200) =>
         route.fulfill({ status, contentType: "application/json", body: JSON.stringify(body) });

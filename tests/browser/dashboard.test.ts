@@ -164,6 +164,25 @@ describe("dashboard in Chromium", () => {
       expected * 2,
     );
 
+    // Zoom out doubles the span around the middle
+    await page.click("[data-testid=zoom-out]");
+    await page.waitForFunction((f) => !location.hash.includes(`from=${f}&`), from);
+    const out = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+    expect(Number(out.get("to")) - Number(out.get("from"))).toBeCloseTo(2 * (to - from), -1);
+    await page.goto(`${server.url}/#/explorer?${zoomed}`);
+    await page.waitForFunction(
+      (n) =>
+        (document.querySelector("[data-testid=explorer-chart]") as HTMLElement | null)?.dataset.points ===
+          String(n),
+      expected * 2,
+    );
+
+    // Device picker: search and choose one device
+    await page.click("[data-testid=devices]");
+    await page.fill("input[placeholder^=Search]", "d2");
+    expect(await page.locator("label:has(input[type=checkbox]) >> text=d1").count()).toBe(0);
+    await page.click("text=Done");
+
     // The same URL in a new tab (signed in afresh) shows the same view
     const shared = await newPage();
     await signIn(shared, server.url, KEY);

@@ -440,6 +440,7 @@ describe("dashboard in Chromium", () => {
     await page.click("[data-testid=sign-out]");
     await page.waitForSelector("input[name=apiKey]");
     expect(await page.evaluate(() => sessionStorage.getItem("pulsestream.key"))).toBeNull();
+    await screenshot(page, "sign-in");
   });
 
   it("logged no console errors on any page", () => {

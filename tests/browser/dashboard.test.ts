@@ -164,6 +164,19 @@ describe("dashboard in Chromium", () => {
       expected * 2,
     );
 
+    // A legend click hides that series (and a second one shows it again)
+    const legend = JSON.parse((await chart.getAttribute("data-legend"))!) as [number, number][];
+    expect(legend.length).toBe(4);
+    const at = (await chart.boundingBox())!;
+    await page.mouse.click(at.x + legend[0][0], at.y + legend[0][1]);
+    await page.waitForFunction(() =>
+      (document.querySelector("[data-testid=explorer-chart]") as HTMLElement).dataset.hidden === "1"
+    );
+    await page.mouse.click(at.x + legend[0][0], at.y + legend[0][1]);
+    await page.waitForFunction(() =>
+      (document.querySelector("[data-testid=explorer-chart]") as HTMLElement).dataset.hidden === "0"
+    );
+
     // Zoom out doubles the span around the middle
     await page.click("[data-testid=zoom-out]");
     await page.waitForFunction((f) => !location.hash.includes(`from=${f}&`), from);

@@ -3,8 +3,9 @@
  * while data streams in). Updates reuse the chart instance without animation.
  * Dragging across the plot selects a range (`onZoom`); a legend click hides a
  * series (Chart.js's default). The box carries `data-points` (non-null points
- * drawn, all series), `data-updates` (redraws) and `data-first-point-ms` (when
- * the first point was drawn, ms since navigation) for tests and benchmarks.
+ * drawn, all series), `data-updates` (redraws), `data-hidden` (series hidden by
+ * a legend click), `data-legend` (legend entry centres) and `data-first-point-ms`
+ * (when the first point was drawn, ms since navigation) for tests and benchmarks.
  */
 import {
   Chart,
@@ -89,7 +90,17 @@ export function TimeChart(props: {
           },
         },
         plugins: {
-          legend: { labels: { color: text, boxWidth: 12 } },
+          legend: {
+            labels: { color: text, boxWidth: 12 },
+            // Chart.js's own toggle, then tell the box how many series are hidden.
+            onClick(event, item, legend) {
+              Chart.defaults.plugins.legend.onClick.call(this, event, item, legend);
+              const c = legend.chart;
+              box.current!.dataset.hidden = String(
+                c.data.datasets.filter((_, i) => !c.isDatasetVisible(i)).length,
+              );
+            },
+          },
           tooltip: { enabled: true },
         },
       },
@@ -120,6 +131,15 @@ export function TimeChart(props: {
     if (points > 0) box.current!.dataset.firstPointMs ??= String(Math.round(performance.now()));
     box.current!.dataset.series = String(props.series.length);
     box.current!.dataset.updates = String(updates.current);
+    box.current!.dataset.hidden = String(c.data.datasets.filter((_, i) => !c.isDatasetVisible(i)).length);
+    // Centres of the legend entries, relative to the box (for tests to click them).
+    const hit = (c.legend as unknown as {
+      legendHitBoxes?: { left: number; top: number; width: number; height: number }[];
+    })
+      ?.legendHitBoxes ?? [];
+    box.current!.dataset.legend = JSON.stringify(
+      hit.map((b) => [Math.round(b.left + b.width / 2), Math.round(b.top + b.height / 2)]),
+    );
   }, [props.series, props.xMin, props.xMax, dark]);
 
   const area = () => chart.current?.chartArea;

@@ -7,12 +7,11 @@ import { getConnInfo } from "hono/deno";
 import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
 import { denoRealtime } from "./backend/adapters/deno/realtime.ts";
+import { readDashboardFiles } from "./backend/adapters/dashboard-files.ts";
 
-const indexHtml = await Deno.readTextFile(new URL("./frontend/index.html", import.meta.url)).catch(() =>
-  undefined
-);
+const dashboard = await readDashboardFiles();
 const booted = await boot(Deno.env.toObject(), {
-  indexHtml,
+  dashboard,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
   realtime: (config) => denoRealtime(config.live.heartbeatMs),
 });

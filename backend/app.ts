@@ -34,6 +34,9 @@ import { prometheusRoutes } from "./http/prometheus-routes.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
 import { alertRoutes, countResponses } from "./http/alert-routes.ts";
 import type { Alerting } from "./alerts/alerting.ts";
+import { IngestCounters } from "./ingest/ingest-counters.ts";
+import { type DashboardFiles, dashboardRoutes } from "./http/dashboard-routes.ts";
+import { authRoutes } from "./http/auth-routes.ts";
 
 export interface AppDeps {
   store: Store;
@@ -62,8 +65,10 @@ export interface AppDeps {
   /** Stream-processing figures for /health. */
   streamHealth?: () => Record<string, unknown> | null;
   logger: Logger;
-  /** The dashboard page served at `/`. */
-  indexHtml?: string;
+  /** The built dashboard (index.html and hashed assets) served at `/`; absent: `/` answers 404. */
+  dashboard?: DashboardFiles | null;
+  /** Ingestion outcome totals for the live `stats` channel. */
+  ingestCounters?: IngestCounters;
   /** The client's address for audit entries; runtime adapters know where to find it. */
   clientAddress?: (c: Context) => string | null;
   /** Process start, epoch ms. */
@@ -142,7 +147,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
   );
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
-  const limiter = new RateLimiter(clock);
+  const counters = deps.ingestCounters ?? new IngestCounters();
+  const limiter = counters.countingLimiter(new RateLimiter(clock));
   const eventsDeps: EventsRoutesDeps = {
     auth,
     limiter,
@@ -154,7 +160,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     eventLimits: config.eventLimits,
     requestLimits: config.requestLimits,
     ingest: {
-      validator: createEventValidator(config.eventLimits),
+      validator: counters.countingValidator(createEventValidator(config.eventLimits)),
       committer: deps.committer,
       clock,
       partitions: config.partitions,
@@ -232,16 +238,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   }
 
-  app.get("/", (c) => {
-    if (!deps.indexHtml) throw new NotFoundError("No dashboard bundled");
-    return c.html(deps.indexHtml, 200, {
-      "Cache-Control": "no-cache",
-      "X-Content-Type-Options": "nosniff",
-      "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
-      "Referrer-Policy": "no-referrer",
-      "X-Frame-Options": "DENY",
-    });
-  });
+  app.route("/v1/auth", authRoutes({ auth }));
+  app.route("/", dashboardRoutes(deps.dashboard ?? null));
 
   return app;
 }

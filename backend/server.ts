@@ -28,6 +28,8 @@ import { Observability } from "./observability/observability.ts";
 import { registerPulseCollectors } from "./observability/pulse-collectors.ts";
 import { registerAlertCollectors } from "./observability/alert-collectors.ts";
 import { Alerting } from "./alerts/alerting.ts";
+import { IngestCounters } from "./ingest/ingest-counters.ts";
+import type { DashboardFiles } from "./http/dashboard-routes.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -57,7 +59,8 @@ export interface PulseStreamOptions {
   driver: SqlDriver;
   logger: Logger;
   clock?: Clock;
-  indexHtml?: string;
+  /** The built dashboard served at `/` (see backend/adapters/dashboard-files.ts). */
+  dashboard?: DashboardFiles | null;
   /** The client's address for audit entries (runtime-specific). */
   clientAddress?: (c: Context) => string | null;
   /** WebSockets of the runtime (absent: only SSE is served). */
@@ -88,6 +91,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     ...config.live,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
+    statsSnapshot: (): unknown => systemStats(),
   });
   bus.subscribe((message) => hub.publishWindow(message));
   const resolutions = config.stream.resolutions;
@@ -119,9 +123,14 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     await stream.start();
   }
   const service = stream;
+  const ingestCounters = new IngestCounters();
   committer.observe({
-    onCommit: (info) => observability.onCommit(info),
+    onCommit: (info) => {
+      observability.onCommit(info);
+      if (info.ok) ingestCounters.onCommit(info.events);
+    },
     onCommitted: (events, result) => {
+      ingestCounters.onOutcomes(result.outcomes);
       try {
         service?.onCommitted(events, result);
       } catch (error) {
@@ -145,6 +154,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     lastSeq: hub.lastSeq,
     memory: processMemory(),
     stream: stream?.health() ?? null,
+    ingest: ingestCounters.snapshot(),
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
@@ -200,7 +210,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     clock,
     config,
     logger,
-    indexHtml: options.indexHtml,
+    dashboard: options.dashboard,
+    ingestCounters,
     clientAddress: options.clientAddress,
     alerting,
     startedAt: clock.now(),

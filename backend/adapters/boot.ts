@@ -9,6 +9,7 @@ import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
+import type { DashboardFiles } from "../http/dashboard-routes.ts";
 
 export interface Booted {
   config: Config;
@@ -20,7 +21,7 @@ export interface Booted {
 export async function boot(
   env: Record<string, string | undefined>,
   options: {
-    indexHtml?: string;
+    dashboard?: DashboardFiles | null;
     clientAddress?: (c: Context) => string | null;
     /** WebSockets of the runtime, built from the validated config. */
     realtime?: (config: Config) => RealtimeAdapter;
@@ -44,7 +45,7 @@ export async function boot(
   const server = await createPulseStream(config, {
     driver,
     logger,
-    indexHtml: options.indexHtml,
+    dashboard: options.dashboard,
     clientAddress: options.clientAddress,
     realtime: options.realtime?.(config),
   });

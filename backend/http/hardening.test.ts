@@ -58,7 +58,8 @@ describe("HTML security headers", () => {
       const res = await f.request("/", { key: null });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-security-policy")).toBe(
-        "default-src 'self'; style-src 'self' 'unsafe-inline'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+          "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
       );
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
       expect(res.headers.get("x-frame-options")).toBe("DENY");

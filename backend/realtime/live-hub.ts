@@ -75,6 +75,8 @@ export interface LiveHubOptions extends LiveLimits {
   /** Reads committed events after a seq (the store), for resume. */
   readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   now(): number;
+  /** The current `stats` message, sent at once to a new subscriber of that channel (else it waits for the next tick). */
+  statsSnapshot?: () => unknown;
 }
 
 interface Subscriber {
@@ -148,6 +150,13 @@ export class LiveHub {
       lastSeq: since ?? this.#lastSeq,
     };
     this.#subscribers.set(sub.id, sub);
+    if (filter.channels.has("stats") && this.options.statsSnapshot) {
+      this.#enqueue(sub, {
+        seq: this.#lastSeq,
+        type: "stats",
+        data: JSON.stringify(this.options.statsSnapshot()),
+      });
+    }
     if (sub.held) void this.#replay(sub, since!);
     return () => this.#remove(sub);
   }

@@ -69,7 +69,7 @@ export function withApp<T>(
       driver,
       logger: options.logger ?? createLogger("silent"),
       clock: options.clock,
-      indexHtml: options.indexHtml,
+      dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },
       print: () => {},
     });
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {

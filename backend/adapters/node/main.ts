@@ -4,17 +4,15 @@
  */
 import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import { readFile } from "node:fs/promises";
+import { readDashboardFiles } from "../dashboard-files.ts";
 import process from "node:process";
 import { boot } from "../boot.ts";
 import { nodeRealtime } from "./realtime.ts";
 
-const indexHtml = await readFile(new URL("../../../frontend/index.html", import.meta.url), "utf8").catch(() =>
-  undefined
-);
+const dashboard = await readDashboardFiles();
 const { adapter, server: wss } = nodeRealtime();
 const booted = await boot(process.env, {
-  indexHtml,
+  dashboard,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
   realtime: () => adapter,
 });

@@ -1,0 +1,84 @@
+/**
+ * The metric explorer's state, kept in the URL (`#/explorer?type=…&dev=…`) so
+ * that a view can be shared: event type, devices (none = all), aggregates,
+ * step, range (relative `now-1h` or absolute epoch ms) and live mode.
+ */
+
+export const AGGREGATES = [
+  "avg",
+  "min",
+  "max",
+  "count",
+  "sum",
+  "last",
+  "p50",
+  "p90",
+  "p95",
+  "p99",
+  "distinct",
+];
+export const STEPS = ["", "1s", "10s", "1m", "5m", "1h", "1d"];
+export const QUICK_RANGES = ["5m", "1h", "24h", "7d"];
+
+export interface ExplorerState {
+  type: string;
+  devices: string[];
+  aggs: string[];
+  step: string;
+  from: string;
+  to: string;
+  live: boolean;
+}
+
+export function readState(p: URLSearchParams): ExplorerState {
+  const list = (k: string) => (p.get(k) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const aggs = list("agg").filter((a) => AGGREGATES.includes(a));
+  return {
+    type: p.get("type") ?? "",
+    devices: list("dev"),
+    aggs: aggs.length ? aggs : ["avg"],
+    step: p.get("step") ?? "",
+    from: p.get("from") ?? "now-1h",
+    to: p.get("to") ?? "now",
+    live: p.get("live") === "1",
+  };
+}
+
+export function stateParams(s: ExplorerState): Record<string, string | undefined> {
+  return {
+    type: s.type || undefined,
+    dev: s.devices.join(",") || undefined,
+    agg: s.aggs.join(","),
+    step: s.step || undefined,
+    from: s.from,
+    to: s.to,
+    live: s.live ? "1" : undefined,
+  };
+}
+
+const UNIT: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** Epoch ms of a range end: digits (epoch ms), `now`, `now-<n><unit>`, or ISO-8601. */
+export function resolveTime(v: string, now: number): number {
+  if (/^\d+$/.test(v)) return Number(v);
+  const m = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/.exec(v);
+  if (m) return m[1] ? now - Number(m[1]) * UNIT[m[2]] : now;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? now : t;
+}
+
+export function stepMs(step: string): number | null {
+  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(step);
+  return m ? Number(m[1]) * UNIT[m[2]] : null;
+}
+
+export function isRelative(s: ExplorerState): boolean {
+  return s.from.startsWith("now") && s.to === "now";
+}

@@ -1,0 +1,232 @@
+/**
+ * Overview: the system right now, from the live `stats` channel (one message
+ * a second) plus /health every 5 s: ingest rate by outcome, receive→aggregate
+ * latency, commit batch size, queue depth, subscribers, store size, memory,
+ * uptime and health.
+ */
+import { useEffect, useMemo, useRef, useState } from "react";
+import { api, errorText } from "../api.ts";
+import { type LiveMessage, LiveStream } from "../live.ts";
+import { type Series, TimeChart } from "../components/time-chart.tsx";
+import { Badge, Card, Empty, ErrorBox, FirstEventHint, Stat } from "../components/ui.tsx";
+import { bytes, duration, ms, num } from "../format.ts";
+
+interface Stats {
+  at: string;
+  uptimeSeconds: number;
+  queuedEvents: number;
+  subscribers: number;
+  lagged: number;
+  memory: { rss: number; heapUsed: number } | null;
+  stream: {
+    lateEvents: number;
+    receiveToAggregateMs: { p50: number | null; p95: number | null; p99: number | null };
+  } | null;
+  ingest?: {
+    accepted: number;
+    duplicate: number;
+    rejected: number;
+    rateLimited: number;
+    lastCommitEvents: number;
+    meanCommitEvents: number;
+  };
+}
+
+interface Health {
+  status: string;
+  version: string;
+  services: Record<string, string>;
+  store: { engine: string; events: number | null; bytes: number | null };
+}
+
+interface Sample {
+  t: number;
+  /** null for the first sample (rates need two). */
+  rates: Record<Outcome, number | null>;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+const OUTCOMES = ["accepted", "duplicate", "rejected", "late", "rateLimited"] as const;
+type Outcome = typeof OUTCOMES[number];
+const LABELS: Record<Outcome, string> = {
+  accepted: "accepted",
+  duplicate: "duplicate",
+  rejected: "rejected",
+  late: "late",
+  rateLimited: "rate-limited",
+};
+const HISTORY = 120;
+
+function totals(s: Stats): Record<Outcome, number> {
+  return {
+    accepted: s.ingest?.accepted ?? 0,
+    duplicate: s.ingest?.duplicate ?? 0,
+    rejected: s.ingest?.rejected ?? 0,
+    late: s.stream?.lateEvents ?? 0,
+    rateLimited: s.ingest?.rateLimited ?? 0,
+  };
+}
+
+export function Overview() {
+  const [stats, setStats] = useState<Stats | null>(null);
+  const [samples, setSamples] = useState<Sample[]>([]);
+  const [health, setHealth] = useState<Health | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [liveError, setLiveError] = useState<string | null>(null);
+  const prev = useRef<Stats | null>(null);
+
+  useEffect(() => {
+    const live = new LiveStream({
+      channels: ["stats"],
+      onStatus: (s, detail) => setLiveError(s === "error" ? `Live stream: ${detail}` : null),
+      onBatch: (messages: LiveMessage[]) => {
+        const batch = messages.filter((m) => m.type === "stats").map((m) => m.data as Stats);
+        if (!batch.length) return;
+        const next: Sample[] = [];
+        for (const s of batch) {
+          const p = prev.current;
+          const dt = p ? (Date.parse(s.at) - Date.parse(p.at)) / 1000 : 0;
+          if (p && dt < 0.5) continue; // the snapshot sent on subscribing, just before a tick
+          prev.current = s;
+          const a = totals(s);
+          const b = p ? totals(p) : null;
+          const rates = Object.fromEntries(
+            OUTCOMES.map((o) => [o, b ? Math.max(0, (a[o] - b[o]) / dt) : null]),
+          ) as Record<Outcome, number | null>;
+          const lat = s.stream?.receiveToAggregateMs;
+          next.push({
+            t: Date.parse(s.at),
+            rates,
+            p50: lat?.p50 ?? null,
+            p95: lat?.p95 ?? null,
+            p99: lat?.p99 ?? null,
+          });
+        }
+        setStats(batch[batch.length - 1]);
+        if (next.length) setSamples((old) => [...old, ...next].slice(-HISTORY));
+      },
+    });
+    return () => live.close();
+  }, []);
+
+  useEffect(() => {
+    let stop = false;
+    const load = () =>
+      api<Health>("/health").then(
+        (h) => !stop && (setHealth(h), setError(null)),
+        (e) => !stop && setError(errorText(e)),
+      );
+    load();
+    const timer = setInterval(load, 5000);
+    return () => {
+      stop = true;
+      clearInterval(timer);
+    };
+  }, []);
+
+  const rateSeries = useMemo<Series[]>(
+    () =>
+      OUTCOMES.map((o) => ({ label: LABELS[o], points: samples.map((s) => ({ x: s.t, y: s.rates[o] })) })),
+    [samples],
+  );
+  const latencySeries = useMemo<Series[]>(
+    () =>
+      (["p50", "p95", "p99"] as const).map((q) => ({
+        label: q,
+        points: samples.map((s) => ({ x: s.t, y: s[q] })),
+      })),
+    [samples],
+  );
+  const last = samples.at(-1);
+  const xMax = last?.t;
+  const xMin = xMax === undefined ? undefined : xMax - HISTORY * 1000;
+  const lat = stats?.stream?.receiveToAggregateMs;
+  const healthy = health?.status === "ok";
+
+  return (
+    <div className="space-y-4">
+      <ErrorBox error={error} />
+      <ErrorBox error={liveError} />
+      <div className="grid grid-cols-2 gap-3 md:grid-cols-4 xl:grid-cols-6">
+        <Stat
+          label="Health"
+          value={health ? <Badge tone={healthy ? "ok" : "bad"}>{health.status}</Badge> : "–"}
+          hint={health ? `database ${health.services.database} · v${health.version}` : ""}
+          testId="health"
+        />
+        <Stat
+          label="Accepted/s"
+          value={num(last?.rates.accepted ?? null, 1)}
+          hint="events per second"
+          testId="rate-accepted"
+        />
+        <Stat
+          label="Accepted total"
+          value={num(stats?.ingest?.accepted ?? null)}
+          hint="since this process started"
+          testId="accepted-total"
+        />
+        <Stat
+          label="Receive → aggregate p99"
+          value={ms(lat?.p99)}
+          hint={`p50 ${ms(lat?.p50)} · p95 ${ms(lat?.p95)}`}
+          testId="latency"
+        />
+        <Stat
+          label="Commit batch"
+          value={num(stats?.ingest?.lastCommitEvents ?? null)}
+          hint={`mean ${num(stats?.ingest?.meanCommitEvents ?? null, 1)} events`}
+        />
+        <Stat
+          label="Queue depth"
+          value={num(stats?.queuedEvents ?? null)}
+          hint="events waiting to commit"
+          testId="queue"
+        />
+        <Stat
+          label="Live subscribers"
+          value={num(stats?.subscribers ?? null)}
+          hint={`${num(stats?.lagged ?? null)} lagged`}
+        />
+        <Stat
+          label="Store"
+          value={bytes(health?.store.bytes)}
+          hint={`${num(health?.store.events ?? null)} events · ${health?.store.engine ?? ""}`}
+          testId="store"
+        />
+        <Stat
+          label="Memory (RSS)"
+          value={bytes(stats?.memory?.rss)}
+          hint={`heap ${bytes(stats?.memory?.heapUsed)}`}
+        />
+        <Stat
+          label="Uptime"
+          value={duration(stats?.uptimeSeconds)}
+          hint={stats ? "live" : "waiting for stats…"}
+          testId="uptime"
+        />
+        <Stat label="Rejected/s" value={num(last?.rates.rejected ?? null, 1)} hint="failed validation" />
+        <Stat
+          label="Rate-limited/s"
+          value={num(last?.rates.rateLimited ?? null, 1)}
+          hint="refused with 429"
+        />
+      </div>
+      <div className="grid gap-4 lg:grid-cols-2">
+        <Card title="Ingest rate by outcome (events/s)">
+          <TimeChart series={rateSeries} testId="chart-rate" xMin={xMin} xMax={xMax} />
+        </Card>
+        <Card title="Receive → aggregate latency (ms)">
+          <TimeChart series={latencySeries} testId="chart-latency" xMin={xMin} xMax={xMax} />
+        </Card>
+      </div>
+      {health && health.store.events === 0 && (
+        <Empty title="No events stored yet">
+          <FirstEventHint />
+        </Empty>
+      )}
+    </div>
+  );
+}

@@ -10,11 +10,18 @@
  *   scatter, which the writer absorbs with large group commits and a large WAL
  *   autocheckpoint.
  * - Event time is indexed alone and per device for the newest-first reads.
+ * - Since migration 7 the raw events live in day partitions (`event-partitions.ts`,
+ *   docs/STORAGE.md) and `event_ids` is the dedup arbiter.
  */
+import { partitionMigration } from "./partition-migration.ts";
+import type { SqlDriver } from "./sql-driver.ts";
+
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Statements computed from the database (instead of `sql`), run in the migration's transaction. */
+  plan?: (driver: SqlDriver) => Promise<string[]>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -158,4 +165,5 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  partitionMigration,
 ];

@@ -1,0 +1,233 @@
+/**
+ * The raw-event side of the SQLite store over day partitions
+ * (`event-partitions.ts`): the commit with its exact dedup through
+ * `event_ids`, and every read of raw events. Each read touches only the
+ * partitions its time or seq range meets. Spread into the store by
+ * `sqlite-store.ts`.
+ */
+import type { CommitOutcome, CommittedEventPoint, Store } from "../store.ts";
+import type { StoredEvent } from "../../../shared/event.ts";
+import {
+  CLAIM_ID,
+  dayOf,
+  EVENT_FIELDS,
+  insertRowSql,
+  partitionDdl,
+  PartitionSet,
+  partitionTable,
+  seqOrderedUnion,
+} from "./event-partitions.ts";
+import { type EventRow, idempotencyStatement, type PointRow, toPoint, toStoredEvent } from "./sqlite-rows.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
+const SEQ_FLOOR = "seq_floor";
+
+type EventMethods = Pick<
+  Store,
+  | "commitEvents"
+  | "eventsAfter"
+  | "readEventsAfter"
+  | "eventPointsSince"
+  | "scanEventPoints"
+  | "getEvent"
+  | "listEvents"
+  | "findExistingEventIds"
+>;
+
+/** What the storage lifecycle (`sqlite-storage.ts`) shares with the event methods. */
+export interface EventPartitionState {
+  partitions: PartitionSet;
+  /** Days renamed `retired_…` whose ids and table are still to be removed. */
+  retired: number[];
+  /** The highest seq handed out so far (never reused). */
+  lastSeq(): number;
+}
+
+/** The stream_state row that remembers the highest seq when partitions holding it are dropped. */
+export function seqFloorStatement(seq: number): SqlStatement {
+  return {
+    sql:
+      "INSERT INTO stream_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+    args: [SEQ_FLOOR, seq],
+  };
+}
+
+export async function sqliteEvents(
+  driver: SqlDriver,
+  checkpoint: number,
+): Promise<EventMethods & { state: EventPartitionState }> {
+  const { set: partitions, retired } = await PartitionSet.load(driver);
+  const floor = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
+    SEQ_FLOOR,
+  ]);
+  // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
+  // rowid, so a number is never reused, even after the newest rows were dropped with their
+  // partition: the rollup checkpoint relies on it.
+  let nextSeq = Math.max(partitions.maxSeq(), checkpoint, floor[0]?.value ?? 0) + 1;
+
+  return {
+    state: { partitions, retired, lastSeq: () => nextSeq - 1 },
+
+    async commitEvents(events, records = []) {
+      const firstSeq = nextSeq;
+      nextSeq += events.length;
+      if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
+      const statements: SqlStatement[] = [];
+      const created = new Set<number>();
+      const days = events.map((e) => {
+        const day = dayOf(e.timestamp);
+        if (!partitions.has(day) && !created.has(day)) {
+          created.add(day);
+          for (const sql of partitionDdl(day)) statements.push({ sql, args: [] });
+        }
+        return day;
+      });
+      const head = statements.length;
+      events.forEach((e, i) => {
+        const seq = firstSeq + i;
+        statements.push({ sql: CLAIM_ID, args: [e.id, days[i], seq] }, {
+          sql: insertRowSql(days[i]),
+          args: [
+            seq,
+            e.id,
+            e.deviceId,
+            e.eventType,
+            e.value,
+            e.timestamp,
+            e.receivedAt,
+            e.partition,
+            e.metadata ? JSON.stringify(e.metadata) : null,
+            e.data ? JSON.stringify(e.data) : null,
+          ],
+        });
+      });
+      for (const r of records) statements.push(idempotencyStatement(r));
+      const changes = await driver.writeBatch(statements);
+      for (const day of created) partitions.add(day);
+      const outcomes = events.map((_, i): CommitOutcome => {
+        if (changes[head + 2 * i] !== 1) return "duplicate";
+        partitions.noteSeq(days[i], firstSeq + i);
+        return "accepted";
+      });
+      return { outcomes, firstSeq };
+    },
+
+    async eventsAfter(afterSeq, limit) {
+      const days = partitions.withSeqAbove(afterSeq);
+      if (days.length === 0) return [];
+      const q = seqOrderedUnion(days, POINT_COLUMNS, "seq > ?", [afterSeq], limit);
+      return (await driver.all<PointRow>(q.sql, q.args)).map(toPoint);
+    },
+
+    async readEventsAfter(afterSeq, limit) {
+      const days = partitions.withSeqAbove(afterSeq);
+      if (days.length === 0) return [];
+      const q = seqOrderedUnion(days, EVENT_FIELDS, "seq > ?", [afterSeq], limit);
+      return (await driver.all<EventRow>(q.sql, q.args)).map(toStoredEvent);
+    },
+
+    async eventPointsSince(fromTs, limit) {
+      const days = partitions.overlapping(fromTs);
+      if (days.length === 0) return [];
+      const q = seqOrderedUnion(days, POINT_COLUMNS, "ts >= ?", [fromTs], limit);
+      return (await driver.all<PointRow>(q.sql, q.args)).map(toPoint);
+    },
+
+    async scanEventPoints(query) {
+      const days = partitions.overlapping(query.from, query.to);
+      const where = ["ts >= ?", "ts < ?", "event_type = ?"];
+      const args: SqlValue[] = [query.from, query.to, query.eventType];
+      if (query.deviceIds) {
+        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
+        args.push(...query.deviceIds);
+      }
+      for (const [key, value] of query.metadata ?? []) {
+        // Text tags compare as text, numeric tags by number, booleans by their JSON text.
+        const path = `$."${key.replaceAll('"', '""')}"`;
+        const number = Number(value);
+        where.push(`(CASE json_type(metadata, ?)
+            WHEN 'text' THEN json_extract(metadata, ?) = ?
+            WHEN 'integer' THEN json_extract(metadata, ?) = ?
+            WHEN 'real' THEN json_extract(metadata, ?) = ?
+            WHEN 'true' THEN ? = 'true'
+            WHEN 'false' THEN ? = 'false'
+            ELSE 0 END)`);
+        const n = value.trim() !== "" && Number.isFinite(number) ? number : null;
+        args.push(path, path, value, path, n, path, n, value, value);
+      }
+      const points: CommittedEventPoint[] = [];
+      for (const day of days) {
+        const left = query.limit - points.length;
+        if (left <= 0) break;
+        const rows = await driver.all<PointRow>(
+          `SELECT ${POINT_COLUMNS} FROM ${partitionTable(day)} WHERE ${where.join(" AND ")} LIMIT ?`,
+          [...args, left],
+        );
+        for (const r of rows) points.push(toPoint(r));
+      }
+      return points;
+    },
+
+    async getEvent(id) {
+      const refs = await driver.all<{ day: number; seq: number }>(
+        "SELECT day, seq FROM event_ids WHERE id = ?",
+        [id],
+      );
+      if (!refs.length || !partitions.has(refs[0].day)) return null;
+      const rows = await driver.all<EventRow>(
+        `SELECT ${EVENT_FIELDS} FROM ${partitionTable(refs[0].day)} WHERE seq = ?`,
+        [refs[0].seq],
+      );
+      return rows.length ? toStoredEvent(rows[0]) : null;
+    },
+
+    async listEvents(query) {
+      const where: string[] = [];
+      const args: SqlValue[] = [];
+      const filters: [string, SqlValue | undefined][] = [
+        ["device_id = ?", query.deviceId],
+        ["event_type = ?", query.eventType],
+        ["ts >= ?", query.from],
+        ["ts < ?", query.to],
+      ];
+      for (const [clause, value] of filters) {
+        if (value === undefined) continue;
+        where.push(clause);
+        args.push(value);
+      }
+      let upper = query.to;
+      if (query.after) {
+        where.push("(ts < ? OR (ts = ? AND seq < ?))");
+        args.push(query.after.timestamp, query.after.timestamp, query.after.seq);
+        upper = Math.min(upper ?? Infinity, query.after.timestamp + 1);
+      }
+      const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+      // Newest partition first; each later one only holds older events, so stop once full.
+      const out: StoredEvent[] = [];
+      for (const day of partitions.overlapping(query.from, upper).reverse()) {
+        const left = query.limit - out.length;
+        if (left <= 0) break;
+        const rows = await driver.all<EventRow>(
+          `SELECT ${EVENT_FIELDS} FROM ${partitionTable(day)} ${clause} ORDER BY ts DESC, seq DESC LIMIT ?`,
+          [...args, left],
+        );
+        for (const r of rows) out.push(toStoredEvent(r));
+      }
+      return out;
+    },
+
+    async findExistingEventIds(ids) {
+      const found = new Set<string>();
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = await driver.all<{ id: string }>(
+          `SELECT id FROM event_ids WHERE id IN (${chunk.map(() => "?").join(", ")})`,
+          chunk,
+        );
+        for (const r of rows) found.add(r.id);
+      }
+      return found;
+    },
+  };
+}

@@ -23,6 +23,7 @@
 import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
 import type { AggState, ScalarField } from "../stream/aggregate.ts";
 import type { EngineEvent } from "../stream/engine.ts";
+import type { DeadLetterStore, StorageLifecycle } from "./storage-store.ts";
 
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
@@ -61,6 +62,8 @@ export interface RollupFlush {
   series: readonly SeriesRecord[];
   /** Every event with seq <= checkpoint is in the rollups once this flush is applied. */
   checkpoint: number;
+  /** A dead letter this flush replays: marked replayed in the flush's transaction (storage-store.ts). */
+  settlesDeadLetter?: { id: number; at: number };
 }
 
 /** Filters for `readRollups`. */
@@ -203,6 +206,10 @@ export interface StoreStats {
 export interface Store {
   /** Engine name for health output, e.g. `sqlite (node:sqlite)`. */
   readonly engine: string;
+  /** Partitions, retention and space (see storage-store.ts). */
+  readonly storage: StorageLifecycle;
+  /** Items that failed inside the pipeline, kept for replay (see storage-store.ts). */
+  readonly deadLetters: DeadLetterStore;
   /**
    * Commits `events` atomically, together with `records` (idempotency outcomes that must be
    * durable exactly when the events are); outcomes are in input order.

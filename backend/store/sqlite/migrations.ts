@@ -166,4 +166,22 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   partitionMigration,
+  {
+    version: 8,
+    name: "dead letters",
+    // Pending items are listed newest first per kind; replayed ones stay until purged.
+    sql: `
+      CREATE TABLE dead_letters (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        reason          TEXT    NOT NULL,
+        attempts        INTEGER NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        last_failed_at  INTEGER NOT NULL,
+        replayed_at     INTEGER
+      );
+      CREATE INDEX dead_letters_kind ON dead_letters (kind, id);
+    `,
+  },
 ];

@@ -6,7 +6,9 @@
  */
 import type { AuditEntry, IdempotencyRecord, Store, StoreStats } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { sqliteDeadLetters } from "./sqlite-dead-letters.ts";
 import { sqliteEvents } from "./sqlite-events.ts";
+import { sqliteStorage } from "./sqlite-storage.ts";
 import { sqliteRollups } from "./sqlite-rollups.ts";
 import {
   type AuditRow,
@@ -32,11 +34,15 @@ const IMPORT_JOB_COLUMNS =
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const { driver } = options;
   await migrate(driver);
-  const rollups = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
-  const { state: _partitions, ...events } = await sqliteEvents(driver, await rollups.rollupCheckpoint());
+  const { forgetCached, ...rollups } = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
+  const { state: partitions, ...events } = await sqliteEvents(driver, await rollups.rollupCheckpoint());
+  const storage = sqliteStorage(driver, partitions, forgetCached);
+  const deadLetters = await sqliteDeadLetters(driver);
 
   return {
     engine: `sqlite (${driver.name})`,
+    storage,
+    deadLetters,
     ...rollups,
     ...events,
 

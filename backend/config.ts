@@ -43,6 +43,22 @@ export interface Config {
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
   live: LiveConfig;
+  retention: RetentionConfig;
+}
+
+/** Retention per storage tier and the cold export (see docs/STORAGE.md). */
+export interface RetentionConfig {
+  /** Raw events older than this are dropped (whole UTC days) and refused at ingest, ms. */
+  rawMs: number;
+  /** Rollup buckets finer than an hour are kept this long, ms. */
+  minuteRollupsMs: number;
+  /** Rollup buckets of an hour or more are kept this long, ms. */
+  hourRollupsMs: number;
+  /** How often the retention job runs, ms. */
+  checkMs: number;
+  /** Where each day leaving the raw tier is exported before it is dropped (null: no export). */
+  exportDir: string | null;
+  exportFormat: "ndjson.gz" | "parquet";
 }
 
 /** Live subscriptions (see `realtime/live-hub.ts`). */
@@ -62,6 +78,8 @@ export interface StreamConfig {
   flushMs: number;
   /** Tick period: watermarks advance and live updates go out at most this often per series. */
   liveUpdateMs: number;
+  /** Consecutive failed rollup flushes after which the pending work goes to the dead letters. */
+  flushMaxAttempts: number;
 }
 
 /** Limits of the metrics query API. */
@@ -194,6 +212,12 @@ const schema = z.object({
   LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
   LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   LIVE_COALESCE_MS: int(0, 1000).default(10),
+  RETENTION_ROLLUP_MINUTE_DAYS: int(1, 36500).default(90),
+  RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
+  RETENTION_CHECK_MS: int(1000, 86_400_000).default(600_000),
+  EXPORT_DIR: z.string().trim().min(1, { error: "must not be empty" }).optional(),
+  EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default("ndjson.gz"),
+  ROLLUP_FLUSH_MAX_ATTEMPTS: int(1, 1_000_000).default(5),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -275,6 +299,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleMs: e.PARTITION_IDLE_MS,
       flushMs: e.ROLLUP_FLUSH_MS,
       liveUpdateMs: e.LIVE_UPDATE_MS,
+      flushMaxAttempts: e.ROLLUP_FLUSH_MAX_ATTEMPTS,
+    },
+    retention: {
+      rawMs: e.RETENTION_RAW_DAYS * DAY_MS,
+      minuteRollupsMs: e.RETENTION_ROLLUP_MINUTE_DAYS * DAY_MS,
+      hourRollupsMs: e.RETENTION_ROLLUP_HOUR_DAYS * DAY_MS,
+      checkMs: e.RETENTION_CHECK_MS,
+      exportDir: e.EXPORT_DIR ?? null,
+      exportFormat: e.EXPORT_FORMAT,
     },
     live: {
       queueLimit: e.LIVE_QUEUE_LIMIT,

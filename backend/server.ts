@@ -20,6 +20,8 @@ import { MetricsService } from "./metrics/metrics-query.ts";
 import { Bus } from "./stream/bus.ts";
 import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
 import { StreamService } from "./stream/stream-service.ts";
+import { DeadLetterService } from "./storage/dead-letter-service.ts";
+import { type ColdStorage, RetentionService } from "./storage/retention-service.ts";
 import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
 import type { CommitResult } from "./store/store.ts";
@@ -41,6 +43,10 @@ export interface PulseStream {
   hub: LiveHub;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
+  /** The dead-letter queue; `deadLetters.add` is the API for other producers (docs/STORAGE.md). */
+  deadLetters: DeadLetterService;
+  /** The retention job. */
+  retention: RetentionService;
   /** Commits what is queued, then closes the store. */
   close(): Promise<void>;
 }
@@ -56,6 +62,10 @@ export interface PulseStreamOptions {
   realtime?: RealtimeAdapter;
   /** Where the one-time initial key is printed (default: console.log). */
   print?: (line: string) => void;
+  /** Where days leaving the raw tier are exported before they are dropped (EXPORT_DIR). */
+  coldStorage?: ColdStorage;
+  /** Whether the retention job runs on its timer (default true; tests call `runOnce`). */
+  retentionTimer?: boolean;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -98,7 +108,17 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       wantsUpdates: () => hub.wants("aggregates"),
       onLatency: (ms) => latencySink[0]?.record(ms),
     });
+    const engineOptions = {
+      partitions: config.partitions,
+      resolutions,
+      storedMinResolution: STORED_MIN_RESOLUTION_MS,
+      allowedLatenessMs: config.stream.allowedLatenessMs,
+      idleMs: config.stream.idleMs,
+      clock,
+    };
     stream = new StreamService(store, engine, clock, logger, {
+      flushMaxAttempts: config.stream.flushMaxAttempts,
+      replayEngine: () => new StreamEngine(engineOptions),
       flushMs: config.stream.flushMs,
       tickMs: config.stream.liveUpdateMs,
       allowedLatenessMs: config.stream.allowedLatenessMs,
@@ -110,6 +130,17 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     await stream.start();
   }
   const service = stream;
+  const deadLetters = new DeadLetterService(store, clock, logger);
+  if (service) {
+    deadLetters.register("rollup-flush", (letter) => service.replayDeadLetter(letter));
+    deadLetters.register("event", (letter) => service.replayDeadLetter(letter));
+  }
+  const retention = new RetentionService(store, clock, logger, {
+    ...config.retention,
+    storedResolutions,
+    cold: options.coldStorage ? { storage: options.coldStorage, format: config.retention.exportFormat } : null,
+  });
+  if (options.retentionTimer !== false) retention.start();
   committer.observe({
     onCommitted: (events, result) => {
       try {
@@ -161,6 +192,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     clientAddress: options.clientAddress,
     startedAt: clock.now(),
     version: VERSION,
+    storage: { deadLetters, retentionJob: retention, retention: config.retention, storedResolutions },
   });
   return {
     app,
@@ -171,8 +203,11 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     bus,
     hub,
     initialKey,
+    deadLetters,
+    retention,
     async close() {
       clearInterval(purge);
+      await retention.close();
       clearInterval(stats);
       hub.closeAll("server shutting down");
       idempotency.close();

@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
+import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
 
 export interface Booted {
@@ -47,6 +48,7 @@ export async function boot(
     indexHtml: options.indexHtml,
     clientAddress: options.clientAddress,
     realtime: options.realtime?.(config),
+    coldStorage: config.retention.exportDir === null ? undefined : fileColdStorage(config.retention.exportDir),
   });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };

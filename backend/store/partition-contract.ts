@@ -80,6 +80,17 @@ export function describePartitionContract(name: string, harness: StoreHarness): 
           after = { timestamp: last.timestamp, seq: last.seq };
         }
         expect(ids).toEqual(["edge-4", "edge-5", "edge-2", "edge-0", "edge-1", "edge-3"]);
+        // Oldest first, the same pages backwards.
+        const asc: string[] = [];
+        after = undefined;
+        for (;;) {
+          const page: StoredEvent[] = await store.listEvents({ limit: 4, after, order: "asc", from: MIDNIGHT - 1 });
+          if (page.length === 0) break;
+          asc.push(...page.map((e) => e.id));
+          const last = page[page.length - 1];
+          after = { timestamp: last.timestamp, seq: last.seq };
+        }
+        expect(asc).toEqual([...ids].reverse());
         // [MIDNIGHT, MIDNIGHT + DAY): exactly day 0, both of its edge events.
         expect((await store.listEvents({ from: MIDNIGHT, to: MIDNIGHT + DAY, limit: 10 })).map((e) => e.id))
           .toEqual(["edge-0", "edge-1"]);

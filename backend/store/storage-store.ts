@@ -19,6 +19,8 @@
  *   transaction, so a replay is applied exactly once.
  */
 
+import type { RollupRecord } from "./store.ts";
+
 /** One readable day partition of raw events. */
 export interface EventPartitionInfo {
   /** UTC day, `2026-11-22`. */
@@ -73,6 +75,18 @@ export interface StorageLifecycle {
   reclaimSpace(options?: { maxPages?: number }): Promise<number>;
   /** Partitions, rows, bytes and time ranges per tier. Scans sizes: an admin call, not a hot path. */
   layout(): Promise<StorageLayout>;
+  /**
+   * Stored buckets of every series at `resolution` with start in [from, to), ordered by event
+   * type, device (the all-device series, null, first) and start, strictly after the keyset
+   * position `after`, at most `limit` (the export's pages).
+   */
+  scanRollups(query: {
+    resolution: number;
+    from: number;
+    to: number;
+    after?: { eventType: string; deviceId: string | null; start: number };
+    limit: number;
+  }): Promise<RollupRecord[]>;
 }
 
 /** A failed item kept for inspection and replay. */

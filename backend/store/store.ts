@@ -108,8 +108,10 @@ export interface EventQuery {
   from?: number;
   /** Exclusive upper bound on event time, epoch ms. */
   to?: number;
-  /** Keyset position: return only events strictly after it in newest-first order. */
+  /** Keyset position: return only events strictly after it in the listing order. */
   after?: { timestamp: number; seq: number };
+  /** `desc` (default): newest first; `asc`: oldest first (`timestamp` asc, then `seq` asc). */
+  order?: "desc" | "asc";
   /** Maximum number of events (the caller bounds it). */
   limit: number;
 }

@@ -13,6 +13,7 @@ import type { Clock } from "../clock.ts";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import type { Logger } from "../logger.ts";
 import type { CommitResult, Store } from "../store/store.ts";
+import type { DeadLetter } from "../store/storage-store.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
 import { LatencyHistogram } from "./latency.ts";
 
@@ -27,6 +28,20 @@ export interface StreamServiceOptions {
   storedResolutions: readonly number[];
   /** The finest (live-only) resolution, rebuilt from raw events at start; null if all are stored. */
   liveResolution: number | null;
+  /**
+   * Consecutive failed flushes after which the pending work is parked in the dead letters
+   * (`rollup-flush`, the seq range it covers) instead of being retried forever; default: never.
+   */
+  flushMaxAttempts?: number;
+  /** A new engine with the live one's settings, to fold a dead-lettered seq range again on replay. */
+  replayEngine?: () => StreamEngine;
+}
+
+/** The payload of a `rollup-flush` dead letter: events with fromSeq < seq <= toSeq are not in the rollups. */
+export interface RollupRangePayload {
+  fromSeq: number;
+  toSeq: number;
+  buckets: number;
 }
 
 /** Events read per page while replaying after a restart. */
@@ -40,6 +55,7 @@ export class StreamService {
   #tickTimer: ReturnType<typeof setInterval> | null = null;
   #flushing: Promise<void> | null = null;
   #flushFailures = 0;
+  #failedInARow = 0;
   #replayed = 0;
   #readers = 0;
   #checkpoint = 0;
@@ -89,7 +105,7 @@ export class StreamService {
     for (;;) {
       const page = await this.store.eventsAfter(after, REPLAY_PAGE);
       if (page.length === 0) break;
-      this.engine.ingest(page, true);
+      this.engine.ingest(await this.#withoutUndecodable(page), true);
       this.#replayed += page.length;
       after = page[page.length - 1].seq;
     }
@@ -102,6 +118,32 @@ export class StreamService {
     this.engine.tick();
     this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     this.#flushTimer = setInterval(() => void this.flush(), this.options.flushMs);
+  }
+
+  /**
+   * Rows that the engine cannot take (a field of the wrong type, e.g. written by another schema
+   * version) go to the dead letters as `event` items instead of stopping the replay; an item
+   * already kept for the same seq is not added twice.
+   */
+  async #withoutUndecodable(page: EngineEvent[]): Promise<EngineEvent[]> {
+    const bad = page.filter((e) => undecodable(e) !== null);
+    if (bad.length === 0) return page;
+    const kept = new Set(
+      (await this.store.deadLetters.list({ kind: "event", pending: true, limit: 10_000 }))
+        .map((d) => (d.payload as { seq?: number } | null)?.seq),
+    );
+    for (const e of bad) {
+      if (kept.has(e.seq)) continue;
+      await this.store.deadLetters.add({
+        kind: "event",
+        payload: { seq: e.seq, row: e },
+        reason: `undecodable at replay: ${undecodable(e)}`,
+        attempts: 1,
+        at: this.clock.now(),
+      });
+      this.logger.error("an undecodable event went to the dead letters", { seq: e.seq });
+    }
+    return page.filter((e) => undecodable(e) === null);
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -203,8 +245,11 @@ export class StreamService {
     try {
       merged = await this.store.applyRollupFlush(batch);
     } catch (error) {
-      this.engine.flushFailed(taken);
       this.#flushFailures++;
+      if (++this.#failedInARow >= (this.options.flushMaxAttempts ?? Infinity)) {
+        if (await this.#park(taken, String(error))) return;
+      }
+      this.engine.flushFailed(taken);
       this.logger.error("rollup flush failed; retrying with the next", {
         error: String(error),
         buckets: batch.rollups.length,
@@ -212,6 +257,7 @@ export class StreamService {
       return;
     }
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
+    this.#failedInARow = 0;
     this.#checkpoint = batch.checkpoint;
     this.engine.flushed(taken, merged);
     const ms = performance.now() - started;
@@ -221,6 +267,68 @@ export class StreamService {
     f.maxMs = Math.max(f.maxMs, ms);
     f.lastMs = ms;
     f.lastBuckets = batch.rollups.length;
+  }
+
+  /**
+   * Parks the work of a flush that keeps failing: a `rollup-flush` dead letter for its seq range
+   * and the checkpoint past it, in one transaction. The deltas are then dropped (the dead letter
+   * stands for them); replaying it folds the range again. False if even that failed.
+   */
+  async #park(taken: ReturnType<StreamEngine["takeFlush"]>, reason: string): Promise<boolean> {
+    const payload: RollupRangePayload = {
+      fromSeq: this.#checkpoint,
+      toSeq: taken.batch.checkpoint,
+      buckets: taken.batch.rollups.length,
+    };
+    try {
+      await this.store.deadLetters.parkRollupRange({
+        kind: "rollup-flush",
+        payload,
+        reason,
+        attempts: this.#failedInARow,
+        at: this.clock.now(),
+      }, payload.toSeq);
+    } catch (error) {
+      this.logger.error("parking a failing rollup flush in the dead letters failed", { error: String(error) });
+      return false;
+    }
+    this.engine.flushDiscarded(taken);
+    this.#checkpoint = payload.toSeq;
+    this.#failedInARow = 0;
+    this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", { ...payload });
+    return true;
+  }
+
+  /**
+   * Replays a `rollup-flush` or `event` dead letter: folds the events of its seq range into a
+   * new engine and merges the result into the rollups in one transaction that also marks the
+   * dead letter replayed, so a replay is applied at most once. Runs between flushes.
+   */
+  async replayDeadLetter(letter: DeadLetter): Promise<void> {
+    const make = this.options.replayEngine;
+    if (!make) throw new Error("stream replay is not configured");
+    const { fromSeq, toSeq } = rangeOf(letter);
+    const engine = make();
+    for (let after = fromSeq; after < toSeq;) {
+      const page = (await this.store.eventsAfter(after, REPLAY_PAGE)).filter((e) => e.seq <= toSeq);
+      if (page.length === 0) break;
+      const bad = page.find((e) => undecodable(e) !== null);
+      if (bad) throw new Error(`event seq ${bad.seq} is still undecodable: ${undecodable(bad)}`);
+      engine.ingest(page, true);
+      after = page[page.length - 1].seq;
+    }
+    const { batch } = engine.takeFlush();
+    while (this.#flushing) await this.#flushing;
+    const run = (async () => {
+      while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
+      await this.store.applyRollupFlush({
+        ...batch,
+        checkpoint: this.#checkpoint,
+        settlesDeadLetter: { id: letter.id, at: this.clock.now() },
+      });
+    })();
+    this.#flushing = run.catch(() => {}).finally(() => (this.#flushing = null));
+    await run;
   }
 
   /** Stops the timers and writes what is folded. */
@@ -233,6 +341,25 @@ export class StreamService {
 }
 
 export type { LiveMessage };
+
+/** Why the engine cannot take `e`, or null if it can. */
+export function undecodable(e: EngineEvent): string | null {
+  if (typeof e.deviceId !== "string" || e.deviceId === "") return "deviceId";
+  if (typeof e.eventType !== "string" || e.eventType === "") return "eventType";
+  if (typeof e.timestamp !== "number" || !Number.isFinite(e.timestamp)) return "timestamp";
+  if (e.value !== null && (typeof e.value !== "number" || !Number.isFinite(e.value))) return "value";
+  if (!Number.isInteger(e.partition) || e.partition < 0) return "partition";
+  return null;
+}
+
+function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number } {
+  const p = letter.payload as Partial<RollupRangePayload> & { seq?: number };
+  if (letter.kind === "event" && typeof p?.seq === "number") return { fromSeq: p.seq - 1, toSeq: p.seq };
+  if (letter.kind === "rollup-flush" && typeof p?.fromSeq === "number" && typeof p?.toSeq === "number") {
+    return { fromSeq: p.fromSeq, toSeq: p.toSeq };
+  }
+  throw new Error(`dead letter ${letter.id} is not a rollup range`);
+}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

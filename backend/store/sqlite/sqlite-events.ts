@@ -196,20 +196,27 @@ export async function sqliteEvents(
         where.push(clause);
         args.push(value);
       }
+      const asc = query.order === "asc";
+      let lower = query.from;
       let upper = query.to;
       if (query.after) {
-        where.push("(ts < ? OR (ts = ? AND seq < ?))");
+        where.push(asc ? "(ts > ? OR (ts = ? AND seq > ?))" : "(ts < ? OR (ts = ? AND seq < ?))");
         args.push(query.after.timestamp, query.after.timestamp, query.after.seq);
-        upper = Math.min(upper ?? Infinity, query.after.timestamp + 1);
+        if (asc) lower = Math.max(lower ?? -Infinity, query.after.timestamp);
+        else upper = Math.min(upper ?? Infinity, query.after.timestamp + 1);
       }
       const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-      // Newest partition first; each later one only holds older events, so stop once full.
+      const order = asc ? "ts ASC, seq ASC" : "ts DESC, seq DESC";
+      // In listing order partition by partition; each later one holds only later events (in that
+      // order), so stop once full.
+      const days = partitions.overlapping(lower, upper);
+      if (!asc) days.reverse();
       const out: StoredEvent[] = [];
-      for (const day of partitions.overlapping(query.from, upper).reverse()) {
+      for (const day of days) {
         const left = query.limit - out.length;
         if (left <= 0) break;
         const rows = await driver.all<EventRow>(
-          `SELECT ${EVENT_FIELDS} FROM ${partitionTable(day)} ${clause} ORDER BY ts DESC, seq DESC LIMIT ?`,
+          `SELECT ${EVENT_FIELDS} FROM ${partitionTable(day)} ${clause} ORDER BY ${order} LIMIT ?`,
           [...args, left],
         );
         for (const r of rows) out.push(toStoredEvent(r));

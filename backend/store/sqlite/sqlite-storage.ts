@@ -7,8 +7,11 @@
 import type { StorageLayout, StorageLifecycle } from "../storage-store.ts";
 import { DAY_MS, dayOf, isoDay, partitionTable, retiredTable } from "./event-partitions.ts";
 import { type EventPartitionState, seqFloorStatement } from "./sqlite-events.ts";
-import { ALL_DEVICES } from "./sqlite-rows.ts";
-import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
+import { ALL_DEVICES, type RollupRow, toRollup } from "./sqlite-rows.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+const STATE_COLUMNS =
+  "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices";
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
@@ -126,6 +129,22 @@ export function sqliteStorage(
         before = now;
       }
       return freed;
+    },
+
+    async scanRollups(query) {
+      const args: SqlValue[] = [query.resolution, query.from, query.to];
+      let keyset = "";
+      if (query.after) {
+        keyset = "AND (event_type, device_id, start) > (?, ?, ?)";
+        args.push(query.after.eventType, query.after.deviceId ?? ALL_DEVICES, query.after.start);
+      }
+      const rows = await driver.all<RollupRow>(
+        `SELECT event_type, resolution, device_id, start, ${STATE_COLUMNS} FROM rollups
+          WHERE resolution = ? AND start >= ? AND start < ? ${keyset}
+          ORDER BY event_type, device_id, start LIMIT ?`,
+        [...args, query.limit],
+      );
+      return rows.map(toRollup);
     },
 
     async layout(): Promise<StorageLayout> {

@@ -216,7 +216,9 @@ const schema = z.object({
   RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
   RETENTION_CHECK_MS: int(1000, 86_400_000).default(600_000),
   EXPORT_DIR: z.string().trim().min(1, { error: "must not be empty" }).optional(),
-  EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default("ndjson.gz"),
+  EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default(
+    "ndjson.gz",
+  ),
   ROLLUP_FLUSH_MAX_ATTEMPTS: int(1, 1_000_000).default(5),
 });
 

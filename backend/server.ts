@@ -138,7 +138,9 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const retention = new RetentionService(store, clock, logger, {
     ...config.retention,
     storedResolutions,
-    cold: options.coldStorage ? { storage: options.coldStorage, format: config.retention.exportFormat } : null,
+    cold: options.coldStorage
+      ? { storage: options.coldStorage, format: config.retention.exportFormat }
+      : null,
   });
   if (options.retentionTimer !== false) retention.start();
   committer.observe({

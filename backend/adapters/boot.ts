@@ -48,7 +48,9 @@ export async function boot(
     indexHtml: options.indexHtml,
     clientAddress: options.clientAddress,
     realtime: options.realtime?.(config),
-    coldStorage: config.retention.exportDir === null ? undefined : fileColdStorage(config.retention.exportDir),
+    coldStorage: config.retention.exportDir === null
+      ? undefined
+      : fileColdStorage(config.retention.exportDir),
   });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };

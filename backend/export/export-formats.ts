@@ -144,7 +144,9 @@ export function parquetEncoder<T>(columns: readonly ColumnSpec<T>[]): PageEncode
   });
   return {
     page(records) {
-      if (records.length > 0) parquet.write({ columnData: columnData(records), rowGroupSize: records.length });
+      if (records.length > 0) {
+        parquet.write({ columnData: columnData(records), rowGroupSize: records.length });
+      }
       return writer.take();
     },
     end() {

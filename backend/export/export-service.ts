@@ -9,6 +9,7 @@ import { ValidationError } from "../errors.ts";
 import type { StoredEvent } from "../../shared/event.ts";
 import type { RollupRecord, Store } from "../store/store.ts";
 import {
+  csvEncoder,
   EVENT_PARQUET_COLUMNS,
   eventCsvEncoder,
   eventRecord,
@@ -19,7 +20,6 @@ import {
   ROLLUP_COLUMNS,
   ROLLUP_PARQUET_COLUMNS,
   rollupRecord,
-  csvEncoder,
 } from "./export-formats.ts";
 
 export interface ExportRequest {
@@ -47,7 +47,11 @@ export const EXPORT_MEDIA: Record<ExportFormat, { type: string; ext: string }> =
   parquet: { type: "application/vnd.apache.parquet", ext: "parquet" },
 };
 
-async function* eventPages(store: Store, req: ExportRequest, pageSize: number): AsyncGenerator<StoredEvent[]> {
+async function* eventPages(
+  store: Store,
+  req: ExportRequest,
+  pageSize: number,
+): AsyncGenerator<StoredEvent[]> {
   let after: { timestamp: number; seq: number } | undefined;
   for (;;) {
     const page = await store.listEvents({
@@ -67,7 +71,11 @@ async function* eventPages(store: Store, req: ExportRequest, pageSize: number): 
   }
 }
 
-async function* rollupPages(store: Store, req: ExportRequest, pageSize: number): AsyncGenerator<RollupRecord[]> {
+async function* rollupPages(
+  store: Store,
+  req: ExportRequest,
+  pageSize: number,
+): AsyncGenerator<RollupRecord[]> {
   let after: { eventType: string; deviceId: string | null; start: number } | undefined;
   for (;;) {
     const page = await store.storage.scanRollups({
@@ -98,7 +106,8 @@ async function metadataKeys(store: Store, req: ExportRequest): Promise<string[]>
     if (keys.size > MAX_CSV_METADATA_KEYS) {
       throw new ValidationError("Cannot export as CSV", [{
         field: "format",
-        message: `the events have more than ${MAX_CSV_METADATA_KEYS} metadata keys; export them as ndjson or parquet`,
+        message:
+          `the events have more than ${MAX_CSV_METADATA_KEYS} metadata keys; export them as ndjson or parquet`,
       }]);
     }
   }

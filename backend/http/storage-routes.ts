@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import type { Clock } from "../clock.ts";
 import { parseDuration, type RetentionConfig } from "../config.ts";
 import { ValidationError } from "../errors.ts";
-import { EXPORT_MEDIA, exportStream, type ExportRequest } from "../export/export-service.ts";
+import { EXPORT_MEDIA, type ExportRequest, exportStream } from "../export/export-service.ts";
 import type { ExportFormat } from "../export/export-formats.ts";
 import type { DeadLetterService } from "../storage/dead-letter-service.ts";
 import type { RetentionService } from "../storage/retention-service.ts";
@@ -40,7 +40,9 @@ export function exportRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   app.get("/", async (c) => {
     const req = parseExport(c.req.query(), deps);
     const body = await exportStream(deps.store, req);
-    const name = `${req.source}-${new Date(req.from).toISOString().slice(0, 10)}.${EXPORT_MEDIA[req.format].ext}`;
+    const name = `${req.source}-${new Date(req.from).toISOString().slice(0, 10)}.${
+      EXPORT_MEDIA[req.format].ext
+    }`;
     return new Response(body, {
       status: 200,
       headers: {
@@ -57,7 +59,9 @@ function parseExport(q: Record<string, string>, deps: StorageRoutesDeps): Export
   const errors: FieldError[] = [];
   const now = deps.clock.now();
   const known = new Set(["from", "to", "format", "source", "resolution", "eventType", "deviceId"]);
-  for (const k of Object.keys(q)) if (!known.has(k)) errors.push({ field: k, message: `unknown parameter ${k}` });
+  for (const k of Object.keys(q)) {
+    if (!known.has(k)) errors.push({ field: k, message: `unknown parameter ${k}` });
+  }
   const from = parseTime(q.from, "from", now, errors);
   const to = parseTime(q.to, "to", now, errors) ?? (q.to === undefined ? now + 1 : undefined);
   if (q.from === undefined) errors.push({ field: "from", message: "from is required" });
@@ -65,7 +69,9 @@ function parseExport(q: Record<string, string>, deps: StorageRoutesDeps): Export
     errors.push({ field: "to", message: "to must be after from" });
   }
   const format = (q.format ?? "ndjson") as ExportFormat;
-  if (!FORMATS.includes(format)) errors.push({ field: "format", message: "format must be ndjson, csv or parquet" });
+  if (!FORMATS.includes(format)) {
+    errors.push({ field: "format", message: "format must be ndjson, csv or parquet" });
+  }
   const source = q.source ?? "events";
   if (source !== "events" && source !== "rollups") {
     errors.push({ field: "source", message: "source must be events or rollups" });
@@ -78,7 +84,9 @@ function parseExport(q: Record<string, string>, deps: StorageRoutesDeps): Export
     if (!deps.storedResolutions.includes(resolution!)) {
       errors.push({
         field: "resolution",
-        message: `resolution must be a stored resolution: ${deps.storedResolutions.map((r) => `${r / 1000}s`).join(", ")}`,
+        message: `resolution must be a stored resolution: ${
+          deps.storedResolutions.map((r) => `${r / 1000}s`).join(", ")
+        }`,
       });
     }
   } else if (q.resolution !== undefined) {
@@ -160,14 +168,22 @@ export function storageAdminRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
       errors.push({ field: "pending", message: "pending must be true or false" });
     }
     if (errors.length) throw new ValidationError("Invalid dead-letter query", errors);
-    const items = await deps.deadLetters.list({ kind: q.kind, pending: q.pending === "true", beforeId: before, limit });
+    const items = await deps.deadLetters.list({
+      kind: q.kind,
+      pending: q.pending === "true",
+      beforeId: before,
+      limit,
+    });
     return c.json({
       items: items.map(render),
       nextCursor: items.length === limit ? String(items[items.length - 1].id) : null,
     });
   });
 
-  app.get("/dead-letters/:id{[0-9]+}", async (c) => c.json(render(await deps.deadLetters.get(Number(c.req.param("id"))))));
+  app.get(
+    "/dead-letters/:id{[0-9]+}",
+    async (c) => c.json(render(await deps.deadLetters.get(Number(c.req.param("id"))))),
+  );
 
   app.post("/dead-letters/:id{[0-9]+}/replay", async (c) => {
     return c.json(await deps.deadLetters.replay(Number(c.req.param("id"))));
@@ -186,7 +202,10 @@ export function storageAdminRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   app.delete("/dead-letters", async (c) => {
     const q = c.req.query();
     if (q.replayed !== undefined && q.replayed !== "true" && q.replayed !== "false") {
-      throw new ValidationError("Invalid purge", [{ field: "replayed", message: "replayed must be true or false" }]);
+      throw new ValidationError("Invalid purge", [{
+        field: "replayed",
+        message: "replayed must be true or false",
+      }]);
     }
     const purged = await deps.deadLetters.purge({ kind: q.kind, replayedOnly: q.replayed === "true" });
     return c.json({ purged });

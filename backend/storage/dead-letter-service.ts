@@ -32,7 +32,11 @@ export class DeadLetterService {
   readonly #handlers = new Map<string, ReplayHandler>();
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly logger: Logger) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
 
   /** Sets the replay handler of `kind` (e.g. `notification`, wired by whoever produces them). */
   register(kind: string, handler: ReplayHandler): void {

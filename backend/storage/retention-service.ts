@@ -137,7 +137,9 @@ export class RetentionService {
       to: p.end,
     });
     if (!parquet) {
-      body = body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+      body = body.pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+      );
     }
     return await storage.write(`events-${p.day}.${format}`, body);
   }

@@ -84,7 +84,12 @@ export function describePartitionContract(name: string, harness: StoreHarness): 
         const asc: string[] = [];
         after = undefined;
         for (;;) {
-          const page: StoredEvent[] = await store.listEvents({ limit: 4, after, order: "asc", from: MIDNIGHT - 1 });
+          const page: StoredEvent[] = await store.listEvents({
+            limit: 4,
+            after,
+            order: "asc",
+            from: MIDNIGHT - 1,
+          });
           if (page.length === 0) break;
           asc.push(...page.map((e) => e.id));
           const last = page[page.length - 1];

@@ -289,13 +289,17 @@ export class StreamService {
         at: this.clock.now(),
       }, payload.toSeq);
     } catch (error) {
-      this.logger.error("parking a failing rollup flush in the dead letters failed", { error: String(error) });
+      this.logger.error("parking a failing rollup flush in the dead letters failed", {
+        error: String(error),
+      });
       return false;
     }
     this.engine.flushDiscarded(taken);
     this.#checkpoint = payload.toSeq;
     this.#failedInARow = 0;
-    this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", { ...payload });
+    this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", {
+      ...payload,
+    });
     return true;
   }
 

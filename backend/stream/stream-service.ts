@@ -101,13 +101,21 @@ export class StreamService {
       const recent = await this.store.eventPointsSince(from, SEED_LIMIT);
       this.engine.seedLive(recent.filter((e) => e.seq <= checkpoint));
     }
+    // Events above the checkpoint that a dead letter already stands for are not folded here.
+    const parked = new Set<number>();
+    for (const d of await this.store.deadLetters.list({ kind: "event", limit: 10_000 })) {
+      const seq = (d.payload as { seq?: unknown } | null)?.seq;
+      if (typeof seq === "number" && seq > checkpoint) parked.add(seq);
+    }
     let after = checkpoint;
     for (;;) {
       const page = await this.store.eventsAfter(after, REPLAY_PAGE);
       if (page.length === 0) break;
-      this.engine.ingest(await this.#withoutUndecodable(page), true);
-      this.#replayed += page.length;
+      this.engine.ingest(await this.#withoutUndecodable(page, parked), true);
       after = page[page.length - 1].seq;
+      // The checkpoint may pass events that went to the dead letters.
+      this.engine.restoreCheckpoint(after);
+      this.#replayed += page.length;
     }
     if (this.#replayed > 0) {
       this.logger.info("stream engine replayed events committed after the last rollup flush", {
@@ -122,18 +130,14 @@ export class StreamService {
 
   /**
    * Rows that the engine cannot take (a field of the wrong type, e.g. written by another schema
-   * version) go to the dead letters as `event` items instead of stopping the replay; an item
-   * already kept for the same seq is not added twice.
+   * version) go to the dead letters as `event` items instead of stopping the replay. Events of
+   * `parked` (a dead letter exists for their seq, pending or replayed) are left out: the dead
+   * letter's replay folds them, so they are never counted twice.
    */
-  async #withoutUndecodable(page: EngineEvent[]): Promise<EngineEvent[]> {
-    const bad = page.filter((e) => undecodable(e) !== null);
-    if (bad.length === 0) return page;
-    const kept = new Set(
-      (await this.store.deadLetters.list({ kind: "event", pending: true, limit: 10_000 }))
-        .map((d) => (d.payload as { seq?: number } | null)?.seq),
-    );
+  async #withoutUndecodable(page: EngineEvent[], parked: Set<number>): Promise<EngineEvent[]> {
+    const bad = page.filter((e) => !parked.has(e.seq) && undecodable(e) !== null);
     for (const e of bad) {
-      if (kept.has(e.seq)) continue;
+      parked.add(e.seq);
       await this.store.deadLetters.add({
         kind: "event",
         payload: { seq: e.seq, row: e },
@@ -143,7 +147,7 @@ export class StreamService {
       });
       this.logger.error("an undecodable event went to the dead letters", { seq: e.seq });
     }
-    return page.filter((e) => undecodable(e) === null);
+    return parked.size ? page.filter((e) => !parked.has(e.seq)) : page;
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -239,7 +243,10 @@ export class StreamService {
     if (this.#halted) return;
     const taken = this.engine.takeFlush();
     const { batch } = taken;
-    if (batch.rollups.length === 0 && batch.series.length === 0) return;
+    // Nothing to merge: write only a checkpoint that passed dead-lettered events.
+    if (batch.rollups.length === 0 && batch.series.length === 0 && batch.checkpoint <= this.#checkpoint) {
+      return;
+    }
     const started = performance.now();
     let merged;
     try {
@@ -247,7 +254,7 @@ export class StreamService {
     } catch (error) {
       this.#flushFailures++;
       if (++this.#failedInARow >= (this.options.flushMaxAttempts ?? Infinity)) {
-        if (await this.#park(taken, String(error))) return;
+        if (await this.#park(taken, reasonOf(error))) return;
       }
       this.engine.flushFailed(taken);
       this.logger.error("rollup flush failed; retrying with the next", {
@@ -354,6 +361,14 @@ export function undecodable(e: EngineEvent): string | null {
   if (e.value !== null && (typeof e.value !== "number" || !Number.isFinite(e.value))) return "value";
   if (!Number.isInteger(e.partition) || e.partition < 0) return "partition";
   return null;
+}
+
+/** An error and its cause (the driver's message, which a dead letter should keep). */
+function reasonOf(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  const text = error instanceof Error ? error.message : String(error);
+  if (cause === undefined) return text;
+  return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
 }
 
 function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number } {

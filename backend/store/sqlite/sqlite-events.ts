@@ -200,8 +200,10 @@ export async function sqliteEvents(
       let lower = query.from;
       let upper = query.to;
       if (query.after) {
+        // The plain bound first, so the index range starts at the position, not at `from`.
+        where.push(asc ? "ts >= ?" : "ts <= ?");
         where.push(asc ? "(ts > ? OR (ts = ? AND seq > ?))" : "(ts < ? OR (ts = ? AND seq < ?))");
-        args.push(query.after.timestamp, query.after.timestamp, query.after.seq);
+        args.push(query.after.timestamp, query.after.timestamp, query.after.timestamp, query.after.seq);
         if (asc) lower = Math.max(lower ?? -Infinity, query.after.timestamp);
         else upper = Math.min(upper ?? Infinity, query.after.timestamp + 1);
       }

@@ -62,25 +62,53 @@ export function partitionDdl(day: number): string[] {
 export const EVENT_FIELDS =
   "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 
-/** Claims `id` for (day, seq); changes 1 row when the id is new, 0 when it is stored already. */
-export const CLAIM_ID = "INSERT INTO event_ids (id, day, seq) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING";
+const sqlCache = new Map<string, string>();
+const cached = (key: string, build: () => string) => {
+  let sql = sqlCache.get(key);
+  if (sql === undefined) sqlCache.set(key, sql = build());
+  return sql;
+};
+
+/** Claims `n` ids for (day, seq); changes one row per id that was new. */
+export function claimSql(n: number): string {
+  return cached(
+    `claim ${n}`,
+    () =>
+      `INSERT INTO event_ids (id, day, seq) VALUES ${
+        Array(n).fill("(?, ?, ?)").join(", ")
+      } ON CONFLICT (id) DO NOTHING`,
+  );
+}
 
 /**
- * Inserts the event row only if the statement just before it (its `CLAIM_ID`) changed a row:
- * `changes()` is the row count of the connection's most recently completed statement.
+ * Inserts `n` event rows into the day's partition, each only if its own claim holds (`event_ids`
+ * has its id with its seq): a duplicate's claim did not change that row, so it is left out.
  */
-export function insertRowSql(day: number): string {
-  let sql = insertSqlByDay.get(day);
-  if (sql === undefined) {
-    sql = `INSERT INTO ${
-      partitionTable(day)
-    } (${EVENT_FIELDS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1`;
-    insertSqlByDay.set(day, sql);
-  }
-  return sql;
+export function insertRowsSql(day: number, n: number): string {
+  return cached(`rows ${day} ${n}`, () =>
+    `INSERT INTO ${partitionTable(day)} (${EVENT_FIELDS})
+      SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10
+      FROM (VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
+      WHERE EXISTS (SELECT 1 FROM event_ids WHERE id = v.column2 AND seq = v.column1)`);
 }
-// The same string object per day, so the drivers' statement caches find it without rehashing it.
-const insertSqlByDay = new Map<number, string>();
+
+/** Most rows in one multi-row statement. */
+const MAX_CHUNK = 256;
+
+/** [from, n] slices of [start, start + count) with n a power of two <= MAX_CHUNK, in order. */
+export function chunks(start: number, count: number): [number, number][] {
+  const out: [number, number][] = [];
+  let at = start;
+  let left = count;
+  while (left > 0) {
+    let n = MAX_CHUNK;
+    while (n > left) n >>= 1;
+    out.push([at, n]);
+    at += n;
+    left -= n;
+  }
+  return out;
+}
 
 /** The readable partitions (ascending days) and the highest seq each holds. */
 export class PartitionSet {

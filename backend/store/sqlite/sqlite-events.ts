@@ -8,10 +8,11 @@
 import type { CommitOutcome, CommittedEventPoint, Store } from "../store.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
 import {
-  CLAIM_ID,
+  chunks,
+  claimSql,
   dayOf,
   EVENT_FIELDS,
-  insertRowSql,
+  insertRowsSql,
   partitionDdl,
   PartitionSet,
   partitionTable,
@@ -83,30 +84,60 @@ export async function sqliteEvents(
         }
         return day;
       });
-      const head = statements.length;
-      events.forEach((e, i) => {
-        const seq = firstSeq + i;
-        statements.push({ sql: CLAIM_ID, args: [e.id, days[i], seq] }, {
-          sql: insertRowSql(days[i]),
-          args: [
-            seq,
-            e.id,
-            e.deviceId,
-            e.eventType,
-            e.value,
-            e.timestamp,
-            e.receivedAt,
-            e.partition,
-            e.metadata ? JSON.stringify(e.metadata) : null,
-            e.data ? JSON.stringify(e.data) : null,
-          ],
-        });
-      });
+      // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
+      // claimed in input order, so the first of two equal ids in one batch wins; then each day's
+      // rows go in where their own claim holds (`claimed` matches id and seq).
+      const claims: number[] = [];
+      for (const [from, n] of chunks(0, events.length)) {
+        const args: SqlValue[] = [];
+        for (let i = from; i < from + n; i++) args.push(events[i].id, days[i], firstSeq + i);
+        claims.push(statements.length);
+        statements.push({ sql: claimSql(n), args });
+      }
+      const byDay = new Map<number, number[]>();
+      days.forEach((d, i) => byDay.get(d)?.push(i) ?? byDay.set(d, [i]));
+      for (const [day, indexes] of byDay) {
+        for (const [from, n] of chunks(0, indexes.length)) {
+          const args: SqlValue[] = [];
+          for (let k = from; k < from + n; k++) {
+            const i = indexes[k];
+            const e = events[i];
+            args.push(
+              firstSeq + i,
+              e.id,
+              e.deviceId,
+              e.eventType,
+              e.value,
+              e.timestamp,
+              e.receivedAt,
+              e.partition,
+              e.metadata ? JSON.stringify(e.metadata) : null,
+              e.data ? JSON.stringify(e.data) : null,
+            );
+          }
+          statements.push({ sql: insertRowsSql(day, n), args });
+        }
+      }
       for (const r of records) statements.push(idempotencyStatement(r));
       const changes = await driver.writeBatch(statements);
       for (const day of created) partitions.add(day);
+      const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
+      // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
+      let holds = (_i: number) => true;
+      if (claimed !== events.length) {
+        const owner = new Map<string, number>();
+        for (let i = 0; i < events.length; i += 500) {
+          const ids = events.slice(i, i + 500).map((e) => e.id);
+          const rows = await driver.all<{ id: string; seq: number }>(
+            `SELECT id, seq FROM event_ids WHERE id IN (${ids.map(() => "?").join(", ")})`,
+            ids,
+          );
+          for (const r of rows) owner.set(r.id, r.seq);
+        }
+        holds = (i) => owner.get(events[i].id) === firstSeq + i;
+      }
       const outcomes = events.map((_, i): CommitOutcome => {
-        if (changes[head + 2 * i] !== 1) return "duplicate";
+        if (!holds(i)) return "duplicate";
         partitions.noteSeq(days[i], firstSeq + i);
         return "accepted";
       });

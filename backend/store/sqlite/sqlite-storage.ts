@@ -112,7 +112,7 @@ export function sqliteStorage(
 
     async reclaimSpace(options = {}) {
       if (!driver.local) return 0;
-      const maxPages = Math.max(1, options.maxPages ?? 2048);
+      const maxPages = Math.max(1, options.maxPages ?? 512);
       const free = async () =>
         (await driver.all<{ n: number }>("SELECT freelist_count AS n FROM pragma_freelist_count()"))[0].n;
       const [{ mode }] = await driver.all<{ mode: number }>(

@@ -8,6 +8,7 @@ import { cors } from "hono/cors";
 import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
+import { exportRoutes, storageAdminRoutes, type StorageRoutesDeps } from "./http/storage-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
 import type { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
@@ -80,6 +81,8 @@ export interface AppDeps {
   readinessChecks?: readonly ReadinessCheck[];
   /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
   alerting?: Alerting;
+  /** Export, storage report and dead letters (absent: those routes are not served). */
+  storage?: Pick<StorageRoutesDeps, "deadLetters" | "retentionJob" | "retention" | "storedResolutions">;
 }
 
 export const VERSION = "0.1.0";
@@ -168,6 +171,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   };
   app.route("/v1/events", eventsRoutes(eventsDeps));
+  if (deps.storage) {
+    const storageDeps: StorageRoutesDeps = {
+      ...deps.storage,
+      auth,
+      store,
+      clock,
+      maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
+    };
+    app.route("/v1/export", exportRoutes(storageDeps));
+    app.route("/v1/admin", storageAdminRoutes(storageDeps));
+  }
   app.route(
     "/v1/import",
     importRoutes({

@@ -46,6 +46,7 @@ export interface Config {
   live: LiveConfig;
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
+  retention: RetentionConfig;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */
@@ -76,6 +77,21 @@ export interface AlertsConfig {
   limits: AlertLimits;
 }
 
+/** Retention per storage tier and the cold export (see docs/STORAGE.md). */
+export interface RetentionConfig {
+  /** Raw events older than this are dropped (whole UTC days) and refused at ingest, ms. */
+  rawMs: number;
+  /** Rollup buckets finer than an hour are kept this long, ms. */
+  minuteRollupsMs: number;
+  /** Rollup buckets of an hour or more are kept this long, ms. */
+  hourRollupsMs: number;
+  /** How often the retention job runs, ms. */
+  checkMs: number;
+  /** Where each day leaving the raw tier is exported before it is dropped (null: no export). */
+  exportDir: string | null;
+  exportFormat: "ndjson.gz" | "parquet";
+}
+
 /** Live subscriptions (see `realtime/live-hub.ts`). */
 export interface LiveConfig extends LiveLimits {
   /** SSE ping comments and WebSocket pings, ms. */
@@ -93,6 +109,8 @@ export interface StreamConfig {
   flushMs: number;
   /** Tick period: watermarks advance and live updates go out at most this often per series. */
   liveUpdateMs: number;
+  /** Consecutive failed rollup flushes after which the pending work goes to the dead letters. */
+  flushMaxAttempts: number;
 }
 
 /** Limits of the metrics query API. */
@@ -243,6 +261,14 @@ const schema = z.object({
   ALERTS_MAX_LABELS: int(1, 256).default(32),
   ALERTS_MAX_INSTANCES_PER_RULE: int(1, 1_000_000).default(1000),
   ALERTS_MAX_ALERTS_PER_NOTIFICATION: int(1, 10_000).default(100),
+  RETENTION_ROLLUP_MINUTE_DAYS: int(1, 36500).default(90),
+  RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
+  RETENTION_CHECK_MS: int(1000, 86_400_000).default(600_000),
+  EXPORT_DIR: z.string().trim().min(1, { error: "must not be empty" }).optional(),
+  EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default(
+    "ndjson.gz",
+  ),
+  ROLLUP_FLUSH_MAX_ATTEMPTS: int(1, 1_000_000).default(5),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -324,6 +350,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleMs: e.PARTITION_IDLE_MS,
       flushMs: e.ROLLUP_FLUSH_MS,
       liveUpdateMs: e.LIVE_UPDATE_MS,
+      flushMaxAttempts: e.ROLLUP_FLUSH_MAX_ATTEMPTS,
+    },
+    retention: {
+      rawMs: e.RETENTION_RAW_DAYS * DAY_MS,
+      minuteRollupsMs: e.RETENTION_ROLLUP_MINUTE_DAYS * DAY_MS,
+      hourRollupsMs: e.RETENTION_ROLLUP_HOUR_DAYS * DAY_MS,
+      checkMs: e.RETENTION_CHECK_MS,
+      exportDir: e.EXPORT_DIR ?? null,
+      exportFormat: e.EXPORT_FORMAT,
     },
     live: {
       queueLimit: e.LIVE_QUEUE_LIMIT,

@@ -20,6 +20,8 @@ import { MetricsService } from "./metrics/metrics-query.ts";
 import { Bus } from "./stream/bus.ts";
 import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
 import { StreamService } from "./stream/stream-service.ts";
+import { DeadLetterService } from "./storage/dead-letter-service.ts";
+import { type ColdStorage, RetentionService } from "./storage/retention-service.ts";
 import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
 import type { CommitResult } from "./store/store.ts";
@@ -27,7 +29,9 @@ import type { EnrichedEvent, StoredEvent } from "../shared/event.ts";
 import { Observability } from "./observability/observability.ts";
 import { registerPulseCollectors } from "./observability/pulse-collectors.ts";
 import { registerAlertCollectors } from "./observability/alert-collectors.ts";
+import { registerDeadLetterCollectors } from "./observability/dead-letter-collectors.ts";
 import { Alerting } from "./alerts/alerting.ts";
+import type { OutboxItem } from "./alerts/model.ts";
 import { IngestCounters } from "./ingest/ingest-counters.ts";
 import type { DashboardFiles } from "./http/dashboard-routes.ts";
 
@@ -51,6 +55,10 @@ export interface PulseStream {
   alerting: Alerting;
   /** The admin key created on first start, if one was. */
   initialKey: string | null;
+  /** The dead-letter queue; `deadLetters.add` is the API for other producers (docs/STORAGE.md). */
+  deadLetters: DeadLetterService;
+  /** The retention job. */
+  retention: RetentionService;
   /** Commits what is queued, then closes the store. */
   close(): Promise<void>;
 }
@@ -67,6 +75,10 @@ export interface PulseStreamOptions {
   realtime?: RealtimeAdapter;
   /** Where the one-time initial key is printed (default: console.log). */
   print?: (line: string) => void;
+  /** Where days leaving the raw tier are exported before they are dropped (EXPORT_DIR). */
+  coldStorage?: ColdStorage;
+  /** Whether the retention job runs on its timer (default true; tests call `runOnce`). */
+  retentionTimer?: boolean;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -111,7 +123,17 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       wantsUpdates: () => hub.wants("aggregates"),
       onLatency: (ms) => latencySink[0]?.record(ms),
     });
+    const engineOptions = {
+      partitions: config.partitions,
+      resolutions,
+      storedMinResolution: STORED_MIN_RESOLUTION_MS,
+      allowedLatenessMs: config.stream.allowedLatenessMs,
+      idleMs: config.stream.idleMs,
+      clock,
+    };
     stream = new StreamService(store, engine, clock, logger, {
+      flushMaxAttempts: config.stream.flushMaxAttempts,
+      replayEngine: () => new StreamEngine(engineOptions),
       flushMs: config.stream.flushMs,
       tickMs: config.stream.liveUpdateMs,
       allowedLatenessMs: config.stream.allowedLatenessMs,
@@ -124,6 +146,19 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   }
   const service = stream;
   const ingestCounters = new IngestCounters();
+  const deadLetters = new DeadLetterService(store, clock, logger);
+  if (service) {
+    deadLetters.register("rollup-flush", (letter) => service.replayDeadLetter(letter));
+    deadLetters.register("event", (letter) => service.replayDeadLetter(letter));
+  }
+  const retention = new RetentionService(store, clock, logger, {
+    ...config.retention,
+    storedResolutions,
+    cold: options.coldStorage
+      ? { storage: options.coldStorage, format: config.retention.exportFormat }
+      : null,
+  });
+  if (options.retentionTimer !== false) retention.start();
   committer.observe({
     onCommit: (info) => {
       observability.onCommit(info);
@@ -175,7 +210,18 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     queueFill: () => committer.queuedEvents / config.commit.maxQueuedEvents,
     publish: (message) => hub.publishTo("alerts", message),
     logger,
+    onDeadNotification: (item) =>
+      deadLetters.add({
+        kind: "notification",
+        payload: item,
+        reason: item.lastError ?? "gave up",
+        attempts: item.attempts,
+      }),
   });
+  deadLetters.register(
+    "notification",
+    (letter) => alerting.resendDeadNotification(letter.payload as OutboxItem),
+  );
   bus.subscribe((message) => alerting.onWindow(message));
   await alerting.start();
   const purge = setInterval(() => {
@@ -196,6 +242,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     version: VERSION,
   });
   registerAlertCollectors(observability.registry, () => alerting.metricsSnapshot());
+  registerDeadLetterCollectors(observability.registry, () => deadLetters.counts());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const app = createApp({
     observability,
@@ -216,6 +263,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     alerting,
     startedAt: clock.now(),
     version: VERSION,
+    storage: { deadLetters, retentionJob: retention, retention: config.retention, storedResolutions },
   });
   return {
     app,
@@ -228,10 +276,13 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     observability,
     alerting,
     initialKey,
+    deadLetters,
+    retention,
     async close() {
       observability.close();
       clearInterval(purge);
       await alerting.close();
+      await retention.close();
       clearInterval(stats);
       hub.closeAll("server shutting down");
       idempotency.close();

@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
+import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
 import type { DashboardFiles } from "../http/dashboard-routes.ts";
 
@@ -48,6 +49,9 @@ export async function boot(
     dashboard: options.dashboard,
     clientAddress: options.clientAddress,
     realtime: options.realtime?.(config),
+    coldStorage: config.retention.exportDir === null
+      ? undefined
+      : fileColdStorage(config.retention.exportDir),
   });
   logger.info("store open", { engine: server.store.engine, url: redactUrl(config.databaseUrl) });
   return { config, logger, server };

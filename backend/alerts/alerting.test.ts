@@ -260,6 +260,29 @@ describe("alerting with fake time", () => {
         retried: 1,
         dead: 1,
       });
+      // Also kept as a dead letter; replaying it sends the same notification again, once.
+      const { items } = await (await f.request("/v1/admin/dead-letters?kind=notification")).json();
+      expect(items).toHaveLength(1);
+      expect(items[0]).toMatchObject({
+        kind: "notification",
+        reason: "receiver answered 500",
+        attempts: 2,
+        replayedAt: null,
+        payload: { id: pending.id, status: "dead" },
+      });
+      const replay = await f.request(`/v1/admin/dead-letters/${items[0].id}/replay`, { method: "POST" });
+      expect(await replay.json()).toMatchObject({ id: items[0].id, outcome: "replayed" });
+      const again = await f.request(`/v1/admin/dead-letters/${items[0].id}/replay`, { method: "POST" });
+      expect(await again.json()).toMatchObject({ id: items[0].id, outcome: "already-replayed" });
+      await tick(f);
+      expect(received.length).toBe(before + 3);
+      expect(received[before + 2].body).toEqual(received[before].body);
+      const [resent] =
+        (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications;
+      expect(resent).toMatchObject({ id: pending.id, attempts: 1 });
+      const metrics = await (await f.request("/metrics")).text();
+      expect(metrics).toContain('pulsestream_dead_letters{kind="notification",state="replayed"} 1\n');
+      expect(metrics).toContain('pulsestream_alert_notifications_total{outcome="dead"} 1\n');
       const bad = await f.request("/v1/alerts/notifications?status=lost&limit=0");
       expect(bad.status).toBe(400);
       expect((await bad.json()).errors).toEqual([

@@ -16,7 +16,7 @@ import { AlertCatalog } from "./catalog.ts";
 import { type AlertDataSource, metricsDataSource } from "./data-source.ts";
 import { type DeliveryCounters, OutboxDelivery } from "./delivery.ts";
 import { AlertEvaluator } from "./evaluator.ts";
-import type { AlertState, OutboxStatus, Severity } from "./model.ts";
+import type { AlertState, OutboxItem, OutboxStatus, Severity } from "./model.ts";
 import { Notifier } from "./notifier.ts";
 import { alertJson, liveAlertMessage } from "./render.ts";
 import { SystemSampler } from "./system-sampler.ts";
@@ -43,6 +43,8 @@ export interface AlertingOptions {
   logger: Logger;
   fetch?: typeof fetch;
   random?: () => number;
+  /** Where a notification that exhausted its attempts goes besides its `dead` outbox row. */
+  onDeadNotification?: (item: OutboxItem) => Promise<unknown>;
 }
 
 /** What `metricsSnapshot()` returns, for the Prometheus exporter. */
@@ -133,6 +135,7 @@ export class Alerting {
       concurrency: 8,
       random: options.random ?? Math.random,
       onError: warn,
+      onDead: options.onDeadNotification,
     });
     this.service = new AlertService({
       catalog: this.catalog,
@@ -195,6 +198,17 @@ export class Alerting {
   /** Counts an HTTP response for the `error_rate` system metric. */
   countResponse(status: number): void {
     this.sampler.countResponse(status);
+  }
+
+  /**
+   * Sends a notification that gave up (`dead`) again: its outbox item goes back to `pending`, due
+   * now, with a fresh attempt budget and the same id and body (receivers dedup on the id). The
+   * dead-letter replay of `notification` items calls this; the dead-letter service replays each
+   * letter at most once.
+   */
+  async resendDeadNotification(item: OutboxItem): Promise<void> {
+    const now = this.#o.clock.now();
+    await this.store.updateOutbox({ ...item, status: "pending", attempts: 0, dueAt: now, updatedAt: now });
   }
 
   metricsSnapshot(): AlertingMetrics {

@@ -26,6 +26,8 @@ export interface DeliveryOptions {
   /** [0, 1) (injected for tests). */
   random: () => number;
   onError: (message: string, fields: Record<string, unknown>) => void;
+  /** Called once an item gave up (`dead`) is stored as such: the dead-letter hand-off. */
+  onDead?: (item: OutboxItem) => Promise<unknown>;
 }
 
 /** Outcomes since start. */
@@ -149,6 +151,14 @@ export class OutboxDelivery {
     }
     try {
       await store.updateOutbox(next);
+      if (next.status === "dead") {
+        await this.#o.onDead?.(next).catch((e) =>
+          this.#o.onError("dead notification not kept as a dead letter", {
+            notificationId: item.id,
+            error: String(e),
+          })
+        );
+      }
     } catch (e) {
       // The item stays pending in the store and is attempted again: at least once, never lost.
       this.#o.onError("outbox update failed", { notificationId: item.id, error: String(e) });

@@ -24,6 +24,7 @@ import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
 import type { AggState, ScalarField } from "../stream/aggregate.ts";
 import type { EngineEvent } from "../stream/engine.ts";
 import type { AlertStore } from "./alert-store.ts";
+import type { DeadLetterStore, StorageLifecycle } from "./storage-store.ts";
 
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
@@ -62,6 +63,8 @@ export interface RollupFlush {
   series: readonly SeriesRecord[];
   /** Every event with seq <= checkpoint is in the rollups once this flush is applied. */
   checkpoint: number;
+  /** A dead letter this flush replays: marked replayed in the flush's transaction (storage-store.ts). */
+  settlesDeadLetter?: { id: number; at: number };
 }
 
 /** Filters for `readRollups`. */
@@ -106,8 +109,10 @@ export interface EventQuery {
   from?: number;
   /** Exclusive upper bound on event time, epoch ms. */
   to?: number;
-  /** Keyset position: return only events strictly after it in newest-first order. */
+  /** Keyset position: return only events strictly after it in the listing order. */
   after?: { timestamp: number; seq: number };
+  /** `desc` (default): newest first; `asc`: oldest first (`timestamp` asc, then `seq` asc). */
+  order?: "desc" | "asc";
   /** Maximum number of events (the caller bounds it). */
   limit: number;
 }
@@ -204,6 +209,10 @@ export interface StoreStats {
 export interface Store {
   /** Engine name for health output, e.g. `sqlite (node:sqlite)`. */
   readonly engine: string;
+  /** Partitions, retention and space (see storage-store.ts). */
+  readonly storage: StorageLifecycle;
+  /** Items that failed inside the pipeline, kept for replay (see storage-store.ts). */
+  readonly deadLetters: DeadLetterStore;
   /**
    * Commits `events` atomically, together with `records` (idempotency outcomes that must be
    * durable exactly when the events are); outcomes are in input order.

@@ -297,6 +297,26 @@ export class StreamEngine {
     }
   }
 
+  /**
+   * `taken` went to the dead letters instead of the store (storage-store.ts `parkRollupRange`):
+   * its deltas are dropped here without being counted as stored; a replay of the dead letter
+   * writes them later.
+   */
+  flushDiscarded(taken: TakenFlush): void {
+    for (const w of taken.windows) {
+      w.inFlight = null;
+      w.corrected = false;
+    }
+    for (const p of this.#partitions) this.#dropFlushedClosed(p.windows);
+    this.#dropFlushedClosed(this.#overall);
+    for (const { holder, key, entry } of taken.series) {
+      if (entry.delta === null) {
+        entry.removed = true;
+        holder.delete(key);
+      }
+    }
+  }
+
   /** The store did not apply `taken`: its deltas go back, to be retried with the next flush. */
   flushFailed(taken: TakenFlush): void {
     for (const w of taken.windows) {

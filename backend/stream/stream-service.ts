@@ -13,6 +13,7 @@ import type { Clock } from "../clock.ts";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import type { Logger } from "../logger.ts";
 import type { CommitResult, Store } from "../store/store.ts";
+import type { DeadLetter } from "../store/storage-store.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
 import { LatencyHistogram } from "./latency.ts";
 
@@ -27,6 +28,20 @@ export interface StreamServiceOptions {
   storedResolutions: readonly number[];
   /** The finest (live-only) resolution, rebuilt from raw events at start; null if all are stored. */
   liveResolution: number | null;
+  /**
+   * Consecutive failed flushes after which the pending work is parked in the dead letters
+   * (`rollup-flush`, the seq range it covers) instead of being retried forever; default: never.
+   */
+  flushMaxAttempts?: number;
+  /** A new engine with the live one's settings, to fold a dead-lettered seq range again on replay. */
+  replayEngine?: () => StreamEngine;
+}
+
+/** The payload of a `rollup-flush` dead letter: events with fromSeq < seq <= toSeq are not in the rollups. */
+export interface RollupRangePayload {
+  fromSeq: number;
+  toSeq: number;
+  buckets: number;
 }
 
 /** Events read per page while replaying after a restart. */
@@ -42,6 +57,7 @@ export class StreamService {
   /** The flush queued behind the one in flight. */
   #nextFlush: Promise<void> | null = null;
   #flushFailures = 0;
+  #failedInARow = 0;
   #replayed = 0;
   #readers = 0;
   #checkpoint = 0;
@@ -87,13 +103,21 @@ export class StreamService {
       const recent = await this.store.eventPointsSince(from, SEED_LIMIT);
       this.engine.seedLive(recent.filter((e) => e.seq <= checkpoint));
     }
+    // Events above the checkpoint that a dead letter already stands for are not folded here.
+    const parked = new Set<number>();
+    for (const d of await this.store.deadLetters.list({ kind: "event", limit: 10_000 })) {
+      const seq = (d.payload as { seq?: unknown } | null)?.seq;
+      if (typeof seq === "number" && seq > checkpoint) parked.add(seq);
+    }
     let after = checkpoint;
     for (;;) {
       const page = await this.store.eventsAfter(after, REPLAY_PAGE);
       if (page.length === 0) break;
-      this.engine.ingest(page, true);
-      this.#replayed += page.length;
+      this.engine.ingest(await this.#withoutUndecodable(page, parked), true);
       after = page[page.length - 1].seq;
+      // The checkpoint may pass events that went to the dead letters.
+      this.engine.restoreCheckpoint(after);
+      this.#replayed += page.length;
     }
     if (this.#replayed > 0) {
       this.logger.info("stream engine replayed events committed after the last rollup flush", {
@@ -105,6 +129,28 @@ export class StreamService {
     this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     // A timer flush skips while one is in flight (explicit callers queue behind it instead).
     this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
+  }
+
+  /**
+   * Rows that the engine cannot take (a field of the wrong type, e.g. written by another schema
+   * version) go to the dead letters as `event` items instead of stopping the replay. Events of
+   * `parked` (a dead letter exists for their seq, pending or replayed) are left out: the dead
+   * letter's replay folds them, so they are never counted twice.
+   */
+  async #withoutUndecodable(page: EngineEvent[], parked: Set<number>): Promise<EngineEvent[]> {
+    const bad = page.filter((e) => !parked.has(e.seq) && undecodable(e) !== null);
+    for (const e of bad) {
+      parked.add(e.seq);
+      await this.store.deadLetters.add({
+        kind: "event",
+        payload: { seq: e.seq, row: e },
+        reason: `undecodable at replay: ${undecodable(e)}`,
+        attempts: 1,
+        at: this.clock.now(),
+      });
+      this.logger.error("an undecodable event went to the dead letters", { seq: e.seq });
+    }
+    return parked.size ? page.filter((e) => !parked.has(e.seq)) : page;
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -212,14 +258,20 @@ export class StreamService {
     if (this.#halted) return;
     const taken = this.engine.takeFlush();
     const { batch } = taken;
-    if (batch.rollups.length === 0 && batch.series.length === 0) return;
+    // Nothing to merge: write only a checkpoint that passed dead-lettered events.
+    if (batch.rollups.length === 0 && batch.series.length === 0 && batch.checkpoint <= this.#checkpoint) {
+      return;
+    }
     const started = performance.now();
     let merged;
     try {
       merged = await this.store.applyRollupFlush(batch);
     } catch (error) {
-      this.engine.flushFailed(taken);
       this.#flushFailures++;
+      if (++this.#failedInARow >= (this.options.flushMaxAttempts ?? Infinity)) {
+        if (await this.#park(taken, reasonOf(error))) return;
+      }
+      this.engine.flushFailed(taken);
       this.logger.error("rollup flush failed; retrying with the next", {
         error: String(error),
         buckets: batch.rollups.length,
@@ -227,6 +279,7 @@ export class StreamService {
       return;
     }
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
+    this.#failedInARow = 0;
     this.#checkpoint = batch.checkpoint;
     this.engine.flushed(taken, merged);
     const ms = performance.now() - started;
@@ -236,6 +289,72 @@ export class StreamService {
     f.maxMs = Math.max(f.maxMs, ms);
     f.lastMs = ms;
     f.lastBuckets = batch.rollups.length;
+  }
+
+  /**
+   * Parks the work of a flush that keeps failing: a `rollup-flush` dead letter for its seq range
+   * and the checkpoint past it, in one transaction. The deltas are then dropped (the dead letter
+   * stands for them); replaying it folds the range again. False if even that failed.
+   */
+  async #park(taken: ReturnType<StreamEngine["takeFlush"]>, reason: string): Promise<boolean> {
+    const payload: RollupRangePayload = {
+      fromSeq: this.#checkpoint,
+      toSeq: taken.batch.checkpoint,
+      buckets: taken.batch.rollups.length,
+    };
+    try {
+      await this.store.deadLetters.parkRollupRange({
+        kind: "rollup-flush",
+        payload,
+        reason,
+        attempts: this.#failedInARow,
+        at: this.clock.now(),
+      }, payload.toSeq);
+    } catch (error) {
+      this.logger.error("parking a failing rollup flush in the dead letters failed", {
+        error: String(error),
+      });
+      return false;
+    }
+    this.engine.flushDiscarded(taken);
+    this.#checkpoint = payload.toSeq;
+    this.#failedInARow = 0;
+    this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", {
+      ...payload,
+    });
+    return true;
+  }
+
+  /**
+   * Replays a `rollup-flush` or `event` dead letter: folds the events of its seq range into a
+   * new engine and merges the result into the rollups in one transaction that also marks the
+   * dead letter replayed, so a replay is applied at most once. Runs between flushes.
+   */
+  async replayDeadLetter(letter: DeadLetter): Promise<void> {
+    const make = this.options.replayEngine;
+    if (!make) throw new Error("stream replay is not configured");
+    const { fromSeq, toSeq } = rangeOf(letter);
+    const engine = make();
+    for (let after = fromSeq; after < toSeq;) {
+      const page = (await this.store.eventsAfter(after, REPLAY_PAGE)).filter((e) => e.seq <= toSeq);
+      if (page.length === 0) break;
+      const bad = page.find((e) => undecodable(e) !== null);
+      if (bad) throw new Error(`event seq ${bad.seq} is still undecodable: ${undecodable(bad)}`);
+      engine.ingest(page, true);
+      after = page[page.length - 1].seq;
+    }
+    const { batch } = engine.takeFlush();
+    while (this.#flushing) await this.#flushing;
+    const run = (async () => {
+      while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
+      await this.store.applyRollupFlush({
+        ...batch,
+        checkpoint: this.#checkpoint,
+        settlesDeadLetter: { id: letter.id, at: this.clock.now() },
+      });
+    })();
+    this.#flushing = run.catch(() => {}).finally(() => (this.#flushing = null));
+    await run;
   }
 
   /** Stops the timers and writes what is folded. */
@@ -248,6 +367,33 @@ export class StreamService {
 }
 
 export type { LiveMessage };
+
+/** Why the engine cannot take `e`, or null if it can. */
+export function undecodable(e: EngineEvent): string | null {
+  if (typeof e.deviceId !== "string" || e.deviceId === "") return "deviceId";
+  if (typeof e.eventType !== "string" || e.eventType === "") return "eventType";
+  if (typeof e.timestamp !== "number" || !Number.isFinite(e.timestamp)) return "timestamp";
+  if (e.value !== null && (typeof e.value !== "number" || !Number.isFinite(e.value))) return "value";
+  if (!Number.isInteger(e.partition) || e.partition < 0) return "partition";
+  return null;
+}
+
+/** An error and its cause (the driver's message, which a dead letter should keep). */
+function reasonOf(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  const text = error instanceof Error ? error.message : String(error);
+  if (cause === undefined) return text;
+  return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
+}
+
+function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number } {
+  const p = letter.payload as Partial<RollupRangePayload> & { seq?: number };
+  if (letter.kind === "event" && typeof p?.seq === "number") return { fromSeq: p.seq - 1, toSeq: p.seq };
+  if (letter.kind === "rollup-flush" && typeof p?.fromSeq === "number" && typeof p?.toSeq === "number") {
+    return { fromSeq: p.fromSeq, toSeq: p.toSeq };
+  }
+  throw new Error(`dead letter ${letter.id} is not a rollup range`);
+}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

@@ -21,6 +21,10 @@ export interface SqliteOpenOptions {
  */
 export function localPragmas(options: SqliteOpenOptions): string {
   return [
+    // Only takes effect on a new (empty) database: pages freed by dropped partitions can then be
+    // returned to the file system with `incremental_vacuum` (docs/STORAGE.md). Older files keep
+    // reusing their free pages.
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     `PRAGMA synchronous=${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
     "PRAGMA busy_timeout=5000",

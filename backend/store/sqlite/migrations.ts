@@ -10,11 +10,18 @@
  *   scatter, which the writer absorbs with large group commits and a large WAL
  *   autocheckpoint.
  * - Event time is indexed alone and per device for the newest-first reads.
+ * - Since migration 7 the raw events live in day partitions (`event-partitions.ts`,
+ *   docs/STORAGE.md) and `event_ids` is the dedup arbiter.
  */
+import { partitionMigration } from "./partition-migration.ts";
+import type { SqlDriver } from "./sql-driver.ts";
+
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Statements computed from the database (instead of `sql`), run in the migration's transaction. */
+  plan?: (driver: SqlDriver) => Promise<string[]>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -156,6 +163,25 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at  INTEGER NOT NULL,
         finished_at INTEGER
       ) WITHOUT ROWID;
+    `,
+  },
+  partitionMigration,
+  {
+    version: 8,
+    name: "dead letters",
+    // Pending items are listed newest first per kind; replayed ones stay until purged.
+    sql: `
+      CREATE TABLE dead_letters (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        reason          TEXT    NOT NULL,
+        attempts        INTEGER NOT NULL,
+        first_failed_at INTEGER NOT NULL,
+        last_failed_at  INTEGER NOT NULL,
+        replayed_at     INTEGER
+      );
+      CREATE INDEX dead_letters_kind ON dead_letters (kind, id);
     `,
   },
   {

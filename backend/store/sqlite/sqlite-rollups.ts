@@ -9,6 +9,7 @@ import type { RollupColumns, RollupRecord, SeriesRecord, Store } from "../store.
 import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+import { checkpointStatement, settleStatement } from "./sqlite-dead-letters.ts";
 
 const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
 const ROLLUP_KEY = "event_type, resolution, device_id, start";
@@ -26,7 +27,15 @@ type RollupMethods = Pick<
   | "listSeries"
 >;
 
-export function sqliteRollups(driver: SqlDriver, cacheBytes: number): RollupMethods {
+/** The rollup methods of the store, and a way to drop cached columns after buckets were deleted. */
+export interface SqliteRollups extends RollupMethods {
+  forgetCached(): void;
+}
+
+export function sqliteRollups(
+  driver: SqlDriver,
+  cacheBytes: number,
+): SqliteRollups {
   const readCheckpoint = async () => {
     const rows = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
       CHECKPOINT,
@@ -52,6 +61,8 @@ export function sqliteRollups(driver: SqlDriver, cacheBytes: number): RollupMeth
     return chunk;
   };
   return {
+    forgetCached: () => cache.clear(),
+
     async applyRollupFlush(flush) {
       const statements: SqlStatement[] = [];
       const merged: AggState[] = [];
@@ -101,10 +112,10 @@ export function sqliteRollups(driver: SqlDriver, cacheBytes: number): RollupMeth
           args: [s.eventType, device, ...stateArgs(state)],
         });
       }
-      statements.push({
-        sql: "INSERT OR REPLACE INTO stream_state (name, value) VALUES (?, ?)",
-        args: [CHECKPOINT, flush.checkpoint],
-      });
+      statements.push(checkpointStatement(flush.checkpoint));
+      if (flush.settlesDeadLetter) {
+        statements.push(settleStatement(flush.settlesDeadLetter.id, flush.settlesDeadLetter.at));
+      }
       await driver.writeBatch(statements);
       cache.generation++;
       flush.rollups.forEach((r, i) =>
@@ -212,5 +223,5 @@ export function sqliteRollups(driver: SqlDriver, cacheBytes: number): RollupMeth
         state: toState(r),
       }));
     },
-  } satisfies RollupMethods;
+  } satisfies SqliteRollups;
 }

@@ -2,7 +2,7 @@
  * Row shapes of the SQLite tables and their mapping to and from the `Store`
  * port's records, kept apart from the store's queries (`sqlite-store.ts`).
  */
-import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
+import type { StoredEvent } from "../../../shared/event.ts";
 import type { AggState } from "../../stream/aggregate.ts";
 import type {
   ApiKeyRecord,
@@ -113,29 +113,8 @@ export interface PointRow {
   partition: number;
 }
 
-export const INSERT_EVENT = `INSERT INTO events
-  (seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`;
 /** The all-device series is stored under this device id (real device ids are never empty). */
 export const ALL_DEVICES = "";
-
-export function insertStatement(e: EnrichedEvent, seq: number): SqlStatement {
-  return {
-    sql: INSERT_EVENT,
-    args: [
-      seq,
-      e.id,
-      e.deviceId,
-      e.eventType,
-      e.value,
-      e.timestamp,
-      e.receivedAt,
-      e.partition,
-      e.metadata ? JSON.stringify(e.metadata) : null,
-      e.data ? JSON.stringify(e.data) : null,
-    ],
-  };
-}
 
 export function toStoredEvent(r: EventRow): StoredEvent {
   return {

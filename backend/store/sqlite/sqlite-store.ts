@@ -4,25 +4,23 @@
  * mappings of `sqlite-rows.ts`; the driver underneath is a `SqlDriver`
  * (node:sqlite or libSQL), so these files are the same on every runtime.
  */
-import type { AuditEntry, CommitOutcome, IdempotencyRecord, Store, StoreStats } from "../store.ts";
+import type { AuditEntry, IdempotencyRecord, Store, StoreStats } from "../store.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { sqliteDeadLetters } from "./sqlite-dead-letters.ts";
+import { sqliteEvents } from "./sqlite-events.ts";
+import { sqliteStorage } from "./sqlite-storage.ts";
 import { sqliteRollups } from "./sqlite-rollups.ts";
 import { sqliteAlerts } from "./sqlite-alerts.ts";
 import {
   type AuditRow,
-  type EventRow,
   type IdempotencyRow,
   idempotencyStatement,
   type ImportJobRow,
-  insertStatement,
   type KeyRow,
-  type PointRow,
   toApiKey,
   toImportJob,
-  toPoint,
-  toStoredEvent,
 } from "./sqlite-rows.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
 
 export interface SqliteStoreOptions {
   driver: SqlDriver;
@@ -30,8 +28,6 @@ export interface SqliteStoreOptions {
   rollupCacheBytes?: number;
 }
 
-const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
-const EVENT_COLUMNS = "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 const IMPORT_JOB_COLUMNS =
   "id, key_id, state, format, bytes_read, lines, accepted, duplicates, rejected, errors, failure, started_at, updated_at, finished_at";
 
@@ -39,110 +35,18 @@ const IMPORT_JOB_COLUMNS =
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const { driver } = options;
   await migrate(driver);
-  const rollups = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
-  // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
-  // rowid, so a number is never reused, even after the newest rows were deleted: the rollup
-  // checkpoint relies on it.
-  const [{ top }] = await driver.all<{ top: number | null }>("SELECT max(seq) AS top FROM events");
-  let nextSeq = Math.max(top ?? 0, await rollups.rollupCheckpoint()) + 1;
+  const { forgetCached, ...rollups } = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
+  const { state: partitions, ...events } = await sqliteEvents(driver, await rollups.rollupCheckpoint());
+  const storage = sqliteStorage(driver, partitions, forgetCached);
+  const deadLetters = await sqliteDeadLetters(driver);
 
   return {
     engine: `sqlite (${driver.name})`,
+    storage,
+    deadLetters,
     ...rollups,
     alerts: sqliteAlerts(driver),
-
-    async commitEvents(events, records = []) {
-      const firstSeq = nextSeq;
-      nextSeq += events.length;
-      if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
-      const changes = await driver.writeBatch([
-        ...events.map((e, i) => insertStatement(e, firstSeq + i)),
-        ...records.map(idempotencyStatement),
-      ]);
-      changes.length = events.length;
-      return { outcomes: changes.map((n): CommitOutcome => (n === 1 ? "accepted" : "duplicate")), firstSeq };
-    },
-
-    async eventsAfter(afterSeq, limit) {
-      const rows = await driver.all<PointRow>(
-        `SELECT ${POINT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
-        [afterSeq, limit],
-      );
-      return rows.map(toPoint);
-    },
-
-    async readEventsAfter(afterSeq, limit) {
-      const rows = await driver.all<EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
-        [afterSeq, limit],
-      );
-      return rows.map(toStoredEvent);
-    },
-
-    async eventPointsSince(fromTs, limit) {
-      const rows = await driver.all<PointRow>(
-        `SELECT ${POINT_COLUMNS} FROM events WHERE ts >= ? ORDER BY seq LIMIT ?`,
-        [fromTs, limit],
-      );
-      return rows.map(toPoint);
-    },
-
-    async scanEventPoints(query) {
-      const where = ["ts >= ?", "ts < ?", "event_type = ?"];
-      const args: SqlValue[] = [query.from, query.to, query.eventType];
-      if (query.deviceIds) {
-        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
-        args.push(...query.deviceIds);
-      }
-      for (const [key, value] of query.metadata ?? []) {
-        // Text tags compare as text, numeric tags by number, booleans by their JSON text.
-        const path = `$."${key.replaceAll('"', '""')}"`;
-        const number = Number(value);
-        where.push(`(CASE json_type(metadata, ?)
-            WHEN 'text' THEN json_extract(metadata, ?) = ?
-            WHEN 'integer' THEN json_extract(metadata, ?) = ?
-            WHEN 'real' THEN json_extract(metadata, ?) = ?
-            WHEN 'true' THEN ? = 'true'
-            WHEN 'false' THEN ? = 'false'
-            ELSE 0 END)`);
-        const n = value.trim() !== "" && Number.isFinite(number) ? number : null;
-        args.push(path, path, value, path, n, path, n, value, value);
-      }
-      const rows = await driver.all<PointRow>(
-        `SELECT ${POINT_COLUMNS} FROM events WHERE ${where.join(" AND ")} LIMIT ?`,
-        [...args, query.limit],
-      );
-      return rows.map(toPoint);
-    },
-
-    async getEvent(id) {
-      const rows = await driver.all<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`, [id]);
-      return rows.length ? toStoredEvent(rows[0]) : null;
-    },
-
-    async listEvents(query) {
-      const where: string[] = [];
-      const args: SqlValue[] = [];
-      const filters: [string, SqlValue | undefined][] = [
-        ["device_id = ?", query.deviceId],
-        ["event_type = ?", query.eventType],
-        ["ts >= ?", query.from],
-        ["ts < ?", query.to],
-      ];
-      for (const [clause, value] of filters) {
-        if (value === undefined) continue;
-        where.push(clause);
-        args.push(value);
-      }
-      if (query.after) {
-        where.push("(ts < ? OR (ts = ? AND seq < ?))");
-        args.push(query.after.timestamp, query.after.timestamp, query.after.seq);
-      }
-      const sql = `SELECT ${EVENT_COLUMNS} FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-        ORDER BY ts DESC, seq DESC LIMIT ?`;
-      const rows = await driver.all<EventRow>(sql, [...args, query.limit]);
-      return rows.map(toStoredEvent);
-    },
+    ...events,
 
     async createApiKey(key) {
       await driver.writeBatch([{
@@ -222,19 +126,6 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     async saveIdempotencyRecords(records) {
       if (records.length === 0) return;
       await driver.writeBatch(records.map(idempotencyStatement));
-    },
-
-    async findExistingEventIds(ids) {
-      const found = new Set<string>();
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500);
-        const rows = await driver.all<{ id: string }>(
-          `SELECT id FROM events WHERE id IN (${chunk.map(() => "?").join(", ")})`,
-          chunk,
-        );
-        for (const r of rows) found.add(r.id);
-      }
-      return found;
     },
 
     async purgeIdempotencyRecords(now) {
@@ -318,7 +209,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     },
 
     async stats(): Promise<StoreStats> {
-      const [count] = await driver.all<{ n: number }>("SELECT count(*) AS n FROM events");
+      const [count] = await driver.all<{ n: number }>("SELECT count(*) AS n FROM event_ids");
       if (!driver.local) return { events: count.n, bytes: 0 };
       const [size] = await driver.all<{ bytes: number }>(
         "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()",
@@ -340,7 +231,8 @@ async function migrate(driver: SqlDriver): Promise<void> {
   for (const m of MIGRATIONS) {
     if (applied.has(m.version)) continue;
     // DDL and its bookkeeping row commit together, so a crash never leaves a half-applied version.
-    const statements: SqlStatement[] = splitStatements(m.sql).map((sql) => ({ sql, args: [] }));
+    const sqls = m.plan ? await m.plan(driver) : splitStatements(m.sql);
+    const statements: SqlStatement[] = sqls.map((sql) => ({ sql, args: [] }));
     statements.push({
       sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
       args: [m.version, m.name, Date.now()],

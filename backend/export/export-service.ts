@@ -1,0 +1,177 @@
+/**
+ * Streams raw events or rollup buckets of a time range as NDJSON, CSV or
+ * Parquet. Records are read in keyset pages from the store and encoded one page
+ * at a time inside a pull-based `ReadableStream`: the next page is read only
+ * when the consumer has taken the previous one, so memory is one page whatever
+ * the range (backpressure from the socket or file reaches the store reads).
+ */
+import { ValidationError } from "../errors.ts";
+import type { StoredEvent } from "../../shared/event.ts";
+import type { RollupRecord, Store } from "../store/store.ts";
+import {
+  csvEncoder,
+  EVENT_PARQUET_COLUMNS,
+  eventCsvEncoder,
+  eventRecord,
+  type ExportFormat,
+  ndjsonEncoder,
+  type PageEncoder,
+  parquetEncoder,
+  ROLLUP_COLUMNS,
+  ROLLUP_PARQUET_COLUMNS,
+  rollupRecord,
+} from "./export-formats.ts";
+
+export interface ExportRequest {
+  source: "events" | "rollups";
+  format: ExportFormat;
+  /** Inclusive start, exclusive end, epoch ms (event time; bucket start for rollups). */
+  from: number;
+  to: number;
+  /** Rollup resolution, ms (rollups only). */
+  resolution?: number;
+  /** Only this event type / device (optional filters). */
+  eventType?: string;
+  deviceId?: string;
+}
+
+/** Records per page read from the store and encoded at once (one Parquet row group). */
+export const EXPORT_PAGE = 5000;
+/** Most distinct metadata keys a CSV export turns into columns. */
+export const MAX_CSV_METADATA_KEYS = 256;
+
+/** The MIME type and file extension of each format. */
+export const EXPORT_MEDIA: Record<ExportFormat, { type: string; ext: string }> = {
+  ndjson: { type: "application/x-ndjson", ext: "ndjson" },
+  csv: { type: "text/csv; charset=utf-8", ext: "csv" },
+  parquet: { type: "application/vnd.apache.parquet", ext: "parquet" },
+};
+
+async function* eventPages(
+  store: Store,
+  req: ExportRequest,
+  pageSize: number,
+): AsyncGenerator<StoredEvent[]> {
+  let after: { timestamp: number; seq: number } | undefined;
+  for (;;) {
+    const page = await store.listEvents({
+      from: req.from,
+      to: req.to,
+      eventType: req.eventType,
+      deviceId: req.deviceId,
+      order: "asc",
+      after,
+      limit: pageSize,
+    });
+    if (page.length === 0) return;
+    yield page;
+    if (page.length < pageSize) return;
+    const last = page[page.length - 1];
+    after = { timestamp: last.timestamp, seq: last.seq };
+  }
+}
+
+async function* rollupPages(
+  store: Store,
+  req: ExportRequest,
+  pageSize: number,
+): AsyncGenerator<RollupRecord[]> {
+  let after: { eventType: string; deviceId: string | null; start: number } | undefined;
+  for (;;) {
+    const page = await store.storage.scanRollups({
+      resolution: req.resolution!,
+      from: req.from,
+      to: req.to,
+      after,
+      limit: pageSize,
+    });
+    const kept = page.filter((r) =>
+      (req.eventType === undefined || r.eventType === req.eventType) &&
+      (req.deviceId === undefined || r.deviceId === req.deviceId)
+    );
+    if (kept.length) yield kept;
+    if (page.length < pageSize) return;
+    const last = page[page.length - 1];
+    after = { eventType: last.eventType, deviceId: last.deviceId, start: last.start };
+  }
+}
+
+/** The metadata keys of the events in range, sorted (a first pass for CSV columns). */
+async function metadataKeys(store: Store, req: ExportRequest): Promise<string[]> {
+  const keys = new Set<string>();
+  for await (const page of eventPages(store, req, EXPORT_PAGE)) {
+    for (const e of page) {
+      for (const k of Object.keys(e.metadata ?? {})) keys.add(k);
+    }
+    if (keys.size > MAX_CSV_METADATA_KEYS) {
+      throw new ValidationError("Cannot export as CSV", [{
+        field: "format",
+        message:
+          `the events have more than ${MAX_CSV_METADATA_KEYS} metadata keys; export them as ndjson or parquet`,
+      }]);
+    }
+  }
+  const fixed = new Set(["id", "deviceId", "eventType", "value", "timestamp"]);
+  const clash = [...keys].find((k) => fixed.has(k));
+  if (clash) {
+    throw new ValidationError("Cannot export as CSV", [{
+      field: "format",
+      message: `metadata key "${clash}" would clash with a CSV column; export as ndjson or parquet`,
+    }]);
+  }
+  return [...keys].sort();
+}
+
+/**
+ * The export as a byte stream. CSV of events first reads the range once for its metadata keys
+ * (so it may reject with `ValidationError` before any byte is produced).
+ */
+export async function exportStream(
+  store: Store,
+  req: ExportRequest,
+  options: { pageSize?: number } = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const pageSize = options.pageSize ?? EXPORT_PAGE;
+  if (req.source === "events") {
+    const encoder: PageEncoder<StoredEvent> = req.format === "ndjson"
+      ? ndjsonEncoder(eventRecord)
+      : req.format === "csv"
+      ? eventCsvEncoder(await metadataKeys(store, req))
+      : parquetEncoder(EVENT_PARQUET_COLUMNS);
+    return pagedStream(eventPages(store, req, pageSize), encoder);
+  }
+  const encoder: PageEncoder<RollupRecord> = req.format === "ndjson"
+    ? ndjsonEncoder(rollupRecord)
+    : req.format === "csv"
+    ? csvEncoder(ROLLUP_COLUMNS, (r) => {
+      const rec = rollupRecord(r);
+      return ROLLUP_COLUMNS.map((c) => rec[c]);
+    })
+    : parquetEncoder(ROLLUP_PARQUET_COLUMNS);
+  return pagedStream(rollupPages(store, req, pageSize), encoder);
+}
+
+function pagedStream<T>(pages: AsyncGenerator<T[]>, encoder: PageEncoder<T>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // One page per pull: the stream asks again only when its queue has room.
+      for (;;) {
+        const next = await pages.next();
+        if (next.done) {
+          const tail = encoder.end();
+          if (tail.length) controller.enqueue(tail);
+          controller.close();
+          return;
+        }
+        const bytes = encoder.page(next.value);
+        if (bytes.length) {
+          controller.enqueue(bytes);
+          return;
+        }
+      }
+    },
+    async cancel() {
+      await pages.return(undefined);
+    },
+  }, { highWaterMark: 1 });
+}

@@ -1,0 +1,146 @@
+/**
+ * The retention job (docs/STORAGE.md): on a timer, with every decision taken
+ * from the injected clock, it
+ * 1. finishes drops a crash interrupted;
+ * 2. for each raw day partition entirely older than raw retention, oldest
+ *    first: exports it to cold storage when configured, then drops it; a day
+ *    whose export failed is not dropped (nor any later one in that run);
+ * 3. deletes rollup buckets past their tier's retention (resolutions under an
+ *    hour: the minute tier; an hour and more: the hour tier);
+ * 4. returns free pages to the file system.
+ * Each step is a short store transaction, so ingestion commits between them.
+ */
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../logger.ts";
+import type { Store } from "../store/store.ts";
+import { exportStream } from "../export/export-service.ts";
+
+const HOUR_MS = 3_600_000;
+
+/** Where cold exports go (a directory on the host, see adapters/cold-storage). */
+export interface ColdStorage {
+  /**
+   * Writes `body` under `name` so that the file either exists complete or not at all (written
+   * aside, synced, then renamed); resolves with where it went and its size. Rejects on failure.
+   */
+  write(name: string, body: ReadableStream<Uint8Array>): Promise<{ path: string; bytes: number }>;
+}
+
+export interface RetentionOptions {
+  rawMs: number;
+  minuteRollupsMs: number;
+  hourRollupsMs: number;
+  /** Timer period, ms. */
+  checkMs: number;
+  storedResolutions: readonly number[];
+  /** Cold storage and its format, or null for no export. */
+  cold: { storage: ColdStorage; format: "ndjson.gz" | "parquet" } | null;
+  /** Ids forgotten per transaction while dropping (default 2,000). */
+  idChunk?: number;
+}
+
+/** What one run did. */
+export interface RetentionRun {
+  at: number;
+  dropped: { day: string; rows: number; ms: number }[];
+  exported: { day: string; path: string; bytes: number }[];
+  /** Days kept because their export failed. */
+  exportFailures: { day: string; reason: string }[];
+  rollupsDeleted: number;
+  pagesFreed: number;
+  ms: number;
+}
+
+export class RetentionService {
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #running: Promise<RetentionRun> | null = null;
+  #last: RetentionRun | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    readonly options: RetentionOptions,
+  ) {}
+
+  /** The last completed run, or null. */
+  get lastRun(): RetentionRun | null {
+    return this.#last;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      this.runOnce().catch((error) => this.logger.error("retention run failed", { error: String(error) }));
+    }, this.options.checkMs);
+  }
+
+  /** One pass (a pass already running is joined, not doubled). */
+  runOnce(): Promise<RetentionRun> {
+    this.#running ??= this.#run().finally(() => (this.#running = null));
+    return this.#running;
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running?.catch(() => {});
+  }
+
+  async #run(): Promise<RetentionRun> {
+    const started = performance.now();
+    const now = this.clock.now();
+    const { storage } = this.store;
+    const run: RetentionRun = {
+      at: now,
+      dropped: [],
+      exported: [],
+      exportFailures: [],
+      rollupsDeleted: 0,
+      pagesFreed: 0,
+      ms: 0,
+    };
+    await storage.resumeDrops();
+    const cutoff = now - this.options.rawMs;
+    for (const p of await storage.eventPartitions()) {
+      if (p.end > cutoff) break;
+      if (this.options.cold) {
+        try {
+          run.exported.push({ day: p.day, ...await this.#export(p) });
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          run.exportFailures.push({ day: p.day, reason });
+          this.logger.error("cold export failed; the day is kept until it succeeds", { day: p.day, reason });
+          break;
+        }
+      }
+      const t = performance.now();
+      const { rows } = await storage.dropEventPartition(p.start, { idChunk: this.options.idChunk });
+      run.dropped.push({ day: p.day, rows, ms: Math.round(performance.now() - t) });
+      this.logger.info("raw event partition dropped", { day: p.day, rows });
+    }
+    for (const resolution of this.options.storedResolutions) {
+      const keep = resolution < HOUR_MS ? this.options.minuteRollupsMs : this.options.hourRollupsMs;
+      run.rollupsDeleted += await storage.expireRollups(resolution, now - keep);
+    }
+    run.pagesFreed = await storage.reclaimSpace();
+    run.ms = Math.round(performance.now() - started);
+    this.#last = run;
+    return run;
+  }
+
+  async #export(p: { day: string; start: number; end: number }) {
+    const { storage, format } = this.options.cold!;
+    const parquet = format === "parquet";
+    let body = await exportStream(this.store, {
+      source: "events",
+      format: parquet ? "parquet" : "ndjson",
+      from: p.start,
+      to: p.end,
+    });
+    if (!parquet) {
+      body = body.pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+      );
+    }
+    return await storage.write(`events-${p.day}.${format}`, body);
+  }
+}

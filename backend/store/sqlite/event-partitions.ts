@@ -1,0 +1,199 @@
+/**
+ * The day partitions of raw events (docs/STORAGE.md). Each UTC day of event
+ * time has its own table `events_YYYYMMDD` (seq is the rowid; indexes on ts and
+ * (device_id, ts)); the exact dedup arbiter is one global table `event_ids`
+ * (id → day, seq). This file knows the names and DDL, and keeps the set of
+ * readable partitions with their highest seq in memory: this process is the
+ * database's only writer, so the set is exact.
+ */
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+export const DAY_MS = 86_400_000;
+
+/** The UTC day number (days since the epoch) of an epoch-ms time. */
+export function dayOf(ts: number): number {
+  return Math.floor(ts / DAY_MS);
+}
+
+/** `events_20261122` for the day of 2026-11-22. */
+export function partitionTable(day: number): string {
+  return `events_${isoDay(day).replaceAll("-", "")}`;
+}
+
+/** A retired partition waiting for its ids to be forgotten and its table dropped. */
+export function retiredTable(day: number): string {
+  return `retired_${partitionTable(day)}`;
+}
+
+/** `2026-11-22`. */
+export function isoDay(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** `events_20261122` / `retired_events_20261122` → day number, or null. */
+export function parsePartitionName(name: string): { day: number; retired: boolean } | null {
+  const m = /^(retired_)?events_(\d{4})(\d{2})(\d{2})$/.exec(name);
+  if (!m) return null;
+  const ms = Date.UTC(Number(m[2]), Number(m[3]) - 1, Number(m[4]));
+  return Number.isFinite(ms) ? { day: ms / DAY_MS, retired: m[1] !== undefined } : null;
+}
+
+/** DDL creating a day partition (idempotent). */
+export function partitionDdl(day: number): string[] {
+  const t = partitionTable(day);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (
+      seq         INTEGER PRIMARY KEY,
+      id          TEXT    NOT NULL,
+      device_id   TEXT    NOT NULL,
+      event_type  TEXT    NOT NULL,
+      value       REAL,
+      ts          INTEGER NOT NULL,
+      received_at INTEGER NOT NULL,
+      partition   INTEGER NOT NULL,
+      metadata    TEXT,
+      data        TEXT
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t} (ts)`,
+    `CREATE INDEX IF NOT EXISTS ${t}_device_ts ON ${t} (device_id, ts)`,
+  ];
+}
+
+export const EVENT_FIELDS =
+  "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
+
+const sqlCache = new Map<string, string>();
+const cached = (key: string, build: () => string) => {
+  let sql = sqlCache.get(key);
+  if (sql === undefined) sqlCache.set(key, sql = build());
+  return sql;
+};
+
+/** Claims `n` ids for (day, seq); changes one row per id that was new. */
+export function claimSql(n: number): string {
+  return cached(
+    `claim ${n}`,
+    () =>
+      `INSERT INTO event_ids (id, day, seq) VALUES ${
+        Array(n).fill("(?, ?, ?)").join(", ")
+      } ON CONFLICT (id) DO NOTHING`,
+  );
+}
+
+/**
+ * Inserts `n` event rows into the day's partition, each only if its own claim holds (`event_ids`
+ * has its id with its seq): a duplicate's claim did not change that row, so it is left out.
+ */
+export function insertRowsSql(day: number, n: number): string {
+  return cached(`rows ${day} ${n}`, () =>
+    `INSERT INTO ${partitionTable(day)} (${EVENT_FIELDS})
+      SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10
+      FROM (VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
+      WHERE EXISTS (SELECT 1 FROM event_ids WHERE id = v.column2 AND seq = v.column1)`);
+}
+
+/** Most rows in one multi-row statement. */
+const MAX_CHUNK = 256;
+
+/** [from, n] slices of [start, start + count) with n a power of two <= MAX_CHUNK, in order. */
+export function chunks(start: number, count: number): [number, number][] {
+  const out: [number, number][] = [];
+  let at = start;
+  let left = count;
+  while (left > 0) {
+    let n = MAX_CHUNK;
+    while (n > left) n >>= 1;
+    out.push([at, n]);
+    at += n;
+    left -= n;
+  }
+  return out;
+}
+
+/** The readable partitions (ascending days) and the highest seq each holds. */
+export class PartitionSet {
+  readonly #maxSeq = new Map<number, number>();
+  #sorted: number[] | null = [];
+
+  /** Reads the partitions that exist (`retired_` ones are not readable). */
+  static async load(driver: SqlDriver): Promise<{ set: PartitionSet; retired: number[] }> {
+    const set = new PartitionSet();
+    const retired: number[] = [];
+    const rows = await driver.all<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND (name GLOB 'events_*' OR name GLOB 'retired_events_*')",
+    );
+    for (const { name } of rows) {
+      const p = parsePartitionName(name);
+      if (!p) continue;
+      if (p.retired) {
+        retired.push(p.day);
+        continue;
+      }
+      const [{ top }] = await driver.all<{ top: number | null }>(`SELECT max(seq) AS top FROM ${name}`);
+      set.add(p.day, top ?? 0);
+    }
+    return { set, retired: retired.sort((a, b) => a - b) };
+  }
+
+  has(day: number): boolean {
+    return this.#maxSeq.has(day);
+  }
+
+  add(day: number, maxSeq = 0): void {
+    if (!this.#maxSeq.has(day)) this.#sorted = null;
+    this.#maxSeq.set(day, Math.max(maxSeq, this.#maxSeq.get(day) ?? 0));
+  }
+
+  delete(day: number): void {
+    if (this.#maxSeq.delete(day)) this.#sorted = null;
+  }
+
+  noteSeq(day: number, seq: number): void {
+    const top = this.#maxSeq.get(day);
+    if (top !== undefined && seq > top) this.#maxSeq.set(day, seq);
+  }
+
+  /** Highest seq in any readable partition (0 when none). */
+  maxSeq(): number {
+    let top = 0;
+    for (const s of this.#maxSeq.values()) top = Math.max(top, s);
+    return top;
+  }
+
+  /** Days in ascending order. */
+  days(): readonly number[] {
+    return this.#sorted ??= [...this.#maxSeq.keys()].sort((a, b) => a - b);
+  }
+
+  /** Days whose time range meets [from, to) (either bound optional), ascending. */
+  overlapping(from?: number, to?: number): number[] {
+    return this.days().filter((d) =>
+      (from === undefined || (d + 1) * DAY_MS > from) && (to === undefined || d * DAY_MS < to)
+    );
+  }
+
+  /** Days holding a seq above `afterSeq`, ascending. */
+  withSeqAbove(afterSeq: number): number[] {
+    return this.days().filter((d) => (this.#maxSeq.get(d) ?? 0) > afterSeq);
+  }
+}
+
+/**
+ * One query over several partitions in seq order: each arm is bounded by `limit` and ordered by
+ * seq, and the compound is merged by seq (SQLite merges ordered arms).
+ */
+export function seqOrderedUnion(
+  days: readonly number[],
+  columns: string,
+  where: string,
+  whereArgs: readonly SqlValue[],
+  limit: number,
+): SqlStatement {
+  const arms = days.map((d) =>
+    `SELECT * FROM (SELECT ${columns} FROM ${partitionTable(d)} WHERE ${where} ORDER BY seq LIMIT ?)`
+  );
+  const args: SqlValue[] = [];
+  for (let i = 0; i < days.length; i++) args.push(...whereArgs, limit);
+  args.push(limit);
+  return { sql: `${arms.join(" UNION ALL ")} ORDER BY seq LIMIT ?`, args };
+}

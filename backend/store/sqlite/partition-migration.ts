@@ -1,0 +1,40 @@
+/**
+ * Migration 7: the single `events` table of migrations 1–6 becomes day
+ * partitions plus the global dedup table `event_ids` (docs/STORAGE.md). The
+ * statements depend on which days the old table holds, so they are planned from
+ * the database; the migration runner applies them in one transaction with the
+ * `schema_migrations` row, so a crash leaves either the old layout or the new.
+ * Moving rows is a one-off copy (the old table is read once per day through its
+ * `ts` index, then dropped).
+ */
+import { DAY_MS, EVENT_FIELDS, partitionDdl, partitionTable } from "./event-partitions.ts";
+import type { Migration } from "./migrations.ts";
+
+export const partitionMigration: Migration = {
+  version: 7,
+  name: "day partitions of raw events and the event id table",
+  sql: "",
+  async plan(driver) {
+    const days = await driver.all<{ day: number }>(
+      `SELECT DISTINCT ts / ${DAY_MS} AS day FROM events ORDER BY day`,
+    );
+    const sql = [
+      // (id → day, seq): the dedup arbiter and the way from an id to its partition row.
+      "CREATE TABLE event_ids (id TEXT PRIMARY KEY, day INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+    ];
+    for (const { day } of days) {
+      sql.push(...partitionDdl(day));
+      sql.push(
+        `INSERT INTO ${partitionTable(day)} (${EVENT_FIELDS}) SELECT ${EVENT_FIELDS} FROM events
+          WHERE ts >= ${day * DAY_MS} AND ts < ${(day + 1) * DAY_MS} ORDER BY seq`,
+      );
+    }
+    sql.push(
+      `INSERT INTO event_ids (id, day, seq) SELECT id, ts / ${DAY_MS}, seq FROM events`,
+      `INSERT INTO stream_state (name, value) SELECT 'seq_floor', seq FROM events WHERE true ORDER BY seq DESC LIMIT 1
+        ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`,
+      "DROP TABLE events",
+    );
+    return sql;
+  },
+};

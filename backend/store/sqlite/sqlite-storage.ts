@@ -1,0 +1,191 @@
+/**
+ * The storage lifecycle on SQLite (`StorageLifecycle`, see storage-store.ts):
+ * dropping day partitions, expiring rollup buckets, returning free pages to
+ * the file system, and the layout report. Every step is a short transaction so
+ * the group committer's commits interleave with a drop.
+ */
+import type { StorageLayout, StorageLifecycle } from "../storage-store.ts";
+import { DAY_MS, dayOf, isoDay, partitionTable, retiredTable } from "./event-partitions.ts";
+import { type EventPartitionState, seqFloorStatement } from "./sqlite-events.ts";
+import { ALL_DEVICES, type RollupRow, toRollup } from "./sqlite-rows.ts";
+import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+
+const STATE_COLUMNS =
+  "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices";
+
+/** Series whose old buckets one expiry transaction deletes. */
+const SERIES_PER_STEP = 50;
+
+export function sqliteStorage(
+  driver: SqlDriver,
+  state: EventPartitionState,
+  forgetCachedRollups: () => void,
+): StorageLifecycle {
+  const { partitions, retired } = state;
+
+  /** Bytes of the named tables and indexes (dbstat), 0 if the engine has no dbstat. */
+  const bytesOf = async (names: string[]) => {
+    if (!driver.local) return 0;
+    let total = 0;
+    for (const name of names) {
+      const rows = await driver.all<{ b: number | null }>(
+        "SELECT sum(pgsize) AS b FROM dbstat WHERE name = ? AND aggregate = TRUE",
+        [name],
+      ).catch(() => [{ b: 0 }]);
+      total += rows[0]?.b ?? 0;
+    }
+    return total;
+  };
+
+  const finishDrop = async (day: number, idChunk: number) => {
+    const table = retiredTable(day);
+    const [{ n }] = await driver.all<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
+    // Forget the day's ids a chunk at a time (seq ranges of the retired table), each chunk its own
+    // short transaction; `day = ?` keeps an id that was stored again for another day.
+    let after = 0;
+    for (;;) {
+      const edge = await driver.all<{ seq: number }>(
+        `SELECT seq FROM ${table} WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?`,
+        [after, idChunk - 1],
+      );
+      const upper = edge.length ? edge[0].seq : Number.MAX_SAFE_INTEGER;
+      await driver.writeBatch([{
+        sql:
+          `DELETE FROM event_ids WHERE day = ? AND id IN (SELECT id FROM ${table} WHERE seq > ? AND seq <= ?)`,
+        args: [day, after, upper],
+      }]);
+      if (!edge.length) break;
+      after = upper;
+    }
+    await driver.writeBatch([{ sql: `DROP TABLE ${table}`, args: [] }, seqFloorStatement(state.lastSeq())]);
+    retired.splice(retired.indexOf(day), 1);
+    return { rows: n };
+  };
+
+  return {
+    eventPartitions() {
+      return Promise.resolve(
+        partitions.days().map((d) => ({ day: isoDay(d), start: d * DAY_MS, end: (d + 1) * DAY_MS })),
+      );
+    },
+
+    async dropEventPartition(start, options = {}) {
+      const day = dayOf(start);
+      const idChunk = Math.max(1, options.idChunk ?? 2000);
+      if (partitions.has(day)) {
+        // Unreadable from now on (reads consult the set); a commit that still carries an event of
+        // this day recreates an empty partition, which the next retention pass drops.
+        partitions.delete(day);
+        await driver.writeBatch([{
+          sql: `ALTER TABLE ${partitionTable(day)} RENAME TO ${retiredTable(day)}`,
+          args: [],
+        }]);
+        retired.push(day);
+      } else if (!retired.includes(day)) {
+        return { rows: 0 };
+      }
+      return finishDrop(day, idChunk);
+    },
+
+    async resumeDrops() {
+      const days = [...retired];
+      for (const day of days) await finishDrop(day, 2000);
+      return days.length;
+    },
+
+    async expireRollups(resolution, before) {
+      const series = await driver.all<{ event_type: string; device_id: string }>(
+        `SELECT event_type, device_id FROM series
+          UNION SELECT DISTINCT event_type, '${ALL_DEVICES}' FROM series`,
+      );
+      let deleted = 0;
+      for (let i = 0; i < series.length; i += SERIES_PER_STEP) {
+        const statements: SqlStatement[] = series.slice(i, i + SERIES_PER_STEP).map((s) => ({
+          sql: "DELETE FROM rollups WHERE event_type = ? AND resolution = ? AND device_id = ? AND start < ?",
+          args: [s.event_type, resolution, s.device_id, before],
+        }));
+        for (const n of await driver.writeBatch(statements)) deleted += n;
+      }
+      if (deleted > 0) forgetCachedRollups();
+      return deleted;
+    },
+
+    async reclaimSpace(options = {}) {
+      if (!driver.local) return 0;
+      const maxPages = Math.max(1, options.maxPages ?? 512);
+      const free = async () =>
+        (await driver.all<{ n: number }>("SELECT freelist_count AS n FROM pragma_freelist_count()"))[0].n;
+      const [{ mode }] = await driver.all<{ mode: number }>(
+        "SELECT auto_vacuum AS mode FROM pragma_auto_vacuum()",
+      );
+      if (mode !== 2) return 0;
+      let before = await free();
+      let freed = 0;
+      while (before > 0) {
+        await driver.exec(`PRAGMA incremental_vacuum(${maxPages})`);
+        const now = await free();
+        if (now >= before) break;
+        freed += before - now;
+        before = now;
+      }
+      return freed;
+    },
+
+    async scanRollups(query) {
+      const args: SqlValue[] = [query.resolution, query.from, query.to];
+      let keyset = "";
+      if (query.after) {
+        keyset = "AND (event_type, device_id, start) > (?, ?, ?)";
+        args.push(query.after.eventType, query.after.deviceId ?? ALL_DEVICES, query.after.start);
+      }
+      const rows = await driver.all<RollupRow>(
+        `SELECT event_type, resolution, device_id, start, ${STATE_COLUMNS} FROM rollups
+          WHERE resolution = ? AND start >= ? AND start < ? ${keyset}
+          ORDER BY event_type, device_id, start LIMIT ?`,
+        [...args, query.limit],
+      );
+      return rows.map(toRollup);
+    },
+
+    async layout(): Promise<StorageLayout> {
+      const out: StorageLayout["partitions"] = [];
+      for (const d of partitions.days()) {
+        const t = partitionTable(d);
+        const [r] = await driver.all<{ n: number; lo: number | null; hi: number | null }>(
+          `SELECT count(*) AS n, min(ts) AS lo, max(ts) AS hi FROM ${t}`,
+        );
+        out.push({
+          day: isoDay(d),
+          start: d * DAY_MS,
+          end: (d + 1) * DAY_MS,
+          rows: r.n,
+          bytes: await bytesOf([t, `${t}_ts`, `${t}_device_ts`]),
+          oldest: r.lo,
+          newest: r.hi,
+        });
+      }
+      const [ids] = await driver.all<{ n: number }>("SELECT count(*) AS n FROM event_ids");
+      const rollups = await driver.all<{ resolution: number; n: number; lo: number; hi: number }>(
+        "SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi FROM rollups GROUP BY resolution ORDER BY resolution",
+      );
+      const [file] = driver.local
+        ? await driver.all<{ pages: number; free: number; size: number; mode: number }>(
+          `SELECT page_count AS pages, freelist_count AS free, page_size AS size, auto_vacuum AS mode
+             FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size(), pragma_auto_vacuum()`,
+        )
+        : [{ pages: 0, free: 0, size: 0, mode: 0 }];
+      return {
+        partitions: out,
+        eventIds: { rows: ids.n, bytes: await bytesOf(["event_ids"]) },
+        rollups: rollups.map((r) => ({ resolution: r.resolution, rows: r.n, oldest: r.lo, newest: r.hi })),
+        rollupBytes: await bytesOf(["rollups", "series"]),
+        file: {
+          bytes: file.pages * file.size,
+          freeBytes: file.free * file.size,
+          pageSize: file.size,
+          autoVacuum: file.mode === 2 ? "incremental" : file.mode === 1 ? "full" : "none",
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Storage lifecycle figures on a fresh temp-file store (the server's SQLite defaults):
+ *
+ *   ./node_modules/.bin/deno run -A bench/storage.ts [--rows 1000000] [--driver node-sqlite-worker]
+ *       [--formats ndjson,csv,parquet] [--export-runs 3]
+ *
+ * 1. Commits `rows` events of one UTC day (100 devices, 3 types, metadata {site}, no payload;
+ *    UUIDv7 ids, batches of 1,000) and reports bytes per event on disk: the partition's table
+ *    and indexes plus the event_ids table (dbstat), and the whole file after a checkpoint.
+ * 2. Folds the same events through the stream engine and flushes them: rollup bytes per bucket
+ *    and per event (1 min and 1 h tiers).
+ * 3. Exports the day in each format (`export-runs` times, median): events/s and bytes.
+ * 4. Drops the partition while single events are committed back to back to another day, and
+ *    reports the drop time, the longest of those commits, and the incremental vacuum time.
+ */
+import { uuidv7 } from "uuidv7";
+import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
+import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
+import { exportStream } from "../backend/export/export-service.ts";
+import type { ExportFormat } from "../backend/export/export-formats.ts";
+import { StreamEngine } from "../backend/stream/engine.ts";
+import type { EnrichedEvent } from "../shared/event.ts";
+import { partitionOf } from "../shared/partition.ts";
+
+const args = Object.fromEntries(
+  Deno.args.map((a, i, all) => (a.startsWith("--") ? [a.slice(2), all[i + 1]] : null)).filter((x) =>
+    x !== null
+  ),
+) as Record<string, string>;
+const ROWS = Number(args.rows ?? 1_000_000);
+const DRIVER = (args.driver ?? "node-sqlite-worker") as "node-sqlite-worker" | "node-sqlite" | "libsql";
+const FORMATS = (args.formats ?? "ndjson,csv,parquet").split(",") as ExportFormat[];
+const EXPORT_RUNS = Number(args["export-runs"] ?? 3);
+const DAY = 86_400_000;
+const T0 = Date.parse("2026-11-22T00:00:00.000Z");
+const DEVICES = Array.from({ length: 100 }, (_, i) => `dev-${i}`);
+const TYPES = ["temperature", "humidity", "pressure"];
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+function makeBatch(start: number, n: number): EnrichedEvent[] {
+  return Array.from({ length: n }, (_, j) => {
+    const i = start + j;
+    const d = i % 100;
+    return {
+      id: uuidv7(),
+      deviceId: DEVICES[d],
+      eventType: TYPES[i % 3],
+      value: (i % 10_000) / 100,
+      // Spread evenly over the day.
+      timestamp: T0 + Math.floor((i / ROWS) * (DAY - 1)),
+      receivedAt: T0 + i + 5,
+      partition: partitionOf(DEVICES[d], 8),
+      metadata: { site: "a" },
+      data: null,
+    };
+  });
+}
+
+const dir = await Deno.makeTempDir({ prefix: "pulsestream-storage-bench-" });
+const dbPath = `${dir}/store.db`;
+const driver = await openSqlDriver(`file:${dbPath}`, {
+  cacheMb: 128,
+  walAutocheckpointPages: 20000,
+  synchronous: "normal",
+  preference: DRIVER,
+});
+const store = await createSqliteStore({ driver });
+const clock = { now: () => T0 + DAY };
+const engine = new StreamEngine({
+  partitions: 8,
+  resolutions: [60_000, 3_600_000],
+  storedMinResolution: 60_000,
+  allowedLatenessMs: 5000,
+  idleMs: 5000,
+  clock,
+});
+console.log(`storage bench: rows=${ROWS} driver=${DRIVER} deno ${Deno.version.deno}`);
+try {
+  let commitMs = 0;
+  for (let done = 0; done < ROWS; done += 1000) {
+    const batch = makeBatch(done, Math.min(1000, ROWS - done));
+    const t = performance.now();
+    const { firstSeq, outcomes } = await store.commitEvents(batch);
+    commitMs += performance.now() - t;
+    engine.ingest(
+      batch.map((e, i) => ({ ...e, seq: firstSeq + i })).filter((_, i) => outcomes[i] === "accepted"),
+    );
+  }
+  await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const layout = await store.storage.layout();
+  const part = layout.partitions[0];
+  const file = Deno.statSync(dbPath).size;
+  const table = "events_20261122";
+  const trees = [];
+  for (const name of [table, `${table}_ts`, `${table}_device_ts`, "event_ids"]) {
+    const [{ b }] = await driver.all<{ b: number }>(
+      "SELECT sum(pgsize) AS b FROM dbstat WHERE name = ? AND aggregate = TRUE",
+      [name],
+    );
+    trees.push(`${name} ${(b / ROWS).toFixed(1)}`);
+  }
+  console.log(`bytes/event per B-tree: ${trees.join(", ")}`);
+  console.log(
+    `commit: ${Math.round(ROWS / (commitMs / 1000))} rows/s | raw bytes/event: partition ${
+      (part.bytes / ROWS).toFixed(1)
+    } + event_ids ${(layout.eventIds.bytes / ROWS).toFixed(1)} = ${
+      ((part.bytes + layout.eventIds.bytes) / ROWS).toFixed(1)
+    } B; whole file ${(file / ROWS).toFixed(1)} B/event (${mib(file)} MiB)`,
+  );
+
+  const { batch } = engine.takeFlush();
+  await store.applyRollupFlush(batch);
+  await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const after = await store.storage.layout();
+  const buckets = after.rollups.reduce((n, r) => n + r.rows, 0);
+  console.log(
+    `rollups: ${after.rollups.map((r) => `${r.resolution / 60_000} min: ${r.rows} buckets`).join(", ")} | ` +
+      `${mib(after.rollupBytes)} MiB, ${(after.rollupBytes / buckets).toFixed(1)} B/bucket, ${
+        (after.rollupBytes / ROWS).toFixed(1)
+      } B/event`,
+  );
+
+  for (const format of FORMATS) {
+    const rates: number[] = [];
+    let bytes = 0;
+    for (let r = 0; r < EXPORT_RUNS; r++) {
+      const t = performance.now();
+      const stream = await exportStream(store, { source: "events", format, from: T0, to: T0 + DAY });
+      bytes = 0;
+      for await (const chunk of stream) bytes += chunk.length;
+      rates.push(ROWS / ((performance.now() - t) / 1000));
+    }
+    console.log(
+      `export ${format}: median ${Math.round(median(rates))} events/s (runs ${
+        rates.map(Math.round).join(", ")
+      }) | ${mib(bytes)} MiB, ${(bytes / ROWS).toFixed(1)} B/event`,
+    );
+  }
+
+  // Drop the day while another day takes single-event commits back to back.
+  let stop = false;
+  let longest = 0;
+  let commits = 0;
+  const prober = (async () => {
+    while (!stop) {
+      const t = performance.now();
+      await store.commitEvents([{ ...makeBatch(0, 1)[0], timestamp: T0 + DAY + commits }]);
+      longest = Math.max(longest, performance.now() - t);
+      commits++;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+  await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const fileBefore = Deno.statSync(dbPath).size;
+  const beforeProbe = longest;
+  longest = 0;
+  const t = performance.now();
+  const { rows } = await store.storage.dropEventPartition(T0);
+  const dropMs = performance.now() - t;
+  const v = performance.now();
+  const pages = await store.storage.reclaimSpace();
+  const vacuumMs = performance.now() - v;
+  stop = true;
+  await prober;
+  await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  console.log(
+    `drop of a ${rows}-event partition: ${
+      Math.round(dropMs)
+    } ms | single-event commits meanwhile: ${commits}, ` +
+      `longest ${longest.toFixed(1)} ms (before the drop ${
+        beforeProbe.toFixed(1)
+      } ms) | incremental vacuum ${pages} pages in ${Math.round(vacuumMs)} ms | file ${mib(fileBefore)} -> ${
+        mib(Deno.statSync(dbPath).size)
+      } MiB`,
+  );
+} finally {
+  await store.close();
+  await Deno.remove(dir, { recursive: true });
+}

@@ -105,30 +105,32 @@ describe("GET /metrics", () => {
         headers: { "content-type": "application/x-ndjson" },
       });
       expect(imported.status).toBe(201);
-      // Concurrent 10-event requests against a 10-event queue: whichever find it full get 503.
+      // A 1 s linger holds the first 10-event request in the 10-event queue; the five sent while
+      // it waits find the queue full and get 503 at once.
       const batch = (n: number) =>
         Array.from({ length: 10 }, (_, i) => ({ id: `o${n}-${i}`, deviceId: "d", eventType: "t" }));
-      const statuses = await Promise.all(
-        Array.from(
-          { length: 6 },
-          (_, n) => f.request("/v1/events", { method: "POST", body: json(batch(n)) }).then((r) => r.status),
-        ),
-      );
-      const refused = statuses.filter((s) => s === 503).length;
-      expect(refused).toBeGreaterThan(0);
-      expect(statuses.every((s) => s === 202 || s === 503)).toBe(true);
-      const accepted = statuses.filter((s) => s === 202).length * 10;
+      const post = (n: number) => f.request("/v1/events", { method: "POST", body: json(batch(n)) });
+      const held = post(0);
+      while (f.server.committer.queuedEvents < 10) await new Promise((r) => setTimeout(r, 5));
+      const statuses = await Promise.all([1, 2, 3, 4, 5].map((n) => post(n).then((r) => r.status)));
+      expect(statuses).toEqual([503, 503, 503, 503, 503]);
+      expect((await held).status).toBe(202);
 
       const series = parseExposition(await (await f.request("/metrics")).text());
       expect(eventCounts(series)).toEqual({
         [events("import", "accepted")]: 2,
         [events("import", "rejected", "malformed")]: 1,
         [events("import", "rejected", "timestamp")]: 1,
-        [events("http", "accepted")]: accepted,
-        ...(refused ? { [events("http", "overloaded")]: refused * 10 } : {}),
+        [events("http", "accepted")]: 10,
+        [events("http", "overloaded")]: 50,
       });
     }, {
-      env: { MAX_EVENTS_PER_REQUEST: "10", COMMIT_QUEUE_MAX_EVENTS: "10", COMMIT_MAX_BATCH_EVENTS: "10" },
+      env: {
+        MAX_EVENTS_PER_REQUEST: "10",
+        COMMIT_QUEUE_MAX_EVENTS: "10",
+        COMMIT_MAX_BATCH_EVENTS: "10",
+        COMMIT_LINGER_MS: "1000",
+      },
     });
   });
 
@@ -268,6 +270,8 @@ describe("health endpoints", () => {
   });
 
   it("reports an overloaded commit queue and failing added checks, each on its own line", async () => {
+    const logged: string[] = [];
+    const logger = createLogger("warn", { sink: (line) => logged.push(line) });
     await withApp(async (f) => {
       // A linger of 1 s keeps 10 events queued (≥ 90 % of 10) long enough to look at.
       const committer = new GroupCommitter(f.server.store, {
@@ -283,8 +287,17 @@ describe("health endpoints", () => {
           clock: systemClock,
           startedAt: 0,
           version: "test",
+          logger,
           checks: [
-            { name: "alerting", run: () => ({ ok: false, reason: "evaluator stopped" }) },
+            {
+              name: "alerting",
+              // details never override the status and reason the route sets
+              run: () => ({
+                ok: false,
+                reason: "evaluator stopped",
+                details: { status: "ok", reason: "spoofed", rules: 3 },
+              }),
+            },
             {
               name: "exploding",
               run: () => {
@@ -319,6 +332,20 @@ describe("health endpoints", () => {
         queuedEvents: 10,
         durationMs: expect.any(Number),
       });
+      expect(json.checks.alerting).toEqual({
+        status: "failing",
+        reason: "evaluator stopped",
+        rules: 3,
+        durationMs: expect.any(Number),
+      });
+      // The thrown error is not in any answer, but it is in the log (once per /readyz call).
+      expect(logged.map((l) => JSON.parse(l))).toEqual([1, 2].map(() => ({
+        level: "warn",
+        time: expect.any(String),
+        msg: "readiness check failed",
+        check: "exploding",
+        error: "Error: SELECT secret FROM internals",
+      })));
       expect((await committed).every((o) => o === "accepted")).toBe(true);
       expect((await app.request("/readyz?verbose")).status).toBe(503); // the added checks still fail
       await committer.close();

@@ -225,17 +225,34 @@ describe("request logs", () => {
     expect(requests[1]).toMatchObject({ route: "/livez", status: 200 });
   });
 
-  it("respects LOG_LEVEL: warn drops request lines but keeps warnings", async () => {
+  it("respects LOG_LEVEL: warn drops 2xx/4xx request lines but keeps warnings and 5xx requests (error)", async () => {
     const lines: string[] = [];
     const logger = createLogger("warn", { sink: (line) => lines.push(line) });
     await withApp(async (f) => {
       await f.request("/livez");
+      expect((await f.request("/v1/events/missing")).status).toBe(404);
       logger.info("not shown");
       logger.warn("shown", { n: 1 });
+      await f.server.store.close();
+      expect((await f.request("/v1/events/gone", { headers: { "x-request-id": "r-503" } })).status).toBe(503);
     }, { logger });
-    expect(lines.map((l) => JSON.parse(l))).toEqual([
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.filter((l) => l.msg !== "store unavailable")).toEqual([
       { level: "warn", time: expect.any(String), msg: "shown", n: 1 },
+      {
+        level: "error",
+        time: expect.any(String),
+        msg: "request",
+        requestId: "r-503",
+        method: "GET",
+        route: "/v1/events/:id",
+        path: "/v1/events/gone",
+        status: 503,
+        durationMs: expect.any(Number),
+      },
     ]);
+    // The store's own error line (the error handler's) is there too.
+    expect(parsed.filter((l) => l.msg === "store unavailable").map((l) => l.level)).toEqual(["error"]);
   });
 });
 

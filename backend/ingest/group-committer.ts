@@ -131,7 +131,12 @@ export class GroupCommitter {
     try {
       result = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
     } catch (error) {
-      this.#report({ events: size, requests: batch.length, durationMs: performance.now() - started, ok: false });
+      this.#report({
+        events: size,
+        requests: batch.length,
+        durationMs: performance.now() - started,
+        ok: false,
+      });
       for (const p of batch) p.reject(error);
       this.#settled();
       return;

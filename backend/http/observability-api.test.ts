@@ -134,6 +134,35 @@ describe("GET /metrics", () => {
     });
   });
 
+  it("counts NDJSON bodies line by line, and an idempotent replay counts nothing", async () => {
+    await withApp(async (f) => {
+      const body = [
+        json({ id: "n1", deviceId: "d", eventType: "t", value: 1 }),
+        "{not json",
+        json({ id: "n2", deviceId: "d", eventType: "t", value: 2 }),
+        json({ id: "n1", deviceId: "d", eventType: "t", value: 1 }),
+      ].join("\n");
+      const send = () =>
+        f.request("/v1/events", {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/x-ndjson", "idempotency-key": "nd-1" },
+        });
+      const first = await send();
+      expect(first.status).toBe(202);
+      const counted = {
+        [events("http", "accepted")]: 2,
+        [events("http", "duplicate")]: 1,
+        [events("http", "rejected", "malformed")]: 1,
+      };
+      expect(eventCounts(parseExposition(await (await f.request("/metrics")).text()))).toEqual(counted);
+      const replay = await send();
+      expect(replay.status).toBe(202);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(eventCounts(parseExposition(await (await f.request("/metrics")).text()))).toEqual(counted);
+    });
+  });
+
   it("needs a key with read scope when METRICS_AUTH=read", async () => {
     await withApp(async (f) => {
       expect((await f.request("/metrics", { key: null })).status).toBe(401);

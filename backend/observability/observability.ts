@@ -146,7 +146,8 @@ export class Observability {
     }).labels();
     this.#commitDuration = r.histogram({
       name: "pulsestream_commit_duration_seconds",
-      help: "Duration of group-commit transactions (successful or not).",
+      help:
+        "Duration of group-commit store transactions (successful or not), without the stream processing after them.",
       buckets: COMMIT_DURATION_BUCKETS,
     }).labels();
     this.#commitFailures = r.counter({

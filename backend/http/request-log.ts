@@ -34,13 +34,15 @@ export function requestLog(logger: Logger, observer?: RequestObserver): Middlewa
       await next();
     } finally {
       const ms = performance.now() - started;
-      const route = routePath(c);
       const status = c.res.status;
-      observer?.finished(c.req.method, route, status, ms / 1000);
-      c.res.headers.set("X-Request-Id", requestId);
       // A failing request (5xx) is an error, so that LOG_LEVEL=warn or error still shows it.
       const level = status >= 500 ? "error" : "info";
-      if (logger.enabled(level)) {
+      const logged = logger.enabled(level);
+      // The route pattern, once, and only when someone needs it.
+      const route = observer || logged ? routePath(c) : "";
+      observer?.finished(c.req.method, route, status, ms / 1000);
+      c.res.headers.set("X-Request-Id", requestId);
+      if (logged) {
         logger[level]("request", {
           requestId,
           ...(trace ? { traceId: trace.traceId, parentSpanId: trace.parentId } : {}),

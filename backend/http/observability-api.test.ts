@@ -51,6 +51,15 @@ describe("GET /metrics", () => {
       const mixed = await post([ev("d"), { ...ev("e"), value: "hot" }, { ...ev("f"), colour: "red" }]);
       expect(mixed.status).toBe(202);
       expect((await post([ev("g"), ev("h"), ev("i"), ev("j")])).status).toBe(429); // 7 + 4 > 10
+      // 11 events > MAX_EVENTS_PER_REQUEST: refused before the rate limit, counted (the body was
+      // counted whole).
+      const big = json(Array.from({ length: 11 }, (_, i) => ev(`big${i}`)));
+      const refused = await f.request("/v1/events", {
+        method: "POST",
+        body: big,
+        headers: { "content-length": String(new TextEncoder().encode(big).byteLength) },
+      });
+      expect(refused.status).toBe(413);
       expect((await f.request("/v1/events/no-such-event")).status).toBe(404);
 
       const res = await f.request("/metrics", { key: null });
@@ -64,6 +73,7 @@ describe("GET /metrics", () => {
         [events("http", "rejected", "value")]: 1,
         [events("http", "rejected", "unknown_field")]: 1,
         [events("http", "rate_limited")]: 4,
+        [events("http", "rejected", "too_large")]: 11,
       });
       const http = (route: string, method: string, code: number) =>
         series.get(
@@ -71,6 +81,7 @@ describe("GET /metrics", () => {
         );
       expect(http("/v1/events", "POST", 202)).toBe(3);
       expect(http("/v1/events", "POST", 429)).toBe(1);
+      expect(http("/v1/events", "POST", 413)).toBe(1);
       expect(http("/v1/events/:id", "GET", 404)).toBe(1);
       expect(text).not.toContain("no-such-event"); // route patterns, never raw paths
       expect(text).not.toContain("sensor-1"); // no device ids as labels

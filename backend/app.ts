@@ -142,6 +142,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       stream: deps.streamHealth,
       live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
       checks: deps.readinessChecks,
+      logger,
     }),
   );
   const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };

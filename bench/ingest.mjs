@@ -526,6 +526,8 @@ async function runOnce(name, opts) {
       childPid: server.child.pid,
       peakRssMiB: peakRssKiB === null ? null : peakRssKiB / 1024,
       endRssMiB: rssKiB === null ? null : rssKiB / 1024,
+      wallS,
+      serverCpuS: srvCpu,
       serverCpuPct: (100 * srvCpu) / wallS,
       clientCpuPct: (100 * (cli.user + cli.system) / 1e6) / wallS,
       bodyGen: {

@@ -25,7 +25,12 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The median; the mean of the two middle values for an even count. */
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 const results = {};
 for (const scenario of values.scenarios.split(",")) {
@@ -50,7 +55,9 @@ for (const scenario of values.scenarios.split(",")) {
       if (extra < 0 || extra > r.connections * r.batchSize) {
         throw new Error(`${scenario} ${mode}: ${r.storedEvents} stored, ${r.expectedEvents} acknowledged`);
       }
-      r.cpuUsPerEvent = (r.serverCpuPct / 100) * r.durationS * 1e6 / (r.ok2xx * r.batchSize);
+      // Server CPU seconds over the measured wall-clock window, per acknowledged event (the CPU was
+      // sampled around the same window, so it is not rescaled by autocannon's own duration).
+      r.cpuUsPerEvent = r.serverCpuS * 1e6 / (r.ok2xx * r.batchSize);
       results[scenario][mode].push(r);
       console.log(
         `${scenario} METRICS_INSTRUMENTATION=${mode} run ${i + 1}: ${r.eventsPerSec.toFixed(0)} events/s, ` +

@@ -62,7 +62,12 @@ async function measure(mode: "on" | "off", shape: (typeof SHAPES)[number]) {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The median; the mean of the two middle values for an even count. */
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 for (const shape of SHAPES) {
   const got: Record<string, { eventsPerSec: number; cpuUsPerEvent: number }[]> = { on: [], off: [] };
   for (let r = 0; r < ROUNDS; r++) {

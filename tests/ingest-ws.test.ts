@@ -43,6 +43,18 @@ async function open(url: string, headers: Record<string, string> = { "x-api-key"
   };
 }
 
+/** The non-zero `pulsestream_events_total{transport="websocket"}` series, by outcome[/reason]. */
+async function wsCounts(base: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^pulsestream_events_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (labels.transport !== "websocket" || Number(m[2]) === 0) continue;
+    out[labels.reason ? `${labels.outcome}/${labels.reason}` : labels.outcome] = Number(m[2]);
+  }
+  return out;
+}
+
 describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion (%s)", (runtime) => {
   it("acks frames only once durable, reports per-frame errors and replays idempotent frames", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pulsestream-wsi-"));
@@ -73,9 +85,13 @@ describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion (%s)", (runtim
       });
       expect(bySeq(5)[0]).toMatchObject({ type: "error", status: 400 });
       expect(bySeq(6)[0]).toMatchObject({ type: "ack", status: 202 });
+      // Unparsable frames are refused before any event is known: they count nothing.
+      const counted = { accepted: 6, duplicate: 1, "rejected/deviceId": 1 };
+      expect(await wsCounts(server.url)).toEqual(counted);
       c.ws.send(JSON.stringify({ seq: 7, events: [ev("i6")], idempotencyKey: "k-1" }));
       const [replay] = (await c.until(7)).filter((a) => a.seq === 7);
       expect(replay).toMatchObject({ type: "ack", status: 202, replayed: true, body: bySeq(6)[0].body });
+      expect(await wsCounts(server.url)).toEqual(counted); // an idempotent replay counts nothing
 
       // Durable when acked: kill right after the ack, restart, read the events back.
       c.ws.send(JSON.stringify({ seq: 8, events: [ev("k1"), ev("k2")] }));
@@ -119,6 +135,10 @@ describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion (%s)", (runtim
       expect(new Set(answers.map((a) => a.seq)).size).toBe(frames);
       const health = await (await fetch(`${server.url}/health`)).json();
       expect(health.store.events).toBe(acked.length * 50);
+      expect(await wsCounts(server.url)).toEqual({
+        accepted: acked.length * 50,
+        overloaded: refused.length * 50,
+      });
       c.ws.close();
 
       await expect(open(url, {})).rejects.toThrow("HTTP 401");
@@ -129,6 +149,45 @@ describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion (%s)", (runtim
       });
       const reader = (await created.json()).data.key;
       await expect(open(url, { "x-api-key": reader })).rejects.toThrow("HTTP 403");
+    } finally {
+      await server.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("counts frames over MAX_EVENTS_PER_REQUEST as too_large and rate-limited frames as rate_limited", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pulsestream-wsr-"));
+    const server = await startServer(runtime, {
+      DATABASE_URL: `file:${join(dir, "r.db")}`,
+      BOOTSTRAP_API_KEY: KEY,
+      LOG_LEVEL: "error",
+      MAX_EVENTS_PER_REQUEST: "5",
+      RATE_LIMIT_EVENTS_PER_SEC: "1",
+      RATE_LIMIT_BURST: "8",
+    });
+    try {
+      const c = await open(`${server.url.replace("http", "ws")}/v1/ingest`);
+      const frame = (seq: number, n: number) =>
+        JSON.stringify({
+          seq,
+          events: Array.from(
+            { length: n },
+            (_, i) => ({ id: `r${seq}-${i}`, deviceId: "d", eventType: "t" }),
+          ),
+        });
+      c.ws.send(frame(1, 5)); // 5 of the 8-event bucket
+      expect((await c.until(1))[0]).toMatchObject({ seq: 1, type: "ack", status: 202 });
+      c.ws.send(frame(2, 6)); // more than 5 events in one frame
+      c.ws.send(frame(3, 5)); // 5 > the 3 tokens left (1/s refill: at most 2 more within the test)
+      const answers = await c.until(3);
+      expect(answers.find((a) => a.seq === 2)).toMatchObject({
+        type: "error",
+        status: 413,
+        errors: [{ field: "events" }],
+      });
+      expect(answers.find((a) => a.seq === 3)).toMatchObject({ type: "error", status: 429 });
+      expect(await wsCounts(server.url)).toEqual({ accepted: 5, "rejected/too_large": 6, rate_limited: 5 });
+      c.ws.close();
     } finally {
       await server.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -85,7 +85,9 @@ async function readLimitedText(request: Request, format: Format, limits: Request
     // the length bounds what can arrive, so the same limits hold.
     const bytes = new Uint8Array(await request.arrayBuffer());
     if (bytes.byteLength > limits.maxBodyBytes) throw tooLarge(limits);
-    if (counter.feed(bytes) > limits.maxEventsPerRequest) throw tooManyEvents(limits);
+    const events = counter.feed(bytes);
+    // The whole body was counted, so the refused events are known (for the ingest metrics).
+    if (events > limits.maxEventsPerRequest) throw Object.assign(tooManyEvents(limits), { events });
     return decodeUtf8(bytes);
   }
   let stream: ReadableStream<Uint8Array> = request.body;
@@ -134,6 +136,15 @@ function decodeUtf8(bytes: Uint8Array): string {
       message: "invalid UTF-8",
     }]);
   }
+}
+
+/**
+ * How many events a 413 from `readEventsPayload` refused, when the whole body was counted (a
+ * small body with a declared length); null when reading stopped part way (streamed bodies).
+ */
+export function refusedEventCount(error: unknown): number | null {
+  const events = (error as { events?: unknown } | null)?.events;
+  return error instanceof PayloadTooLargeError && typeof events === "number" ? events : null;
 }
 
 function tooManyEvents(limits: RequestLimits): PayloadTooLargeError {

@@ -12,7 +12,7 @@ import { type IngestDeps, ingestEvents, type IngestResult } from "../ingest/inge
 import type { Principal } from "../auth/api-keys.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
-import { type EventsPayload, readEventsPayload } from "./body.ts";
+import { type EventsPayload, readEventsPayload, refusedEventCount } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
@@ -48,7 +48,13 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
 
   app.post("/", requireScope("ingest", auth), async (c) => {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
-    const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs);
+    const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs).catch(
+      (error) => {
+        const refused = refusedEventCount(error);
+        if (refused !== null) deps.ingest.outcomes?.rejected("too_large").inc(refused);
+        throw error;
+      },
+    );
     const principal = c.get("principal");
     const rate = chargeRate(deps, principal, payload.items.length);
     for (const [name, value] of Object.entries(rate)) c.header(name, value);

@@ -12,6 +12,7 @@
 import { type Context, Hono } from "hono";
 import type { Clock } from "../clock.ts";
 import type { GroupCommitter } from "../ingest/group-committer.ts";
+import type { Logger } from "../logger.ts";
 import type { Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 
@@ -45,6 +46,8 @@ export interface HealthDeps {
   checks?: readonly ReadinessCheck[];
   /** Longest a readiness check may take, ms (default 2000). */
   checkTimeoutMs?: number;
+  /** Where a thrown readiness check's error goes (warn), since the answer never shows it. */
+  logger?: Logger;
 }
 
 interface CheckOutcome extends CheckResult {
@@ -92,7 +95,7 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
   });
 
   app.get("/readyz", async (c) => {
-    const results = await Promise.all(checks.map((check) => runCheck(check, timeoutMs)));
+    const results = await Promise.all(checks.map((check) => runCheck(check, timeoutMs, deps.logger)));
     const ready = results.every((r) => r.ok);
     const headers: Record<string, string> = ready ? {} : { "Retry-After": "1" };
     if (wantsVerbose(c)) {
@@ -107,9 +110,9 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
     const body = {
       status: ready ? "ready" : "unavailable",
       checks: Object.fromEntries(results.map((r) => [r.name, {
+        ...r.details,
         status: r.ok ? "ok" : r.name === "commitQueue" ? "overloaded" : "failing",
         ...(r.ok ? {} : { reason: r.reason }),
-        ...r.details,
         durationMs: r.durationMs,
       }])),
     };
@@ -141,7 +144,7 @@ function wantsVerbose(c: Context<AppEnv>): boolean {
   return c.req.query("verbose") !== undefined;
 }
 
-async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckOutcome> {
+async function runCheck(check: ReadinessCheck, timeoutMs: number, logger?: Logger): Promise<CheckOutcome> {
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let result: CheckResult;
@@ -150,8 +153,9 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<Check
       timer = setTimeout(() => resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
     });
     result = await Promise.race([Promise.resolve().then(() => check.run()), timeout]);
-  } catch {
+  } catch (error) {
     // The error itself may name internals (SQL, paths); it goes to the logs, not to this answer.
+    logger?.warn("readiness check failed", { check: check.name, error: String(error) });
     result = { ok: false, reason: "check failed" };
   } finally {
     clearTimeout(timer);

@@ -55,6 +55,7 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
       }]);
     }
     const principal = c.get("principal");
+    const outcomes = deps.events.ingest.outcomes;
     let inFlight = 0;
     let stopKeepAlive = () => {};
     const handler = realtime.upgradeWebSocket(() => ({
@@ -71,16 +72,22 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
               message: "binary frame",
             }]);
           }
-          frame = parseFrame(
-            text,
-            deps.events.requestLimits.maxBodyBytes,
-            deps.events.requestLimits.maxEventsPerRequest,
-          );
+          frame = parseFrame(text, deps.events.requestLimits.maxBodyBytes);
         } catch (error) {
           reply(ws, errorFrame(peekSeq(text), error));
           return;
         }
+        const events = frame.payload.items.length;
+        const maxEvents = deps.events.requestLimits.maxEventsPerRequest;
+        if (events > maxEvents) {
+          outcomes?.rejected("too_large").inc(events);
+          const error = new PayloadTooLargeError(`A frame may carry at most ${maxEvents} events`, "events");
+          reply(ws, errorFrame(frame.seq, error));
+          return;
+        }
         if (inFlight >= deps.maxInFlight) {
+          // Refused before any work: counted like a full commit queue (503, retry later).
+          outcomes?.overloaded.inc(events);
           reply(ws, {
             type: "error",
             seq: frame.seq,
@@ -128,7 +135,7 @@ async function handle(
   }
 }
 
-function parseFrame(text: string, maxBytes: number, maxEvents: number): Frame {
+function parseFrame(text: string, maxBytes: number): Frame {
   if (text.length > maxBytes) {
     throw new PayloadTooLargeError(`A frame may be at most ${maxBytes} bytes`, "frame");
   }
@@ -146,9 +153,6 @@ function parseFrame(text: string, maxBytes: number, maxEvents: number): Frame {
     frame = { seq: null, payload: parseJson(text), idemKey: null };
   } else {
     frame = { seq: null, payload: parseNdjson(text), idemKey: null };
-  }
-  if (frame.payload.items.length > maxEvents) {
-    throw new PayloadTooLargeError(`A frame may carry at most ${maxEvents} events`, "events");
   }
   return frame;
 }

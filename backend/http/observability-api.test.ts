@@ -51,6 +51,15 @@ describe("GET /metrics", () => {
       const mixed = await post([ev("d"), { ...ev("e"), value: "hot" }, { ...ev("f"), colour: "red" }]);
       expect(mixed.status).toBe(202);
       expect((await post([ev("g"), ev("h"), ev("i"), ev("j")])).status).toBe(429); // 7 + 4 > 10
+      // 11 events > MAX_EVENTS_PER_REQUEST: refused before the rate limit, counted (the body was
+      // counted whole).
+      const big = json(Array.from({ length: 11 }, (_, i) => ev(`big${i}`)));
+      const refused = await f.request("/v1/events", {
+        method: "POST",
+        body: big,
+        headers: { "content-length": String(new TextEncoder().encode(big).byteLength) },
+      });
+      expect(refused.status).toBe(413);
       expect((await f.request("/v1/events/no-such-event")).status).toBe(404);
 
       const res = await f.request("/metrics", { key: null });
@@ -64,6 +73,7 @@ describe("GET /metrics", () => {
         [events("http", "rejected", "value")]: 1,
         [events("http", "rejected", "unknown_field")]: 1,
         [events("http", "rate_limited")]: 4,
+        [events("http", "rejected", "too_large")]: 11,
       });
       const http = (route: string, method: string, code: number) =>
         series.get(
@@ -71,6 +81,7 @@ describe("GET /metrics", () => {
         );
       expect(http("/v1/events", "POST", 202)).toBe(3);
       expect(http("/v1/events", "POST", 429)).toBe(1);
+      expect(http("/v1/events", "POST", 413)).toBe(1);
       expect(http("/v1/events/:id", "GET", 404)).toBe(1);
       expect(text).not.toContain("no-such-event"); // route patterns, never raw paths
       expect(text).not.toContain("sensor-1"); // no device ids as labels
@@ -105,30 +116,61 @@ describe("GET /metrics", () => {
         headers: { "content-type": "application/x-ndjson" },
       });
       expect(imported.status).toBe(201);
-      // Concurrent 10-event requests against a 10-event queue: whichever find it full get 503.
+      // A 1 s linger holds the first 10-event request in the 10-event queue; the five sent while
+      // it waits find the queue full and get 503 at once.
       const batch = (n: number) =>
         Array.from({ length: 10 }, (_, i) => ({ id: `o${n}-${i}`, deviceId: "d", eventType: "t" }));
-      const statuses = await Promise.all(
-        Array.from(
-          { length: 6 },
-          (_, n) => f.request("/v1/events", { method: "POST", body: json(batch(n)) }).then((r) => r.status),
-        ),
-      );
-      const refused = statuses.filter((s) => s === 503).length;
-      expect(refused).toBeGreaterThan(0);
-      expect(statuses.every((s) => s === 202 || s === 503)).toBe(true);
-      const accepted = statuses.filter((s) => s === 202).length * 10;
+      const post = (n: number) => f.request("/v1/events", { method: "POST", body: json(batch(n)) });
+      const held = post(0);
+      while (f.server.committer.queuedEvents < 10) await new Promise((r) => setTimeout(r, 5));
+      const statuses = await Promise.all([1, 2, 3, 4, 5].map((n) => post(n).then((r) => r.status)));
+      expect(statuses).toEqual([503, 503, 503, 503, 503]);
+      expect((await held).status).toBe(202);
 
       const series = parseExposition(await (await f.request("/metrics")).text());
       expect(eventCounts(series)).toEqual({
         [events("import", "accepted")]: 2,
         [events("import", "rejected", "malformed")]: 1,
         [events("import", "rejected", "timestamp")]: 1,
-        [events("http", "accepted")]: accepted,
-        ...(refused ? { [events("http", "overloaded")]: refused * 10 } : {}),
+        [events("http", "accepted")]: 10,
+        [events("http", "overloaded")]: 50,
       });
     }, {
-      env: { MAX_EVENTS_PER_REQUEST: "10", COMMIT_QUEUE_MAX_EVENTS: "10", COMMIT_MAX_BATCH_EVENTS: "10" },
+      env: {
+        MAX_EVENTS_PER_REQUEST: "10",
+        COMMIT_QUEUE_MAX_EVENTS: "10",
+        COMMIT_MAX_BATCH_EVENTS: "10",
+        COMMIT_LINGER_MS: "1000",
+      },
+    });
+  });
+
+  it("counts NDJSON bodies line by line, and an idempotent replay counts nothing", async () => {
+    await withApp(async (f) => {
+      const body = [
+        json({ id: "n1", deviceId: "d", eventType: "t", value: 1 }),
+        "{not json",
+        json({ id: "n2", deviceId: "d", eventType: "t", value: 2 }),
+        json({ id: "n1", deviceId: "d", eventType: "t", value: 1 }),
+      ].join("\n");
+      const send = () =>
+        f.request("/v1/events", {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/x-ndjson", "idempotency-key": "nd-1" },
+        });
+      const first = await send();
+      expect(first.status).toBe(202);
+      const counted = {
+        [events("http", "accepted")]: 2,
+        [events("http", "duplicate")]: 1,
+        [events("http", "rejected", "malformed")]: 1,
+      };
+      expect(eventCounts(parseExposition(await (await f.request("/metrics")).text()))).toEqual(counted);
+      const replay = await send();
+      expect(replay.status).toBe(202);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(eventCounts(parseExposition(await (await f.request("/metrics")).text()))).toEqual(counted);
     });
   });
 
@@ -223,17 +265,34 @@ describe("request logs", () => {
     expect(requests[1]).toMatchObject({ route: "/livez", status: 200 });
   });
 
-  it("respects LOG_LEVEL: warn drops request lines but keeps warnings", async () => {
+  it("respects LOG_LEVEL: warn drops 2xx/4xx request lines but keeps warnings and 5xx requests (error)", async () => {
     const lines: string[] = [];
     const logger = createLogger("warn", { sink: (line) => lines.push(line) });
     await withApp(async (f) => {
       await f.request("/livez");
+      expect((await f.request("/v1/events/missing")).status).toBe(404);
       logger.info("not shown");
       logger.warn("shown", { n: 1 });
+      await f.server.store.close();
+      expect((await f.request("/v1/events/gone", { headers: { "x-request-id": "r-503" } })).status).toBe(503);
     }, { logger });
-    expect(lines.map((l) => JSON.parse(l))).toEqual([
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.filter((l) => l.msg !== "store unavailable")).toEqual([
       { level: "warn", time: expect.any(String), msg: "shown", n: 1 },
+      {
+        level: "error",
+        time: expect.any(String),
+        msg: "request",
+        requestId: "r-503",
+        method: "GET",
+        route: "/v1/events/:id",
+        path: "/v1/events/gone",
+        status: 503,
+        durationMs: expect.any(Number),
+      },
     ]);
+    // The store's own error line (the error handler's) is there too.
+    expect(parsed.filter((l) => l.msg === "store unavailable").map((l) => l.level)).toEqual(["error"]);
   });
 });
 
@@ -268,6 +327,8 @@ describe("health endpoints", () => {
   });
 
   it("reports an overloaded commit queue and failing added checks, each on its own line", async () => {
+    const logged: string[] = [];
+    const logger = createLogger("warn", { sink: (line) => logged.push(line) });
     await withApp(async (f) => {
       // A linger of 1 s keeps 10 events queued (≥ 90 % of 10) long enough to look at.
       const committer = new GroupCommitter(f.server.store, {
@@ -283,8 +344,17 @@ describe("health endpoints", () => {
           clock: systemClock,
           startedAt: 0,
           version: "test",
+          logger,
           checks: [
-            { name: "alerting", run: () => ({ ok: false, reason: "evaluator stopped" }) },
+            {
+              name: "alerting",
+              // details never override the status and reason the route sets
+              run: () => ({
+                ok: false,
+                reason: "evaluator stopped",
+                details: { status: "ok", reason: "spoofed", rules: 3 },
+              }),
+            },
             {
               name: "exploding",
               run: () => {
@@ -319,6 +389,20 @@ describe("health endpoints", () => {
         queuedEvents: 10,
         durationMs: expect.any(Number),
       });
+      expect(json.checks.alerting).toEqual({
+        status: "failing",
+        reason: "evaluator stopped",
+        rules: 3,
+        durationMs: expect.any(Number),
+      });
+      // The thrown error is not in any answer, but it is in the log (once per /readyz call).
+      expect(logged.map((l) => JSON.parse(l))).toEqual([1, 2].map(() => ({
+        level: "warn",
+        time: expect.any(String),
+        msg: "readiness check failed",
+        check: "exploding",
+        error: "Error: SELECT secret FROM internals",
+      })));
       expect((await committed).every((o) => o === "accepted")).toBe(true);
       expect((await app.request("/readyz?verbose")).status).toBe(503); // the added checks still fail
       await committer.close();

@@ -1,7 +1,7 @@
 /**
  * Gives every request an id (the client's `X-Request-Id` when it is a sane
  * token, else a new one), returns it in `X-Request-Id`, and writes one JSON log
- * line per request with method, route pattern, path, status and duration, and
+ * line per request (level info, error for a 5xx) with method, route pattern, path, status and duration, and
  * the W3C trace id when the request carries a valid `traceparent` (an invalid
  * one is ignored, as the Trace Context spec asks). The same timing feeds the
  * request metrics (`observer`), so a request is measured once, in one
@@ -34,16 +34,22 @@ export function requestLog(logger: Logger, observer?: RequestObserver): Middlewa
       await next();
     } finally {
       const ms = performance.now() - started;
-      observer?.finished(c.req.method, routePath(c), c.res.status, ms / 1000);
+      const status = c.res.status;
+      // A failing request (5xx) is an error, so that LOG_LEVEL=warn or error still shows it.
+      const level = status >= 500 ? "error" : "info";
+      const logged = logger.enabled(level);
+      // The route pattern, once, and only when someone needs it.
+      const route = observer || logged ? routePath(c) : "";
+      observer?.finished(c.req.method, route, status, ms / 1000);
       c.res.headers.set("X-Request-Id", requestId);
-      if (logger.enabled("info")) {
-        logger.info("request", {
+      if (logged) {
+        logger[level]("request", {
           requestId,
           ...(trace ? { traceId: trace.traceId, parentSpanId: trace.parentId } : {}),
           method: c.req.method,
-          route: routePath(c),
+          route,
           path: c.req.path,
-          status: c.res.status,
+          status,
           durationMs: Math.round(ms * 100) / 100,
         });
       }

@@ -99,4 +99,26 @@ describe("GroupCommitter", () => {
       expect(await store.getEvent("late")).not.toBeNull();
     });
   });
+
+  it("times the transaction alone, and a throwing commit observer never fails a durable commit", async () => {
+    await withCommitter({}, async (committer, store) => {
+      const seen: { durationMs: number; ok: boolean }[] = [];
+      committer.observe({
+        onCommitted: () => {
+          const until = performance.now() + 300; // slow downstream processing
+          while (performance.now() < until) { /* busy */ }
+        },
+        onCommit: (info) => {
+          seen.push({ durationMs: info.durationMs, ok: info.ok });
+          throw new Error("metrics broke");
+        },
+      });
+      expect(await committer.submit([event("o1")])).toEqual(["accepted"]);
+      expect(await committer.submit([event("o2")])).toEqual(["accepted"]);
+      expect(seen.map((s) => s.ok)).toEqual([true, true]);
+      // The 300 ms of stream processing after each commit are not in the commit's duration.
+      for (const s of seen) expect(s.durationMs).toBeLessThan(300);
+      expect(await store.getEvent("o2")).not.toBeNull();
+    });
+  });
 });

@@ -127,38 +127,50 @@ export class GroupCommitter {
     this.#queuedEvents -= size;
     const all = batch.length === 1 ? batch[0].events : batch.flatMap((p) => p.events);
     const started = performance.now();
+    let result: CommitResult;
     try {
-      const result = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
-      const { outcomes } = result;
-      try {
-        this.observer?.onCommitted?.(all, result);
-      } catch {
-        // Downstream processing must never turn a durable commit into a failed request; the
-        // observer reports its own failures.
-      }
-      this.observer?.onCommit?.({
-        events: size,
-        requests: batch.length,
-        durationMs: performance.now() - started,
-        ok: true,
-      });
-      let offset = 0;
-      for (const p of batch) {
-        p.resolve(outcomes.slice(offset, offset + p.events.length));
-        offset += p.events.length;
-      }
+      result = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
     } catch (error) {
-      this.observer?.onCommit?.({
+      this.#report({
         events: size,
         requests: batch.length,
         durationMs: performance.now() - started,
         ok: false,
       });
       for (const p of batch) p.reject(error);
-    } finally {
-      this.#committing = false;
-      if (this.#queue.length > 0) this.#schedule();
-      else for (const done of this.#idle.splice(0)) done();
+      this.#settled();
+      return;
     }
+    // The transaction alone is timed: downstream processing is not part of the commit.
+    const durationMs = performance.now() - started;
+    try {
+      this.observer?.onCommitted?.(all, result);
+    } catch {
+      // Downstream processing must never turn a durable commit into a failed request; the
+      // observer reports its own failures.
+    }
+    this.#report({ events: size, requests: batch.length, durationMs, ok: true });
+    const { outcomes } = result;
+    let offset = 0;
+    for (const p of batch) {
+      p.resolve(outcomes.slice(offset, offset + p.events.length));
+      offset += p.events.length;
+    }
+    this.#settled();
+  }
+
+  /** Tells the observer of a commit; a throwing observer never changes what submitters hear. */
+  #report(info: { events: number; requests: number; durationMs: number; ok: boolean }): void {
+    try {
+      this.observer?.onCommit?.(info);
+    } catch {
+      // Metrics are best effort: the commit's outcome stands.
+    }
+  }
+
+  #settled(): void {
+    this.#committing = false;
+    if (this.#queue.length > 0) this.#schedule();
+    else for (const done of this.#idle.splice(0)) done();
   }
 }

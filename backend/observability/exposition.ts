@@ -35,17 +35,56 @@ export type MetricFamily =
 export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-/** Why a family cannot be exposed, or null when it can. */
+/**
+ * Why a family cannot be exposed, or null when it can: names (a counter's ends in `_total`),
+ * label names, numeric values, no two series with the same label set, and for histograms
+ * finite strictly ascending bounds with non-decreasing cumulative counts up to `count`.
+ */
 export function familyProblem(family: MetricFamily): string | null {
-  if (!METRIC_NAME.test(family.name)) return `invalid metric name ${JSON.stringify(family.name)}`;
+  const { name } = family;
+  if (!METRIC_NAME.test(name)) return `invalid metric name ${JSON.stringify(name)}`;
+  if (family.type === "counter" && !name.endsWith("_total")) return `counter ${name} must end in _total`;
+  const labelSets = new Set<string>();
   for (const sample of family.samples) {
-    for (const name of Object.keys(sample.labels ?? {})) {
-      if (!LABEL_NAME.test(name) || name.startsWith("__") || (family.type === "histogram" && name === "le")) {
-        return `invalid label name ${JSON.stringify(name)} in ${family.name}`;
+    const labels = sample.labels ?? {};
+    for (const label of Object.keys(labels)) {
+      if (
+        !LABEL_NAME.test(label) || label.startsWith("__") || (family.type === "histogram" && label === "le")
+      ) {
+        return `invalid label name ${JSON.stringify(label)} in ${name}`;
       }
+      if (typeof labels[label] !== "string") return `label ${label} of ${name} is not a string`;
     }
+    const key = labelPairs(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))));
+    if (labelSets.has(key)) return `duplicate series {${key}} in ${name}`;
+    labelSets.add(key);
+    const problem = family.type === "histogram"
+      ? histogramProblem(sample as HistogramSample)
+      : typeof (sample as ValueSample).value === "number"
+      ? null
+      : "value is not a number";
+    if (problem) return `${problem} in ${name}{${key}}`;
   }
   return null;
+}
+
+/** The series names a family writes (a histogram's `_bucket`, `_sum` and `_count`). */
+export function exposedNames(family: Pick<MetricFamily, "name" | "type">): string[] {
+  const { name } = family;
+  return family.type === "histogram" ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
+}
+
+function histogramProblem(s: HistogramSample): string | null {
+  if (typeof s.sum !== "number" || typeof s.count !== "number") return "sum and count must be numbers";
+  let bound = -Infinity;
+  let running = 0;
+  for (const [le, n] of s.buckets) {
+    if (!Number.isFinite(le) || le <= bound) return "bucket bounds must be finite and strictly ascending";
+    if (!(n >= running)) return "bucket counts must be cumulative (non-decreasing)";
+    bound = le;
+    running = n;
+  }
+  return s.count >= running ? null : "count is below the last bucket's count";
 }
 
 /** Renders families (already checked with `familyProblem`) as exposition text. */

@@ -13,7 +13,8 @@ export type Transport = (typeof TRANSPORTS)[number];
 /**
  * Why an event was rejected: the top-level event field of its first error, `malformed` (not a
  * JSON object / unparsable line), `unknown_field` (a field the schema does not have) or
- * `too_large` (a request larger than the key's rate-limit burst).
+ * `too_large` (413 when the refused count is known: a request larger than the key's rate-limit
+ * burst, or over MAX_EVENTS_PER_REQUEST when counted whole — a small HTTP body or a WebSocket frame).
  */
 export const REJECT_REASONS = [
   "malformed",

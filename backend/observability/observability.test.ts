@@ -88,4 +88,56 @@ describe("Observability notable events", () => {
       'pulsestream_http_request_duration_seconds_count{method="GET",route="/livez",code="200"} 1\n',
     );
   });
+
+  it("caps HTTP series at 2,000: requests on further routes are counted as route 'other'", async () => {
+    const obs = new Observability({ enabled: true, logger: createLogger("silent") });
+    for (let i = 0; i < 2000; i++) obs.observeRequest("GET", `/r${i}`, 200, 0.001);
+    obs.observeRequest("GET", "/r2000", 200, 0.001);
+    obs.observeRequest("POST", "/r2001", 500, 0.001);
+    obs.observeRequest("GET", "/r7", 200, 0.001); // a known route keeps its own series
+    const text = await obs.registry.render();
+    const counts = [...text.matchAll(/^pulsestream_http_request_duration_seconds_count\{(.*)\} (\d+)$/gm)];
+    expect(counts).toHaveLength(2002);
+    expect(text).not.toContain('route="/r2000"');
+    expect(text).toContain(
+      'pulsestream_http_request_duration_seconds_count{method="GET",route="other",code="200"} 1\n',
+    );
+    expect(text).toContain(
+      'pulsestream_http_request_duration_seconds_count{method="POST",route="other",code="500"} 1\n',
+    );
+    expect(text).toContain(
+      'pulsestream_http_request_duration_seconds_count{method="GET",route="/r7",code="200"} 2\n',
+    );
+  });
+
+  it.each([true, false])(
+    "logs 'event loop blocked' when the loop stalled over 1 s (instrumentation on: %s)",
+    async (enabled) => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger("info", { sink: (line) => lines.push(JSON.parse(line)) });
+      const obs = new Observability({ enabled, logger, eventLoopIntervalMs: 10 });
+      const state = { saturated: () => false, queuedEvents: () => 0 };
+      obs.start();
+      try {
+        await new Promise((r) => setTimeout(r, 30));
+        obs.checkNotable(state); // short delays only: nothing logged
+        expect(lines).toEqual([]);
+        const until = performance.now() + 1100;
+        while (performance.now() < until) { /* block the loop */ }
+        await new Promise((r) => setTimeout(r, 30)); // the sampler's late timer fires
+        obs.checkNotable(state);
+        expect(lines).toEqual([{
+          level: "warn",
+          time: expect.any(String),
+          msg: "event loop blocked",
+          delayMs: expect.any(Number),
+        }]);
+        expect(lines[0].delayMs as number).toBeGreaterThanOrEqual(1000);
+        obs.checkNotable(state); // taken: logged once
+        expect(lines).toHaveLength(1);
+      } finally {
+        obs.close();
+      }
+    },
+  );
 });

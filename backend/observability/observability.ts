@@ -146,7 +146,8 @@ export class Observability {
     }).labels();
     this.#commitDuration = r.histogram({
       name: "pulsestream_commit_duration_seconds",
-      help: "Duration of group-commit transactions (successful or not).",
+      help:
+        "Duration of group-commit store transactions (successful or not), without the stream processing after them.",
       buckets: COMMIT_DURATION_BUCKETS,
     }).labels();
     this.#commitFailures = r.counter({
@@ -171,12 +172,13 @@ export class Observability {
   #overloaded = false;
 
   /**
-   * Starts the event-loop sampler (only when enabled) and the watcher that logs notable
-   * transitions: `commit queue saturated` (warn) / `commit queue recovered` (info), and
-   * `event loop blocked` (warn) when a sample exceeded 1 s.
+   * Starts the event-loop sampler and the watcher that logs notable transitions: `commit queue
+   * saturated` (warn) / `commit queue recovered` (info), and `event loop blocked` (warn) when a
+   * sample exceeded 1 s. Both run even with instrumentation off (one timer each; the histogram
+   * is then a no-op), so those logs never depend on METRICS_INSTRUMENTATION.
    */
   start(state?: WatchedState): void {
-    if (this.enabled) this.eventLoop.start();
+    this.eventLoop.start();
     if (!state || this.#watch) return;
     this.#watch = setInterval(() => this.checkNotable(state), this.options.watchIntervalMs ?? 1000);
     (this.#watch as { unref?: () => void }).unref?.();

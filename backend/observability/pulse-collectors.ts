@@ -99,7 +99,11 @@ export function registerPulseCollectors(registry: MetricsRegistry, deps: PulseCo
     if (!p) return [];
     const out = [
       gauge("process_resident_memory_bytes", "Resident memory size in bytes.", p.rssBytes),
-      gauge("process_heap_bytes", "JavaScript heap size (allocated) in bytes.", p.heapTotalBytes),
+      gauge(
+        "pulsestream_heap_total_bytes",
+        "JavaScript heap allocated (V8 heapTotal), in bytes.",
+        p.heapTotalBytes,
+      ),
       gauge("pulsestream_heap_used_bytes", "JavaScript heap in use, bytes.", p.heapUsedBytes),
     ];
     if (p.cpuSeconds !== null) {

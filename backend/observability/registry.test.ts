@@ -119,6 +119,75 @@ describe("MetricsRegistry exposition", () => {
     ]);
   });
 
+  it("leaves out collected families that Prometheus would refuse, saying why", async () => {
+    const errors: string[] = [];
+    const registry = new MetricsRegistry({ onError: (m) => errors.push(m) });
+    registry.histogram({ name: "lat_seconds", help: "L.", buckets: [1] });
+    const h = (buckets: [number, number][], count: number) => ({
+      name: "h_seconds",
+      help: "H.",
+      type: "histogram" as const,
+      samples: [{ buckets, sum: 1, count }],
+    });
+    registry.collect(() => [
+      { name: "jobs", help: "J.", type: "counter", samples: [{ value: 1 }] },
+      { name: "lat_seconds_count", help: "clash", type: "gauge", samples: [{ value: 1 }] },
+      {
+        name: "dup",
+        help: "D.",
+        type: "gauge",
+        samples: [{ labels: { a: "1", b: "2" }, value: 1 }, { labels: { b: "2", a: "1" }, value: 2 }],
+      },
+      h([[1, 1], [0.5, 2]], 2),
+      h([[0.5, 2], [1, 1]], 2),
+      h([[0.5, 1], [1, 3]], 2),
+      h([[0.5, 1], [Infinity, 1]], 1),
+      { name: "nan", help: "N.", type: "gauge", samples: [{ value: "1" as unknown as number }] },
+      h([[0.5, 1], [1, 2]], 2), // valid: kept
+      {
+        name: "h_seconds_sum",
+        help: "clash with the kept histogram",
+        type: "gauge",
+        samples: [{ value: 1 }],
+      },
+      {
+        name: "ok_total",
+        help: "O.",
+        type: "counter",
+        samples: [{ labels: { a: "" }, value: 1 }, { value: 2 }],
+      },
+    ]);
+    const text = await registry.render();
+    expect(text).toContain('h_seconds_bucket{le="1"} 2\n');
+    expect(text).not.toContain("jobs");
+    expect(text).not.toContain("dup");
+    expect(text).not.toContain("ok_total"); // {a=""} and {} are the same series
+    expect(errors).toEqual([
+      "metric family left out: counter jobs must end in _total",
+      "metric family left out: duplicate metric name lat_seconds_count",
+      'metric family left out: duplicate series {a="1",b="2"} in dup',
+      "metric family left out: bucket bounds must be finite and strictly ascending in h_seconds{}",
+      "metric family left out: bucket counts must be cumulative (non-decreasing) in h_seconds{}",
+      "metric family left out: count is below the last bucket's count in h_seconds{}",
+      "metric family left out: bucket bounds must be finite and strictly ascending in h_seconds{}",
+      "metric family left out: value is not a number in nan{}",
+      "metric family left out: duplicate metric name h_seconds_sum",
+      "metric family left out: duplicate series {} in ok_total",
+    ]);
+  });
+
+  it("refuses an instrument whose series names clash with a histogram's", () => {
+    const registry = new MetricsRegistry();
+    registry.histogram({ name: "req_seconds", help: "R.", buckets: [1] });
+    expect(() => registry.gauge({ name: "req_seconds_bucket", help: "x" })).toThrow(
+      "metric req_seconds_bucket is already registered",
+    );
+    registry.gauge({ name: "size_count", help: "S." });
+    expect(() => registry.histogram({ name: "size", help: "x", buckets: [1] })).toThrow(
+      "metric size_count is already registered",
+    );
+  });
+
   it("removes a collector with the function collect() returned", async () => {
     const registry = new MetricsRegistry();
     const remove = registry.collect(

@@ -15,6 +15,7 @@
  * cost of an empty call; it is what the instrumentation benchmark compares with.
  */
 import {
+  exposedNames,
   familyProblem,
   type HistogramSample,
   type Labels,
@@ -230,15 +231,16 @@ export class MetricsRegistry {
   async families(): Promise<MetricFamily[]> {
     if (!this.enabled) return [];
     const out = this.#instruments.map((i) => i.snapshot());
-    const seen = new Set(this.#names);
+    const seen = new Set(out.flatMap(exposedNames));
     const collected = await Promise.all([...this.#collectors].map((c) => this.#run(c)));
     for (const family of collected.flat()) {
-      const problem = seen.has(family.name) ? `duplicate metric name ${family.name}` : familyProblem(family);
+      const clash = exposedNames(family).find((n) => seen.has(n));
+      const problem = clash ? `duplicate metric name ${clash}` : familyProblem(family);
       if (problem) {
         this.#onError(`metric family left out: ${problem}`);
         continue;
       }
-      seen.add(family.name);
+      for (const n of exposedNames(family)) seen.add(n);
       if (family.samples.length > MAX_COLLECTED_SERIES) {
         this.#onError(`metric family ${family.name} truncated to ${MAX_COLLECTED_SERIES} series`);
         out.push({ ...family, samples: family.samples.slice(0, MAX_COLLECTED_SERIES) } as MetricFamily);
@@ -254,7 +256,9 @@ export class MetricsRegistry {
 
   #add<T extends Instrument<string, unknown>>(instrument: T): T {
     const { name, labelNames = [] } = instrument.def;
-    if (this.#names.has(name)) throw new Error(`metric ${name} is already registered`);
+    const names = exposedNames(instrument.snapshot());
+    const clash = names.find((n) => this.#names.has(n));
+    if (clash) throw new Error(`metric ${clash} is already registered`);
     const problem = familyProblem({
       name,
       help: "",
@@ -262,7 +266,7 @@ export class MetricsRegistry {
       samples: [{ labels: Object.fromEntries(labelNames.map((n) => [n, "x"])), value: 0 }],
     });
     if (problem) throw new Error(problem);
-    this.#names.add(name);
+    for (const n of names) this.#names.add(n);
     this.#instruments.push(instrument);
     return instrument;
   }

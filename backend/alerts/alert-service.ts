@@ -92,6 +92,7 @@ export class AlertService {
     const rule: AlertRule = { id, ...input, createdAt: old.createdAt, updatedAt: this.#o.clock.now() };
     await this.#o.store.alerts.saveRule(rule);
     this.#o.catalog.rules.set(id, rule);
+    this.#o.evaluator.removeRule(id);
     if (!rule.enabled) await this.#o.evaluator.resolveAll(id, this.#o.clock.now());
     this.#o.evaluator.setRule(rule);
     await this.#audit(actor, "alert_rule.updated", id, { name: rule.name });

@@ -131,6 +131,8 @@ export class Alerting {
       retryMaxMs: config.retryMaxMs,
       maxAttempts: config.maxAttempts,
       concurrency: 8,
+      perReceiver: 2,
+      onDead: (item) => this.notifier.undelivered(item),
       random: options.random ?? Math.random,
       onError: warn,
     });

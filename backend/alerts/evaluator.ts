@@ -282,7 +282,9 @@ export class AlertEvaluator {
     const { catalog, notifier } = this.#o;
     // Store and memory change together, before the notifier's timer can look at either.
     await notifier.exclusive(async () => {
-      if (changes.length || dropped.length) await this.#write(changes, persist, dropped, now);
+      if (changes.length || dropped.length || persist.length) {
+        await this.#write(changes, persist, dropped, now);
+      }
       for (const i of updated) catalog.putInstance(i);
       for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
     });

@@ -30,6 +30,8 @@ export interface AlertServiceOptions {
   newId: (prefix: string) => string;
 }
 
+// Audit entries hold a webhook's origin only: its path or query often carries a token.
+
 export class AlertService {
   readonly #o: AlertServiceOptions;
 
@@ -127,7 +129,7 @@ export class AlertService {
     this.#o.catalog.receivers.set(receiver.id, receiver);
     await this.#audit(actor, "alert_receiver.created", receiver.id, {
       name: receiver.name,
-      url: receiver.url,
+      url: new URL(receiver.url).origin,
     });
     return receiver;
   }
@@ -139,7 +141,10 @@ export class AlertService {
     const receiver: Receiver = { id, ...input, createdAt: old.createdAt, updatedAt: this.#o.clock.now() };
     await this.#o.store.alerts.saveReceiver(receiver);
     this.#o.catalog.receivers.set(id, receiver);
-    await this.#audit(actor, "alert_receiver.updated", id, { name: receiver.name, url: receiver.url });
+    await this.#audit(actor, "alert_receiver.updated", id, {
+      name: receiver.name,
+      url: new URL(receiver.url).origin,
+    });
     return receiver;
   }
 

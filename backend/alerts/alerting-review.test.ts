@@ -237,4 +237,24 @@ describe("alerting review findings", () => {
       expect(stored).toMatchObject({ state: "firing", keepFiringSince: NOW + MIN, value: 10 });
     }, { clock, env: ENV });
   });
+
+  it("audits a receiver's URL by its origin only (the path may carry a token)", async () => {
+    await withApp(async (f) => {
+      const rcv = await post(f, "/v1/alerts/receivers", {
+        name: "T",
+        url: `http://127.0.0.1:${port}/hook/SECRET-TOKEN?key=SECRET2`,
+      });
+      const res = await f.request(`/v1/alerts/receivers/${rcv.id}`, {
+        method: "PUT",
+        body: JSON.stringify({ name: "T", url: `http://127.0.0.1:${port}/other/SECRET3` }),
+      });
+      expect(res.status).toBe(200);
+      const entries = await f.server.store.listAudit({ limit: 10 });
+      const details = entries.filter((e) => e.action.startsWith("alert_receiver.")).map((e) => e.details);
+      expect(details).toEqual([
+        { name: "T", url: `http://127.0.0.1:${port}` },
+        { name: "T", url: `http://127.0.0.1:${port}` },
+      ]);
+    }, { env: ENV });
+  });
 });

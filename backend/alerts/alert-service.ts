@@ -30,6 +30,8 @@ export interface AlertServiceOptions {
   newId: (prefix: string) => string;
 }
 
+// Audit entries hold a webhook's origin only: its path or query often carries a token.
+
 export class AlertService {
   readonly #o: AlertServiceOptions;
 
@@ -92,6 +94,7 @@ export class AlertService {
     const rule: AlertRule = { id, ...input, createdAt: old.createdAt, updatedAt: this.#o.clock.now() };
     await this.#o.store.alerts.saveRule(rule);
     this.#o.catalog.rules.set(id, rule);
+    this.#o.evaluator.removeRule(id);
     if (!rule.enabled) await this.#o.evaluator.resolveAll(id, this.#o.clock.now());
     this.#o.evaluator.setRule(rule);
     await this.#audit(actor, "alert_rule.updated", id, { name: rule.name });
@@ -126,7 +129,7 @@ export class AlertService {
     this.#o.catalog.receivers.set(receiver.id, receiver);
     await this.#audit(actor, "alert_receiver.created", receiver.id, {
       name: receiver.name,
-      url: receiver.url,
+      url: new URL(receiver.url).origin,
     });
     return receiver;
   }
@@ -138,7 +141,10 @@ export class AlertService {
     const receiver: Receiver = { id, ...input, createdAt: old.createdAt, updatedAt: this.#o.clock.now() };
     await this.#o.store.alerts.saveReceiver(receiver);
     this.#o.catalog.receivers.set(id, receiver);
-    await this.#audit(actor, "alert_receiver.updated", id, { name: receiver.name, url: receiver.url });
+    await this.#audit(actor, "alert_receiver.updated", id, {
+      name: receiver.name,
+      url: new URL(receiver.url).origin,
+    });
     return receiver;
   }
 

@@ -133,9 +133,11 @@ export class Alerting {
       retryMaxMs: config.retryMaxMs,
       maxAttempts: config.maxAttempts,
       concurrency: 8,
+      perReceiver: 2,
+      onDead: (item) => this.notifier.undelivered(item),
       random: options.random ?? Math.random,
       onError: warn,
-      onDead: options.onDeadNotification,
+      onDeadLetter: options.onDeadNotification,
     });
     this.service = new AlertService({
       catalog: this.catalog,

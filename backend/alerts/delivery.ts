@@ -23,11 +23,15 @@ export interface DeliveryOptions {
   retryMaxMs: number;
   maxAttempts: number;
   concurrency: number;
+  /** Most attempts in flight to one receiver (a hanging receiver cannot hold every slot). */
+  perReceiver: number;
+  /** Stores an item given up (status `dead`); the notifier also restores its group's record. */
+  onDead: (item: OutboxItem) => Promise<void>;
   /** [0, 1) (injected for tests). */
   random: () => number;
   onError: (message: string, fields: Record<string, unknown>) => void;
   /** Called once an item gave up (`dead`) is stored as such: the dead-letter hand-off. */
-  onDead?: (item: OutboxItem) => Promise<unknown>;
+  onDeadLetter?: (item: OutboxItem) => Promise<unknown>;
 }
 
 /** Outcomes since start. */
@@ -51,7 +55,7 @@ export function backoffMs(attempt: number, base: number, max: number, random: nu
 export class OutboxDelivery {
   readonly counters: DeliveryCounters = { sent: 0, failed: 0, retried: 0, dead: 0 };
   readonly #o: DeliveryOptions;
-  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #inFlight = new Map<string, { item: OutboxItem; done: Promise<void> }>();
   readonly #closing = new AbortController();
 
   constructor(options: DeliveryOptions) {
@@ -63,21 +67,34 @@ export class OutboxDelivery {
     if (this.#closing.signal.aborted) return;
     const free = this.#o.concurrency - this.#inFlight.size;
     if (free <= 0) return;
+    // More than the free slots: items of a receiver at its limit, or of a group with an attempt in
+    // flight (its items go out one at a time, in order), are passed over.
     const due = await this.#o.store.listOutbox({
       statuses: ["pending"],
       dueBy: this.#o.clock.now(),
-      limit: free + this.#inFlight.size,
+      limit: this.#o.concurrency * 8 + this.#inFlight.size,
     });
+    const perReceiver = new Map<string, number>();
+    const groups = new Set<string>();
+    for (const { item } of this.#inFlight.values()) {
+      perReceiver.set(item.receiverId, (perReceiver.get(item.receiverId) ?? 0) + 1);
+      groups.add(`${item.receiverId}\u0000${item.groupKey}`);
+    }
     for (const item of due) {
-      if (this.#inFlight.has(item.id) || this.#inFlight.size >= this.#o.concurrency) continue;
+      if (this.#inFlight.size >= this.#o.concurrency) break;
+      const group = `${item.receiverId}\u0000${item.groupKey}`;
+      const n = perReceiver.get(item.receiverId) ?? 0;
+      if (this.#inFlight.has(item.id) || groups.has(group) || n >= this.#o.perReceiver) continue;
+      perReceiver.set(item.receiverId, n + 1);
+      groups.add(group);
       const p = this.#attempt(item).finally(() => this.#inFlight.delete(item.id));
-      this.#inFlight.set(item.id, p);
+      this.#inFlight.set(item.id, { item, done: p });
     }
   }
 
   /** Resolves when every attempt in flight has finished. */
   async idle(): Promise<void> {
-    await Promise.all(this.#inFlight.values());
+    await Promise.all([...this.#inFlight.values()].map((f) => f.done));
   }
 
   get inFlight(): number {
@@ -97,6 +114,7 @@ export class OutboxDelivery {
     const { clock, store } = this.#o;
     const receiver = this.#o.catalog.receivers.get(item.receiverId);
     let error: string | null = null;
+    let cause: string | null = null;
     if (!receiver) error = "receiver was deleted";
     else {
       try {
@@ -115,9 +133,12 @@ export class OutboxDelivery {
         await res.body?.cancel().catch(() => {});
         if (res.status < 200 || res.status > 299) error = `receiver answered ${res.status}`;
       } catch (e) {
+        // Stored and shown as a class only: the cause (connection refused, unknown host…) would
+        // make /notifications a probe of the network; the log has it.
         error = e instanceof Error && e.name === "TimeoutError"
           ? `no answer within ${this.#o.timeoutMs} ms`
-          : `request failed: ${e instanceof Error ? e.message : String(e)}`;
+          : "request failed";
+        cause = e instanceof Error ? e.message : String(e);
       }
     }
     if (this.#closing.signal.aborted) return;
@@ -146,19 +167,21 @@ export class OutboxDelivery {
         receiverId: item.receiverId,
         attempt: attempts,
         error,
+        ...(cause === null ? {} : { cause }),
         dead,
       });
     }
     try {
-      await store.updateOutbox(next);
+      // A superseded item (skipped meanwhile) stays skipped.
       if (next.status === "dead") {
-        await this.#o.onDead?.(next).catch((e) =>
+        await this.#o.onDead(next);
+        await this.#o.onDeadLetter?.(next).catch((e) =>
           this.#o.onError("dead notification not kept as a dead letter", {
             notificationId: item.id,
             error: String(e),
           })
         );
-      }
+      } else await store.updateOutbox(next, undefined, { onlyIfStatus: "pending" });
     } catch (e) {
       // The item stays pending in the store and is attempted again: at least once, never lost.
       this.#o.onError("outbox update failed", { notificationId: item.id, error: String(e) });

@@ -64,6 +64,9 @@ interface Points {
   points: Reading[][];
 }
 
+/** How long a resolved instance is kept (Prometheus keeps resolved alerts 15 min), ms. */
+export const RESOLVED_RETENTION_MS = 15 * 60_000;
+
 /** Most missed steps a rule catches up on in one round. */
 const MAX_CATCH_UP_STEPS = 60;
 
@@ -204,7 +207,14 @@ export class AlertEvaluator {
       work.push({ s, first, end });
     }
     const { readings, queries } = await this.#read(work);
+    // A rule deleted, disabled or replaced while its values were read is not evaluated: its
+    // instances were resolved (or will be, after this round) and must not come back.
+    for (let i = work.length - 1; i >= 0; i--) {
+      if (this.#scheduled.get(work[i].s.rule.id) !== work[i].s) work.splice(i, 1);
+    }
     const { catalog } = this.#o;
+    const now = this.#o.clock.now();
+    const sentFiring = this.#o.notifier.sentFiringFingerprints();
     const changes: InstanceChange[] = [];
     const updated: AlertInstance[] = [];
     const persist: AlertInstance[] = [];
@@ -228,15 +238,31 @@ export class AlertEvaluator {
           });
         }
       });
+      // Resolved instances are forgotten after RESOLVED_RETENTION_MS, once no group still holds
+      // them as sent firing (its resolved notification is out).
+      for (const [fp, inst] of current) {
+        if (
+          inst.state === "resolved" && inst.resolvedAt !== null &&
+          now - inst.resolvedAt >= RESOLVED_RETENTION_MS && !sentFiring.has(fp)
+        ) current.delete(fp);
+      }
       updated.push(...current.values());
-      for (const fp of changed) if (current.has(fp)) persist.push(current.get(fp)!);
+      for (const [fp, inst] of current) {
+        const old = before.get(fp);
+        // Written when the state changed, and when what a restart needs changed without it.
+        if (
+          changed.has(fp) || !old || old.keepFiringSince !== inst.keepFiringSince ||
+          JSON.stringify(old.annotations) !== JSON.stringify(inst.annotations)
+        ) persist.push(inst);
+      }
       for (const fp of before.keys()) {
         if (!current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });
       }
     }
     await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
-    // A rule whose read failed (logged) is not retried for this window: the next one evaluates it.
-    for (const { s, end } of work) s.lastEnd = Math.max(s.lastEnd, end);
+    // A rule whose read failed (logged) stays behind: the timer makes it due again for the same
+    // window.
+    for (const { s, end } of work) if (readings.has(s.rule.id)) s.lastEnd = Math.max(s.lastEnd, end);
     this.lastRound = {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,
@@ -256,7 +282,9 @@ export class AlertEvaluator {
     const { catalog, notifier } = this.#o;
     // Store and memory change together, before the notifier's timer can look at either.
     await notifier.exclusive(async () => {
-      if (changes.length || dropped.length) await this.#write(changes, persist, dropped, now);
+      if (changes.length || dropped.length || persist.length) {
+        await this.#write(changes, persist, dropped, now);
+      }
       for (const i of updated) catalog.putInstance(i);
       for (const d of dropped) catalog.deleteInstance(d.ruleId, d.fingerprint);
     });
@@ -291,6 +319,8 @@ export class AlertEvaluator {
 
   /** Resolves every pending or firing instance of a rule at `now` (the rule was deleted or disabled). */
   async resolveAll(ruleId: string, now: number): Promise<void> {
+    // After any round in flight (which may still have read the rule before it was removed).
+    await this.idle();
     const current = this.#o.catalog.instances.get(ruleId);
     if (!current) return;
     const changes: InstanceChange[] = [];

@@ -11,7 +11,7 @@ import type { AlertStore } from "../store/alert-store.ts";
 import type { AlertCatalog } from "./catalog.ts";
 import { afterSend, groupContent, groupOf, nextDue, routesOf } from "./grouping.ts";
 import type { AlertInstance, GroupRecord, OutboxItem, Receiver } from "./model.ts";
-import { webhookAlert, webhookPayload } from "./payload.ts";
+import { webhookAlert, type WebhookPayload, webhookPayload } from "./payload.ts";
 
 export interface NotifierOptions {
   catalog: AlertCatalog;
@@ -36,6 +36,8 @@ export class Notifier {
   readonly #o: NotifierOptions;
   readonly #records = new Map<string, GroupRecord>();
   readonly #waiting = new Map<string, OutboxItem>();
+  /** groupId → id of the group's newest rendered (pending) item: older ones are superseded. */
+  readonly #latest = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
 
   constructor(options: NotifierOptions) {
@@ -50,6 +52,9 @@ export class Notifier {
     for (const item of await this.#o.store.listOutbox({ statuses: ["waiting"], limit: 1_000_000 })) {
       this.#waiting.set(groupId(item.receiverId, item.groupKey), item);
     }
+    const pending = await this.#o.store.listOutbox({ statuses: ["pending"], limit: 1_000_000 });
+    pending.sort((a, b) => a.createdAt - b.createdAt);
+    for (const item of pending) this.#latest.set(groupId(item.receiverId, item.groupKey), item.id);
   }
 
   /** Waiting items announcing `changed` (new firing or resolved instances) to their groups, at `now`. */
@@ -101,15 +106,29 @@ export class Notifier {
   async #tick(now: number): Promise<void> {
     const groups = this.#groups(now);
     const scheduled: OutboxItem[] = [];
+    const cleared: GroupRecord[] = [];
     for (const [id, g] of groups) {
       if (this.#waiting.has(id)) continue;
-      const content = groupContent(g.members, this.#records.get(id));
-      const due = nextDue(g.receiver, content, this.#records.get(id), now);
+      const record = this.#records.get(id);
+      const content = groupContent(g.members, record);
+      if (content.length === 0 && record && Object.keys(record.sent).length) {
+        // What the group sent is no longer a member (silenced, routed elsewhere, regrouped): there
+        // is nothing to send, so the record forgets it instead of scheduling empty items forever.
+        cleared.push({ ...record, sent: {} });
+        continue;
+      }
+      const due = nextDue(g.receiver, content, record, now);
       if (due !== null) scheduled.push(this.#item(g.receiver.id, g.key, due, now));
     }
-    if (scheduled.length) {
-      await this.#o.store.applyAlertChanges({ instances: [], transitions: [], outbox: scheduled });
+    if (scheduled.length || cleared.length) {
+      await this.#o.store.applyAlertChanges({
+        instances: [],
+        transitions: [],
+        outbox: scheduled,
+        groups: cleared,
+      });
       this.committed(scheduled);
+      for (const rec of cleared) this.#records.set(groupId(rec.receiverId, rec.groupKey), rec);
     }
     for (const [id, item] of this.#waiting) {
       if (item.dueAt > now) continue;
@@ -118,7 +137,9 @@ export class Notifier {
       const record = this.#records.get(id);
       const content = g ? groupContent(g.members, record) : [];
       if (!receiver || content.length === 0) {
-        await this.#o.store.updateOutbox({ ...item, status: "skipped", updatedAt: now });
+        const forget = record && Object.keys(record.sent).length ? { ...record, sent: {} } : undefined;
+        await this.#o.store.updateOutbox({ ...item, status: "skipped", updatedAt: now }, forget);
+        if (forget) this.#records.set(id, forget);
         this.#waiting.delete(id);
         continue;
       }
@@ -139,10 +160,46 @@ export class Notifier {
         dueAt: now,
         updatedAt: now,
       };
-      await this.#o.store.updateOutbox(rendered, next);
+      // Older pending items of the group (still retrying) are superseded: the receiver gets the
+      // group's states in order, the newest last.
+      await this.#o.store.updateOutbox(rendered, next, { supersede: true });
       this.#records.set(id, next);
+      this.#latest.set(id, rendered.id);
       this.#waiting.delete(id);
     }
+  }
+
+  /**
+   * Delivery gave `item` up (status `dead`): stores it and, unless a newer item of its group
+   * superseded it, undoes what its render recorded as sent: its firing alerts count as never
+   * sent and its resolved ones as still firing at the receiver, so the group's next timer
+   * (groupInterval) sends the current state again.
+   */
+  undelivered(item: OutboxItem): Promise<void> {
+    return this.exclusive(async () => {
+      const id = groupId(item.receiverId, item.groupKey);
+      const record = this.#records.get(id);
+      if (this.#latest.get(id) !== item.id || !record || item.payload === null) {
+        await this.#o.store.updateOutbox(item, undefined, { onlyIfStatus: "pending" });
+        return;
+      }
+      const sent = { ...record.sent };
+      const alerts = (JSON.parse(item.payload) as WebhookPayload).alerts;
+      for (const a of alerts) {
+        if (a.status === "firing") delete sent[a.fingerprint];
+        else sent[a.fingerprint] = "firing";
+      }
+      const restored: GroupRecord = { ...record, sent };
+      if (await this.#o.store.updateOutbox(item, restored, { onlyIfStatus: "pending" })) {
+        this.#records.set(id, restored);
+      }
+      this.#latest.delete(id);
+    });
+  }
+
+  /** Fingerprints some group last sent firing (their resolved notification is still due). */
+  sentFiringFingerprints(): Set<string> {
+    return new Set(this.#sentFiring().keys());
   }
 
   /** Number of items waiting for their group timer. */

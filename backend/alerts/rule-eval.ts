@@ -69,7 +69,9 @@ export function evaluateRule(
 ): RuleEvaluation {
   const out: RuleEvaluation = { updated: [], changes: [], dropped: [], refused: 0 };
   const seen = new Set<string>();
-  let size = current.size;
+  // Only active instances count against the limit: resolved ones are pruned later.
+  let size = 0;
+  for (const inst of current.values()) if (inst.state === "pending" || inst.state === "firing") size++;
   const apply = (inst: AlertInstance, active: boolean, value: number | null) => {
     const step = stepInstance(inst, active, value, at, rule);
     const next = step.instance;

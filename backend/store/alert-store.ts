@@ -35,6 +35,19 @@ export interface AlertChanges {
   outbox: readonly OutboxItem[];
   /** Instances to forget, by (ruleId, fingerprint). */
   deleteInstances?: readonly { ruleId: string; fingerprint: string }[];
+  /** Group records to store (inserted or replaced by receiver and key). */
+  groups?: readonly GroupRecord[];
+}
+
+/** Conditions of `updateOutbox`. */
+export interface OutboxUpdateOptions {
+  /** Update the item only while its stored status is this one (else nothing is written). */
+  onlyIfStatus?: OutboxStatus;
+  /**
+   * Mark every other `pending` item of the same (receiverId, groupKey) `skipped` (superseded by
+   * this one, which carries the group's newer state), in the same transaction.
+   */
+  supersede?: boolean;
 }
 
 export interface TransitionQuery {
@@ -73,9 +86,10 @@ export interface AlertStore {
   listOutbox(query: OutboxQuery): Promise<OutboxItem[]>;
   /**
    * Stores `item` (its new status, payload, attempts, due time) and, when given, the group's
-   * record of what was sent, in one transaction.
+   * record of what was sent, in one transaction. Resolves false when the item was not updated
+   * (`onlyIfStatus` did not match); then nothing was written.
    */
-  updateOutbox(item: OutboxItem, group?: GroupRecord): Promise<void>;
+  updateOutbox(item: OutboxItem, group?: GroupRecord, options?: OutboxUpdateOptions): Promise<boolean>;
   /** Number of outbox items per status. */
   outboxCounts(): Promise<Record<OutboxStatus, number>>;
   /**

@@ -140,6 +140,7 @@ export function sqliteAlerts(driver: SqlDriver): AlertStore {
           args: outboxArgs(o),
         });
       }
+      for (const g of changes.groups ?? []) statements.push(groupStatement(g));
       if (statements.length) await driver.writeBatch(statements);
     },
 
@@ -179,15 +180,42 @@ export function sqliteAlerts(driver: SqlDriver): AlertStore {
       return rows.map(toOutbox);
     },
 
-    async updateOutbox(item, group) {
+    async updateOutbox(item, group, options = {}) {
+      const guard = options.onlyIfStatus === undefined ? "" : " AND status = ?";
       const statements: SqlStatement[] = [{
         sql:
           `UPDATE alert_outbox SET status = ?, payload = ?, due_at = ?, attempts = ?, last_error = ?, updated_at = ?
-              WHERE id = ?`,
-        args: [item.status, item.payload, item.dueAt, item.attempts, item.lastError, item.updatedAt, item.id],
+              WHERE id = ?${guard}`,
+        args: [
+          item.status,
+          item.payload,
+          item.dueAt,
+          item.attempts,
+          item.lastError,
+          item.updatedAt,
+          item.id,
+          ...(options.onlyIfStatus === undefined ? [] : [options.onlyIfStatus]),
+        ],
       }];
-      if (group) statements.push(groupStatement(group));
-      await driver.writeBatch(statements);
+      if (options.supersede) {
+        statements.push({
+          sql: `UPDATE alert_outbox SET status = 'skipped', updated_at = ?
+                WHERE receiver_id = ? AND group_key = ? AND status = 'pending' AND id != ?`,
+          args: [item.updatedAt, item.receiverId, item.groupKey, item.id],
+        });
+      }
+      if (group) {
+        // Written only when the item was: a guarded update that missed writes nothing.
+        statements.push(
+          options.onlyIfStatus === undefined ? groupStatement(group) : {
+            sql: `INSERT OR REPLACE INTO alert_groups (receiver_id, group_key, body)
+                  SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM alert_outbox WHERE id = ? AND status = ?)`,
+            args: [group.receiverId, group.groupKey, JSON.stringify(group), item.id, item.status],
+          },
+        );
+      }
+      const [changed] = await driver.writeBatch(statements);
+      return changed > 0;
     },
 
     async purgeAlertRecords(before) {

@@ -75,11 +75,18 @@ export function sqliteStorage(
       if (partitions.has(day)) {
         // Unreadable from now on (reads consult the set); a commit that still carries an event of
         // this day recreates an empty partition, which the next retention pass drops.
+        // The seq floor goes with the rename: a crash before the DROP must not free the day's seqs.
+        const top = partitions.maxSeqOf(day) ?? 0;
         partitions.delete(day);
-        await driver.writeBatch([{
-          sql: `ALTER TABLE ${partitionTable(day)} RENAME TO ${retiredTable(day)}`,
-          args: [],
-        }]);
+        try {
+          await driver.writeBatch([
+            { sql: `ALTER TABLE ${partitionTable(day)} RENAME TO ${retiredTable(day)}`, args: [] },
+            seqFloorStatement(state.lastSeq()),
+          ]);
+        } catch (error) {
+          partitions.add(day, top);
+          throw error;
+        }
         retired.push(day);
       } else if (!retired.includes(day)) {
         return { rows: 0 };

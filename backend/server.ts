@@ -137,6 +137,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   }
   const retention = new RetentionService(store, clock, logger, {
     ...config.retention,
+    guardRollups: stream !== null,
     storedResolutions,
     cold: options.coldStorage
       ? { storage: options.coldStorage, format: config.retention.exportFormat }

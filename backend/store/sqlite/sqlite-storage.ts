@@ -63,10 +63,23 @@ export function sqliteStorage(
   };
 
   return {
-    eventPartitions() {
-      return Promise.resolve(
-        partitions.days().map((d) => ({ day: isoDay(d), start: d * DAY_MS, end: (d + 1) * DAY_MS })),
-      );
+    async eventPartitions() {
+      const out = [];
+      for (const d of partitions.days()) {
+        // min(seq) of a rowid table is one B-tree descent.
+        const rows = await driver.all<{ lo: number | null }>(
+          `SELECT min(seq) AS lo FROM ${partitionTable(d)}`,
+        )
+          .catch(() => [{ lo: null }]);
+        out.push({
+          day: isoDay(d),
+          start: d * DAY_MS,
+          end: (d + 1) * DAY_MS,
+          minSeq: rows[0]?.lo ?? 0,
+          maxSeq: partitions.maxSeqOf(d) ?? 0,
+        });
+      }
+      return out;
     },
 
     async dropEventPartition(start, options = {}) {

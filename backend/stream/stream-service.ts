@@ -360,7 +360,8 @@ export class StreamService {
     // Seqs with their own `event` dead letter are that letter's to fold, never this range's.
     const own = new Set<number>();
     if (letter.kind === "rollup-flush") {
-      for (let beforeId: number | undefined;;) {
+      let beforeId: number | undefined;
+      for (;;) {
         const list = await this.store.deadLetters.list({ kind: "event", beforeId, limit: 1000 });
         for (const d of list) {
           const seq = (d.payload as { seq?: unknown } | null)?.seq;

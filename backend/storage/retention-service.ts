@@ -2,7 +2,7 @@
  * The retention job (docs/STORAGE.md): on a timer, with every decision taken
  * from the injected clock, it
  * 1. finishes drops a crash interrupted;
- * 2. for each raw day partition entirely older than raw retention, oldest
+ * 2. for each raw day partition entirely older than raw retention (plus a margin), oldest
  *    first: exports it to cold storage when configured, then drops it; a day
  *    whose export failed is not dropped (nor any later one in that run). When
  *    rollups are kept (`guardRollups`), a day is dropped only if its highest
@@ -46,6 +46,12 @@ export interface RetentionOptions {
    * pending `rollup-flush`/`event` dead letter's range). On when the stream engine runs.
    */
   guardRollups?: boolean;
+  /**
+   * A day is dropped only once it ended at least this long before `now − rawMs` (default and least
+   * 60 s): a commit validated against an earlier `now` and still queued then cannot land in a day
+   * being dropped. The server passes 60 s + the request timeout.
+   */
+  dropMarginMs?: number;
 }
 
 /** What one run did. */
@@ -111,7 +117,7 @@ export class RetentionService {
       ms: 0,
     };
     await storage.resumeDrops();
-    const cutoff = now - this.options.rawMs;
+    const cutoff = now - this.options.rawMs - Math.max(60_000, this.options.dropMarginMs ?? 0);
     const guard = this.options.guardRollups ? await this.#rollupNeeds() : null;
     for (const p of await storage.eventPartitions()) {
       if (p.end > cutoff) break;

@@ -133,6 +133,27 @@ describe("Retention and the rollups' raw events", () => {
     });
   });
 
+  it("drops a day only once it ended more than the drop margin before now − raw retention", async () => {
+    await withTempDir(async (dir) => {
+      const clock = new FakeClock(NOW);
+      const { server } = await open(dir, clock);
+      try {
+        await post(server, batch("old", 10, NOW - 7 * DAY + 3_600_000));
+        await server.stream!.flush();
+        const margin = server.retention.options.dropMarginMs!;
+        expect(margin).toBeGreaterThanOrEqual(60_000 + 1);
+        // The day ends at 2026-11-16T00:00: one ms inside the margin it stays, at the margin it goes.
+        const end = Date.parse("2026-11-16T00:00:00.000Z");
+        clock.current = end + 7 * DAY + margin - 1;
+        expect((await server.retention.runOnce()).dropped).toEqual([]);
+        clock.current = end + 7 * DAY + margin;
+        expect((await server.retention.runOnce()).dropped.map((d) => d.day)).toEqual(["2026-11-15"]);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+
   it("fails a replay whose range's events are gone instead of settling it", async () => {
     await withTempDir(async (dir) => {
       const clock = new FakeClock(NOW);

@@ -153,6 +153,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   }
   const retention = new RetentionService(store, clock, logger, {
     ...config.retention,
+    guardRollups: stream !== null,
+    dropMarginMs: 60_000 + config.requestTimeoutMs,
     storedResolutions,
     cold: options.coldStorage
       ? { storage: options.coldStorage, format: config.retention.exportFormat }

@@ -51,6 +51,7 @@ async function* eventPages(
   store: Store,
   req: ExportRequest,
   pageSize: number,
+  maxSeq = Infinity,
 ): AsyncGenerator<StoredEvent[]> {
   let after: { timestamp: number; seq: number } | undefined;
   for (;;) {
@@ -64,7 +65,8 @@ async function* eventPages(
       limit: pageSize,
     });
     if (page.length === 0) return;
-    yield page;
+    const kept = maxSeq === Infinity ? page : page.filter((e) => e.seq <= maxSeq);
+    if (kept.length) yield kept;
     if (page.length < pageSize) return;
     const last = page[page.length - 1];
     after = { timestamp: last.timestamp, seq: last.seq };
@@ -96,11 +98,17 @@ async function* rollupPages(
   }
 }
 
-/** The metadata keys of the events in range, sorted (a first pass for CSV columns). */
-async function metadataKeys(store: Store, req: ExportRequest): Promise<string[]> {
+/**
+ * The metadata keys of the events in range, sorted (a first pass for CSV columns), and the highest
+ * seq that pass saw: the second pass stops there, so an event committed in between (perhaps with
+ * a new key) is not written without its column.
+ */
+async function metadataKeys(store: Store, req: ExportRequest): Promise<{ keys: string[]; maxSeq: number }> {
   const keys = new Set<string>();
+  let maxSeq = 0;
   for await (const page of eventPages(store, req, EXPORT_PAGE)) {
     for (const e of page) {
+      maxSeq = Math.max(maxSeq, e.seq);
       for (const k of Object.keys(e.metadata ?? {})) keys.add(k);
     }
     if (keys.size > MAX_CSV_METADATA_KEYS) {
@@ -119,7 +127,7 @@ async function metadataKeys(store: Store, req: ExportRequest): Promise<string[]>
       message: `metadata key "${clash}" would clash with a CSV column; export as ndjson or parquet`,
     }]);
   }
-  return [...keys].sort();
+  return { keys: [...keys].sort(), maxSeq };
 }
 
 /**
@@ -133,10 +141,12 @@ export async function exportStream(
 ): Promise<ReadableStream<Uint8Array>> {
   const pageSize = options.pageSize ?? EXPORT_PAGE;
   if (req.source === "events") {
+    if (req.format === "csv") {
+      const { keys, maxSeq } = await metadataKeys(store, req);
+      return pagedStream(eventPages(store, req, pageSize, maxSeq), eventCsvEncoder(keys));
+    }
     const encoder: PageEncoder<StoredEvent> = req.format === "ndjson"
       ? ndjsonEncoder(eventRecord)
-      : req.format === "csv"
-      ? eventCsvEncoder(await metadataKeys(store, req))
       : parquetEncoder(EVENT_PARQUET_COLUMNS);
     return pagedStream(eventPages(store, req, pageSize), encoder);
   }

@@ -207,7 +207,20 @@ export function storageAdminRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
         message: "replayed must be true or false",
       }]);
     }
-    const purged = await deps.deadLetters.purge({ kind: q.kind, replayedOnly: q.replayed === "true" });
+    if (q.pending !== undefined && q.pending !== "true" && q.pending !== "false") {
+      throw new ValidationError("Invalid purge", [{
+        field: "pending",
+        message: "pending must be true or false",
+      }]);
+    }
+    if (q.kind !== undefined && !/^[a-z][a-z0-9-]{0,63}$/.test(q.kind)) {
+      throw new ValidationError("Invalid purge", [{
+        field: "kind",
+        message: "kind must be 1-64 lowercase letters, digits or dashes",
+      }]);
+    }
+    // Pending items (e.g. a rollup range the rollups still lack) go only when asked for explicitly.
+    const purged = await deps.deadLetters.purge({ kind: q.kind, replayedOnly: q.pending !== "true" });
     return c.json({ purged });
   });
 

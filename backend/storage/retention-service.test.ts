@@ -102,7 +102,8 @@ describe("RetentionService over a simulated month", () => {
             clock.current = START + (day + 1) * DAY - 1;
             await ingestDay(day, day === 0 ? DAY0 : PER_DAY);
             await server.stream!.flush();
-            clock.current = START + (day + 1) * DAY;
+            // Past the next midnight by more than the drop margin (60 s + the request timeout).
+            clock.current = START + (day + 1) * DAY + 10 * 60_000;
             if (day === 8) failExportOf = iso(1);
             let run;
             if (day === 7) {
@@ -130,7 +131,7 @@ describe("RetentionService over a simulated month", () => {
                   deviceId: "probe",
                   eventType: "power",
                   value: 1,
-                  timestamp: clock.now() - 1,
+                  timestamp: clock.now() - 10 * 60_000 - 1,
                 });
                 probes.push([t, performance.now()]);
               }

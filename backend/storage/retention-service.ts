@@ -2,9 +2,13 @@
  * The retention job (docs/STORAGE.md): on a timer, with every decision taken
  * from the injected clock, it
  * 1. finishes drops a crash interrupted;
- * 2. for each raw day partition entirely older than raw retention, oldest
+ * 2. for each raw day partition entirely older than raw retention (plus a margin), oldest
  *    first: exports it to cold storage when configured, then drops it; a day
- *    whose export failed is not dropped (nor any later one in that run);
+ *    whose export failed is not dropped (nor any later one in that run). When
+ *    rollups are kept (`guardRollups`), a day is dropped only if its highest
+ *    seq is at or below the durable rollup checkpoint and no pending dead
+ *    letter's seq range meets its seqs: the rollups may still need its events
+ *    (a restart replays above the checkpoint, a replay folds the range);
  * 3. deletes rollup buckets past their tier's retention (resolutions under an
  *    hour: the minute tier; an hour and more: the hour tier);
  * 4. returns free pages to the file system.
@@ -37,6 +41,17 @@ export interface RetentionOptions {
   cold: { storage: ColdStorage; format: "ndjson.gz" | "parquet" } | null;
   /** Ids forgotten per transaction while dropping (default 2,000). */
   idChunk?: number;
+  /**
+   * Keep days whose events the rollups may still need (above the rollup checkpoint, or in a
+   * pending `rollup-flush`/`event` dead letter's range). On when the stream engine runs.
+   */
+  guardRollups?: boolean;
+  /**
+   * A day is dropped only once it ended at least this long before `now − rawMs` (default and least
+   * 60 s): a commit validated against an earlier `now` and still queued then cannot land in a day
+   * being dropped. The server passes 60 s + the request timeout.
+   */
+  dropMarginMs?: number;
 }
 
 /** What one run did. */
@@ -46,6 +61,8 @@ export interface RetentionRun {
   exported: { day: string; path: string; bytes: number }[];
   /** Days kept because their export failed. */
   exportFailures: { day: string; reason: string }[];
+  /** Days past retention kept because the rollups still need their events. */
+  blocked: { day: string; reason: string }[];
   rollupsDeleted: number;
   pagesFreed: number;
   ms: number;
@@ -94,14 +111,25 @@ export class RetentionService {
       dropped: [],
       exported: [],
       exportFailures: [],
+      blocked: [],
       rollupsDeleted: 0,
       pagesFreed: 0,
       ms: 0,
     };
     await storage.resumeDrops();
-    const cutoff = now - this.options.rawMs;
+    const cutoff = now - this.options.rawMs - Math.max(60_000, this.options.dropMarginMs ?? 0);
+    const guard = this.options.guardRollups ? await this.#rollupNeeds() : null;
     for (const p of await storage.eventPartitions()) {
       if (p.end > cutoff) break;
+      const reason = guard && p.maxSeq > 0 ? guard(p.minSeq, p.maxSeq) : null;
+      if (reason !== null) {
+        run.blocked.push({ day: p.day, reason });
+        this.logger.warn("day past retention kept: the rollups still need its events", {
+          day: p.day,
+          reason,
+        });
+        continue;
+      }
       if (this.options.cold) {
         try {
           run.exported.push({ day: p.day, ...await this.#export(p) });
@@ -125,6 +153,35 @@ export class RetentionService {
     run.ms = Math.round(performance.now() - started);
     this.#last = run;
     return run;
+  }
+
+  /**
+   * Why a day holding seqs [minSeq, maxSeq] must be kept for the rollups, or null: the durable
+   * checkpoint and every pending dead letter's seq range (`rollup-flush`: fromSeq < seq <= toSeq;
+   * `event`: its seq), read once per run.
+   */
+  async #rollupNeeds(): Promise<(minSeq: number, maxSeq: number) => string | null> {
+    const checkpoint = await this.store.rollupCheckpoint();
+    const ranges: { id: number; from: number; to: number }[] = [];
+    for (const kind of ["rollup-flush", "event"]) {
+      let beforeId: number | undefined;
+      for (;;) {
+        const page = await this.store.deadLetters.list({ kind, pending: true, beforeId, limit: 1000 });
+        for (const d of page) {
+          const p = d.payload as { fromSeq?: unknown; toSeq?: unknown; seq?: unknown } | null;
+          if (typeof p?.fromSeq === "number" && typeof p.toSeq === "number") {
+            ranges.push({ id: d.id, from: p.fromSeq + 1, to: p.toSeq });
+          } else if (typeof p?.seq === "number") ranges.push({ id: d.id, from: p.seq, to: p.seq });
+        }
+        if (page.length < 1000) break;
+        beforeId = page[page.length - 1].id;
+      }
+    }
+    return (minSeq, maxSeq) => {
+      if (maxSeq > checkpoint) return `holds seqs up to ${maxSeq}, above the rollup checkpoint ${checkpoint}`;
+      const letter = ranges.find((r) => r.from <= maxSeq && r.to >= minSeq);
+      return letter ? `pending dead letter ${letter.id} covers some of its events` : null;
+    };
   }
 
   async #export(p: { day: string; start: number; end: number }) {

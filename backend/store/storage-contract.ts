@@ -211,6 +211,27 @@ export function describeStorageContract(name: string, harness: StoreHarness): vo
         });
         expect(await store.rollupCheckpoint()).toBe(8);
         expect((await dl.get(parked.id))?.replayedAt).toBe(50);
+        // Settling it again fails the whole flush: its merge is not applied twice.
+        await expect(store.applyRollupFlush({
+          rollups: [{
+            resolution: 60_000,
+            eventType: "t",
+            deviceId: null,
+            start: MIDNIGHT,
+            state: state(1, MIDNIGHT),
+          }],
+          series: [],
+          checkpoint: 2,
+          settlesDeadLetter: { id: parked.id, at: 60 },
+        })).rejects.toThrow();
+        const bucket = await store.storage.scanRollups({
+          resolution: 60_000,
+          from: MIDNIGHT,
+          to: MIDNIGHT + 1,
+          limit: 5,
+        });
+        expect(bucket.map((r) => r.state.count)).toEqual([1]);
+        expect((await dl.get(parked.id))?.replayedAt).toBe(50);
         expect(await dl.purge({ replayedOnly: true })).toBe(2);
         await store.close();
         const again = await reopen();

@@ -59,8 +59,11 @@ export interface StorageLayout {
 
 /** The lifecycle operations of the store (retention, space, layout). */
 export interface StorageLifecycle {
-  /** Readable day partitions, oldest first (start/end only; cheap). */
-  eventPartitions(): Promise<{ day: string; start: number; end: number }[]>;
+  /**
+   * Readable day partitions, oldest first (start/end and the lowest/highest seq they hold, 0 when
+   * empty; cheap: no scans).
+   */
+  eventPartitions(): Promise<{ day: string; start: number; end: number; minSeq: number; maxSeq: number }[]>;
   /**
    * Drops the partition of the UTC day starting at `start`: it stops being readable at once, its
    * ids are forgotten `idChunk` (default 2,000) per transaction, then its table is dropped.

@@ -37,11 +37,16 @@ export interface StreamServiceOptions {
   replayEngine?: () => StreamEngine;
 }
 
-/** The payload of a `rollup-flush` dead letter: events with fromSeq < seq <= toSeq are not in the rollups. */
+/**
+ * The payload of a `rollup-flush` dead letter: events with fromSeq < seq <= toSeq are not in the
+ * rollups. `events` is how many stored events of the range the engine had folded (seqs with their
+ * own `event` dead letter excluded): a replay that finds fewer fails instead of settling.
+ */
 export interface RollupRangePayload {
   fromSeq: number;
   toSeq: number;
   buckets: number;
+  events?: number;
 }
 
 /** Events read per page while replaying after a restart. */
@@ -65,6 +70,10 @@ export class StreamService {
   #halted = false;
   #flushes = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, lastBuckets: 0 };
   #readersIdle: (() => void)[] = [];
+  /** Events fed to the engine: [highest seq of a feed, running total], above the checkpoint. */
+  #fedLog: [number, number][] = [];
+  #fedTotal = 0;
+  #fedBase = 0;
 
   constructor(
     private readonly store: Store,
@@ -113,8 +122,10 @@ export class StreamService {
     for (;;) {
       const page = await this.store.eventsAfter(after, REPLAY_PAGE);
       if (page.length === 0) break;
-      this.engine.ingest(await this.#withoutUndecodable(page, parked), true);
+      const fed = await this.#withoutUndecodable(page, parked);
+      this.engine.ingest(fed, true);
       after = page[page.length - 1].seq;
+      this.#noteFed(after, fed.length);
       // The checkpoint may pass events that went to the dead letters.
       this.engine.restoreCheckpoint(after);
       this.#replayed += page.length;
@@ -172,6 +183,7 @@ export class StreamService {
     if (accepted.length === 0) return;
     try {
       this.engine.ingest(accepted);
+      this.#noteFed(accepted[accepted.length - 1].seq, accepted.length);
     } catch (error) {
       // Some of these events may be folded and others not: stop flushing so the checkpoint never
       // passes them; a restart replays everything after the last good checkpoint.
@@ -281,6 +293,7 @@ export class StreamService {
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
     this.#failedInARow = 0;
     this.#checkpoint = batch.checkpoint;
+    this.#pruneFed();
     this.engine.flushed(taken, merged);
     const ms = performance.now() - started;
     const f = this.#flushes;
@@ -301,6 +314,7 @@ export class StreamService {
       fromSeq: this.#checkpoint,
       toSeq: taken.batch.checkpoint,
       buckets: taken.batch.rollups.length,
+      events: this.#fedUpTo(taken.batch.checkpoint) - this.#fedUpTo(this.#checkpoint),
     };
     try {
       await this.store.deadLetters.parkRollupRange({
@@ -318,11 +332,35 @@ export class StreamService {
     }
     this.engine.flushDiscarded(taken);
     this.#checkpoint = payload.toSeq;
+    this.#pruneFed();
     this.#failedInARow = 0;
     this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", {
       ...payload,
     });
     return true;
+  }
+
+  #noteFed(seq: number, n: number): void {
+    if (n === 0) return;
+    this.#fedTotal += n;
+    this.#fedLog.push([seq, this.#fedTotal]);
+  }
+
+  /** Events fed with a seq <= `seq` (exact at feed edges and at or above the checkpoint). */
+  #fedUpTo(seq: number): number {
+    let total = this.#fedBase;
+    for (const [s, t] of this.#fedLog) {
+      if (s > seq) break;
+      total = t;
+    }
+    return total;
+  }
+
+  #pruneFed(): void {
+    let i = 0;
+    while (i < this.#fedLog.length && this.#fedLog[i][0] <= this.#checkpoint) i++;
+    if (i > 0) this.#fedBase = this.#fedLog[i - 1][1];
+    this.#fedLog.splice(0, i);
   }
 
   /**
@@ -333,15 +371,37 @@ export class StreamService {
   async replayDeadLetter(letter: DeadLetter): Promise<void> {
     const make = this.options.replayEngine;
     if (!make) throw new Error("stream replay is not configured");
-    const { fromSeq, toSeq } = rangeOf(letter);
+    const { fromSeq, toSeq, events } = rangeOf(letter);
+    // Seqs with their own `event` dead letter are that letter's to fold, never this range's.
+    const own = new Set<number>();
+    if (letter.kind === "rollup-flush") {
+      let beforeId: number | undefined;
+      for (;;) {
+        const list = await this.store.deadLetters.list({ kind: "event", beforeId, limit: 1000 });
+        for (const d of list) {
+          const seq = (d.payload as { seq?: unknown } | null)?.seq;
+          if (typeof seq === "number" && seq > fromSeq && seq <= toSeq) own.add(seq);
+        }
+        if (list.length < 1000) break;
+        beforeId = list[list.length - 1].id;
+      }
+    }
     const engine = make();
+    let found = 0;
     for (let after = fromSeq; after < toSeq;) {
-      const page = (await this.store.eventsAfter(after, REPLAY_PAGE)).filter((e) => e.seq <= toSeq);
-      if (page.length === 0) break;
+      const read = (await this.store.eventsAfter(after, REPLAY_PAGE)).filter((e) => e.seq <= toSeq);
+      if (read.length === 0) break;
+      after = read[read.length - 1].seq;
+      const page = own.size ? read.filter((e) => !own.has(e.seq)) : read;
       const bad = page.find((e) => undecodable(e) !== null);
       if (bad) throw new Error(`event seq ${bad.seq} is still undecodable: ${undecodable(bad)}`);
       engine.ingest(page, true);
-      after = page[page.length - 1].seq;
+      found += page.length;
+    }
+    if (events !== undefined && found < events) {
+      throw new Error(
+        `only ${found} of the ${events} events of seqs ${fromSeq + 1}..${toSeq} are still stored (dropped?)`,
+      );
     }
     const { batch } = engine.takeFlush();
     while (this.#flushing) await this.#flushing;
@@ -386,11 +446,17 @@ function reasonOf(error: unknown): string {
   return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
 }
 
-function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number } {
+function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number; events?: number } {
   const p = letter.payload as Partial<RollupRangePayload> & { seq?: number };
-  if (letter.kind === "event" && typeof p?.seq === "number") return { fromSeq: p.seq - 1, toSeq: p.seq };
+  if (letter.kind === "event" && typeof p?.seq === "number") {
+    return { fromSeq: p.seq - 1, toSeq: p.seq, events: 1 };
+  }
   if (letter.kind === "rollup-flush" && typeof p?.fromSeq === "number" && typeof p?.toSeq === "number") {
-    return { fromSeq: p.fromSeq, toSeq: p.toSeq };
+    return {
+      fromSeq: p.fromSeq,
+      toSeq: p.toSeq,
+      events: typeof p.events === "number" ? p.events : undefined,
+    };
   }
   throw new Error(`dead letter ${letter.id} is not a rollup range`);
 }

@@ -33,6 +33,13 @@ export function fileColdStorage(dir: string): ColdStorage {
       }
       await file.close();
       await rename(temp, path);
+      // The rename is durable only once the directory is synced; the day is dropped after this.
+      const folder = await open(dir, "r");
+      try {
+        await folder.sync();
+      } finally {
+        await folder.close();
+      }
       return { path, bytes };
     },
   };

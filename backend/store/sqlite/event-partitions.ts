@@ -115,24 +115,32 @@ export class PartitionSet {
   readonly #maxSeq = new Map<number, number>();
   #sorted: number[] | null = [];
 
-  /** Reads the partitions that exist (`retired_` ones are not readable). */
-  static async load(driver: SqlDriver): Promise<{ set: PartitionSet; retired: number[] }> {
+  /**
+   * Reads the partitions that exist (`retired_` ones are not readable). `retiredMaxSeq` is the
+   * highest seq still in a retired table: a drop interrupted before its seq floor was written must
+   * not let its seqs be handed out again.
+   */
+  static async load(
+    driver: SqlDriver,
+  ): Promise<{ set: PartitionSet; retired: number[]; retiredMaxSeq: number }> {
     const set = new PartitionSet();
     const retired: number[] = [];
+    let retiredMaxSeq = 0;
     const rows = await driver.all<{ name: string }>(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND (name GLOB 'events_*' OR name GLOB 'retired_events_*')",
     );
     for (const { name } of rows) {
       const p = parsePartitionName(name);
       if (!p) continue;
+      const [{ top }] = await driver.all<{ top: number | null }>(`SELECT max(seq) AS top FROM ${name}`);
       if (p.retired) {
         retired.push(p.day);
+        retiredMaxSeq = Math.max(retiredMaxSeq, top ?? 0);
         continue;
       }
-      const [{ top }] = await driver.all<{ top: number | null }>(`SELECT max(seq) AS top FROM ${name}`);
       set.add(p.day, top ?? 0);
     }
-    return { set, retired: retired.sort((a, b) => a - b) };
+    return { set, retired: retired.sort((a, b) => a - b), retiredMaxSeq };
   }
 
   has(day: number): boolean {
@@ -151,6 +159,11 @@ export class PartitionSet {
   noteSeq(day: number, seq: number): void {
     const top = this.#maxSeq.get(day);
     if (top !== undefined && seq > top) this.#maxSeq.set(day, seq);
+  }
+
+  /** Highest seq of the readable partition of `day`, or undefined if there is none. */
+  maxSeqOf(day: number): number | undefined {
+    return this.#maxSeq.get(day);
   }
 
   /** Highest seq in any readable partition (0 when none). */

@@ -50,6 +50,19 @@ export function settleStatement(id: number, at: number): SqlStatement {
   };
 }
 
+/**
+ * Follows `settleStatement` in a flush's transaction: if that changed no row (the item was not
+ * pending, e.g. replayed twice at once), evaluating `json()` of non-JSON fails the statement and
+ * with it the whole transaction, so the flush's merge is not applied a second time.
+ */
+export function settleGuardStatement(): SqlStatement {
+  return {
+    sql:
+      "INSERT INTO stream_state (name, value) SELECT 'dead letter already settled', json('not pending') WHERE changes() = 0",
+    args: [],
+  };
+}
+
 export async function sqliteDeadLetters(driver: SqlDriver): Promise<DeadLetterStore> {
   // Ids are never reused, even after the newest items were purged (a client may still hold one).
   const [{ top }] = await driver.all<{ top: number | null }>(

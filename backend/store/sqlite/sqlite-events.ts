@@ -58,14 +58,14 @@ export async function sqliteEvents(
   driver: SqlDriver,
   checkpoint: number,
 ): Promise<EventMethods & { state: EventPartitionState }> {
-  const { set: partitions, retired } = await PartitionSet.load(driver);
+  const { set: partitions, retired, retiredMaxSeq } = await PartitionSet.load(driver);
   const floor = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
     SEQ_FLOOR,
   ]);
   // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
   // rowid, so a number is never reused, even after the newest rows were dropped with their
   // partition: the rollup checkpoint relies on it.
-  let nextSeq = Math.max(partitions.maxSeq(), checkpoint, floor[0]?.value ?? 0) + 1;
+  let nextSeq = Math.max(partitions.maxSeq(), retiredMaxSeq, checkpoint, floor[0]?.value ?? 0) + 1;
 
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },

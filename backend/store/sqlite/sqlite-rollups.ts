@@ -9,7 +9,7 @@ import type { RollupColumns, RollupRecord, SeriesRecord, Store } from "../store.
 import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
-import { checkpointStatement, settleStatement } from "./sqlite-dead-letters.ts";
+import { checkpointStatement, settleGuardStatement, settleStatement } from "./sqlite-dead-letters.ts";
 
 const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
 const ROLLUP_KEY = "event_type, resolution, device_id, start";
@@ -115,6 +115,7 @@ export function sqliteRollups(
       statements.push(checkpointStatement(flush.checkpoint));
       if (flush.settlesDeadLetter) {
         statements.push(settleStatement(flush.settlesDeadLetter.id, flush.settlesDeadLetter.at));
+        statements.push(settleGuardStatement());
       }
       await driver.writeBatch(statements);
       cache.generation++;

@@ -63,10 +63,23 @@ export function sqliteStorage(
   };
 
   return {
-    eventPartitions() {
-      return Promise.resolve(
-        partitions.days().map((d) => ({ day: isoDay(d), start: d * DAY_MS, end: (d + 1) * DAY_MS })),
-      );
+    async eventPartitions() {
+      const out = [];
+      for (const d of partitions.days()) {
+        // min(seq) of a rowid table is one B-tree descent.
+        const rows = await driver.all<{ lo: number | null }>(
+          `SELECT min(seq) AS lo FROM ${partitionTable(d)}`,
+        )
+          .catch(() => [{ lo: null }]);
+        out.push({
+          day: isoDay(d),
+          start: d * DAY_MS,
+          end: (d + 1) * DAY_MS,
+          minSeq: rows[0]?.lo ?? 0,
+          maxSeq: partitions.maxSeqOf(d) ?? 0,
+        });
+      }
+      return out;
     },
 
     async dropEventPartition(start, options = {}) {
@@ -75,11 +88,18 @@ export function sqliteStorage(
       if (partitions.has(day)) {
         // Unreadable from now on (reads consult the set); a commit that still carries an event of
         // this day recreates an empty partition, which the next retention pass drops.
+        // The seq floor goes with the rename: a crash before the DROP must not free the day's seqs.
+        const top = partitions.maxSeqOf(day) ?? 0;
         partitions.delete(day);
-        await driver.writeBatch([{
-          sql: `ALTER TABLE ${partitionTable(day)} RENAME TO ${retiredTable(day)}`,
-          args: [],
-        }]);
+        try {
+          await driver.writeBatch([
+            { sql: `ALTER TABLE ${partitionTable(day)} RENAME TO ${retiredTable(day)}`, args: [] },
+            seqFloorStatement(state.lastSeq()),
+          ]);
+        } catch (error) {
+          partitions.add(day, top);
+          throw error;
+        }
         retired.push(day);
       } else if (!retired.includes(day)) {
         return { rows: 0 };

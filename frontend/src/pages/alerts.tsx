@@ -1,8 +1,8 @@
 /**
  * Alerts (docs: the alerting API): firing and pending alerts, rules (create,
- * edit, delete, silence), silences and history; refreshed on every message
- * of the live `alerts` channel. A server without alerting answers 404, and
- * the page says so instead of failing.
+ * edit, delete, silence), silences and history; refreshed after messages
+ * of the live `alerts` channel, at most once every RELOAD_MS. A server without
+ * alerting answers 404, and the page says so instead of failing.
  */
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorText } from "../api.ts";
@@ -57,6 +57,9 @@ interface Silence {
   comment: string;
 }
 
+/** Least time between two reloads triggered by the live channel. */
+const RELOAD_MS = 1000;
+
 const tone = (
   s: string,
 ) => (s === "critical" || s === "firing" ? "bad" : s === "warning" || s === "pending" ? "warn" : "info");
@@ -93,10 +96,33 @@ export function Alerts() {
   useEffect(() => {
     void load();
   }, [load]);
+  const [liveError, setLiveError] = useState<string | null>(null);
   useEffect(() => {
     if (unavailable) return;
-    const live = new LiveStream({ channels: ["alerts"], onBatch: () => void load() });
-    return () => live.close();
+    // A burst of state changes reloads once: the first change after a quiet second loads at once,
+    // later ones wait until RELOAD_MS has passed since the last load.
+    let last = 0;
+    let timer: ReturnType<typeof setTimeout> | 0 = 0;
+    const schedule = () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = 0;
+        last = Date.now();
+        void load();
+      }, Math.max(0, last + RELOAD_MS - Date.now()));
+    };
+    const live = new LiveStream({
+      channels: ["alerts"],
+      onBatch: schedule,
+      onStatus: (s, detail) => {
+        if (s === "error") setLiveError(`Live stream: ${detail}`);
+        else if (s === "open") setLiveError(null);
+      },
+    });
+    return () => {
+      live.close();
+      clearTimeout(timer);
+    };
   }, [unavailable, load]);
 
   if (unavailable) {
@@ -132,6 +158,7 @@ export function Alerts() {
   return (
     <div className="space-y-4">
       <ErrorBox error={error} />
+      <ErrorBox error={liveError} />
       <Card title={`Active alerts (${alerts.length})`}>
         {alerts.length === 0
           ? <Empty title="Nothing pending or firing" />

@@ -10,7 +10,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, errorText, query } from "../api.ts";
 import { type LiveMessage, LiveStream } from "../live.ts";
-import { href, replaceHash } from "../route.ts";
+import { href, pushHash, replaceHash } from "../route.ts";
 import { type Series, TimeChart } from "../components/time-chart.tsx";
 import { Card, Empty, ErrorBox, FirstEventHint } from "../components/ui.tsx";
 import { ExplorerControls } from "./explorer-controls.tsx";
@@ -57,8 +57,13 @@ export function Explorer(props: { params: URLSearchParams }) {
   const [reload, setReload] = useState(0);
   const loadedRef = useRef<Loaded | null>(null);
 
+  // A range change (zoom, zoom out, quick or absolute range) is a history entry, so Back undoes it;
+  // other edits (type, devices, aggregates, step, live) replace the current entry.
   const update = useCallback((next: Partial<ExplorerState>) => {
-    replaceHash(href("explorer", null, stateParams({ ...state, ...next })));
+    const hash = href("explorer", null, stateParams({ ...state, ...next }));
+    const range = (next.from !== undefined && next.from !== state.from) ||
+      (next.to !== undefined && next.to !== state.to);
+    (range ? pushHash : replaceHash)(hash);
   }, [state]);
 
   useEffect(() => {

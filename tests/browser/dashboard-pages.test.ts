@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { screenshot, signIn } from "./browser.ts";
-import { expectNoConsoleErrors, KEY, setupDashboard } from "./fixture.ts";
+import { KEY, setupDashboard } from "./fixture.ts";
 
 const d = setupDashboard();
 const text = (id: string) => d.page.locator(`[data-testid=${id}]`).textContent();

@@ -5,7 +5,7 @@
  * alerting answers 404, and the page says so instead of failing.
  */
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiError, errorText } from "../api.ts";
+import { api, ApiError, errorText, query } from "../api.ts";
 import { LiveStream } from "../live.ts";
 import { time } from "../format.ts";
 import { useSession } from "../session.ts";
@@ -17,7 +17,7 @@ export interface Rule {
   name: string;
   kind: string;
   eventType?: string;
-  aggregate?: string;
+  aggregate?: string | null;
   window?: string;
   op: string;
   threshold: number;
@@ -55,6 +55,18 @@ interface Silence {
   endsAt: string;
   createdBy: string;
   comment: string;
+  /** Added by the alerting backend ("active" | "pending" | "expired"); older servers leave it out. */
+  status?: string;
+}
+
+/** One line for a rule; tolerates fields a server leaves null (system rules have no aggregate). */
+export function describeRule(r: Rule): string {
+  if (r.kind === "threshold") {
+    return `${r.aggregate ?? "?"}(${r.eventType}) over ${r.window} ${r.op} ${r.threshold} for ${r.for}`;
+  }
+  if (r.kind === "nodata") return `no ${r.eventType} events for ${r.window ?? r.for}`;
+  if (r.kind === "system") return `system ${String(r.metric ?? "?")} ${r.op} ${r.threshold} for ${r.for}`;
+  return r.kind;
 }
 
 /** Least time between two reloads triggered by the live channel. */
@@ -70,6 +82,8 @@ export function Alerts() {
   const [rules, setRules] = useState<Rule[] | null>(null);
   const [alerts, setAlerts] = useState<Alert[]>([]);
   const [history, setHistory] = useState<Transition[]>([]);
+  /** The history page's `next` cursor (older entries), or null at the end. */
+  const [next, setNext] = useState<string | null>(null);
   const [silences, setSilences] = useState<Silence[]>([]);
   const [editing, setEditing] = useState<Rule | "new" | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -79,12 +93,13 @@ export function Alerts() {
       const r = await api<{ rules: Rule[] }>("/v1/alerts/rules");
       const [a, h, s] = await Promise.all([
         api<{ alerts: Alert[] }>("/v1/alerts"),
-        api<{ history: Transition[] }>("/v1/alerts/history?limit=50"),
+        api<{ history: Transition[]; next?: string | null }>("/v1/alerts/history?limit=50"),
         api<{ silences: Silence[] }>("/v1/alerts/silences"),
       ]);
       setRules(r.rules);
       setAlerts(a.alerts);
       setHistory(h.history);
+      setNext(h.next ?? null);
       setSilences(s.silences);
       setError(null);
     } catch (e) {
@@ -138,6 +153,17 @@ export function Alerts() {
     try {
       await fn();
       await load();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const older = async () => {
+    try {
+      const h = await api<{ history: Transition[]; next?: string | null }>(
+        `/v1/alerts/history${query({ limit: 50, before: next })}`,
+      );
+      setHistory((old) => [...old, ...h.history]);
+      setNext(h.next ?? null);
     } catch (e) {
       setError(errorText(e));
     }
@@ -210,9 +236,7 @@ export function Alerts() {
                 <tr key={r.id}>
                   <td className="table-cell font-medium">{r.name}</td>
                   <td className="table-cell text-xs">
-                    {r.kind === "threshold"
-                      ? `${r.aggregate}(${r.eventType}) over ${r.window} ${r.op} ${r.threshold} for ${r.for}`
-                      : r.kind}
+                    {describeRule(r)}
                   </td>
                   <td className="table-cell">
                     <Badge tone={tone(r.severity)}>{r.severity}</Badge>
@@ -250,8 +274,10 @@ export function Alerts() {
               {silences.map((s) => (
                 <li key={s.id} className="flex items-center gap-2 py-1">
                   <span>{s.matchers.map((m) => `${m.name}=${m.value}`).join(", ")}</span>
-                  <span className="text-xs text-slate-500">until {time(s.endsAt)}</span>
-                  {isAdmin && (
+                  <span className="text-xs text-slate-500">
+                    {s.status && s.status !== "active" ? `${s.status} · ` : ""}until {time(s.endsAt)}
+                  </span>
+                  {isAdmin && s.status !== "expired" && (
                     <button
                       type="button"
                       className="btn ml-auto"
@@ -276,6 +302,11 @@ export function Alerts() {
                 </li>
               ))}
             </ul>
+          )}
+          {next && (
+            <button type="button" className="btn mt-2" onClick={() => void older()} data-testid="history-older">
+              Older
+            </button>
           )}
         </Card>
       </div>

@@ -234,15 +234,15 @@ export function Alerts() {
             <tbody>
               {(rules ?? []).map((r) => (
                 <tr key={r.id}>
-                  <td className="table-cell font-medium">{r.name}</td>
-                  <td className="table-cell text-xs">
+                  <td className="cell font-medium">{r.name}</td>
+                  <td className="cell text-xs">
                     {describeRule(r)}
                   </td>
-                  <td className="table-cell">
+                  <td className="cell">
                     <Badge tone={tone(r.severity)}>{r.severity}</Badge>
                   </td>
-                  <td className="table-cell">{r.enabled ? "enabled" : "disabled"}</td>
-                  <td className="table-cell whitespace-nowrap">
+                  <td className="cell">{r.enabled ? "enabled" : "disabled"}</td>
+                  <td className="cell whitespace-nowrap">
                     {isAdmin && (
                       <>
                         <button type="button" className="btn mr-1" onClick={() => setEditing(r)}>Edit</button>
@@ -304,7 +304,12 @@ export function Alerts() {
             </ul>
           )}
           {next && (
-            <button type="button" className="btn mt-2" onClick={() => void older()} data-testid="history-older">
+            <button
+              type="button"
+              className="btn mt-2"
+              onClick={() => void older()}
+              data-testid="history-older"
+            >
               Older
             </button>
           )}

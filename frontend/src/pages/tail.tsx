@@ -182,11 +182,11 @@ const TailRow = memo(function TailRow(props: { event: EventView; onSelect(e: Eve
       onClick={() => props.onSelect(e)}
       data-event-id={e.id}
     >
-      <td className="table-cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
-      <td className="table-cell truncate">{e.deviceId}</td>
-      <td className="table-cell truncate">{e.eventType}</td>
-      <td className="table-cell truncate text-right tabular-nums">{num(e.value)}</td>
-      <td className="table-cell truncate font-mono text-xs">{e.data ? JSON.stringify(e.data) : ""}</td>
+      <td className="cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
+      <td className="cell truncate">{e.deviceId}</td>
+      <td className="cell truncate">{e.eventType}</td>
+      <td className="cell truncate text-right tabular-nums">{num(e.value)}</td>
+      <td className="cell truncate font-mono text-xs">{e.data ? JSON.stringify(e.data) : ""}</td>
     </tr>
   );
 });

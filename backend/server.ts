@@ -33,6 +33,7 @@ import { registerDeadLetterCollectors } from "./observability/dead-letter-collec
 import { Alerting } from "./alerts/alerting.ts";
 import type { OutboxItem } from "./alerts/model.ts";
 import { IngestCounters } from "./ingest/ingest-counters.ts";
+import { StoreProbe } from "./realtime/store-probe.ts";
 import type { DashboardFiles } from "./http/dashboard-routes.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
@@ -103,7 +104,10 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     ...config.live,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
-    statsSnapshot: (): unknown => systemStats(),
+    statsSnapshot: (): unknown => {
+      void storeProbe.refresh(); // a new subscriber gets store figures by the next tick
+      return systemStats();
+    },
   });
   bus.subscribe((message) => hub.publishWindow(message));
   const resolutions = config.stream.resolutions;
@@ -177,8 +181,11 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     },
   });
   const startedAt = clock.now();
+  const storeProbe = new StoreProbe(store);
   const stats = setInterval(() => {
-    if (hub.wants("stats")) hub.publishTo("stats", systemStats());
+    if (!hub.wants("stats")) return;
+    void storeProbe.refresh();
+    hub.publishTo("stats", systemStats());
   }, 1000);
   const systemStats = () => ({
     type: "stats",
@@ -192,6 +199,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     memory: processMemory(),
     stream: stream?.health() ?? null,
     ingest: ingestCounters.snapshot(),
+    ...storeProbe.snapshot(),
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);

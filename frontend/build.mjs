@@ -5,10 +5,22 @@
  *
  *   node frontend/build.mjs             build
  *   node frontend/build.mjs --if-needed build only when a source is newer than the last build
+ *
+ * It builds into a fresh directory next to dist/dashboard/ and swaps it in with renames at the end, so a
+ * failed build leaves the previous one in place and a running server never sees a half-written one.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -16,8 +28,10 @@ import * as esbuild from "esbuild";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const src = join(root, "frontend");
-const out = join(root, "dist/dashboard");
-const stamp = join(out, "index.html");
+const final = join(root, "dist/dashboard");
+const stamp = join(final, "index.html");
+/** The build's own directory, renamed to `final` when complete. */
+const out = join(root, `dist/.dashboard-${process.pid}`);
 
 function newestSource(dir) {
   let newest = 0;
@@ -39,6 +53,7 @@ if (process.argv.includes("--if-needed") && existsSync(stamp)) {
 const started = performance.now();
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "assets"), { recursive: true });
+process.on("exit", () => rmSync(out, { recursive: true, force: true })); // a failed build's leftovers
 
 const js = await esbuild.build({
   entryPoints: [join(src, "src/main.tsx")],
@@ -83,11 +98,17 @@ const html = readFileSync(join(src, "index.html"), "utf8")
   .replace("%CSS%", `/assets/${cssName}`)
   .replace("%JS%", `/assets/${jsFile}`)
   .replace("%ICON%", `/assets/${iconName}`);
-writeFileSync(stamp, html);
+writeFileSync(join(out, "index.html"), html);
 
-const size = (f) => statSync(join(out, "assets", f)).size;
+// Swap in: the old build moves aside (one rename), the new one takes its name (one rename), old removed.
+const old = `${final}.old-${process.pid}`;
+if (existsSync(final)) renameSync(final, old);
+renameSync(out, final);
+rmSync(old, { recursive: true, force: true });
+
+const size = (f) => statSync(join(final, "assets", f)).size;
 console.log(
-  `dashboard: built ${relative(root, out)} in ${Math.round(performance.now() - started)} ms — ` +
+  `dashboard: built ${relative(root, final)} in ${Math.round(performance.now() - started)} ms — ` +
     `JS ${size(jsFile)} B (${size(`${jsFile}.gz`)} B gzip), CSS ${size(cssName)} B (${
       size(`${cssName}.gz`)
     } B gzip)`,

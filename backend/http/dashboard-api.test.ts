@@ -49,12 +49,11 @@ describe("stats channel", () => {
           body: JSON.stringify([{ deviceId: "d", eventType: "t" }, { deviceId: "d", eventType: "t" }]),
         })).status,
       ).toBe(429);
-      const started = Date.now();
+      // the subscribe snapshot: the test reads the first stats message (no timing asserted, STYLE)
       const res = await f.request("/v1/stream/sse?channels=stats");
       const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
       while (!text.includes("event: stats")) text += (await reader.read()).value ?? "";
-      expect(Date.now() - started).toBeLessThan(900); // not the next 1 s tick
       const data = JSON.parse(/data: (.*)\n/.exec(text.slice(text.indexOf("event: stats")))![1]);
       expect(data.ingest).toMatchObject({
         accepted: 1,

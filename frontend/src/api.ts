@@ -26,6 +26,15 @@ export function storeKey(key: string | null): void {
   else sessionStorage.setItem(KEY_STORAGE, key);
 }
 
+/** Fired on `window` when the server refuses the session's key (revoked or expired): the shell signs out. */
+export const KEY_REFUSED = "pulsestream:key-refused";
+
+/** The session's key was answered 401: forget it and tell the shell. */
+export function keyRefused(message: string): void {
+  storeKey(null);
+  dispatchEvent(new CustomEvent(KEY_REFUSED, { detail: message }));
+}
+
 export interface Whoami {
   keyId: string;
   name: string;
@@ -63,6 +72,7 @@ export async function api<T>(
   }
   if (!res.ok) {
     const b = body as { message?: string; errors?: FieldError[] } | null;
+    if (res.status === 401 && init.key === undefined && key) keyRefused(b?.message ?? "The key was refused");
     throw new ApiError(res.status, b?.message ?? `HTTP ${res.status}`, b?.errors ?? []);
   }
   const b = body as { status?: string; data?: unknown } | null;

@@ -3,7 +3,7 @@
  * theme switch, and the page for the current route.
  */
 import { useEffect, useState } from "react";
-import { api, ApiError, errorText, storedKey, storeKey, type Whoami } from "./api.ts";
+import { api, ApiError, errorText, KEY_REFUSED, storedKey, storeKey, type Whoami } from "./api.ts";
 import { href, useRoute } from "./route.ts";
 import { SessionContext } from "./session.ts";
 import { setTheme, type ThemeChoice, themeChoice } from "./theme.ts";
@@ -44,6 +44,16 @@ export function App() {
       setError(errorText(e));
     }).finally(() => setChecking(false));
   }, [checking]);
+
+  useEffect(() => {
+    // A revoked or expired key mid-session: back to sign-in, saying why (api.ts / live.ts fire this on 401).
+    const refused = (e: Event) => {
+      setWho(null);
+      setError(`Signed out: ${(e as CustomEvent<string>).detail}`);
+    };
+    addEventListener(KEY_REFUSED, refused);
+    return () => removeEventListener(KEY_REFUSED, refused);
+  }, []);
 
   const signIn = async (key: string) => {
     setError(null);

@@ -3,9 +3,12 @@
  * in a header (EventSource cannot send one, and a key in the URL ends up in
  * logs). Messages are buffered and handed over at most once per animation
  * frame, in one batch, so a page renders once per frame however fast events
- * arrive; past `maxBuffered` per frame the oldest are dropped unparsed. Reconnects with backoff, resuming events after the last seq seen.
+ * arrive; past `maxBuffered` per frame the oldest are dropped unparsed. Reconnects with backoff, resuming
+ * events after the last seq seen; stops (and signs out) when the key is refused with 401.
+ * Gaps are counted, never hidden: `dropped` (this client's frame buffer) and `skipped` (the server's
+ * `lagged` messages: it dropped that many messages for this subscriber), plus `onGap` for both.
  */
-import { storedKey } from "./api.ts";
+import { keyRefused, storedKey } from "./api.ts";
 
 export interface LiveMessage {
   type: string;
@@ -22,6 +25,8 @@ export interface LiveOptions {
   onStatus?(status: "connecting" | "open" | "error", detail?: string): void;
   /** Most messages kept between two frames (older ones are dropped and counted). */
   maxBuffered?: number;
+  /** Called (at most once per frame) when messages were lost: dropped here or skipped by the server. */
+  onGap?(gap: { dropped: number; skipped: number }): void;
 }
 
 export class LiveStream {
@@ -29,6 +34,9 @@ export class LiveStream {
   /** Raw messages since the last frame; JSON is parsed only for those handed over. */
   #buffer: { type: string; seq: number; data: string }[] = [];
   #dropped = 0;
+  #skipped = 0;
+  #bad = 0;
+  #gap = false;
   #received = 0;
   #frame = 0;
   #lastSeq: number | null = null;
@@ -46,6 +54,16 @@ export class LiveStream {
   /** Messages dropped because more than `maxBuffered` arrived within one frame. */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /** Messages the server skipped for this subscriber (the sum of its `lagged` messages' `missed`). */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** Frames whose data was not JSON (left out of the batch, counted). */
+  get malformed(): number {
+    return this.#bad;
   }
 
   close(): void {
@@ -85,28 +103,95 @@ export class LiveStream {
     });
     if (!res.ok || !res.body) {
       const body = await res.json().catch(() => null) as { message?: string } | null;
-      throw new Error(body?.message ?? `live stream answered HTTP ${res.status}`);
+      const message = body?.message ?? `live stream answered HTTP ${res.status}`;
+      if (res.status === 401 && key) {
+        this.close();
+        this.options.onStatus?.("error", message);
+        keyRefused(message);
+      }
+      throw new Error(message);
     }
     this.options.onStatus?.("open");
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let pending = "";
+    const parser = new SseParser((f) => this.#take(f));
     for (;;) {
       const { value, done } = await reader.read();
       if (done) throw new Error("live stream closed");
-      pending += value;
-      // One pass over the chunk; the unread rest is kept once (a chunk may hold thousands of frames).
-      let start = 0;
-      let end: number;
-      while ((end = pending.indexOf("\n\n", start)) >= 0) {
-        this.#frameText(pending, start, end);
-        start = end + 2;
-      }
-      pending = pending.slice(start);
+      parser.push(value);
     }
   }
 
-  /** Parses the SSE frame `text[start, end)`: `id:`, `event:` and one `data:` line (PulseStream's frames). */
-  #frameText(text: string, start: number, end: number): void {
+  #take(frame: SseFrame): void {
+    const { type, seq, data } = frame;
+    if (type === "event" && seq > (this.#lastSeq ?? 0)) this.#lastSeq = seq;
+    const max = this.options.maxBuffered ?? 5000;
+    if (this.#buffer.length >= max) {
+      this.#buffer.shift();
+      this.#dropped++;
+      this.#gap = true;
+    }
+    this.#received++;
+    this.#buffer.push({ type, seq, data });
+    if (!this.#frame) this.#frame = requestAnimationFrame(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#frame = 0;
+    const batch = this.#buffer;
+    this.#buffer = [];
+    if (!batch.length || this.#closed) return;
+    const messages: LiveMessage[] = [];
+    for (const m of batch) {
+      let data: unknown;
+      try {
+        data = JSON.parse(m.data);
+      } catch {
+        this.#bad++; // one bad frame must not lose the batch
+        continue;
+      }
+      if (m.type === "lagged") {
+        this.#skipped += Number((data as { missed?: number }).missed) || 0;
+        this.#gap = true;
+      }
+      messages.push({ type: m.type, seq: m.seq, data });
+    }
+    if (messages.length) this.options.onBatch(messages);
+    if (this.#gap) {
+      this.#gap = false;
+      this.options.onGap?.({ dropped: this.#dropped, skipped: this.#skipped });
+    }
+  }
+}
+
+export interface SseFrame {
+  type: string;
+  seq: number;
+  data: string;
+}
+
+/**
+ * Incremental parser of PulseStream's SSE frames (`id:`, `event:`, `data:` lines, a blank line ends a
+ * frame; comments and frames without data are skipped). Chunks may split a frame anywhere.
+ */
+export class SseParser {
+  #pending = "";
+  constructor(private readonly onFrame: (frame: SseFrame) => void) {}
+
+  push(chunk: string): void {
+    this.#pending += chunk;
+    // One pass over the chunk; the unread rest is kept once (a chunk may hold thousands of frames).
+    const text = this.#pending;
+    let start = 0;
+    let end: number;
+    while ((end = text.indexOf("\n\n", start)) >= 0) {
+      this.#frame(text, start, end);
+      start = end + 2;
+    }
+    this.#pending = text.slice(start);
+  }
+
+  /** Parses the frame `text[start, end)`. */
+  #frame(text: string, start: number, end: number): void {
     let type = "message";
     let seq = 0;
     let data = "";
@@ -119,24 +204,6 @@ export class LiveStream {
       else if (text.startsWith("data: ", line)) data += text.slice(line + 6, eol);
       line = eol + 1;
     }
-    if (!data) return; // a comment (": ping")
-    if (type === "event" && seq > (this.#lastSeq ?? 0)) this.#lastSeq = seq;
-    const max = this.options.maxBuffered ?? 5000;
-    if (this.#buffer.length >= max) {
-      this.#buffer.shift();
-      this.#dropped++;
-    }
-    this.#received++;
-    this.#buffer.push({ type, seq, data });
-    if (!this.#frame) this.#frame = requestAnimationFrame(() => this.#flush());
-  }
-
-  #flush(): void {
-    this.#frame = 0;
-    const batch = this.#buffer;
-    this.#buffer = [];
-    if (batch.length && !this.#closed) {
-      this.options.onBatch(batch.map((m) => ({ type: m.type, seq: m.seq, data: JSON.parse(m.data) })));
-    }
+    if (data) this.onFrame({ type, seq, data }); // no data: a comment (": ping")
   }
 }

@@ -35,6 +35,13 @@ export function replaceHash(hash: string): void {
   dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
+/** Sets the URL as a new history entry (Back returns to the previous view: zooms, range changes). */
+export function pushHash(hash: string): void {
+  if (location.hash === hash) return;
+  history.pushState(null, "", hash);
+  dispatchEvent(new HashChangeEvent("hashchange"));
+}
+
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
   useEffect(() => {

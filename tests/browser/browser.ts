@@ -27,7 +27,7 @@ export const CHROMIUM_ARGS = [
 export function buildDashboard(): void {
   execFileSync(process.execPath, [join(ROOT, "frontend/build.mjs"), "--if-needed"], {
     cwd: ROOT,
-    stdio: "ignore",
+    stdio: "inherit", // a failing build shows esbuild's and Tailwind's errors
   });
 }
 

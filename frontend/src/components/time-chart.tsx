@@ -1,8 +1,11 @@
 /**
  * A Chart.js line chart on a time axis in a fixed-height box (no layout jumps
  * while data streams in). Updates reuse the chart instance without animation.
- * Dragging across the plot selects a range (`onZoom`); a legend click hides a
- * series (Chart.js's default). The box carries `data-points` (non-null points
+ * Dragging across the plot selects a range (`onZoom`; with a mouse, pen or
+ * finger: the box has `touch-action: pan-y`, so a sideways drag reaches the
+ * chart while a vertical swipe still scrolls the page, and a cancelled pointer
+ * ends the drag); a legend click hides a series (Chart.js's default). A theme switch
+ * recolours the same chart, so hidden series stay hidden. The box carries `data-points` (non-null points
  * drawn, all series), `data-updates` (redraws), `data-hidden` (series hidden by
  * a legend click), `data-legend` (legend entry centres) and `data-first-point-ms`
  * (when the first point was drawn, ms since navigation) for tests and benchmarks.
@@ -36,13 +39,21 @@ export function seriesColor(i: number): string {
   return PALETTE[i % PALETTE.length];
 }
 
+/** Grid and text colours of the axes and legend for a theme. */
+function themeColors(dark: boolean): { grid: string; text: string } {
+  return dark
+    ? { grid: "rgba(148,163,184,0.15)", text: "#cbd5e1" }
+    : { grid: "rgba(100,116,139,0.15)", text: "#334155" };
+}
+
 function xScale(dark: boolean, min?: number, max?: number) {
+  const { grid, text } = themeColors(dark);
   return {
     type: "time" as const,
     min,
     max,
-    grid: { color: dark ? "rgba(148,163,184,0.15)" : "rgba(100,116,139,0.15)" },
-    ticks: { color: dark ? "#cbd5e1" : "#334155", maxRotation: 0, autoSkip: true, maxTicksLimit: 6 },
+    grid: { color: grid },
+    ticks: { color: text, maxRotation: 0, autoSkip: true, maxTicksLimit: 6 },
     time: {
       displayFormats: { millisecond: "HH:mm:ss.SSS", second: "HH:mm:ss", minute: "HH:mm", hour: "HH:mm" },
     },
@@ -65,9 +76,11 @@ export function TimeChart(props: {
   const dark = useDark();
   const [drag, setDrag] = useState<{ x0: number; x1: number } | null>(null);
 
+  const darkRef = useRef(dark);
+  darkRef.current = dark;
+
   useEffect(() => {
-    const grid = dark ? "rgba(148,163,184,0.15)" : "rgba(100,116,139,0.15)";
-    const text = dark ? "#cbd5e1" : "#334155";
+    const { grid, text } = themeColors(darkRef.current);
     chart.current = new Chart(canvas.current!, {
       type: "line",
       data: { datasets: [] },
@@ -81,7 +94,7 @@ export function TimeChart(props: {
         interaction: { mode: "nearest", intersect: false, axis: "x" },
         elements: { point: { radius: 1.5, hoverRadius: 4 }, line: { borderWidth: 1.5 } },
         scales: {
-          x: xScale(dark),
+          x: xScale(darkRef.current),
           y: {
             beginAtZero: true,
             grid: { color: grid },
@@ -109,7 +122,22 @@ export function TimeChart(props: {
       chart.current?.destroy();
       chart.current = null;
     };
-  }, [dark, props.yLabel]);
+  }, [props.yLabel]);
+
+  // A theme switch recolours the chart in place (datasets and their hidden state stay).
+  useEffect(() => {
+    const c = chart.current;
+    if (!c) return;
+    const { grid, text } = themeColors(dark);
+    const y = c.options.scales!.y!;
+    y.grid!.color = grid;
+    y.ticks!.color = text;
+    if (y.title) y.title.color = text;
+    c.options.plugins!.legend!.labels!.color = text;
+    c.options.scales!.x = xScale(dark, props.xMin, props.xMax);
+    c.update("none");
+    box.current!.dataset.theme = dark ? "dark" : "light";
+  }, [dark]);
 
   useEffect(() => {
     const c = chart.current;
@@ -150,7 +178,7 @@ export function TimeChart(props: {
       ref={box}
       className="relative w-full select-none"
       data-testid={props.testId}
-      style={{ height: props.height ?? 256 }}
+      style={{ height: props.height ?? 256, touchAction: props.onZoom ? "pan-y" : undefined }}
       onPointerDown={(e) => {
         const a = area();
         if (!props.onZoom || !a || e.button !== 0) return;
@@ -171,6 +199,7 @@ export function TimeChart(props: {
         }
         setDrag(null);
       }}
+      onPointerCancel={() => setDrag(null)}
     >
       <canvas ref={canvas} />
       {drag && (

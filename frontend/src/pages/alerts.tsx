@@ -1,11 +1,11 @@
 /**
  * Alerts (docs: the alerting API): firing and pending alerts, rules (create,
- * edit, delete, silence), silences and history; refreshed on every message
- * of the live `alerts` channel. A server without alerting answers 404, and
- * the page says so instead of failing.
+ * edit, delete, silence), silences and history; refreshed after messages
+ * of the live `alerts` channel, at most once every RELOAD_MS. A server without
+ * alerting answers 404, and the page says so instead of failing.
  */
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiError, errorText } from "../api.ts";
+import { api, ApiError, errorText, query } from "../api.ts";
 import { LiveStream } from "../live.ts";
 import { time } from "../format.ts";
 import { useSession } from "../session.ts";
@@ -17,7 +17,7 @@ export interface Rule {
   name: string;
   kind: string;
   eventType?: string;
-  aggregate?: string;
+  aggregate?: string | null;
   window?: string;
   op: string;
   threshold: number;
@@ -55,7 +55,22 @@ interface Silence {
   endsAt: string;
   createdBy: string;
   comment: string;
+  /** Added by the alerting backend ("active" | "pending" | "expired"); older servers leave it out. */
+  status?: string;
 }
+
+/** One line for a rule; tolerates fields a server leaves null (system rules have no aggregate). */
+export function describeRule(r: Rule): string {
+  if (r.kind === "threshold") {
+    return `${r.aggregate ?? "?"}(${r.eventType}) over ${r.window} ${r.op} ${r.threshold} for ${r.for}`;
+  }
+  if (r.kind === "nodata") return `no ${r.eventType} events for ${r.window ?? r.for}`;
+  if (r.kind === "system") return `system ${String(r.metric ?? "?")} ${r.op} ${r.threshold} for ${r.for}`;
+  return r.kind;
+}
+
+/** Least time between two reloads triggered by the live channel. */
+const RELOAD_MS = 1000;
 
 const tone = (
   s: string,
@@ -67,6 +82,8 @@ export function Alerts() {
   const [rules, setRules] = useState<Rule[] | null>(null);
   const [alerts, setAlerts] = useState<Alert[]>([]);
   const [history, setHistory] = useState<Transition[]>([]);
+  /** The history page's `next` cursor (older entries), or null at the end. */
+  const [next, setNext] = useState<string | null>(null);
   const [silences, setSilences] = useState<Silence[]>([]);
   const [editing, setEditing] = useState<Rule | "new" | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -76,12 +93,13 @@ export function Alerts() {
       const r = await api<{ rules: Rule[] }>("/v1/alerts/rules");
       const [a, h, s] = await Promise.all([
         api<{ alerts: Alert[] }>("/v1/alerts"),
-        api<{ history: Transition[] }>("/v1/alerts/history?limit=50"),
+        api<{ history: Transition[]; next?: string | null }>("/v1/alerts/history?limit=50"),
         api<{ silences: Silence[] }>("/v1/alerts/silences"),
       ]);
       setRules(r.rules);
       setAlerts(a.alerts);
       setHistory(h.history);
+      setNext(h.next ?? null);
       setSilences(s.silences);
       setError(null);
     } catch (e) {
@@ -93,10 +111,33 @@ export function Alerts() {
   useEffect(() => {
     void load();
   }, [load]);
+  const [liveError, setLiveError] = useState<string | null>(null);
   useEffect(() => {
     if (unavailable) return;
-    const live = new LiveStream({ channels: ["alerts"], onBatch: () => void load() });
-    return () => live.close();
+    // A burst of state changes reloads once: the first change after a quiet second loads at once,
+    // later ones wait until RELOAD_MS has passed since the last load.
+    let last = 0;
+    let timer: ReturnType<typeof setTimeout> | 0 = 0;
+    const schedule = () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = 0;
+        last = Date.now();
+        void load();
+      }, Math.max(0, last + RELOAD_MS - Date.now()));
+    };
+    const live = new LiveStream({
+      channels: ["alerts"],
+      onBatch: schedule,
+      onStatus: (s, detail) => {
+        if (s === "error") setLiveError(`Live stream: ${detail}`);
+        else if (s === "open") setLiveError(null);
+      },
+    });
+    return () => {
+      live.close();
+      clearTimeout(timer);
+    };
   }, [unavailable, load]);
 
   if (unavailable) {
@@ -112,6 +153,17 @@ export function Alerts() {
     try {
       await fn();
       await load();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const older = async () => {
+    try {
+      const h = await api<{ history: Transition[]; next?: string | null }>(
+        `/v1/alerts/history${query({ limit: 50, before: next })}`,
+      );
+      setHistory((old) => [...old, ...h.history]);
+      setNext(h.next ?? null);
     } catch (e) {
       setError(errorText(e));
     }
@@ -132,6 +184,7 @@ export function Alerts() {
   return (
     <div className="space-y-4">
       <ErrorBox error={error} />
+      <ErrorBox error={liveError} />
       <Card title={`Active alerts (${alerts.length})`}>
         {alerts.length === 0
           ? <Empty title="Nothing pending or firing" />
@@ -181,17 +234,15 @@ export function Alerts() {
             <tbody>
               {(rules ?? []).map((r) => (
                 <tr key={r.id}>
-                  <td className="table-cell font-medium">{r.name}</td>
-                  <td className="table-cell text-xs">
-                    {r.kind === "threshold"
-                      ? `${r.aggregate}(${r.eventType}) over ${r.window} ${r.op} ${r.threshold} for ${r.for}`
-                      : r.kind}
+                  <td className="cell font-medium">{r.name}</td>
+                  <td className="cell text-xs">
+                    {describeRule(r)}
                   </td>
-                  <td className="table-cell">
+                  <td className="cell">
                     <Badge tone={tone(r.severity)}>{r.severity}</Badge>
                   </td>
-                  <td className="table-cell">{r.enabled ? "enabled" : "disabled"}</td>
-                  <td className="table-cell whitespace-nowrap">
+                  <td className="cell">{r.enabled ? "enabled" : "disabled"}</td>
+                  <td className="cell whitespace-nowrap">
                     {isAdmin && (
                       <>
                         <button type="button" className="btn mr-1" onClick={() => setEditing(r)}>Edit</button>
@@ -223,8 +274,10 @@ export function Alerts() {
               {silences.map((s) => (
                 <li key={s.id} className="flex items-center gap-2 py-1">
                   <span>{s.matchers.map((m) => `${m.name}=${m.value}`).join(", ")}</span>
-                  <span className="text-xs text-slate-500">until {time(s.endsAt)}</span>
-                  {isAdmin && (
+                  <span className="text-xs text-slate-500">
+                    {s.status && s.status !== "active" ? `${s.status} · ` : ""}until {time(s.endsAt)}
+                  </span>
+                  {isAdmin && s.status !== "expired" && (
                     <button
                       type="button"
                       className="btn ml-auto"
@@ -249,6 +302,16 @@ export function Alerts() {
                 </li>
               ))}
             </ul>
+          )}
+          {next && (
+            <button
+              type="button"
+              className="btn mt-2"
+              onClick={() => void older()}
+              data-testid="history-older"
+            >
+              Older
+            </button>
           )}
         </Card>
       </div>

@@ -39,16 +39,16 @@ export function Audit() {
           <table className="w-full text-sm" data-testid="audit-table">
             <thead>
               <tr className="label">
-                <th className="table-cell">When</th>
-                {columns.map((c) => <th key={c} className="table-cell">{c}</th>)}
+                <th className="cell">When</th>
+                {columns.map((c) => <th key={c} className="cell">{c}</th>)}
               </tr>
             </thead>
             <tbody>
               {entries.map((e) => (
                 <tr key={e.seq}>
-                  <td className="table-cell whitespace-nowrap">{time(e.at)}</td>
+                  <td className="cell whitespace-nowrap">{time(e.at)}</td>
                   {columns.map((c) => (
-                    <td key={c} className="table-cell font-mono text-xs break-all">
+                    <td key={c} className="cell font-mono text-xs break-all">
                       {typeof e[c] === "object" && e[c] !== null ? JSON.stringify(e[c]) : String(e[c] ?? "")}
                     </td>
                   ))}

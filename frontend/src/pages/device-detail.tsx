@@ -75,10 +75,10 @@ export function DeviceDetail(props: { deviceId: string }) {
                   className="cursor-pointer hover:bg-slate-50 dark:hover:bg-slate-800/50"
                   onClick={() => setSelected(e)}
                 >
-                  <td className="table-cell whitespace-nowrap">{time(e.timestamp)}</td>
-                  <td className="table-cell">{e.eventType}</td>
-                  <td className="table-cell text-right tabular-nums">{num(e.value)}</td>
-                  <td className="table-cell truncate font-mono text-xs">
+                  <td className="cell whitespace-nowrap">{time(e.timestamp)}</td>
+                  <td className="cell">{e.eventType}</td>
+                  <td className="cell text-right tabular-nums">{num(e.value)}</td>
+                  <td className="cell truncate font-mono text-xs">
                     {e.data ? JSON.stringify(e.data) : ""}
                   </td>
                 </tr>

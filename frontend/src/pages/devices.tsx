@@ -91,16 +91,16 @@ export function Devices() {
           <table className="w-full text-sm" data-testid="devices-table">
             <thead>
               <tr className="label">
-                <th className="table-cell">Device</th>
-                <th className="table-cell">Last seen</th>
-                <th className="table-cell text-right">Events</th>
-                <th className="table-cell">Last values</th>
+                <th className="cell">Device</th>
+                <th className="cell">Last seen</th>
+                <th className="cell text-right">Events</th>
+                <th className="cell">Last values</th>
               </tr>
             </thead>
             <tbody>
               {shown.slice(0, 500).map((r) => (
                 <tr key={r.deviceId} className="cursor-pointer hover:bg-slate-50 dark:hover:bg-slate-800/50">
-                  <td className="table-cell">
+                  <td className="cell">
                     <a
                       className="font-medium text-indigo-600 dark:text-indigo-400"
                       href={href("devices", r.deviceId)}
@@ -108,9 +108,9 @@ export function Devices() {
                       {r.deviceId}
                     </a>
                   </td>
-                  <td className="table-cell whitespace-nowrap" title={time(r.lastSeen)}>{ago(r.lastSeen)}</td>
-                  <td className="table-cell text-right tabular-nums">{num(r.count)}</td>
-                  <td className="table-cell text-xs">
+                  <td className="cell whitespace-nowrap" title={time(r.lastSeen)}>{ago(r.lastSeen)}</td>
+                  <td className="cell text-right tabular-nums">{num(r.count)}</td>
+                  <td className="cell text-xs">
                     {Object.entries(r.last).map(([t, v]) => (
                       <span key={t} className="mr-3 whitespace-nowrap">{t}: {num(v)}</span>
                     ))}

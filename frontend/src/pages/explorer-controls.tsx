@@ -1,8 +1,12 @@
 /** The explorer's controls: event type, devices (searchable multi-select), aggregates, step, range, live. */
 import { useEffect, useState } from "react";
-import { api, query } from "../api.ts";
+import { api, ApiError, errorText, query } from "../api.ts";
+import { ErrorBox } from "../components/ui.tsx";
 import { toLocalInput } from "../format.ts";
 import { AGGREGATES, type ExplorerState, QUICK_RANGES, resolveTime, STEPS } from "../explorer-state.ts";
+
+/** Devices asked for in the picker (the server may allow fewer: METRICS_MAX_SERIES). */
+const DEVICE_LIMIT = 1000;
 
 export function ExplorerControls(props: {
   state: ExplorerState;
@@ -14,13 +18,30 @@ export function ExplorerControls(props: {
   const [devices, setDevices] = useState<string[]>([]);
   const [search, setSearch] = useState("");
   const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [capped, setCapped] = useState(false);
 
   useEffect(() => {
     if (!state.type) return;
-    api<{ data: { deviceId: string }[] }>(
-      `/v1/metrics/latest${query({ eventType: state.type, limit: 1000 })}`,
-    )
-      .then((r) => setDevices(r.data.map((d) => d.deviceId).sort()), () => setDevices([]));
+    let stop = false;
+    type Latest = { data: { deviceId: string }[] };
+    const ask = (limit?: number) =>
+      api<Latest>(`/v1/metrics/latest${query({ eventType: state.type, limit })}`).then((r) => ({ r, limit }));
+    // 1000 devices, or the server's own default when its METRICS_MAX_SERIES is lower (400 on `limit`).
+    ask(DEVICE_LIMIT).catch((e) => {
+      if (e instanceof ApiError && e.status === 400 && e.errors.some((f) => f.field === "limit")) {
+        return ask();
+      }
+      throw e;
+    }).then(({ r, limit }) => {
+      if (stop) return;
+      setDevices(r.data.map((d) => d.deviceId).sort());
+      setCapped(r.data.length >= (limit ?? 100));
+      setError(null);
+    }, (e) => !stop && setError(`Device list: ${errorText(e)}`));
+    return () => {
+      stop = true;
+    };
   }, [state.type]);
 
   const now = Date.now();
@@ -36,6 +57,11 @@ export function ExplorerControls(props: {
 
   return (
     <div className="card grid gap-3 md:grid-cols-2 xl:grid-cols-4">
+      {error && (
+        <div className="md:col-span-2 xl:col-span-4">
+          <ErrorBox error={error} />
+        </div>
+      )}
       <label className="block">
         <span className="label">Event type</span>
         <select
@@ -61,7 +87,7 @@ export function ExplorerControls(props: {
           <div className="absolute z-20 mt-1 w-full rounded-md border border-slate-300 bg-white p-2 shadow-lg dark:border-slate-700 dark:bg-slate-900">
             <input
               className="input w-full"
-              placeholder={`Search ${devices.length} devices`}
+              placeholder={`Search ${devices.length}${capped ? " (first ones only)" : ""} devices`}
               value={search}
               onChange={(e) => setSearch(e.target.value)}
             />

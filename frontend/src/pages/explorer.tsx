@@ -2,14 +2,17 @@
  * Metric explorer: series of aggregates for one event type over all devices
  * or chosen ones, any step and range, drag-to-zoom and zoom out, and live
  * mode that merges window updates from the `aggregates` channel into the
- * drawn points. All state is in the URL.
+ * drawn points. All state is in the URL. When live messages were lost (the
+ * server's `lagged`, or this page dropping frames) the range is fetched again,
+ * so the chart never silently misses windows. The live status has a line of
+ * its own under the chart, always there, so it cannot move the chart.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, errorText, query } from "../api.ts";
 import { type LiveMessage, LiveStream } from "../live.ts";
-import { href, replaceHash } from "../route.ts";
+import { href, pushHash, replaceHash } from "../route.ts";
 import { type Series, TimeChart } from "../components/time-chart.tsx";
-import { Card, Empty, ErrorBox, FirstEventHint, Notice } from "../components/ui.tsx";
+import { Card, Empty, ErrorBox, FirstEventHint } from "../components/ui.tsx";
 import { ExplorerControls } from "./explorer-controls.tsx";
 import { type ExplorerState, isRelative, readState, resolveTime, stateParams } from "../explorer-state.ts";
 
@@ -50,10 +53,17 @@ export function Explorer(props: { params: URLSearchParams }) {
   const [liveNote, setLiveNote] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [refresh, setRefresh] = useState(0);
+  /** Bumped to fetch the range again after a live gap, without resubscribing. */
+  const [reload, setReload] = useState(0);
   const loadedRef = useRef<Loaded | null>(null);
 
+  // A range change (zoom, zoom out, quick or absolute range) is a history entry, so Back undoes it;
+  // other edits (type, devices, aggregates, step, live) replace the current entry.
   const update = useCallback((next: Partial<ExplorerState>) => {
-    replaceHash(href("explorer", null, stateParams({ ...state, ...next })));
+    const hash = href("explorer", null, stateParams({ ...state, ...next }));
+    const range = (next.from !== undefined && next.from !== state.from) ||
+      (next.to !== undefined && next.to !== state.to);
+    (range ? pushHash : replaceHash)(hash);
   }, [state]);
 
   useEffect(() => {
@@ -108,16 +118,27 @@ export function Explorer(props: { params: URLSearchParams }) {
       if ((e as Error).name !== "AbortError") setError(errorText(e));
     }).finally(() => setLoading(false));
     return () => abort.abort();
-  }, [key]);
+  }, [key, reload]);
 
   useEffect(() => {
     if (!state.live || !state.type) return;
     setLiveNote("Waiting for window updates…");
+    let gapTimer: ReturnType<typeof setTimeout> | 0 = 0;
     const live = new LiveStream({
       channels: ["aggregates"],
       eventTypes: [state.type],
       deviceIds: state.devices,
       onStatus: (s, detail) => s === "error" && setLiveNote(`Live stream: ${detail}`),
+      // Window updates were lost: fetch the range again (at most one refetch per second of gaps).
+      onGap: (gap) => {
+        setLiveNote(`${gap.dropped + gap.skipped} live updates were skipped; the range was fetched again.`);
+        if (!gapTimer) {
+          gapTimer = setTimeout(() => {
+            gapTimer = 0;
+            setReload((r) => r + 1);
+          }, 1000);
+        }
+      },
       onBatch: (messages: LiveMessage[]) => {
         const cur = loadedRef.current;
         if (!cur) return;
@@ -158,7 +179,10 @@ export function Explorer(props: { params: URLSearchParams }) {
         }
       },
     });
-    return () => live.close();
+    return () => {
+      live.close();
+      clearTimeout(gapTimer);
+    };
   }, [state.live, key]);
 
   const series = useMemo<Series[]>(() => {
@@ -195,7 +219,6 @@ export function Explorer(props: { params: URLSearchParams }) {
         onRefresh={() => setRefresh((r) => r + 1)}
       />
       <ErrorBox error={error} />
-      {state.live && liveNote && <Notice>{liveNote}</Notice>}
       <Card
         title={state.type
           ? `${state.type}${loaded ? ` · step ${loaded.step / 1000} s · ${loaded.source}` : ""}`
@@ -217,7 +240,13 @@ export function Explorer(props: { params: URLSearchParams }) {
           testId="explorer-chart"
           onZoom={(from, to) => update({ from: String(from), to: String(to) })}
         />
-        <p className="mt-2 text-xs text-slate-500">
+        <p
+          className="mt-2 h-8 overflow-hidden text-xs text-amber-700 dark:text-amber-300"
+          data-testid="live-status"
+        >
+          {state.live ? liveNote ?? "Live: window updates are merged as they arrive." : ""}
+        </p>
+        <p className="text-xs text-slate-500">
           Drag across the chart to zoom in; click a legend entry to hide its series.
           {loaded?.truncated && " More series exist than are shown (METRICS_MAX_SERIES)."}
         </p>

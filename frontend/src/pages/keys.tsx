@@ -127,31 +127,31 @@ export function Keys() {
           <table className="w-full text-sm" data-testid="keys-table">
             <thead>
               <tr className="label">
-                <th className="table-cell">Name</th>
-                <th className="table-cell">Id</th>
-                <th className="table-cell">Scopes</th>
-                <th className="table-cell">Status</th>
-                <th className="table-cell">Created</th>
-                <th className="table-cell">Last used</th>
-                <th className="table-cell">Expires</th>
-                <th className="table-cell"></th>
+                <th className="cell">Name</th>
+                <th className="cell">Id</th>
+                <th className="cell">Scopes</th>
+                <th className="cell">Status</th>
+                <th className="cell">Created</th>
+                <th className="cell">Last used</th>
+                <th className="cell">Expires</th>
+                <th className="cell"></th>
               </tr>
             </thead>
             <tbody>
               {(keys ?? []).map((k) => (
                 <tr key={k.id} data-key-id={k.id}>
-                  <td className="table-cell">{k.name}</td>
-                  <td className="table-cell font-mono text-xs">{k.id}</td>
-                  <td className="table-cell">{k.scopes.join(", ")}</td>
-                  <td className="table-cell" data-testid="key-status">
+                  <td className="cell">{k.name}</td>
+                  <td className="cell font-mono text-xs">{k.id}</td>
+                  <td className="cell">{k.scopes.join(", ")}</td>
+                  <td className="cell" data-testid="key-status">
                     <Badge tone={k.status === "active" ? "ok" : "bad"}>{k.status}</Badge>
                   </td>
-                  <td className="table-cell whitespace-nowrap">{time(k.createdAt)}</td>
-                  <td className="table-cell whitespace-nowrap">{ago(k.lastUsedAt)}</td>
-                  <td className="table-cell whitespace-nowrap">
+                  <td className="cell whitespace-nowrap">{time(k.createdAt)}</td>
+                  <td className="cell whitespace-nowrap">{ago(k.lastUsedAt)}</td>
+                  <td className="cell whitespace-nowrap">
                     {k.expiresAt ? time(k.expiresAt) : "never"}
                   </td>
-                  <td className="table-cell">
+                  <td className="cell">
                     {k.status === "active" && (
                       <button
                         type="button"

@@ -1,8 +1,8 @@
 /**
- * Overview: the system right now, from the live `stats` channel (one message
- * a second) plus /health every 5 s: ingest rate by outcome, receive→aggregate
- * latency, commit batch size, queue depth, subscribers, store size, memory,
- * uptime and health.
+ * Overview: the system right now, every figure from the live `stats` channel
+ * (one message a second): ingest rate by outcome, receive→aggregate latency,
+ * commit batch size, queue depth, subscribers, store size, memory, uptime and
+ * health. /health is read once, for the server's version only.
  */
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api, errorText } from "../api.ts";
@@ -22,6 +22,9 @@ interface Stats {
     lateEvents: number;
     receiveToAggregateMs: { p50: number | null; p95: number | null; p99: number | null };
   } | null;
+  /** The store's last probe (server: backend/realtime/store-probe.ts). */
+  health?: { status: string; database: string };
+  store?: { engine: string; events: number | null; bytes: number | null };
   ingest?: {
     accepted: number;
     duplicate: number;
@@ -33,10 +36,7 @@ interface Stats {
 }
 
 interface Health {
-  status: string;
   version: string;
-  services: Record<string, string>;
-  store: { engine: string; events: number | null; bytes: number | null };
 }
 
 interface Sample {
@@ -72,7 +72,7 @@ function totals(s: Stats): Record<Outcome, number> {
 export function Overview() {
   const [stats, setStats] = useState<Stats | null>(null);
   const [samples, setSamples] = useState<Sample[]>([]);
-  const [health, setHealth] = useState<Health | null>(null);
+  const [version, setVersion] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [liveError, setLiveError] = useState<string | null>(null);
   const prev = useRef<Stats | null>(null);
@@ -80,7 +80,11 @@ export function Overview() {
   useEffect(() => {
     const live = new LiveStream({
       channels: ["stats"],
-      onStatus: (s, detail) => setLiveError(s === "error" ? `Live stream: ${detail}` : null),
+      // The error stays up through reconnect attempts until the stream is open again (no flicker).
+      onStatus: (s, detail) => {
+        if (s === "error") setLiveError(`Live stream: ${detail}`);
+        else if (s === "open") setLiveError(null);
+      },
       onBatch: (messages: LiveMessage[]) => {
         const batch = messages.filter((m) => m.type === "stats").map((m) => m.data as Stats);
         if (!batch.length) return;
@@ -113,16 +117,12 @@ export function Overview() {
 
   useEffect(() => {
     let stop = false;
-    const load = () =>
-      api<Health>("/health").then(
-        (h) => !stop && (setHealth(h), setError(null)),
-        (e) => !stop && setError(errorText(e)),
-      );
-    load();
-    const timer = setInterval(load, 5000);
+    api<Health>("/health").then(
+      (h) => !stop && setVersion(h.version),
+      (e) => !stop && setError(errorText(e)),
+    );
     return () => {
       stop = true;
-      clearInterval(timer);
     };
   }, []);
 
@@ -143,6 +143,8 @@ export function Overview() {
   const xMax = last?.t;
   const xMin = xMax === undefined ? undefined : xMax - HISTORY * 1000;
   const lat = stats?.stream?.receiveToAggregateMs;
+  const health = stats?.health ?? null;
+  const store = stats?.store ?? null;
   const healthy = health?.status === "ok";
 
   return (
@@ -153,7 +155,7 @@ export function Overview() {
         <Stat
           label="Health"
           value={health ? <Badge tone={healthy ? "ok" : "bad"}>{health.status}</Badge> : "–"}
-          hint={health ? `database ${health.services.database} · v${health.version}` : ""}
+          hint={health ? `database ${health.database}${version ? ` · v${version}` : ""}` : ""}
           testId="health"
         />
         <Stat
@@ -192,8 +194,8 @@ export function Overview() {
         />
         <Stat
           label="Store"
-          value={bytes(health?.store.bytes)}
-          hint={`${num(health?.store.events ?? null)} events · ${health?.store.engine ?? ""}`}
+          value={bytes(store?.bytes)}
+          hint={`${num(store?.events ?? null)} events · ${store?.engine ?? ""}`}
           testId="store"
         />
         <Stat
@@ -222,7 +224,7 @@ export function Overview() {
           <TimeChart series={latencySeries} testId="chart-latency" xMin={xMin} xMax={xMax} />
         </Card>
       </div>
-      {health && health.store.events === 0 && (
+      {store && store.events === 0 && (
         <Empty title="No events stored yet">
           <FirstEventHint />
         </Empty>

@@ -3,7 +3,9 @@
  * server and by text here. Batches arrive once per animation frame and the
  * table renders at most every RENDER_MS; only the newest TAIL_MAX events are
  * kept, so a fast stream cannot grow the page.
- * Pause keeps receiving (and counting) but freezes the list.
+ * Pause keeps receiving (into the kept list, and counting) but freezes the
+ * table; Resume shows what arrived meanwhile. Lost messages are shown: the
+ * server's `lagged` skips and this page's per-frame drops ("N skipped").
  */
 import { memo, useEffect, useRef, useState } from "react";
 import { type LiveMessage, LiveStream } from "../live.ts";
@@ -26,6 +28,7 @@ export function Tail() {
   const [error, setError] = useState<string | null>(null);
   const [rate, setRate] = useState(0);
   const [missed, setMissed] = useState(0);
+  const [skipped, setSkipped] = useState(0);
   const buffer = useRef<EventView[]>([]);
   const pausedRef = useRef(false);
   const received = useRef(0);
@@ -34,6 +37,7 @@ export function Tail() {
   useEffect(() => {
     buffer.current = [];
     setRows([]);
+    setSkipped(0);
     let renderTimer: ReturnType<typeof setTimeout> | 0 = 0;
     let lastRender = 0;
     const live = new LiveStream({
@@ -41,16 +45,20 @@ export function Tail() {
       deviceIds: applied.device ? [applied.device] : [],
       eventTypes: applied.type ? [applied.type] : [],
       maxBuffered: TAIL_MAX,
-      onStatus: (s, detail) => setError(s === "error" ? `Live stream: ${detail}` : null),
+      // The error stays up through reconnect attempts until the stream is open again (no flicker).
+      onStatus: (s, detail) => {
+        if (s === "error") setError(`Live stream: ${detail}`);
+        else if (s === "open") setError(null);
+      },
+      onGap: (gap) => setSkipped(gap.dropped + gap.skipped),
       onBatch: (messages: LiveMessage[]) => {
         const events = messages.filter((m) => m.type === "event").map((m) => m.data as EventView);
         received.current = live.received;
+        buffer.current = events.slice(-TAIL_MAX).reverse().concat(buffer.current).slice(0, TAIL_MAX);
         if (pausedRef.current) {
           setMissed((n) => n + events.length);
           return;
         }
-        const next = events.slice(-TAIL_MAX).reverse().concat(buffer.current).slice(0, TAIL_MAX);
-        buffer.current = next;
         // Render at most every RENDER_MS: a table of TAIL_MAX rows per frame would keep layout busy.
         if (!renderTimer) {
           renderTimer = setTimeout(() => {
@@ -84,7 +92,7 @@ export function Tail() {
   return (
     <div className="space-y-4">
       <Card
-        title={`Live events · ${num(rate)}/s`}
+        title={`Live events · ${num(rate)}/s${skipped ? ` · ${num(skipped)} skipped` : ""}`}
         actions={
           <>
             <form
@@ -120,6 +128,7 @@ export function Tail() {
               className="btn"
               data-testid="pause"
               onClick={() => {
+                if (paused) setRows(buffer.current);
                 setPaused(!paused);
                 setMissed(0);
               }}
@@ -173,11 +182,11 @@ const TailRow = memo(function TailRow(props: { event: EventView; onSelect(e: Eve
       onClick={() => props.onSelect(e)}
       data-event-id={e.id}
     >
-      <td className="table-cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
-      <td className="table-cell truncate">{e.deviceId}</td>
-      <td className="table-cell truncate">{e.eventType}</td>
-      <td className="table-cell truncate text-right tabular-nums">{num(e.value)}</td>
-      <td className="table-cell truncate font-mono text-xs">{e.data ? JSON.stringify(e.data) : ""}</td>
+      <td className="cell truncate whitespace-nowrap">{time(e.timestamp)}</td>
+      <td className="cell truncate">{e.deviceId}</td>
+      <td className="cell truncate">{e.eventType}</td>
+      <td className="cell truncate text-right tabular-nums">{num(e.value)}</td>
+      <td className="cell truncate font-mono text-xs">{e.data ? JSON.stringify(e.data) : ""}</td>
     </tr>
   );
 });

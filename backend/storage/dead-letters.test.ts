@@ -166,7 +166,7 @@ describe("Dead letters", () => {
         cacheMb: 8,
         walAutocheckpointPages: 1000,
         synchronous: "normal",
-        preference: "libsql",
+        preference: "auto", // the same SQLite library as the server: mixing two on one WAL file is not safe
       });
       const ts = NOW - 1000;
       await raw.writeBatch([

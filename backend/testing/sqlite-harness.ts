@@ -1,0 +1,35 @@
+/**
+ * The store-contract harness for the SQLite store: each `open()` is a fresh
+ * database file in a temp directory on the given driver, reopenable, removed
+ * by `cleanup()`. Shared by every contract suite the SQLite drivers run.
+ */
+import { join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { createSqliteStore } from "../store/sqlite/sqlite-store.ts";
+
+const tuning = { cacheMb: 16, walAutocheckpointPages: 1000, synchronous: "normal" as const };
+
+/** Whether this runtime has node:sqlite (Deno 2, Node ≥ 22.5). */
+export const hasNodeSqlite = await import("node:sqlite").then(() => true, () => false);
+
+export function sqliteHarness(preference: DriverPreference) {
+  return {
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), "pulsestream-store-"));
+      const url = `file:${join(dir, "store.db")}`;
+      const openStore = async () =>
+        createSqliteStore({ driver: await openSqlDriver(url, { ...tuning, preference }) });
+      const store = await openStore();
+      return {
+        store,
+        reopen: openStore,
+        cleanup: async () => {
+          await store.close().catch(() => {});
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}

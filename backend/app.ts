@@ -7,6 +7,7 @@ import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
+import type { ApiKeyCache } from "./auth/key-cache.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
 import { exportRoutes, storageAdminRoutes, type StorageRoutesDeps } from "./http/storage-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
@@ -56,6 +57,11 @@ export interface AppDeps {
     | "observability"
   >;
   idempotency: IdempotencyGuard;
+  /**
+   * Key records for ingestion; give it only when the group committer checks keys at commit
+   * (`CommitKeyCheck`, as `createPulseStream` wires it), else revocation would wait for its TTL.
+   */
+  keyCache?: ApiKeyCache;
   metrics: MetricsService;
   /** The stream engine, for live snapshots; null when stream processing is off. */
   engine: StreamEngine | null;
@@ -145,7 +151,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       logger,
     }),
   );
-  const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
+  const auth = {
+    store,
+    clock,
+    hasher: new ApiKeyHasher(),
+    usage: new KeyUsageRecorder(store, logger),
+    cache: deps.keyCache,
+  };
   app.route(
     "/v1/admin",
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),

@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IdempotencyGuard } from "./ingest/idempotency.ts";
+import { ApiKeyCache } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
@@ -95,7 +96,12 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     logger,
     print: options.print ?? ((line) => console.log(line)),
   });
-  const committer = new GroupCommitter(store, config.commit);
+  // Ingest commits re-check their keys, which is what lets ingestion read keys from a cache.
+  const keyCache = new ApiKeyCache(store, clock);
+  const committer = new GroupCommitter(store, config.commit, undefined, {
+    now: () => clock.now(),
+    refusals: (ids) => keyCache.refusals(ids),
+  });
   const observability = new Observability({ enabled: config.observability.instrumentation, logger });
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })
@@ -257,6 +263,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const app = createApp({
     observability,
     idempotency,
+    keyCache,
     metrics,
     engine,
     hub,

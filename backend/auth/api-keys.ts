@@ -2,13 +2,16 @@
  * API keys. A key is `psk_` + 32 random bytes (base64url): high entropy, so a
  * single SHA-256 is the right stored form (a slow password hash buys nothing
  * against brute force of 256 bits and would cost every request). Keys are
- * looked up by hash and then compared in constant time; nothing is cached, so
- * a revoked or expired key is refused on its very next request.
+ * looked up by hash and then compared in constant time. Only ingestion may take
+ * the record from an `ApiKeyCache`, because its commits re-check the key inside
+ * their own transaction; every other request reads the store. Either way a
+ * revoked or expired key is refused on its very next request.
  */
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { ApiKeyRecord, Store } from "../store/store.ts";
 import type { Logger } from "../logger.ts";
+import { type ApiKeyCache, keyProblem } from "./key-cache.ts";
 
 /** What a key may do. */
 export type Scope = "ingest" | "read" | "admin";
@@ -41,8 +44,8 @@ export function generateApiKeySecret(): string {
  * Hashes key secrets with a bounded memo: SHA-256 through WebCrypto is an
  * async call costing ~19 µs under Deno, a third of the single-event request
  * budget, and the same few keys arrive on every request. Only the
- * secret→hash mapping is memoised; the key record is still read from the store
- * on every request, so revocation takes effect at once.
+ * secret→hash mapping is memoised; the key record itself is read from the store
+ * (or, for ingestion, from `ApiKeyCache`), so revocation takes effect at once.
  */
 export class ApiKeyHasher {
   #memo = new Map<string, string>();
@@ -75,17 +78,15 @@ export function apiKeyFromHeaders(headers: Headers): string | null {
 export async function authenticate(
   store: Store,
   secret: string | null,
-  options: { scope: Scope; clock: Clock; hasher: ApiKeyHasher },
+  options: { scope: Scope; clock: Clock; hasher: ApiKeyHasher; cache?: ApiKeyCache },
 ): Promise<Principal> {
   if (!secret) throw new UnauthorizedError("Missing API key: send x-api-key or Authorization: Bearer <key>");
   if (secret.length > 512) throw new UnauthorizedError("Invalid API key");
   const hash = await options.hasher.hash(secret);
-  const record = await store.findApiKeyByHash(hash);
-  if (!record || !constantTimeEqual(record.keyHash, hash)) throw new UnauthorizedError("Invalid API key");
-  if (record.revokedAt !== null) throw new UnauthorizedError("API key has been revoked");
-  if (record.expiresAt !== null && record.expiresAt <= options.clock.now()) {
-    throw new UnauthorizedError("API key has expired");
-  }
+  const found = await (options.cache ? options.cache.find(hash) : store.findApiKeyByHash(hash));
+  const record = found && constantTimeEqual(found.keyHash, hash) ? found : null;
+  const problem = keyProblem(record, options.clock.now());
+  if (problem || !record) throw problem ?? new UnauthorizedError("Invalid API key");
   if (!record.scopes.includes(options.scope)) {
     throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
   }

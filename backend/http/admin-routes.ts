@@ -93,11 +93,13 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
       rateLimit: parsed.data.rateLimit,
       actor: actor(c),
     });
+    deps.auth.cache?.forget(key.id);
     return c.json({ status: "success", data: key });
   });
 
   app.delete("/keys/:id", async (c) => {
     const key = await revokeApiKey(deps, { id: c.req.param("id"), actor: actor(c) });
+    deps.auth.cache?.forget(key.id);
     return c.json({ status: "success", data: key });
   });
 

@@ -46,7 +46,7 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const auth = deps.auth;
 
-  app.post("/", requireScope("ingest", auth), async (c) => {
+  app.post("/", requireScope("ingest", auth, { cachedKey: true }), async (c) => {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
     const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs).catch(
       (error) => {
@@ -153,7 +153,7 @@ export async function ingestPayload(
   idemKey: string | null,
 ): Promise<{ status: number; body: string; replayed: boolean }> {
   if (idemKey === null) {
-    const result = await ingestEvents(deps.ingest, ingestParams(deps, payload, null, undefined));
+    const result = await ingestEvents(deps.ingest, ingestParams(deps, keyId, payload, null, undefined));
     return { ...render(payload.kind, result), replayed: false };
   }
   const start = await deps.idempotency.begin(keyId, idemKey, payload);
@@ -168,7 +168,7 @@ export async function ingestPayload(
     };
     const result = await ingestEvents(
       deps.ingest,
-      ingestParams(deps, payload, idemKey, ticket.derivedIdPrefix),
+      ingestParams(deps, keyId, payload, idemKey, ticket.derivedIdPrefix),
       remember,
     );
     outcome = render(payload.kind, result);
@@ -183,6 +183,7 @@ export async function ingestPayload(
 
 function ingestParams(
   deps: EventsRoutesDeps,
+  keyId: string,
   payload: EventsPayload,
   idemKey: string | null,
   derivedIdPrefix: string | undefined,
@@ -194,6 +195,7 @@ function ingestParams(
     idempotencyKey: idemKey,
     derivedIdPrefix: single ? undefined : derivedIdPrefix,
     maxIdLength: deps.eventLimits.maxIdLength,
+    keyId,
   };
 }
 

@@ -43,75 +43,79 @@ interface Frame {
 
 export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get("/", requireScope("ingest", deps.events.auth, { queryKey: true }), async (c, next) => {
-    const realtime = deps.realtime;
-    if (!realtime) {
-      throw new ValidationError("WebSocket is not available on this runtime; use POST /v1/events");
-    }
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      throw new ValidationError("Expected a WebSocket upgrade (or use POST /v1/events)", [{
-        field: "upgrade",
-        message: "send Upgrade: websocket",
-      }]);
-    }
-    const principal = c.get("principal");
-    const outcomes = deps.events.ingest.outcomes;
-    let inFlight = 0;
-    let stopKeepAlive = () => {};
-    const handler = realtime.upgradeWebSocket(() => ({
-      onOpen(_event, ws) {
-        stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
-      },
-      onMessage(event, ws) {
-        const text = typeof event.data === "string" ? event.data : null;
-        let frame: Frame;
-        try {
-          if (text === null) {
-            throw new ValidationError("Frames must be text (JSON or NDJSON)", [{
-              field: "frame",
-              message: "binary frame",
-            }]);
+  app.get(
+    "/",
+    requireScope("ingest", deps.events.auth, { queryKey: true, cachedKey: true }),
+    async (c, next) => {
+      const realtime = deps.realtime;
+      if (!realtime) {
+        throw new ValidationError("WebSocket is not available on this runtime; use POST /v1/events");
+      }
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        throw new ValidationError("Expected a WebSocket upgrade (or use POST /v1/events)", [{
+          field: "upgrade",
+          message: "send Upgrade: websocket",
+        }]);
+      }
+      const principal = c.get("principal");
+      const outcomes = deps.events.ingest.outcomes;
+      let inFlight = 0;
+      let stopKeepAlive = () => {};
+      const handler = realtime.upgradeWebSocket(() => ({
+        onOpen(_event, ws) {
+          stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
+        },
+        onMessage(event, ws) {
+          const text = typeof event.data === "string" ? event.data : null;
+          let frame: Frame;
+          try {
+            if (text === null) {
+              throw new ValidationError("Frames must be text (JSON or NDJSON)", [{
+                field: "frame",
+                message: "binary frame",
+              }]);
+            }
+            frame = parseFrame(text, deps.events.requestLimits.maxBodyBytes);
+          } catch (error) {
+            reply(ws, errorFrame(peekSeq(text), error));
+            return;
           }
-          frame = parseFrame(text, deps.events.requestLimits.maxBodyBytes);
-        } catch (error) {
-          reply(ws, errorFrame(peekSeq(text), error));
-          return;
-        }
-        const events = frame.payload.items.length;
-        const maxEvents = deps.events.requestLimits.maxEventsPerRequest;
-        if (events > maxEvents) {
-          outcomes?.rejected("too_large").inc(events);
-          const error = new PayloadTooLargeError(`A frame may carry at most ${maxEvents} events`, "events");
-          reply(ws, errorFrame(frame.seq, error));
-          return;
-        }
-        if (inFlight >= deps.maxInFlight) {
-          // Refused before any work: counted like a full commit queue (503, retry later).
-          outcomes?.overloaded.inc(events);
-          reply(ws, {
-            type: "error",
-            seq: frame.seq,
-            status: 503,
-            message:
-              `Too many frames in flight (at most ${deps.maxInFlight}); wait for acks before sending more`,
-            errors: [{ field: "frame", message: "in-flight window full" }],
-          });
-          return;
-        }
-        inFlight++;
-        void handle(deps.events, principal, frame).then((answer) => reply(ws, answer)).finally(() =>
-          inFlight--
-        );
-      },
-      onClose() {
-        stopKeepAlive();
-      },
-      onError() {
-        stopKeepAlive();
-      },
-    }));
-    return await handler(c, next);
-  });
+          const events = frame.payload.items.length;
+          const maxEvents = deps.events.requestLimits.maxEventsPerRequest;
+          if (events > maxEvents) {
+            outcomes?.rejected("too_large").inc(events);
+            const error = new PayloadTooLargeError(`A frame may carry at most ${maxEvents} events`, "events");
+            reply(ws, errorFrame(frame.seq, error));
+            return;
+          }
+          if (inFlight >= deps.maxInFlight) {
+            // Refused before any work: counted like a full commit queue (503, retry later).
+            outcomes?.overloaded.inc(events);
+            reply(ws, {
+              type: "error",
+              seq: frame.seq,
+              status: 503,
+              message:
+                `Too many frames in flight (at most ${deps.maxInFlight}); wait for acks before sending more`,
+              errors: [{ field: "frame", message: "in-flight window full" }],
+            });
+            return;
+          }
+          inFlight++;
+          void handle(deps.events, principal, frame).then((answer) => reply(ws, answer)).finally(() =>
+            inFlight--
+          );
+        },
+        onClose() {
+          stopKeepAlive();
+        },
+        onError() {
+          stopKeepAlive();
+        },
+      }));
+      return await handler(c, next);
+    },
+  );
   return app;
 }
 

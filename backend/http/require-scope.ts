@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { apiKeyFromHeaders, type ApiKeyHasher, authenticate, type Scope } from "../auth/api-keys.ts";
+import type { ApiKeyCache } from "../auth/key-cache.ts";
 import type { KeyUsageRecorder } from "../auth/key-usage.ts";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../store/store.ts";
@@ -11,17 +12,20 @@ export interface AuthDeps {
   clock: Clock;
   hasher: ApiKeyHasher;
   usage: KeyUsageRecorder;
+  /** Key records for ingestion, whose commits re-check the key (see key-cache.ts). */
+  cache?: ApiKeyCache;
 }
 
 /**
  * Authenticates the request's key and requires `scope`; sets `principal`. With `queryKey`, a key
  * in the `apiKey` query parameter is accepted too (EventSource and browser WebSockets cannot send
- * headers); headers win when both are present.
+ * headers); headers win when both are present. With `cachedKey`, the key record may come from
+ * `deps.cache`: only for routes whose every effect is a commit made for the key (ingestion).
  */
 export function requireScope(
   scope: Scope,
   deps: AuthDeps,
-  options: { queryKey?: boolean } = {},
+  options: { queryKey?: boolean; cachedKey?: boolean } = {},
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const secret = apiKeyFromHeaders(c.req.raw.headers) ??
@@ -30,6 +34,7 @@ export function requireScope(
       scope,
       clock: deps.clock,
       hasher: deps.hasher,
+      cache: options.cachedKey ? deps.cache : undefined,
     });
     deps.usage.record(principal.keyId, deps.clock.now());
     c.set("principal", principal);

@@ -210,7 +210,7 @@ export class ImportService {
   async #commit(job: ImportJobRecord, events: EnrichedEvent[]): Promise<void> {
     let outcomes;
     try {
-      outcomes = await this.#submit(events);
+      outcomes = await this.#submit(events, job.keyId);
     } catch (error) {
       (error instanceof OverloadedError ? this.#outcomes.overloaded : this.#outcomes.failed).inc(
         events.length,
@@ -240,13 +240,16 @@ export class ImportService {
     }
   }
 
-  /** Submits to the committer, waiting out a full queue with a capped exponential backoff. */
-  async #submit(events: EnrichedEvent[]) {
+  /**
+   * Submits to the committer for `keyId` (a key revoked mid-import stops it), waiting out a full
+   * queue with a capped exponential backoff.
+   */
+  async #submit(events: EnrichedEvent[], keyId: string) {
     let delay = 10;
     let waited = 0;
     for (;;) {
       try {
-        return await this.deps.committer.submit(events);
+        return await this.deps.committer.submit(events, [], keyId);
       } catch (error) {
         if (!(error instanceof OverloadedError) || waited >= MAX_OVERLOAD_WAIT_MS) throw error;
         await this.#sleep(delay);

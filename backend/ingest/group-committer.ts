@@ -10,10 +10,21 @@
  *
  * The queue is bounded by `maxQueuedEvents`: beyond it `submit` throws
  * `OverloadedError` at once (503 with Retry-After) instead of buffering.
+ *
+ * With `keys`, a request submitted for an API key commits only while that key
+ * is active: the transaction checks every key of the batch (`KeyGuard`), and
+ * when one was revoked or expired in the meantime its requests are refused
+ * with the 401 and the others are committed in the next round.
  */
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
-import type { CommitOutcome, CommitResult, IdempotencyRecord, Store } from "../store/store.ts";
+import {
+  type CommitOutcome,
+  type CommitResult,
+  type IdempotencyRecord,
+  InactiveKeyError,
+  type Store,
+} from "../store/store.ts";
 import { createMacrotask } from "./macrotask.ts";
 
 export interface GroupCommitterOptions {
@@ -35,9 +46,17 @@ export interface CommitObserver {
   onCommitted?(events: readonly EnrichedEvent[], result: CommitResult): void;
 }
 
+/** How commits check the API keys they are made for. */
+export interface CommitKeyCheck {
+  now(): number;
+  /** The error each inactive key's requests fail with (active keys are absent). */
+  refusals(keyIds: readonly string[]): Promise<Map<string, Error>>;
+}
+
 interface Pending {
   events: readonly EnrichedEvent[];
   records: readonly IdempotencyRecord[];
+  keyId: string | undefined;
   resolve: (outcomes: CommitOutcome[]) => void;
   reject: (error: unknown) => void;
 }
@@ -55,6 +74,7 @@ export class GroupCommitter {
     private readonly store: Store,
     private readonly options: GroupCommitterOptions,
     private observer?: CommitObserver,
+    private readonly keys?: CommitKeyCheck,
   ) {}
 
   /** Sets who hears of each commit (the stream engine, metrics). */
@@ -74,11 +94,12 @@ export class GroupCommitter {
 
   /**
    * Commits `events` (and `records`, in the same transaction) atomically with whatever else is
-   * queued; resolves after the commit.
+   * queued; resolves after the commit. With `keyId`, only while that key is active.
    */
   submit(
     events: readonly EnrichedEvent[],
     records: readonly IdempotencyRecord[] = [],
+    keyId?: string,
   ): Promise<CommitOutcome[]> {
     if (this.#closed) return Promise.reject(new OverloadedError());
     if (events.length === 0 && records.length === 0) return Promise.resolve([]);
@@ -86,7 +107,7 @@ export class GroupCommitter {
       return Promise.reject(new OverloadedError());
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ events, records, resolve, reject });
+      this.#queue.push({ events, records, keyId, resolve, reject });
       this.#queuedEvents += events.length;
       this.#schedule();
     });
@@ -127,10 +148,16 @@ export class GroupCommitter {
     this.#queuedEvents -= size;
     const all = batch.length === 1 ? batch[0].events : batch.flatMap((p) => p.events);
     const started = performance.now();
+    const keyIds = this.keys ? [...new Set(batch.flatMap((p) => p.keyId ?? []))] : [];
+    const guard = keyIds.length ? { ids: keyIds, now: this.keys!.now() } : undefined;
     let result: CommitResult;
     try {
-      result = await this.store.commitEvents(all, batch.flatMap((p) => p.records));
+      result = await this.store.commitEvents(all, batch.flatMap((p) => p.records), guard);
     } catch (error) {
+      if (error instanceof InactiveKeyError && (await this.#refuseInactive(batch, keyIds))) {
+        this.#settled();
+        return;
+      }
       this.#report({
         events: size,
         requests: batch.length,
@@ -157,6 +184,29 @@ export class GroupCommitter {
       offset += p.events.length;
     }
     this.#settled();
+  }
+
+  /**
+   * After a commit refused for an inactive key: fails that key's requests with its 401 and puts
+   * the others back at the head of the queue, in order. False when no key was found inactive
+   * (then the batch fails as a whole).
+   */
+  async #refuseInactive(batch: Pending[], keyIds: readonly string[]): Promise<boolean> {
+    let refusals: Map<string, Error>;
+    try {
+      refusals = await this.keys!.refusals(keyIds);
+    } catch {
+      return false;
+    }
+    if (refusals.size === 0) return false;
+    const kept = batch.filter((p) => {
+      const refusal = p.keyId === undefined ? undefined : refusals.get(p.keyId);
+      if (refusal) p.reject(refusal);
+      return !refusal;
+    });
+    this.#queue.unshift(...kept);
+    for (const p of kept) this.#queuedEvents += p.events.length;
+    return true;
   }
 
   /** Tells the observer of a commit; a throwing observer never changes what submitters hear. */

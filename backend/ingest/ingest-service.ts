@@ -13,7 +13,7 @@ import type { Clock } from "../clock.ts";
 import type { GroupCommitter } from "./group-committer.ts";
 import type { CommitOutcome, IdempotencyRecord } from "../store/store.ts";
 import { type IngestOutcomes, NO_OUTCOMES, rejectReason } from "../observability/ingest-outcomes.ts";
-import { OverloadedError } from "../errors.ts";
+import { OverloadedError, UnauthorizedError } from "../errors.ts";
 
 /** The result of one item of a request, in request order. */
 export interface ItemResult {
@@ -67,6 +67,8 @@ export async function ingestEvents(
     idempotencyKey?: string | null;
     derivedIdPrefix?: string;
     maxIdLength: number;
+    /** The API key the events come in with: they commit only while it is active. */
+    keyId?: string;
   },
   remember?: RememberOutcome,
 ): Promise<IngestResult & { remembered: boolean }> {
@@ -119,9 +121,12 @@ export async function ingestEvents(
   }
   let outcomes: CommitOutcome[];
   try {
-    outcomes = await deps.committer.submit(toCommit, records);
+    outcomes = await deps.committer.submit(toCommit, records, params.keyId);
   } catch (error) {
-    (error instanceof OverloadedError ? counted.overloaded : counted.failed).inc(toCommit.length);
+    // A key revoked while the request waited is the caller's problem (401), not a failure.
+    if (!(error instanceof UnauthorizedError)) {
+      (error instanceof OverloadedError ? counted.overloaded : counted.failed).inc(toCommit.length);
+    }
     throw error;
   }
   const result = assemble(results, toCommit, indexes, outcomes);

@@ -26,6 +26,19 @@ import type { EngineEvent } from "../stream/engine.ts";
 import type { AlertStore } from "./alert-store.ts";
 import type { DeadLetterStore, StorageLifecycle } from "./storage-store.ts";
 
+/** The API keys a commit is made for: it must not land once one of them stopped being active. */
+export interface KeyGuard {
+  ids: readonly string[];
+  now: number;
+}
+
+/** `commitEvents` committed nothing because a key of its `KeyGuard` is no longer active. */
+export class InactiveKeyError extends Error {
+  constructor() {
+    super("an API key of the commit is no longer active");
+  }
+}
+
 /** Outcome of one event in `commitEvents`, in input order. */
 export type CommitOutcome = "accepted" | "duplicate";
 
@@ -215,11 +228,15 @@ export interface Store {
   readonly deadLetters: DeadLetterStore;
   /**
    * Commits `events` atomically, together with `records` (idempotency outcomes that must be
-   * durable exactly when the events are); outcomes are in input order.
+   * durable exactly when the events are); outcomes are in input order. With `keys`, the commit
+   * happens only if every key in `keys.ids` is still active (not revoked, deleted or expired at
+   * `keys.now`) inside the same transaction; otherwise nothing is committed and it rejects with
+   * `InactiveKeyError`.
    */
   commitEvents(
     events: readonly EnrichedEvent[],
     records?: readonly IdempotencyRecord[],
+    keys?: KeyGuard,
   ): Promise<CommitResult>;
   /** Committed events with seq > `afterSeq`, in seq order, at most `limit` (replay after a restart). */
   eventsAfter(afterSeq: number, limit: number): Promise<CommittedEventPoint[]>;

@@ -5,7 +5,12 @@
  */
 import { createClient, type InArgs } from "@libsql/client";
 import { StoreUnavailableError } from "../../errors.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
+import {
+  GuardFailedError,
+  type SqlDriver,
+  type SqlStatement,
+  type SqlValue,
+} from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
 import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
 
@@ -15,6 +20,7 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
     try {
       return await fn();
     } catch (cause) {
+      if (cause instanceof GuardFailedError) throw cause;
       throw new StoreUnavailableError(operation, { cause });
     }
   };
@@ -26,6 +32,23 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
     }
     return c;
   });
+
+  /** A batch with guards needs an interactive transaction: a guard's rows decide whether to go on. */
+  const guardedBatch = async (batch: readonly SqlStatement[]): Promise<number[]> => {
+    const tx = await client.transaction("write");
+    try {
+      const changes: number[] = [];
+      for (const [i, s] of batch.entries()) {
+        const rs = await tx.execute({ sql: s.sql, args: s.args as InArgs });
+        if (s.expectRows !== undefined && rs.rows.length !== s.expectRows) throw new GuardFailedError(i);
+        changes.push(s.expectRows === undefined ? rs.rowsAffected : 0);
+      }
+      await tx.commit();
+      return changes;
+    } finally {
+      tx.close();
+    }
+  };
 
   return {
     name: "@libsql/client",
@@ -42,6 +65,7 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
       }),
     writeBatch: (batch: readonly SqlStatement[]) =>
       guard("write", async () => {
+        if (batch.some((s) => s.expectRows !== undefined)) return await guardedBatch(batch);
         const results = await client.batch(
           batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })),
           "write",

@@ -4,12 +4,15 @@
  * reader so that each runs statements and transactions the same way.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { SqlStatement } from "../../store/sqlite/sql-driver.ts";
+import { GuardFailedError, type SqlStatement } from "../../store/sqlite/sql-driver.ts";
 
 export interface NodeSqliteConnection {
   /** The cached prepared statement for `sql`. */
   prepared(sql: string): StatementSync;
-  /** Runs `batch` in one `BEGIN IMMEDIATE` transaction; rows changed per statement. Rolls back on error. */
+  /**
+   * Runs `batch` in one `BEGIN IMMEDIATE` transaction; rows changed per statement. Rolls back on
+   * error, or when a guard does not hold (`GuardFailedError`).
+   */
   writeBatch(batch: readonly SqlStatement[]): number[];
 }
 
@@ -28,7 +31,11 @@ export function nodeSqliteConnection(db: DatabaseSync): NodeSqliteConnection {
     writeBatch(batch) {
       db.exec("BEGIN IMMEDIATE");
       try {
-        const changes = batch.map((s) => Number(prepared(s.sql).run(...s.args).changes));
+        const changes = batch.map((s, i) => {
+          if (s.expectRows === undefined) return Number(prepared(s.sql).run(...s.args).changes);
+          if (prepared(s.sql).all(...s.args).length !== s.expectRows) throw new GuardFailedError(i);
+          return 0;
+        });
         db.exec("COMMIT");
         return changes;
       } catch (error) {

@@ -7,7 +7,12 @@
 import { DatabaseSync } from "node:sqlite";
 import { nodeSqliteConnection } from "./node-sqlite-connection.ts";
 import { StoreUnavailableError } from "../../errors.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
+import {
+  GuardFailedError,
+  type SqlDriver,
+  type SqlStatement,
+  type SqlValue,
+} from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
 import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
 
@@ -26,7 +31,9 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
     try {
       return Promise.resolve(fn());
     } catch (cause) {
-      return Promise.reject(new StoreUnavailableError(operation, { cause }));
+      return Promise.reject(
+        cause instanceof GuardFailedError ? cause : new StoreUnavailableError(operation, { cause }),
+      );
     }
   };
 

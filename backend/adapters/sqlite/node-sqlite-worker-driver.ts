@@ -13,7 +13,12 @@
 import { DatabaseSync } from "node:sqlite";
 import { nodeSqliteConnection } from "./node-sqlite-connection.ts";
 import { StoreUnavailableError } from "../../errors.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "../../store/sqlite/sql-driver.ts";
+import {
+  GuardFailedError,
+  type SqlDriver,
+  type SqlStatement,
+  type SqlValue,
+} from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
 import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
 import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
@@ -48,11 +53,14 @@ export async function openNodeSqliteWorkerDriver(
     if (!p) return;
     pending.delete(reply.id);
     if (reply.ok) p.resolve(reply.result);
-    else {p.reject(
+    else if (reply.code === GuardFailedError.CODE) p.reject(new GuardFailedError(reply.statement ?? -1));
+    else {
+      p.reject(
         new StoreUnavailableError(p.operation, {
           cause: Object.assign(new Error(reply.message), { code: reply.code }),
         }),
-      );}
+      );
+    }
   };
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();

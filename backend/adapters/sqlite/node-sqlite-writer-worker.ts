@@ -34,7 +34,13 @@ scope.onmessage = ({ data: request }) => {
     scope.postMessage({ id: request.id, ok: true, result });
     if (request.op === "close") scope.close();
   } catch (error) {
-    const e = error as { message?: string; code?: string };
-    scope.postMessage({ id: request.id, ok: false, message: String(e?.message ?? error), code: e?.code });
+    const e = error as { message?: string; code?: string; statement?: number };
+    scope.postMessage({
+      id: request.id,
+      ok: false,
+      message: String(e?.message ?? error),
+      code: e?.code,
+      statement: e?.statement,
+    });
   }
 };

@@ -9,4 +9,4 @@ export type WriterRequest =
 
 export type WriterReply =
   | { id: number; ok: true; result: number[] | null }
-  | { id: number; ok: false; message: string; code?: string };
+  | { id: number; ok: false; message: string; code?: string; statement?: number };

@@ -15,6 +15,20 @@ export type SqlValue = string | number | null | Uint8Array;
 export interface SqlStatement {
   sql: string;
   args: SqlValue[];
+  /**
+   * Makes the statement a guard: it is run as a query, and unless it returns exactly this many
+   * rows the whole transaction is rolled back and `writeBatch` rejects with `GuardFailedError`.
+   */
+  expectRows?: number;
+}
+
+/** `writeBatch` rolled back because the guard at index `statement` did not hold. */
+export class GuardFailedError extends Error {
+  static readonly CODE = "PS_GUARD_FAILED";
+  readonly code = GuardFailedError.CODE;
+  constructor(readonly statement: number) {
+    super(`guard statement ${statement} did not hold`);
+  }
 }
 
 export interface SqlDriver {
@@ -28,7 +42,8 @@ export interface SqlDriver {
   all<T>(sql: string, args?: SqlValue[]): Promise<T[]>;
   /**
    * Runs `statements` in one write transaction and resolves with the number of
-   * rows each changed, in order. All or nothing: on error nothing is committed.
+   * rows each changed, in order (0 for a guard). All or nothing: on error, or when a guard
+   * (`expectRows`) does not hold (`GuardFailedError`), nothing is committed.
    */
   writeBatch(statements: readonly SqlStatement[]): Promise<number[]>;
   close(): Promise<void>;

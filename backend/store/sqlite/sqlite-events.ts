@@ -5,7 +5,13 @@
  * partitions its time or seq range meets. Spread into the store by
  * `sqlite-store.ts`.
  */
-import type { CommitOutcome, CommittedEventPoint, Store } from "../store.ts";
+import {
+  type CommitOutcome,
+  type CommittedEventPoint,
+  InactiveKeyError,
+  type KeyGuard,
+  type Store,
+} from "../store.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
 import {
   chunks,
@@ -19,7 +25,7 @@ import {
   seqOrderedUnion,
 } from "./event-partitions.ts";
 import { type EventRow, idempotencyStatement, type PointRow, toPoint, toStoredEvent } from "./sqlite-rows.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+import { GuardFailedError, type SqlDriver, type SqlStatement, type SqlValue } from "./sql-driver.ts";
 
 const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
 const SEQ_FLOOR = "seq_floor";
@@ -70,11 +76,11 @@ export async function sqliteEvents(
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },
 
-    async commitEvents(events, records = []) {
+    async commitEvents(events, records = [], keys) {
       const firstSeq = nextSeq;
       nextSeq += events.length;
       if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
-      const statements: SqlStatement[] = [];
+      const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
       const created = new Set<number>();
       const days = events.map((e) => {
         const day = dayOf(e.timestamp);
@@ -119,7 +125,9 @@ export async function sqliteEvents(
         }
       }
       for (const r of records) statements.push(idempotencyStatement(r));
-      const changes = await driver.writeBatch(statements);
+      const changes = await driver.writeBatch(statements).catch((error) => {
+        throw error instanceof GuardFailedError ? new InactiveKeyError() : error;
+      });
       for (const day of created) partitions.add(day);
       const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
       // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
@@ -269,5 +277,17 @@ export async function sqliteEvents(
       }
       return found;
     },
+  };
+}
+
+/** A guard that holds while every key of `keys` is active (see `Store.commitEvents`). */
+function activeKeysGuard(keys: KeyGuard): SqlStatement {
+  const ids = [...new Set(keys.ids)];
+  return {
+    // One SQL text whatever the number of keys, so one prepared statement.
+    sql: "SELECT id FROM api_keys WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL" +
+      " AND (expires_at IS NULL OR expires_at > ?)",
+    args: [JSON.stringify(ids), keys.now],
+    expectRows: ids.length,
   };
 }

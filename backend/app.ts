@@ -34,7 +34,7 @@ import { type RealtimeAdapter, streamRoutes } from "./http/stream-routes.ts";
 import { Observability } from "./observability/observability.ts";
 import { prometheusRoutes } from "./http/prometheus-routes.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
-import { alertRoutes, countResponses } from "./http/alert-routes.ts";
+import { alertRoutes } from "./http/alert-routes.ts";
 import type { Alerting } from "./alerts/alerting.ts";
 import { IngestCounters } from "./ingest/ingest-counters.ts";
 import { type DashboardFiles, dashboardRoutes } from "./http/dashboard-routes.ts";
@@ -101,8 +101,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { store, clock, logger, config } = deps;
 
   const obs = deps.observability ?? new Observability({ enabled: false, logger });
-  app.use("*", requestLog(logger, obs.enabled ? obs.requests : undefined));
-  if (deps.alerting) app.use("*", countResponses(deps.alerting));
+  const alerting = deps.alerting;
+  app.use(
+    "*",
+    requestLog(logger, [
+      ...(obs.enabled ? [obs.requests] : []),
+      // Responses by status, for the alerting error rate.
+      ...(alerting
+        ? [{
+          started() {},
+          finished: (_m: string, _r: string, status: number) => alerting.countResponse(status),
+        }]
+        : []),
+    ]),
+  );
   // No CORS headers unless configured: browsers then allow only the dashboard's own origin.
   if (config.corsOrigins !== null) {
     app.use(

@@ -3,7 +3,7 @@
  * Reads need `read`, every change `admin` (audited). The receiver list is
  * admin-only as well: webhook URLs often carry tokens.
  */
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono } from "hono";
 import type { Alerting } from "../alerts/alerting.ts";
 import { dryRun } from "../alerts/dry-run.ts";
 import { FIELD_LIMITS } from "../alerts/limits.ts";
@@ -174,14 +174,6 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     return c.body(null, 204);
   });
   return app;
-}
-
-/** Counts every response's status for the `error_rate` system metric of alert rules. */
-export function countResponses(alerting: Pick<Alerting, "countResponse">): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    await next();
-    alerting.countResponse(c.res.status);
-  };
 }
 
 /** The JSON body, at most `FIELD_LIMITS.maxBodyBytes`. */

@@ -10,6 +10,7 @@
  * Uses only Web-standard streams (`DecompressionStream`), so it runs on Deno,
  * Node and edge runtimes alike.
  */
+import type { DeadlineQueue } from "./deadlines.ts";
 import {
   PayloadTooLargeError,
   RequestTimeoutError,
@@ -31,26 +32,20 @@ type Format = "json" | "ndjson";
 
 const SMALL_BODY_BYTES = 64 * 1024;
 
-/** Reads and parses the events of `request`; the body must arrive within `timeoutMs` (else 408). */
+/**
+ * Reads and parses the events of `request`; the body must arrive within `deadlines.timeoutMs`
+ * (else 408).
+ */
 export async function readEventsPayload(
   request: Request,
   limits: RequestLimits,
-  timeoutMs: number,
+  deadlines: DeadlineQueue,
 ): Promise<EventsPayload> {
   const format = contentFormat(request.headers.get("content-type"));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      request.body?.cancel().catch(() => {});
-      reject(new RequestTimeoutError(timeoutMs));
-    }, timeoutMs);
+  const text = await deadlines.race(readLimitedText(request, format, limits), () => {
+    request.body?.cancel().catch(() => {});
+    return new RequestTimeoutError(deadlines.timeoutMs);
   });
-  let text: string;
-  try {
-    text = await Promise.race([readLimitedText(request, format, limits), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
   return format === "json" ? parseJson(text) : parseNdjson(text);
 }
 
@@ -127,9 +122,11 @@ async function readLimitedText(request: Request, format: Format, limits: Request
   return decodeUtf8(concat(chunks, total));
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new ValidationError("Request body is not valid UTF-8", [{
       field: "body",

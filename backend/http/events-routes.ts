@@ -17,6 +17,7 @@ import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
 import { IdempotencyGuard } from "../ingest/idempotency.ts";
+import { DeadlineQueue } from "./deadlines.ts";
 
 export interface EventsRoutesDeps {
   auth: AuthDeps;
@@ -45,10 +46,11 @@ const listQuery = z.object({
 export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const auth = deps.auth;
+  const bodyDeadlines = new DeadlineQueue(deps.requestTimeoutMs);
 
   app.post("/", requireScope("ingest", auth, { cachedKey: true }), async (c) => {
     const idemKey = IdempotencyGuard.parseHeader(c.req.header("idempotency-key"));
-    const payload = await readEventsPayload(c.req.raw, deps.requestLimits, deps.requestTimeoutMs).catch(
+    const payload = await readEventsPayload(c.req.raw, deps.requestLimits, bodyDeadlines).catch(
       (error) => {
         const refused = refusedEventCount(error);
         if (refused !== null) deps.ingest.outcomes?.rejected("too_large").inc(refused);

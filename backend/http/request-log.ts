@@ -3,9 +3,9 @@
  * token, else a new one), returns it in `X-Request-Id`, and writes one JSON log
  * line per request (level info, error for a 5xx) with method, route pattern, path, status and duration, and
  * the W3C trace id when the request carries a valid `traceparent` (an invalid
- * one is ignored, as the Trace Context spec asks). The same timing feeds the
- * request metrics (`observer`), so a request is measured once, in one
- * middleware.
+ * one is ignored, as the Trace Context spec asks). The same timing feeds every
+ * `observer` (request metrics, the alerting error rate), so a request is
+ * measured once, in one middleware: each middleware layer costs every request.
  */
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
@@ -21,7 +21,11 @@ export interface RequestObserver {
   finished(method: string, route: string, status: number, seconds: number): void;
 }
 
-export function requestLog(logger: Logger, observer?: RequestObserver): MiddlewareHandler {
+export function requestLog(logger: Logger, observers: readonly RequestObserver[] = []): MiddlewareHandler {
+  const observer: RequestObserver | undefined = observers.length <= 1 ? observers[0] : {
+    started: () => observers.forEach((o) => o.started()),
+    finished: (...args) => observers.forEach((o) => o.finished(...args)),
+  };
   return async (c, next) => {
     const started = performance.now();
     observer?.started();

@@ -7,6 +7,10 @@
  * (docs/PERFORMANCE.md). WAL mode lets the reader see every committed
  * transaction without blocking the writer.
  *
+ * Requests and replies travel over a `MessageChannel` port handed to the worker
+ * at start: under Deno, `port.postMessage` costs a third of `worker.postMessage`
+ * for the same commit (~30 vs ~90 µs for 30 events, docs/PERFORMANCE.md).
+ *
  * Needs the Web `Worker` global and `node:sqlite` (Deno 2). Not for
  * `:memory:` (two connections would be two databases).
  */
@@ -48,7 +52,10 @@ export async function openNodeSqliteWorkerDriver(
     for (const p of pending.values()) p.reject(new StoreUnavailableError(p.operation, { cause: error }));
     pending.clear();
   };
-  worker.onmessage = ({ data: reply }: MessageEvent<WriterReply>) => {
+  const channel = new MessageChannel();
+  worker.postMessage({ port: channel.port2 }, [channel.port2]);
+  const port = channel.port1;
+  port.onmessage = ({ data: reply }: MessageEvent<WriterReply>) => {
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
@@ -72,7 +79,7 @@ export async function openNodeSqliteWorkerDriver(
     const id = nextId++;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject, operation });
-      worker.postMessage({ ...request, id } as WriterRequest);
+      port.postMessage({ ...request, id } as WriterRequest);
     });
   };
 
@@ -120,6 +127,7 @@ export async function openNodeSqliteWorkerDriver(
         await call({ op: "close" }, "close");
       } finally {
         if (reader.isOpen) reader.close();
+        port.close();
         worker.terminate();
         failAll(new Error("store closed"));
       }

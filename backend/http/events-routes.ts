@@ -10,7 +10,7 @@ import type { Clock } from "../clock.ts";
 import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents, type IngestResult } from "../ingest/ingest-service.ts";
 import type { Principal } from "../auth/api-keys.ts";
-import type { Store } from "../store/store.ts";
+import { StalePredictionError, type Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type EventsPayload, readEventsPayload, refusedEventCount } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
@@ -163,16 +163,32 @@ export async function ingestPayload(
   const ticket = start.ticket;
   let outcome: { status: number; body: string } | null = null;
   let saved = false;
-  try {
-    const remember = {
-      existingIds: (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
-      record: (predicted: IngestResult) => deps.idempotency.record(ticket, render(payload.kind, predicted)),
-    };
-    const result = await ingestEvents(
+  const attempt = (optimistic: boolean) =>
+    ingestEvents(
       deps.ingest,
-      ingestParams(deps, keyId, payload, idemKey, ticket.derivedIdPrefix),
-      remember,
+      {
+        ...ingestParams(deps, keyId, payload, idemKey, ticket.derivedIdPrefix),
+        rejectedCounted: !optimistic,
+      },
+      {
+        // First on the prediction that the key and the ids are new (checked by the commit).
+        existingIds: optimistic
+          ? undefined
+          : (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
+        record: (predicted: IngestResult) => deps.idempotency.record(ticket, render(payload.kind, predicted)),
+      },
     );
+  try {
+    let result: IngestResult & { remembered: boolean };
+    try {
+      result = await attempt(true);
+    } catch (error) {
+      if (!(error instanceof StalePredictionError)) throw error;
+      // The key was used before (not in the recent map), or some ids are stored: the store knows.
+      const stored = await deps.idempotency.stored(ticket);
+      if (stored) return { ...stored, replayed: true };
+      result = await attempt(false);
+    }
     outcome = render(payload.kind, result);
     // When the prediction held, the committed record is exactly this outcome; otherwise (a
     // concurrent request committed one of the ids first) the actual outcome is remembered now.

@@ -14,7 +14,9 @@
  * With `keys`, a request submitted for an API key commits only while that key
  * is active: the transaction checks every key of the batch (`KeyGuard`), and
  * when one was revoked or expired in the meantime its requests are refused
- * with the 401 and the others are committed in the next round.
+ * with the 401 and the others are committed in the next round. Likewise a
+ * request whose idempotency record was predicted wrongly (`StalePredictionError`)
+ * fails alone with that error, for its caller to retry, and the others go on.
  */
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
@@ -23,6 +25,7 @@ import {
   type CommitResult,
   type IdempotencyRecord,
   InactiveKeyError,
+  StalePredictionError,
   type Store,
 } from "../store/store.ts";
 import { createMacrotask } from "./macrotask.ts";
@@ -151,10 +154,17 @@ export class GroupCommitter {
     const keyIds = this.keys ? [...new Set(batch.flatMap((p) => p.keyId ?? []))] : [];
     const guard = keyIds.length ? { ids: keyIds, now: this.keys!.now() } : undefined;
     let result: CommitResult;
+    const records = batch.flatMap((p) => p.records);
     try {
-      result = await this.store.commitEvents(all, batch.flatMap((p) => p.records), guard);
+      result = await this.store.commitEvents(all, records, guard);
     } catch (error) {
-      if (error instanceof InactiveKeyError && (await this.#refuseInactive(batch, keyIds))) {
+      const refused = error instanceof InactiveKeyError
+        ? await this.#inactive(batch, keyIds)
+        : error instanceof StalePredictionError
+        ? new Map([[batch.find((p) => p.records.includes(records[error.record]))!, error]])
+        : null;
+      if (refused?.size) {
+        this.#retryWithout(batch, refused);
         this.#settled();
         return;
       }
@@ -187,26 +197,28 @@ export class GroupCommitter {
   }
 
   /**
-   * After a commit refused for an inactive key: fails that key's requests with its 401 and puts
-   * the others back at the head of the queue, in order. False when no key was found inactive
-   * (then the batch fails as a whole).
+   * After a commit refused for an inactive key: the requests of the inactive keys, with their
+   * 401s (none found, or the lookup failed: empty, and the batch fails as a whole).
    */
-  async #refuseInactive(batch: Pending[], keyIds: readonly string[]): Promise<boolean> {
-    let refusals: Map<string, Error>;
-    try {
-      refusals = await this.keys!.refusals(keyIds);
-    } catch {
-      return false;
-    }
-    if (refusals.size === 0) return false;
-    const kept = batch.filter((p) => {
+  async #inactive(batch: Pending[], keyIds: readonly string[]): Promise<Map<Pending, Error>> {
+    const refused = new Map<Pending, Error>();
+    const refusals = await this.keys!.refusals(keyIds).catch(() => new Map<string, Error>());
+    for (const p of batch) {
       const refusal = p.keyId === undefined ? undefined : refusals.get(p.keyId);
-      if (refusal) p.reject(refusal);
-      return !refusal;
+      if (refusal) refused.set(p, refusal);
+    }
+    return refused;
+  }
+
+  /** Fails the `refused` requests with their errors and puts the others back at the head of the queue. */
+  #retryWithout(batch: Pending[], refused: Map<Pending, Error>): void {
+    const kept = batch.filter((p) => {
+      const error = refused.get(p);
+      if (error) p.reject(error);
+      return !error;
     });
     this.#queue.unshift(...kept);
     for (const p of kept) this.#queuedEvents += p.events.length;
-    return true;
   }
 
   /** Tells the observer of a commit; a throwing observer never changes what submitters hear. */

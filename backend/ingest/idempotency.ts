@@ -10,6 +10,13 @@
  *   record is written before the response is sent) and are purged afterwards.
  * The in-flight set is per process; with several instances the store-level
  * record and the derived event ids still keep storage exactly-once.
+ *
+ * `begin` reads no store: outcomes completed here recently are answered from a
+ * bounded memory map, and anything else proceeds on the prediction that no
+ * record exists, which the commit checks in its transaction
+ * (`IdempotencyRecord.predictedNewIds`). When it fails, `stored` reads the
+ * record (replay or 422) — so a first request costs no read on the request
+ * thread, and the store stays the only truth.
  */
 import type { Clock } from "../clock.ts";
 import { ConflictError, UnprocessableError, ValidationError } from "../errors.ts";
@@ -18,6 +25,17 @@ import { createMacrotask } from "./macrotask.ts";
 import { UnparsableMarker } from "./ingest-service.ts";
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** Bounds of the map of recent outcomes: entries, total body characters, one body. */
+const RECENT_MAX_ENTRIES = 10_000;
+const RECENT_MAX_CHARS = 8 * 2 ** 20;
+const RECENT_MAX_BODY = 64 * 1024;
+
+interface Remembered {
+  fingerprint: string;
+  status: number;
+  body: string;
+  expiresAt: number;
+}
 const encoder = new TextEncoder();
 
 /** A request that holds its Idempotency-Key until `finish`. */
@@ -35,6 +53,8 @@ export type IdempotencyStart =
 
 export class IdempotencyGuard {
   #inFlight = new Set<string>();
+  #recent = new Map<string, Remembered>();
+  #recentChars = 0;
   // Records of requests finishing at about the same time share one transaction (like events do).
   #pending: { record: IdempotencyRecord; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #saving = false;
@@ -67,16 +87,10 @@ export class IdempotencyGuard {
     this.#inFlight.add(slot);
     try {
       const fingerprint = fingerprintOf(canonicalJson({ kind: payload.kind, items: payload.items }));
-      const record = await this.store.getIdempotencyRecord(keyId, idemKey, this.clock.now());
-      if (record) {
+      const recent = this.#recent.get(slot);
+      if (recent && recent.expiresAt > this.clock.now()) {
         this.#inFlight.delete(slot);
-        if (record.fingerprint !== fingerprint) {
-          throw new UnprocessableError(
-            "This Idempotency-Key was already used with a different payload",
-            "idempotency-key",
-          );
-        }
-        return { kind: "replay", status: record.status, body: record.body };
+        return replayOf(recent, fingerprint);
       }
       const derivedIdPrefix = payload.kind === "single"
         ? ""
@@ -86,6 +100,15 @@ export class IdempotencyGuard {
       this.#inFlight.delete(slot);
       throw error;
     }
+  }
+
+  /**
+   * The stored outcome for `ticket`'s key, after the commit found its prediction stale: null when
+   * there is none; throws the 422 when it was made with a different payload.
+   */
+  async stored(ticket: IdempotencyTicket): Promise<{ status: number; body: string } | null> {
+    const record = await this.store.getIdempotencyRecord(ticket.keyId, ticket.idemKey, this.clock.now());
+    return record ? replayOf(record, ticket.fingerprint) : null;
   }
 
   /** The record that remembers `outcome` for `ticket` (committed with the request's events). */
@@ -112,11 +135,35 @@ export class IdempotencyGuard {
     saved = false,
   ): Promise<void> {
     try {
-      if (!saved && outcome && outcome.status >= 200 && outcome.status < 300) {
-        await this.#enqueue(this.record(ticket, outcome));
+      if (outcome && outcome.status >= 200 && outcome.status < 300) {
+        const record = this.record(ticket, outcome);
+        if (!saved) await this.#enqueue(record);
+        this.#remember(`${ticket.keyId}\u0000${ticket.idemKey}`, record);
       }
     } finally {
       this.#inFlight.delete(`${ticket.keyId}\u0000${ticket.idemKey}`);
+    }
+  }
+
+  /** Keeps a durable outcome in the bounded recent map (oldest entries leave first). */
+  #remember(slot: string, r: IdempotencyRecord): void {
+    if (r.body.length > RECENT_MAX_BODY) return;
+    const old = this.#recent.get(slot);
+    if (old) {
+      this.#recent.delete(slot);
+      this.#recentChars -= old.body.length;
+    }
+    this.#recent.set(slot, {
+      fingerprint: r.fingerprint,
+      status: r.status,
+      body: r.body,
+      expiresAt: r.expiresAt,
+    });
+    this.#recentChars += r.body.length;
+    for (const [key, entry] of this.#recent) {
+      if (this.#recent.size <= RECENT_MAX_ENTRIES && this.#recentChars <= RECENT_MAX_CHARS) break;
+      this.#recent.delete(key);
+      this.#recentChars -= entry.body.length;
     }
   }
 
@@ -151,6 +198,20 @@ export class IdempotencyGuard {
   purgeExpired(): Promise<number> {
     return this.store.purgeIdempotencyRecords(this.clock.now());
   }
+}
+
+/** The replay of `remembered` for a request with `fingerprint`, or the 422 when they differ. */
+function replayOf(
+  remembered: { fingerprint: string; status: number; body: string },
+  fingerprint: string,
+): IdempotencyStart & { kind: "replay" } {
+  if (remembered.fingerprint !== fingerprint) {
+    throw new UnprocessableError(
+      "This Idempotency-Key was already used with a different payload",
+      "idempotency-key",
+    );
+  }
+  return { kind: "replay", status: remembered.status, body: remembered.body };
 }
 
 /** JSON with object keys sorted at every level, so key order does not change the fingerprint. */

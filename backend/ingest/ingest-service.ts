@@ -11,7 +11,7 @@ import type { EventValidator, FieldError } from "../../shared/event-schema.ts";
 import { partitionOf } from "../../shared/partition.ts";
 import type { Clock } from "../clock.ts";
 import type { GroupCommitter } from "./group-committer.ts";
-import type { CommitOutcome, IdempotencyRecord } from "../store/store.ts";
+import { type CommitOutcome, type IdempotencyRecord, StalePredictionError } from "../store/store.ts";
 import { type IngestOutcomes, NO_OUTCOMES, rejectReason } from "../observability/ingest-outcomes.ts";
 import { OverloadedError, UnauthorizedError } from "../errors.ts";
 
@@ -69,6 +69,8 @@ export async function ingestEvents(
     maxIdLength: number;
     /** The API key the events come in with: they commit only while it is active. */
     keyId?: string;
+    /** A retry of a request whose rejected items were counted by its first attempt. */
+    rejectedCounted?: boolean;
   },
   remember?: RememberOutcome,
 ): Promise<IngestResult & { remembered: boolean }> {
@@ -109,20 +111,24 @@ export async function ingestEvents(
   });
 
   const counted = deps.outcomes ?? NO_OUTCOMES;
-  if (toCommit.length < results.length) countRejected(counted, results);
+  if (toCommit.length < results.length && !params.rejectedCounted) countRejected(counted, results);
 
   let records: IdempotencyRecord[] = [];
   let predicted: CommitOutcome[] | null = null;
   if (remember) {
     // The outcome to remember is rendered from predicted per-event outcomes so that its record
     // commits in the same transaction as the events (one commit round, and atomic with them).
-    predicted = predictOutcomes(toCommit, await remember.existingIds(toCommit.map((e) => e.id)));
-    records = [remember.record(assemble(results, toCommit, indexes, predicted))];
+    // Without `existingIds` the prediction is that every id is new, and the commit checks it.
+    const ids = toCommit.map((e) => e.id);
+    predicted = predictOutcomes(toCommit, remember.existingIds ? await remember.existingIds(ids) : new Set());
+    const record = remember.record(assemble(results, toCommit, indexes, predicted));
+    records = [remember.existingIds ? record : { ...record, predictedNewIds: [...new Set(ids)] }];
   }
   let outcomes: CommitOutcome[];
   try {
     outcomes = await deps.committer.submit(toCommit, records, params.keyId);
   } catch (error) {
+    if (error instanceof StalePredictionError) throw error; // the caller retries; nothing happened
     // A key revoked while the request waited is the caller's problem (401), not a failure.
     if (!(error instanceof UnauthorizedError)) {
       (error instanceof OverloadedError ? counted.overloaded : counted.failed).inc(toCommit.length);
@@ -138,11 +144,12 @@ export async function ingestEvents(
 
 /**
  * Renders and keeps the outcome of an idempotent request: `existingIds` reads which ids are
- * already stored, `record` renders the outcome (throwing for a non-2xx one, which is then neither
- * committed nor remembered).
+ * already stored (absent: predict that none is, checked by the commit, which rejects with
+ * `StalePredictionError` when wrong), `record` renders the outcome (throwing for a non-2xx one,
+ * which is then neither committed nor remembered).
  */
 export interface RememberOutcome {
-  existingIds(ids: readonly string[]): Promise<Set<string>>;
+  existingIds?(ids: readonly string[]): Promise<Set<string>>;
   record(result: IngestResult): IdempotencyRecord;
 }
 

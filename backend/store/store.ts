@@ -174,6 +174,20 @@ export interface IdempotencyRecord {
   body: string;
   createdAt: number;
   expiresAt: number;
+  /**
+   * Only for `commitEvents`: the record was rendered on the prediction that no unexpired record
+   * exists for (keyId, idemKey) at `createdAt` and that none of these event ids is stored. The
+   * commit checks both inside its transaction and, when either fails, commits nothing and rejects
+   * with `StalePredictionError` naming this record.
+   */
+  predictedNewIds?: readonly string[];
+}
+
+/** `commitEvents` committed nothing: the prediction of record `record` (its index) did not hold. */
+export class StalePredictionError extends Error {
+  constructor(readonly record: number) {
+    super(`the outcome predicted for idempotency record ${record} no longer holds`);
+  }
 }
 
 /** One line-level problem of an import: the line (or JSON element) it is on, the field, why. */
@@ -231,7 +245,8 @@ export interface Store {
    * durable exactly when the events are); outcomes are in input order. With `keys`, the commit
    * happens only if every key in `keys.ids` is still active (not revoked, deleted or expired at
    * `keys.now`) inside the same transaction; otherwise nothing is committed and it rejects with
-   * `InactiveKeyError`.
+   * `InactiveKeyError`. Records with `predictedNewIds` are checked the same way
+   * (`StalePredictionError`).
    */
   commitEvents(
     events: readonly EnrichedEvent[],

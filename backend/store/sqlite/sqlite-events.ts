@@ -8,8 +8,10 @@
 import {
   type CommitOutcome,
   type CommittedEventPoint,
+  type IdempotencyRecord,
   InactiveKeyError,
   type KeyGuard,
+  StalePredictionError,
   type Store,
 } from "../store.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
@@ -80,7 +82,15 @@ export async function sqliteEvents(
       const firstSeq = nextSeq;
       nextSeq += events.length;
       if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
+      // Guards first, before anything of this transaction is written; `guarded[i]` is what the
+      // guard at statement i protects (-1: the keys, else the index of a record).
       const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
+      const guarded: number[] = statements.map(() => -1);
+      records.forEach((r, i) => {
+        if (r.predictedNewIds === undefined) return;
+        statements.push(predictionGuard(r, r.predictedNewIds));
+        guarded.push(i);
+      });
       const created = new Set<number>();
       const days = events.map((e) => {
         const day = dayOf(e.timestamp);
@@ -126,7 +136,9 @@ export async function sqliteEvents(
       }
       for (const r of records) statements.push(idempotencyStatement(r));
       const changes = await driver.writeBatch(statements).catch((error) => {
-        throw error instanceof GuardFailedError ? new InactiveKeyError() : error;
+        if (!(error instanceof GuardFailedError)) throw error;
+        const record = guarded[error.statement] ?? -1;
+        throw record < 0 ? new InactiveKeyError() : new StalePredictionError(record);
       });
       for (const day of created) partitions.add(day);
       const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
@@ -289,5 +301,15 @@ function activeKeysGuard(keys: KeyGuard): SqlStatement {
       " AND (expires_at IS NULL OR expires_at > ?)",
     args: [JSON.stringify(ids), keys.now],
     expectRows: ids.length,
+  };
+}
+
+/** A guard that holds while the prediction behind `record` holds (see `IdempotencyRecord`). */
+function predictionGuard(record: IdempotencyRecord, newIds: readonly string[]): SqlStatement {
+  return {
+    sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE key_id = ? AND idem_key = ?" +
+      " AND expires_at > ?) AND NOT EXISTS (SELECT 1 FROM event_ids WHERE id IN (SELECT value FROM json_each(?)))",
+    args: [record.keyId, record.idemKey, record.createdAt, JSON.stringify(newIds)],
+    expectRows: 1,
   };
 }

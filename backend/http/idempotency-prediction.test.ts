@@ -11,7 +11,7 @@ const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const post = (body: unknown, idemKey?: string) => ({
   method: "POST",
   body: JSON.stringify(body),
-  headers: idemKey ? { "Idempotency-Key": idemKey } : {},
+  headers: idemKey ? { "Idempotency-Key": idemKey } : ({} as Record<string, string>),
 });
 const adminKeyId = async (f: Parameters<Parameters<typeof withApp>[0]>[0]) =>
   (await f.server.store.listApiKeys()).find((k) => k.name === "bootstrap")!.id;

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { canonicalJson, fingerprintOf, payloadFingerprint } from "./idempotency.ts";
+import { UnparsableMarker } from "./ingest-service.ts";
+
+describe("payloadFingerprint", () => {
+  it("equals the fingerprint of the canonical JSON for every kind of value", () => {
+    const values: unknown[] = [
+      { kind: "single", items: [{ deviceId: "d", eventType: "t", value: 1.5 }] },
+      {
+        kind: "batch",
+        items: [{ b: [1, { z: null, a: 'é\u0000"' }], a: true }, new UnparsableMarker("bad line 2")],
+      },
+      { kind: "batch", items: [] },
+      [[], {}, "", 0, -0, 1e21, false],
+      "plain",
+      null,
+    ];
+    for (const v of values) expect(payloadFingerprint(v)).toBe(fingerprintOf(canonicalJson(v)));
+  });
+
+  it("ignores object key order and sees every other difference", () => {
+    expect(payloadFingerprint({ a: 1, b: { c: 2, d: 3 } })).toBe(
+      payloadFingerprint({ b: { d: 3, c: 2 }, a: 1 }),
+    );
+    expect(payloadFingerprint({ a: 1 })).not.toBe(payloadFingerprint({ a: 2 }));
+    expect(payloadFingerprint([1, 2])).not.toBe(payloadFingerprint([2, 1]));
+  });
+});

@@ -43,6 +43,8 @@ export interface IdempotencyTicket {
   keyId: string;
   idemKey: string;
   fingerprint: string;
+  /** `keyId` and `idemKey` as one string: the key of the in-flight set and the recent outcomes. */
+  slot: string;
   /** Prefix for ids of batch items without an id: stable for (API key, Idempotency-Key). */
   derivedIdPrefix: string;
 }
@@ -98,7 +100,7 @@ export class IdempotencyGuard {
       const derivedIdPrefix = payload.kind === "single"
         ? ""
         : `idem-${(await sha256Hex(`${keyId}\u0000${idemKey}`)).slice(0, 32)}-`;
-      return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, derivedIdPrefix } };
+      return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, slot, derivedIdPrefix } };
     } catch (error) {
       this.#inFlight.delete(slot);
       throw error;
@@ -141,10 +143,10 @@ export class IdempotencyGuard {
       if (outcome && outcome.status >= 200 && outcome.status < 300) {
         const record = this.record(ticket, outcome);
         if (!saved) await this.#enqueue(record);
-        this.#remember(`${ticket.keyId}\u0000${ticket.idemKey}`, record);
+        this.#remember(ticket.slot, record);
       }
     } finally {
-      this.#inFlight.delete(`${ticket.keyId}\u0000${ticket.idemKey}`);
+      this.#inFlight.delete(ticket.slot);
     }
   }
 

@@ -115,14 +115,17 @@ export async function ingestEvents(
 
   let records: IdempotencyRecord[] = [];
   let predicted: CommitOutcome[] | null = null;
+  let predictedResult: IngestResult | null = null;
   if (remember) {
     // The outcome to remember is rendered from predicted per-event outcomes so that its record
     // commits in the same transaction as the events (one commit round, and atomic with them).
     // Without `existingIds` the prediction is that every id is new, and the commit checks it.
     const ids = toCommit.map((e) => e.id);
     predicted = predictOutcomes(toCommit, remember.existingIds ? await remember.existingIds(ids) : new Set());
-    const record = remember.record(assemble(results, toCommit, indexes, predicted));
-    records = [remember.existingIds ? record : { ...record, predictedNewIds: [...new Set(ids)] }];
+    predictedResult = assemble(results, toCommit, indexes, predicted);
+    const record = remember.record(predictedResult);
+    if (!remember.existingIds) record.predictedNewIds = ids.length > 1 ? [...new Set(ids)] : ids;
+    records = [record];
   }
   let outcomes: CommitOutcome[];
   try {
@@ -135,10 +138,10 @@ export async function ingestEvents(
     }
     throw error;
   }
-  const result = assemble(results, toCommit, indexes, outcomes);
+  const remembered = predicted !== null && predicted.every((o, i) => o === outcomes[i]);
+  const result = remembered ? predictedResult! : assemble(results, toCommit, indexes, outcomes);
   counted.accepted.inc(result.totals.accepted);
   counted.duplicate.inc(result.totals.duplicate);
-  const remembered = predicted !== null && predicted.every((o, i) => o === outcomes[i]);
   return { ...result, remembered };
 }
 

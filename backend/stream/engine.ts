@@ -43,8 +43,8 @@ import {
   type RollupDelta,
   type TakenFlush,
   type Window,
-  windowMessage,
   type WindowMessage,
+  windowMessage,
   windowStart,
 } from "./windows.ts";
 

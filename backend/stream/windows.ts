@@ -74,7 +74,12 @@ export function windowStart(t: number, resolution: number): number {
 }
 
 /** The live message for window `w` carrying the values of `agg`. */
-export function windowMessage(kind: WindowMessage["kind"], w: Window, agg: Agg, final: boolean): WindowMessage {
+export function windowMessage(
+  kind: WindowMessage["kind"],
+  w: Window,
+  agg: Agg,
+  final: boolean,
+): WindowMessage {
   return message(kind, final, w, agg);
 }
 

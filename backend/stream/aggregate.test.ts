@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Agg, decodeSketch, encodeSketch, mergeStates } from "./aggregate.ts";
-import { HyperLogLog } from "./hll.ts";
+import { hash32, HyperLogLog } from "./hll.ts";
+import { windowValues } from "./windows.ts";
+import { AGGREGATES } from "../../shared/aggregates.ts";
 
 /** The value DDSketch approximates for quantile q: the sorted element at rank floor(q * (n - 1)). */
 function exactQuantile(values: number[], q: number): number {
@@ -31,6 +33,27 @@ describe("Agg", () => {
     expect(a.value("avg")).toBe(11 / 4);
     expect(a.value("last")).toBe(7); // ts 3000 ties; seq 4 is later than seq 3
     expect([a.minTs, a.maxTs]).toEqual([1000, 4000]);
+  });
+
+  it("answers every aggregate of the shared list (shared/aggregates.ts), in its order", () => {
+    const a = new Agg();
+    for (let v = 1; v <= 100; v++) a.add(v, v * 1000, v);
+    a.addDevice(hash32("d1"));
+    a.addDevice(hash32("d2"));
+    const values = windowValues(a);
+    expect(Object.keys(values)).toEqual([...AGGREGATES]);
+    expect(values).toMatchObject({
+      avg: 50.5,
+      min: 1,
+      max: 100,
+      sum: 5050,
+      count: 100,
+      last: 100,
+      distinct: 2,
+    });
+    for (const [q, exact] of [["p50", 50], ["p90", 90], ["p95", 95], ["p99", 99]] as const) {
+      expect(Math.abs(values[q]! - exact) / exact).toBeLessThanOrEqual(0.01);
+    }
   });
 
   it("answers null for value aggregates of a window without values", () => {

@@ -3,20 +3,10 @@
  * that a view can be shared: event type, devices (none = all), aggregates,
  * step, range (relative `now-1h` or absolute epoch ms) and live mode.
  */
+import { isAggregateName } from "../../shared/aggregates.ts";
 
-export const AGGREGATES = [
-  "avg",
-  "min",
-  "max",
-  "count",
-  "sum",
-  "last",
-  "p50",
-  "p90",
-  "p95",
-  "p99",
-  "distinct",
-];
+export { AGGREGATES } from "../../shared/aggregates.ts";
+
 export const STEPS = ["", "1s", "10s", "1m", "5m", "1h", "1d"];
 export const QUICK_RANGES = ["5m", "1h", "24h", "7d"];
 
@@ -32,7 +22,7 @@ export interface ExplorerState {
 
 export function readState(p: URLSearchParams): ExplorerState {
   const list = (k: string) => (p.get(k) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const aggs = list("agg").filter((a) => AGGREGATES.includes(a));
+  const aggs = list("agg").filter(isAggregateName);
   return {
     type: p.get("type") ?? "",
     devices: list("dev"),

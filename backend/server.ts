@@ -149,7 +149,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     await stream.start();
   }
   const service = stream;
-  const ingestCounters = new IngestCounters();
+  const ingestCounters = new IngestCounters(observability.registry);
   const deadLetters = new DeadLetterService(store, clock, logger);
   if (service) {
     deadLetters.register("rollup-flush", (letter) => service.replayDeadLetter(letter));
@@ -166,12 +166,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   if (options.retentionTimer !== false) retention.start();
   committer.observe({
-    onCommit: (info) => {
-      observability.onCommit(info);
-      if (info.ok) ingestCounters.onCommit(info.events);
-    },
+    onCommit: (info) => observability.onCommit(info),
     onCommitted: (events, result) => {
-      ingestCounters.onOutcomes(result.outcomes);
       try {
         service?.onCommitted(events, result);
       } catch (error) {
@@ -198,7 +194,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     lastSeq: hub.lastSeq,
     memory: processMemory(),
     stream: stream?.health() ?? null,
-    ingest: ingestCounters.snapshot(),
+    // Read from the registry, as /metrics is (null with METRICS_INSTRUMENTATION=off).
+    ingest: ingestCounters.read(),
     ...storeProbe.snapshot(),
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
@@ -268,7 +265,6 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     config,
     logger,
     dashboard: options.dashboard,
-    ingestCounters,
     clientAddress: options.clientAddress,
     alerting,
     startedAt: clock.now(),

@@ -77,6 +77,22 @@ export async function authenticate(
   secret: string | null,
   options: { scope: Scope; clock: Clock; hasher: ApiKeyHasher },
 ): Promise<Principal> {
+  const principal = await identify(store, secret, options);
+  if (!principal.scopes.includes(options.scope)) {
+    throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
+  }
+  return principal;
+}
+
+/**
+ * Authenticates `secret` whatever its scopes (one store lookup): throws `UnauthorizedError` (401)
+ * for a missing, unknown, revoked or expired key. For callers that only ask who a key is.
+ */
+export async function identify(
+  store: Store,
+  secret: string | null,
+  options: { clock: Clock; hasher: ApiKeyHasher },
+): Promise<Principal> {
   if (!secret) throw new UnauthorizedError("Missing API key: send x-api-key or Authorization: Bearer <key>");
   if (secret.length > 512) throw new UnauthorizedError("Invalid API key");
   const hash = await options.hasher.hash(secret);
@@ -85,9 +101,6 @@ export async function authenticate(
   if (record.revokedAt !== null) throw new UnauthorizedError("API key has been revoked");
   if (record.expiresAt !== null && record.expiresAt <= options.clock.now()) {
     throw new UnauthorizedError("API key has expired");
-  }
-  if (!record.scopes.includes(options.scope)) {
-    throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
   }
   return { keyId: record.id, name: record.name, scopes: record.scopes, rateLimit: record.rateLimit };
 }

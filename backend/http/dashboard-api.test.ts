@@ -2,9 +2,17 @@
  * What the dashboard relies on from the API: `GET /v1/auth/whoami`, the `stats` snapshot sent at once
  * on subscribing (with ingest outcome totals), and the static routes with their cache headers.
  */
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { ApiKeyHasher } from "../auth/api-keys.ts";
+import { KeyUsageRecorder } from "../auth/key-usage.ts";
+import { createLogger } from "../logger.ts";
+import type { Store } from "../store/store.ts";
 import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
+import type { AppEnv } from "./app-env.ts";
+import { authRoutes } from "./auth-routes.ts";
 import { dashboardRoutes } from "./dashboard-routes.ts";
+import { errorResponse } from "./error-handler.ts";
 
 describe("GET /v1/auth/whoami", () => {
   it("names the key and its scopes, for any valid key; 401 without one", async () => {
@@ -27,6 +35,35 @@ describe("GET /v1/auth/whoami", () => {
       });
       expect((await f.request("/v1/auth/whoami", { key: null })).status).toBe(401);
       expect((await f.request("/v1/auth/whoami", { key: "psk_wrong-key-000000000000" })).status).toBe(401);
+    });
+  });
+
+  it("looks the key up once per call, whatever its scopes", async () => {
+    await withApp(async (f) => {
+      const created = await (await f.request("/v1/admin/keys", {
+        method: "POST",
+        body: JSON.stringify({ name: "only-admin", scopes: ["admin"] }),
+      })).json();
+      // The real store, with its key lookups counted.
+      const real = f.server.store;
+      let lookups = 0;
+      const store = Object.create(real) as Store;
+      store.findApiKeyByHash = (hash) => (lookups++, real.findApiKeyByHash(hash));
+      const logger = createLogger("silent");
+      const clock = new FakeClock();
+      const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
+      const app = new Hono<AppEnv>().route("/v1/auth", authRoutes({ auth }));
+      app.onError((error, c) => errorResponse(error, c, logger));
+      const whoami = (key: string) => app.request("/v1/auth/whoami", { headers: { "x-api-key": key } });
+      const me = await whoami(created.data.key);
+      expect((await me.json()).data).toEqual({
+        keyId: created.data.id,
+        name: "only-admin",
+        scopes: ["admin"],
+      });
+      expect(lookups).toBe(1);
+      expect((await whoami("psk_wrong-key-000000000000")).status).toBe(401);
+      expect(lookups).toBe(2);
     });
   });
 });

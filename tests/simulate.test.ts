@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seededRandom, Traffic } from "../bench/lib/traffic.ts";
+import { Traffic } from "../bench/lib/traffic.ts";
+import { seededRandom } from "../backend/testing/seeded-random.ts";
 import { runDenoScript, type ServerProcess, startServer } from "./server-process.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");

@@ -3,19 +3,12 @@ import { Agg, decodeSketch, encodeSketch, mergeStates } from "./aggregate.ts";
 import { hash32, HyperLogLog } from "./hll.ts";
 import { windowValues } from "./windows.ts";
 import { AGGREGATES } from "../../shared/aggregates.ts";
+import { seededRandom } from "../testing/seeded-random.ts";
 
 /** The value DDSketch approximates for quantile q: the sorted element at rank floor(q * (n - 1)). */
 function exactQuantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(q * (sorted.length - 1))];
-}
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return s / 2 ** 32;
-  };
 }
 
 describe("Agg", () => {
@@ -66,7 +59,7 @@ describe("Agg", () => {
   });
 
   it("keeps quantiles within 1% relative error, also after merging and a store round trip", () => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     const values = Array.from({ length: 20_000 }, () => (random() - 0.3) * 1000 * random());
     const parts = [new Agg(), new Agg(), new Agg()];
     values.forEach((v, i) => parts[i % 3].add(v, i, i));

@@ -116,17 +116,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   let stream: StreamService | null = null;
   if (config.stream.enabled) {
     const latencySink: { record(ms: number): void }[] = [];
-    engine = new StreamEngine({
-      partitions: config.partitions,
-      resolutions,
-      storedMinResolution: STORED_MIN_RESOLUTION_MS,
-      allowedLatenessMs: config.stream.allowedLatenessMs,
-      idleMs: config.stream.idleMs,
-      clock,
-      publish: (message) => bus.publish(message),
-      wantsUpdates: () => hub.wants("aggregates"),
-      onLatency: (ms) => latencySink[0]?.record(ms),
-    });
+    // The replay engine (dead-letter replays) has the live one's settings, without live output.
     const engineOptions = {
       partitions: config.partitions,
       resolutions,
@@ -135,6 +125,12 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       idleMs: config.stream.idleMs,
       clock,
     };
+    engine = new StreamEngine({
+      ...engineOptions,
+      publish: (message) => bus.publish(message),
+      wantsUpdates: () => hub.wants("aggregates"),
+      onLatency: (ms) => latencySink[0]?.record(ms),
+    });
     stream = new StreamService(store, engine, clock, logger, {
       flushMaxAttempts: config.stream.flushMaxAttempts,
       replayEngine: () => new StreamEngine(engineOptions),

@@ -57,6 +57,11 @@ export function receiverJson(r: Receiver) {
   };
 }
 
+/** A receiver for `read` keys: the URL cut to its origin (scheme, host, port), as the audit log keeps it. */
+export function redactedReceiverJson(r: Receiver) {
+  return { ...receiverJson(r), url: new URL(r.url).origin };
+}
+
 export function silenceJson(s: Silence, now: number) {
   return {
     id: s.id,

@@ -1,7 +1,8 @@
 /**
  * `/v1/alerts`: alerts, history, rules, silences and receivers (docs/ALERTING.md).
- * Reads need `read`, every change `admin` (audited). The receiver list is
- * admin-only as well: webhook URLs often carry tokens.
+ * Reads need `read`, every change `admin` (audited). The receiver list shows
+ * `read` keys each URL's origin only (its path or query often carries a
+ * token); admin keys see the whole URL.
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Alerting } from "../alerts/alerting.ts";
@@ -12,6 +13,7 @@ import {
   alertJson,
   notificationJson,
   receiverJson,
+  redactedReceiverJson,
   ruleJson,
   silenceJson,
   transitionJson,
@@ -19,7 +21,7 @@ import {
 
 const OUTBOX_STATUSES: readonly OutboxStatus[] = ["waiting", "pending", "sent", "dead", "skipped"];
 import type { Clock } from "../clock.ts";
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
+import { ForbiddenError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseTime } from "./query-params.ts";
@@ -40,6 +42,17 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
   const service = alerting.service;
   const read = requireScope("read", deps.auth);
   const admin = requireScope("admin", deps.auth);
+  const readOrAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+    try {
+      await read(c, () => Promise.resolve());
+    } catch (error) {
+      if (!(error instanceof ForbiddenError)) throw error;
+      await admin(c, () => Promise.resolve()).catch((e) => {
+        throw e instanceof ForbiddenError ? error : e;
+      });
+    }
+    await next();
+  };
   const actor = (c: Context<AppEnv>) => ({ id: c.get("principal").keyId, address: deps.clientAddress(c) });
 
   app.get("/", read, (c) => {
@@ -160,7 +173,10 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     return c.json({ notifications: items.map(notificationJson) });
   });
 
-  app.get("/receivers", admin, (c) => c.json({ receivers: service.listReceivers().map(receiverJson) }));
+  app.get("/receivers", readOrAdmin, (c) => {
+    const full = c.get("principal").scopes.includes("admin");
+    return c.json({ receivers: service.listReceivers().map(full ? receiverJson : redactedReceiverJson) });
+  });
   app.post("/receivers", admin, async (c) => {
     const receiver = await service.createReceiver(await readJson(c.req.raw), actor(c));
     return c.json(receiverJson(receiver), 201);

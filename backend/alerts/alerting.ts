@@ -134,6 +134,7 @@ export class Alerting {
       maxAttempts: config.maxAttempts,
       concurrency: 8,
       perReceiver: 2,
+      allowedHosts: config.allowedHosts,
       onDead: (item) => this.notifier.undelivered(item),
       random: options.random ?? Math.random,
       onError: warn,
@@ -145,6 +146,7 @@ export class Alerting {
       evaluator: this.evaluator,
       clock,
       limits: config.limits,
+      allowedHosts: config.allowedHosts,
       bounds: {
         ...options.bounds,
         maxLabels: config.limits.maxLabels,

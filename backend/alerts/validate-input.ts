@@ -21,6 +21,7 @@ import {
   type SystemMetric,
 } from "./model.ts";
 import { compileMatcher } from "./labels.ts";
+import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
 
 /** The fields of a rule a client sends (ids and times are the server's). */
@@ -272,8 +273,14 @@ function ruleFilter(f: Fields, bounds: InputBounds): RuleInput["filter"] {
   return out;
 }
 
-/** Validates a receiver body. Only http and https URLs are accepted. */
-export function validateReceiver(body: unknown): ReceiverInput | FieldError[] {
+/**
+ * Validates a receiver body. Only http and https URLs are accepted, and with an allow-list
+ * (`ALERTS_WEBHOOK_ALLOWED_HOSTS`) only its hosts.
+ */
+export function validateReceiver(
+  body: unknown,
+  allowedHosts: HostAllowList = null,
+): ReceiverInput | FieldError[] {
   const obj = asObject(body);
   if (!obj) return [{ field: "body", message: "body must be a JSON object" }];
   const f = new Fields(obj);
@@ -294,6 +301,8 @@ export function validateReceiver(body: unknown): ReceiverInput | FieldError[] {
       f.add("url", "url must be an absolute http:// or https:// URL");
     } else if (parsed.username || parsed.password) {
       f.add("url", "url must not carry credentials");
+    } else if (!hostAllowed(parsed, allowedHosts)) {
+      f.add("url", `url host ${parsed.host} is not in ALERTS_WEBHOOK_ALLOWED_HOSTS`);
     }
   }
   const max = FIELD_LIMITS.maxDurationMs;

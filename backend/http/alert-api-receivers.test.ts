@@ -1,6 +1,6 @@
 /** The alerting API's receivers: validation, scopes, what `read` keys see of a URL. */
 import { describe, expect, it } from "vitest";
-import { FakeClock, withApp } from "../testing/with-app.ts";
+import { withApp } from "../testing/with-app.ts";
 import { apiError as error, json, readKey } from "../testing/alert-fixture.ts";
 
 describe("alerting API: receivers and scopes", () => {
@@ -120,5 +120,41 @@ describe("alerting API: receivers and scopes", () => {
       expect(ingest.status).toBe(403);
       expect(await ingest.json()).toEqual(error("API key lacks the 'read' scope"));
     });
+  });
+
+  it("with ALERTS_WEBHOOK_ALLOWED_HOSTS, refuses receivers to other hosts on create and update", async () => {
+    await withApp(async (f) => {
+      const create = (url: string) =>
+        f.request("/v1/alerts/receivers", { method: "POST", body: json({ name: "r", url }) });
+      expect((await create("https://hooks.example.com/a")).status).toBe(201);
+      expect((await create("https://x.ops.example.com:8443/b")).status).toBe(201);
+      for (
+        const [url, host] of [
+          ["https://evil.test/a", "evil.test"],
+          ["https://ops.example.com:8443/", "ops.example.com:8443"],
+          ["https://x.ops.example.com/", "x.ops.example.com"],
+          ["http://127.0.0.1:9/", "127.0.0.1:9"],
+        ]
+      ) {
+        const res = await create(url);
+        expect([url, res.status]).toEqual([url, 400]);
+        expect(await res.json()).toEqual(error("Invalid receiver", [
+          { field: "url", message: `url host ${host} is not in ALERTS_WEBHOOK_ALLOWED_HOSTS` },
+        ]));
+      }
+      const [first] = (await (await f.request("/v1/alerts/receivers")).json()).receivers;
+      const put = await f.request(`/v1/alerts/receivers/${first.id}`, {
+        method: "PUT",
+        body: json({ name: "r", url: "http://169.254.169.254/latest/meta-data" }),
+      });
+      expect(put.status).toBe(400);
+      expect((await put.json()).errors).toEqual([
+        { field: "url", message: "url host 169.254.169.254 is not in ALERTS_WEBHOOK_ALLOWED_HOSTS" },
+      ]);
+      expect((await f.server.store.alerts.listReceivers()).map((r) => r.url).sort()).toEqual([
+        "https://hooks.example.com/a",
+        "https://x.ops.example.com:8443/b",
+      ]);
+    }, { env: { ALERTS_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com,*.ops.example.com:8443" } });
   });
 });

@@ -21,7 +21,12 @@ import {
 
 const OUTBOX_STATUSES: readonly OutboxStatus[] = ["waiting", "pending", "sent", "dead", "skipped"];
 import type { Clock } from "../clock.ts";
-import { ForbiddenError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
+import {
+  ForbiddenError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "../errors.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseTime } from "./query-params.ts";

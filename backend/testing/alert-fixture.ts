@@ -5,8 +5,13 @@
  * (posting, announcing a closed window as the engine does, running the timer).
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
 import { expect } from "vitest";
-import type { AppFixture, FakeClock } from "./with-app.ts";
+import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
+import { createPulseStream } from "../server.ts";
+import { type AppFixture, type FakeClock, TEST_KEY, withTempDir } from "./with-app.ts";
 
 export const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 export const MIN = 60_000;
@@ -19,6 +24,8 @@ export interface HookRequest {
   /** `X-PulseStream-Notification-Id`. */
   id: string;
   headers: IncomingHttpHeaders;
+  /** The status answered, or "hang" (held open). */
+  answered: number | "hang";
   // deno-lint-ignore no-explicit-any -- the Alertmanager payload, asserted field by field by the tests
   body: any;
 }
@@ -39,13 +46,14 @@ export class HookReceiver {
       let text = "";
       req.on("data", (d) => (text += d));
       req.on("end", () => {
+        const answer = this.answer(req.url!);
         this.received.push({
           path: req.url!,
           id: String(req.headers["x-pulsestream-notification-id"]),
           headers: req.headers,
+          answered: answer,
           body: JSON.parse(text),
         });
-        const answer = this.answer(req.url!);
         if (answer === "hang") this.#held.push(res);
         else res.writeHead(answer).end();
       });
@@ -161,3 +169,53 @@ export const ruleBody = (receiverId: string | null, over: Record<string, unknown
   receiver: receiverId,
   ...over,
 });
+
+/**
+ * Runs `fn` with `open(env)`, which starts a PulseStream on one SQLite file in a temp directory
+ * (each call a new process-like instance on the same file; `env` added to the base env). Every
+ * instance opened is closed afterwards.
+ */
+export function withRestarts<T>(
+  fn: (open: (env?: Record<string, string>) => Promise<AppFixture>) => Promise<T>,
+  options: { clock: FakeClock; env?: Record<string, string> },
+): Promise<T> {
+  return withTempDir(async (dir) => {
+    const opened: AppFixture[] = [];
+    const open = async (env: Record<string, string> = {}) => {
+      const config = loadConfig({
+        DATABASE_URL: `file:${join(dir, "r.db")}`,
+        BOOTSTRAP_API_KEY: TEST_KEY,
+        LOG_LEVEL: "silent",
+        ...options.env,
+        ...env,
+      });
+      const server = await createPulseStream(config, {
+        driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" }),
+        logger: createLogger("silent"),
+        clock: options.clock,
+        print: () => {},
+      });
+      // A test may close an instance itself (a restart); the cleanup's close is then a no-op.
+      const close = server.close.bind(server);
+      let closing: Promise<void> | null = null;
+      server.close = () => (closing ??= close());
+      const f: AppFixture = {
+        server,
+        config,
+        dir,
+        request: (path, init = {}) =>
+          Promise.resolve(server.app.request(`http://localhost${path}`, {
+            ...init,
+            headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
+          })),
+      };
+      opened.push(f);
+      return f;
+    };
+    try {
+      return await fn(open);
+    } finally {
+      for (const f of opened) await f.server.close().catch(() => {});
+    }
+  });
+}

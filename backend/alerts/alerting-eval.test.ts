@@ -4,8 +4,7 @@
  * does, the timer driven by hand, state kept across a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeClock } from "../testing/with-app.ts";
-import { withApp } from "../testing/with-app.ts";
+import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
 import {
   HookReceiver,
   iso,
@@ -24,6 +23,8 @@ beforeAll(() => hook.start());
 afterAll(() => hook.close());
 
 const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
+/** Fires at once when the max over the minute exceeds 30. */
+const HOT = { name: "Hot", eventType: "temperature", aggregate: "max", window: "1m", op: ">", threshold: 30 };
 
 describe("alert evaluation with fake time", () => {
   it("evaluates every step it missed when several windows close at once, so `for` is exact", async () => {
@@ -180,6 +181,82 @@ describe("alert evaluation with fake time", () => {
       await windowClosed(f, "temperature", NOW + MIN);
       await tick(f);
       expect(received.length).toBe(before + 1);
+    }, { clock, env: ENV });
+  });
+
+  it("a per-device rule reads every device page by page, up to ALERTS_MAX_SERIES_PER_RULE, and says so when it stops", async () => {
+    const devices = ["d-1", "d-2", "d-3", "d-4", "d-5"];
+    const firingDevices = (f: AppFixture) =>
+      [...f.server.alerting.catalog.allInstances()].filter((i) => i.state === "firing").map((i) =>
+        i.labels.deviceId
+      ).sort();
+    for (
+      const [cap, fired, truncated] of [["10", devices, false], ["4", devices.slice(0, 4), true]] as const
+    ) {
+      const clock = new FakeClock(NOW);
+      await withApp(async (f) => {
+        const rule = await post(f, "/v1/alerts/rules", { ...HOT, groupBy: "device" });
+        await post(
+          f,
+          "/v1/events",
+          devices.map((deviceId) => ({
+            deviceId,
+            eventType: "temperature",
+            value: 40,
+            timestamp: NOW - 30_000,
+          })),
+        );
+        await windowClosed(f, "temperature", NOW);
+        // METRICS_MAX_SERIES (2) is one query's page, not the rule's limit.
+        expect([cap, firingDevices(f)]).toEqual([cap, fired]);
+        const { status } = await (await f.request(`/v1/alerts/rules/${rule.id}`)).json();
+        expect(status).toEqual({
+          evaluatedEvery: "1m",
+          lastEvaluatedAt: iso(NOW),
+          series: fired.length,
+          truncated,
+        });
+        const metrics = await (await f.request("/metrics")).text();
+        expect(metrics).toContain(`pulsestream_alert_rules_truncated ${truncated ? 1 : 0}\n`);
+      }, { clock, env: { ...ENV, METRICS_MAX_SERIES: "2", ALERTS_MAX_SERIES_PER_RULE: cap } });
+    }
+  });
+
+  it("a window that is not whole minutes is evaluated when the minute closes, not at every second", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const rule = await post(f, "/v1/alerts/rules", {
+        ...HOT,
+        window: "90s",
+        aggregate: "avg",
+        threshold: 50,
+      });
+      await post(f, "/v1/events", [
+        { deviceId: "s-1", eventType: "temperature", value: 100, timestamp: NOW - 95_000 },
+        { deviceId: "s-1", eventType: "temperature", value: 40, timestamp: NOW - 80_000 },
+        { deviceId: "s-1", eventType: "temperature", value: 20, timestamp: NOW - 10_000 },
+      ]);
+      for (let s = 59; s >= 1; s--) {
+        clock.current = NOW - s * 1000;
+        await windowClosed(f, "temperature", clock.current, 1000);
+      }
+      expect(f.server.alerting.evaluator.status(rule.id)).toMatchObject({ lastEvaluatedAt: null });
+      clock.current = NOW;
+      await windowClosed(f, "temperature", NOW, 1000);
+      await windowClosed(f, "temperature", NOW);
+      const { history } = await (await f.request(`/v1/alerts/history?ruleId=${rule.id}`)).json();
+      // The minute before (the rule started behind) and now, each over the 90 s ending there:
+      // [NOW-150s, NOW-60s) holds 100 and 40, [NOW-90s, NOW) holds 40 and 20 (the 100 is 95 s old).
+      expect(
+        history.map((
+          t: { from: string; to: string; at: string; value: number },
+        ) => [t.from, t.to, t.at, t.value]),
+      )
+        .toEqual([["firing", "resolved", iso(NOW), 30], ["inactive", "firing", iso(NOW - MIN), 70]]);
+      expect((await (await f.request(`/v1/alerts/rules/${rule.id}`)).json()).status).toMatchObject({
+        evaluatedEvery: "1m",
+        lastEvaluatedAt: iso(NOW),
+      });
     }, { clock, env: ENV });
   });
 });

@@ -156,6 +156,7 @@ describe("alert notifications with fake time", () => {
         // The last round that evaluated anything: the timer's catch-up just before 17 min.
         lastRound: { at: NOW + 17 * MIN - 1, durationMs: expect.any(Number), rules: 1, queries: 1 },
         rules: 1,
+        rulesTruncated: 0,
       });
       await vi.waitFor(() =>
         expect(live.map((l) => JSON.parse(l).alert.state)).toEqual(["pending", "firing", "resolved"])

@@ -7,9 +7,9 @@
 import { ValidationError } from "../errors.ts";
 import type { AlertDataSource } from "./data-source.ts";
 import { metadataPairs } from "./data-source.ts";
-import { readingsOf, stepFor } from "./evaluator.ts";
 import type { AlertInstance, AlertRule, AlertState } from "./model.ts";
-import { evaluateRule } from "./rule-eval.ts";
+import { evaluateRule, readingsOf } from "./rule-eval.ts";
+import { floorTo, scheduleFor } from "./schedule.ts";
 
 export interface DryRunTransition {
   at: number;
@@ -20,7 +20,13 @@ export interface DryRunTransition {
   value: number | null;
 }
 
-const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
+export interface DryRunResult {
+  /** The evaluation step the rule was replayed at, ms. */
+  stepMs: number;
+  /** More series matched than the per-rule limit: those beyond it were not replayed. */
+  truncated: boolean;
+  transitions: DryRunTransition[];
+}
 
 export async function dryRun(
   rule: AlertRule,
@@ -28,20 +34,22 @@ export async function dryRun(
   options: {
     source: AlertDataSource;
     resolutions: readonly number[];
+    storedMinResolutionMs: number;
+    pageSize: number;
     maxSeries: number;
     maxInstances: number;
   },
-): Promise<DryRunTransition[]> {
+): Promise<DryRunResult> {
   if (rule.kind === "system") {
     throw new ValidationError("System rules cannot be dry-run", [{
       field: "rule.kind",
       message: "system metrics are not stored, so they cannot be replayed",
     }]);
   }
-  const stepMs = stepFor(rule.windowMs, options.resolutions);
+  const { stepMs, bucketMs } = scheduleFor(rule, options.resolutions, options.storedMinResolutionMs);
   const firstEnd = floorTo(range.from, stepMs) + stepMs;
   const lastEnd = floorTo(range.to, stepMs);
-  if (lastEnd < firstEnd) return [];
+  if (lastEnd < firstEnd) return { stepMs, truncated: false, transitions: [] };
   const result = await options.source.readWindows({
     eventType: rule.eventType!,
     deviceId: rule.filter?.deviceId,
@@ -49,10 +57,12 @@ export async function dryRun(
     aggregates: [rule.aggregate],
     windowMs: rule.windowMs,
     stepMs,
+    bucketMs,
     firstEnd,
     lastEnd,
     groupByDevice: rule.groupBy === "device",
-    limit: options.maxSeries,
+    pageSize: options.pageSize,
+    maxSeries: options.maxSeries,
   });
   const current = new Map<string, AlertInstance>();
   const out: DryRunTransition[] = [];
@@ -77,5 +87,5 @@ export async function dryRun(
       });
     }
   });
-  return out;
+  return { stepMs, truncated: result.truncated, transitions: out };
 }

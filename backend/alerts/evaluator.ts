@@ -15,12 +15,18 @@
 import type { Clock } from "../clock.ts";
 import type { AlertStore } from "../store/alert-store.ts";
 import type { WindowMessage } from "../stream/windows.ts";
-import type { AggregateName } from "../stream/aggregate.ts";
 import type { AlertCatalog } from "./catalog.ts";
 import { type AlertDataSource, metadataPairs, type WindowSeriesQuery } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { evaluateRule, type InstanceChange, type Reading, type SeriesLabelCache } from "./rule-eval.ts";
+import {
+  evaluateRule,
+  type InstanceChange,
+  type Reading,
+  readingsOf,
+  type SeriesLabelCache,
+} from "./rule-eval.ts";
+import { floorTo, scheduleFor } from "./schedule.ts";
 import type { SystemSampler } from "./system-sampler.ts";
 
 export interface EvaluatorOptions {
@@ -32,11 +38,15 @@ export interface EvaluatorOptions {
   clock: Clock;
   /** Stream resolutions, ascending. */
   resolutions: readonly number[];
+  /** The smallest stored resolution (finer ones are live only), ms. */
+  storedMinResolutionMs: number;
   /** How long after its end a window has surely closed (lateness + idle + timer period), ms. */
   closeDelayMs: number;
   maxInstancesPerRule: number;
-  /** Most series one rule reads (groupBy device). */
-  maxSeries: number;
+  /** Most series one metrics query returns (a page of a per-device read). */
+  pageSize: number;
+  /** Most series one rule reads (groupBy device); beyond, the rule's status says `truncated`. */
+  maxSeriesPerRule: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
   onError: (message: string, fields: Record<string, unknown>) => void;
@@ -47,8 +57,22 @@ interface Scheduled {
   /** Labels and fingerprints of the rule's series (rebuilt when the rule changes). */
   labels: SeriesLabelCache;
   stepMs: number;
+  /** What its reads are bucketed by (schedule.ts). */
+  bucketMs: number;
   /** Window end of the last evaluation. */
   lastEnd: number;
+}
+
+/** What the last evaluation of a rule read (`GET /v1/alerts/rules`' `status`). */
+export interface RuleStatus {
+  /** Evaluation step, ms (schedule.ts). */
+  stepMs: number;
+  /** Window end of the last evaluation, ms (null: none yet). */
+  lastEvaluatedAt: number | null;
+  /** Series read by the last evaluation. */
+  series: number;
+  /** More series matched than ALERTS_MAX_SERIES_PER_RULE: those beyond were not evaluated. */
+  truncated: boolean;
 }
 
 /** A rule due in a round: evaluated at every step end from `first` to `end`. */
@@ -62,6 +86,7 @@ interface Work {
 interface Points {
   ends: number[];
   points: Reading[][];
+  truncated: boolean;
 }
 
 /** How long a resolved instance is kept (Prometheus keeps resolved alerts 15 min), ms. */
@@ -70,22 +95,13 @@ export const RESOLVED_RETENTION_MS = 15 * 60_000;
 /** Most missed steps a rule catches up on in one round. */
 const MAX_CATCH_UP_STEPS = 60;
 
-/** The evaluation step of a window: the largest resolution that divides it. */
-export function stepFor(windowMs: number, resolutions: readonly number[]): number {
-  for (let i = resolutions.length - 1; i >= 0; i--) {
-    if (windowMs % resolutions[i] === 0) return resolutions[i];
-  }
-  return resolutions[0];
-}
-
-const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
-
 export class AlertEvaluator {
   readonly #o: EvaluatorOptions;
   readonly #scheduled = new Map<string, Scheduled>();
   /** eventType → step → rule ids. */
   readonly #index = new Map<string, Map<number, Set<string>>>();
   readonly #due = new Map<string, number>();
+  readonly #status = new Map<string, RuleStatus>();
   #running: Promise<void> | null = null;
   #again = false;
   #closed = false;
@@ -100,11 +116,10 @@ export class AlertEvaluator {
   setRule(rule: AlertRule): void {
     this.removeRule(rule.id);
     if (!rule.enabled) return;
-    const stepMs = rule.kind === "system"
-      ? this.#o.resolutions[0]
-      : stepFor(rule.windowMs, this.#o.resolutions);
+    const { stepMs, bucketMs } = scheduleFor(rule, this.#o.resolutions, this.#o.storedMinResolutionMs);
     const lastEnd = floorTo(this.#o.clock.now() - this.#o.closeDelayMs, stepMs);
-    this.#scheduled.set(rule.id, { rule, stepMs, lastEnd, labels: new Map() });
+    this.#scheduled.set(rule.id, { rule, stepMs, bucketMs, lastEnd, labels: new Map() });
+    this.#status.set(rule.id, { stepMs, lastEvaluatedAt: null, series: 0, truncated: false });
     if (rule.kind === "threshold") {
       let bySteps = this.#index.get(rule.eventType!);
       if (!bySteps) this.#index.set(rule.eventType!, bySteps = new Map());
@@ -120,6 +135,7 @@ export class AlertEvaluator {
     if (!s) return;
     this.#scheduled.delete(id);
     this.#due.delete(id);
+    this.#status.delete(id);
     if (s.rule.kind === "threshold") {
       const bySteps = this.#index.get(s.rule.eventType!);
       bySteps?.get(s.stepMs)?.delete(id);
@@ -149,6 +165,18 @@ export class AlertEvaluator {
       if (end > s.lastEnd && !this.#due.has(id)) this.#due.set(id, end);
     }
     return this.#kick();
+  }
+
+  /** What the last evaluation of a rule read; null for a rule not evaluated (disabled, unknown). */
+  status(ruleId: string): RuleStatus | null {
+    return this.#status.get(ruleId) ?? null;
+  }
+
+  /** Rules whose last evaluation left series out (ALERTS_MAX_SERIES_PER_RULE). */
+  get truncatedRules(): number {
+    let n = 0;
+    for (const s of this.#status.values()) if (s.truncated) n++;
+    return n;
   }
 
   /** Resolves when no round is running or due. */
@@ -262,13 +290,41 @@ export class AlertEvaluator {
     await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
     // A rule whose read failed (logged) stays behind: the timer makes it due again for the same
     // window.
-    for (const { s, end } of work) if (readings.has(s.rule.id)) s.lastEnd = Math.max(s.lastEnd, end);
+    for (const { s, end } of work) {
+      const r = readings.get(s.rule.id);
+      if (!r) continue;
+      s.lastEnd = Math.max(s.lastEnd, end);
+      this.#noteRead(s, r, end);
+    }
     this.lastRound = {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,
       rules: work.length,
       queries,
     };
+  }
+
+  /** Keeps what a rule's evaluation read for its status; warns when it starts leaving series out. */
+  #noteRead(s: Scheduled, r: Points, end: number): void {
+    const previous = this.#status.get(s.rule.id);
+    const series = r.points.at(-1)?.length ?? 0;
+    this.#status.set(s.rule.id, {
+      stepMs: s.stepMs,
+      lastEvaluatedAt: r.ends.at(-1) ?? end,
+      series,
+      truncated: r.truncated,
+    });
+    if (r.truncated && !previous?.truncated) {
+      this.#o.onError(
+        "alert rule reads only its first series: more devices than ALERTS_MAX_SERIES_PER_RULE",
+        {
+          ruleId: s.rule.id,
+          series,
+        },
+      );
+    }
+    // The label cache holds every device the rule saw; devices come and go, so it is bounded.
+    if (s.labels.size > 2 * this.#o.maxSeriesPerRule) s.labels.clear();
   }
 
   /** Writes a set of changes (store first), then updates memory and tells subscribers. */
@@ -352,7 +408,7 @@ export class AlertEvaluator {
       const rule = s.rule;
       if (rule.kind === "system") {
         const value = this.#o.system.read(rule.metric!, rule.windowMs, end);
-        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]] });
+        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]], truncated: false });
         continue;
       }
       const q: WindowSeriesQuery = {
@@ -362,10 +418,12 @@ export class AlertEvaluator {
         aggregates: [],
         windowMs: rule.windowMs,
         stepMs: s.stepMs,
+        bucketMs: s.bucketMs,
         firstEnd: first,
         lastEnd: end,
         groupByDevice: rule.groupBy === "device",
-        limit: this.#o.maxSeries,
+        pageSize: this.#o.pageSize,
+        maxSeries: this.#o.maxSeriesPerRule,
       };
       const key = JSON.stringify([
         q.eventType,
@@ -389,6 +447,7 @@ export class AlertEvaluator {
           out.set(rule.id, {
             ends: result.ends,
             points: result.ends.map((_, i) => readingsOf(result.series, rule.aggregate, i)),
+            truncated: result.truncated,
           });
         }
       } catch (error) {
@@ -400,13 +459,4 @@ export class AlertEvaluator {
     }
     return { readings: out, queries: shapes.size };
   }
-}
-
-/** The readings of point `index` for one aggregate. */
-export function readingsOf(
-  series: { deviceId: string | null; values: Partial<Record<AggregateName, (number | null)[]>> }[],
-  aggregate: AggregateName,
-  index: number,
-): Reading[] {
-  return series.map((s) => ({ deviceId: s.deviceId, value: s.values[aggregate]?.[index] ?? null }));
 }

@@ -20,6 +20,7 @@ import {
   SYSTEM_METRICS,
   type SystemMetric,
 } from "./model.ts";
+import { PatternError } from "./label-pattern.ts";
 import { compileMatcher } from "./labels.ts";
 import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
@@ -41,7 +42,7 @@ export interface InputBounds {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_LABELS = new Set(["alertname", "severity", "deviceId"]);
-const SERVER_FIELDS = new Set(["id", "createdAt", "updatedAt"]);
+const SERVER_FIELDS = new Set(["id", "createdAt", "updatedAt", "status"]);
 const RULE_FIELDS = new Set([
   "name",
   "kind",
@@ -356,8 +357,12 @@ export function validateSilence(
       if (matcher.isRegex) {
         try {
           compileMatcher(matcher);
-        } catch {
-          return f.add(`${field}.value`, "value is not a valid regular expression");
+        } catch (e) {
+          if (!(e instanceof PatternError)) throw e;
+          return f.add(
+            `${field}.value`,
+            `matcher ${matcher.name}: not a supported regular expression: ${e.message}`,
+          );
         }
       }
       matchers.push(matcher);

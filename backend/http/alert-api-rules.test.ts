@@ -45,6 +45,7 @@ describe("alerting API: rules", () => {
         enabled: true,
         createdAt: ISO,
         updatedAt: ISO,
+        status: { evaluatedEvery: "1m", lastEvaluatedAt: null, series: 0, truncated: false },
       });
       expect(await (await f.request(`/v1/alerts/rules/${rule.id}`)).json()).toEqual(rule);
       expect(await (await f.request("/v1/alerts/rules")).json()).toEqual({ rules: [rule] });

@@ -51,7 +51,10 @@ describe("alerting API: silences, history, dry run", () => {
         }),
       });
       expect(await bad.json()).toEqual(error("Invalid silence", [
-        { field: "matchers.0.value", message: "value is not a valid regular expression" },
+        {
+          field: "matchers.0.value",
+          message: "matcher x: not a supported regular expression: missing ) at position 1",
+        },
         {
           field: "matchers.1",
           message: "a matcher is {name, value, isRegex?, isEqual?} with a label name and a string value",
@@ -131,6 +134,8 @@ describe("alerting API: silences, history, dry run", () => {
       const at = (s: number) => new Date(NOW - 60_000 + s * 1000).toISOString();
       // avg over 2 s exceeds 30 from the window ending at 12 s ([10,12) all 40; [9,11) is 30: not > 30).
       expect(await res.json()).toEqual({
+        evaluatedEvery: "1s",
+        truncated: false,
         transitions: [
           { at: at(12), fingerprint: fp, labels, from: "inactive", to: "pending", value: 40 },
           { at: at(15), fingerprint: fp, labels, from: "pending", to: "firing", value: 40 },

@@ -6,7 +6,7 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Alerting } from "../alerts/alerting.ts";
-import { dryRun } from "../alerts/dry-run.ts";
+import { formatDuration } from "../alerts/duration.ts";
 import { FIELD_LIMITS } from "../alerts/limits.ts";
 import type { AlertRule, OutboxStatus } from "../alerts/model.ts";
 import {
@@ -37,8 +37,6 @@ export interface AlertRoutesDeps {
   alerting: Alerting;
   clock: Clock;
   clientAddress: (c: Context) => string | null;
-  /** Most series a dry run reads. */
-  maxSeries: number;
 }
 
 export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
@@ -97,7 +95,8 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     return c.json({ history: page.history.map(transitionJson), next: page.next });
   });
 
-  app.get("/rules", read, (c) => c.json({ rules: service.listRules().map(ruleJson) }));
+  const rule = (r: AlertRule) => ruleJson(r, alerting.evaluator.status(r.id));
+  app.get("/rules", read, (c) => c.json({ rules: service.listRules().map(rule) }));
   app.post("/rules/dry-run", read, async (c) => {
     const body = await readJson(c.req.raw);
     const obj = (typeof body === "object" && body !== null && !Array.isArray(body) ? body : {}) as Record<
@@ -123,25 +122,20 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     }
     if (errors.length) throw new ValidationError("Invalid dry run", errors);
     const input = service.parseRule(obj.rule, "rule");
-    const rule: AlertRule = { id: "rul_dryrun0000000000", ...input, createdAt: now, updatedAt: now };
-    const transitions = await dryRun(rule, { from: from!, to: to! }, {
-      source: alerting.dataSource,
-      resolutions: alerting.resolutions,
-      maxSeries: deps.maxSeries,
-      maxInstances: alerting.maxInstancesPerRule,
-    });
+    const replayed: AlertRule = { id: "rul_dryrun0000000000", ...input, createdAt: now, updatedAt: now };
+    const result = await alerting.dryRun(replayed, { from: from!, to: to! });
     return c.json({
-      transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+      evaluatedEvery: formatDuration(result.stepMs),
+      truncated: result.truncated,
+      transitions: result.transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
     });
   });
-  app.get("/rules/:id", read, (c) => c.json(ruleJson(service.getRule(c.req.param("id")))));
+  app.get("/rules/:id", read, (c) => c.json(rule(service.getRule(c.req.param("id")))));
   app.post("/rules", admin, async (c) => {
-    const rule = await service.createRule(await readJson(c.req.raw), actor(c));
-    return c.json(ruleJson(rule), 201);
+    return c.json(rule(await service.createRule(await readJson(c.req.raw), actor(c))), 201);
   });
   app.put("/rules/:id", admin, async (c) => {
-    const rule = await service.replaceRule(c.req.param("id"), await readJson(c.req.raw), actor(c));
-    return c.json(ruleJson(rule));
+    return c.json(rule(await service.replaceRule(c.req.param("id"), await readJson(c.req.raw), actor(c))));
   });
   app.delete("/rules/:id", admin, async (c) => {
     await service.deleteRule(c.req.param("id"), actor(c));

@@ -282,4 +282,67 @@ describe("alert notifications with fake time", () => {
         .toEqual([[1, "receiver host not allowed"]]);
     }, { clock, env: ENV });
   });
+
+  it("retries a failed delivery after the backoff (doubling, with jitter) and then succeeds, same id", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const before = received.length;
+      let failures = 2;
+      const answer = hook.answer;
+      hook.answer = (path) => (path === "/flaky" && failures-- > 0 ? 503 : answer(path));
+      try {
+        const rcv = await post(f, "/v1/alerts/receivers", {
+          name: "F",
+          url: hook.url("/flaky"),
+          groupWait: "0s",
+        });
+        await post(f, "/v1/alerts/rules", { ...RULE, receiver: rcv.id });
+        await post(f, "/v1/events", {
+          deviceId: "s-1",
+          eventType: "temperature",
+          value: 5,
+          timestamp: NOW - 30_000,
+        });
+        await windowClosed(f, "temperature", NOW);
+        await tick(f);
+        const item = async () =>
+          (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications[0];
+        const first = await item();
+        expect(first).toMatchObject({ attempts: 1, lastError: "receiver answered 503" });
+        // Attempt 2 is due 1 s · 2^0 · [0.5, 1.5) after the first failure, attempt 3 1 s · 2^1 · [0.5, 1.5).
+        const due1 = Date.parse(first.dueAt) - NOW;
+        expect(due1).toBeGreaterThanOrEqual(500);
+        expect(due1).toBeLessThanOrEqual(1500);
+        clock.current = Date.parse(first.dueAt) - 1;
+        await tick(f);
+        expect(received.length - before).toBe(1);
+        clock.current = Date.parse(first.dueAt);
+        await tick(f);
+        const second = await item();
+        expect(second).toMatchObject({ id: first.id, attempts: 2, lastError: "receiver answered 503" });
+        const due2 = Date.parse(second.dueAt) - clock.current;
+        expect(due2).toBeGreaterThanOrEqual(1000);
+        expect(due2).toBeLessThanOrEqual(3000);
+        clock.current = Date.parse(second.dueAt);
+        await tick(f);
+        const attempts = received.slice(before);
+        expect(attempts.map((r) => [r.path, r.id, r.answered])).toEqual([
+          ["/flaky", first.id, 503],
+          ["/flaky", first.id, 503],
+          ["/flaky", first.id, 200],
+        ]);
+        expect(attempts[2].body).toEqual(attempts[0].body);
+        const [sent] = (await (await f.request("/v1/alerts/notifications?status=sent")).json()).notifications;
+        expect(sent).toMatchObject({ id: first.id, status: "sent", attempts: 3, lastError: null });
+        expect(f.server.alerting.metricsSnapshot().notifications).toEqual({
+          sent: 1,
+          failed: 2,
+          retried: 2,
+          dead: 0,
+        });
+      } finally {
+        hook.answer = answer;
+      }
+    }, { clock, env: ENV });
+  });
 });

@@ -1,11 +1,11 @@
-/** The alerting API's silences, history and dry run. */
+/** The alerting API's silences and history. */
 import { describe, expect, it } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import { apiError as error, iso, json, NOW, ruleBody } from "../testing/alert-fixture.ts";
 
 const ISO = iso(NOW);
 
-describe("alerting API: silences, history, dry run", () => {
+describe("alerting API: silences and history", () => {
   it("creates, lists and expires silences; refuses bad matchers and times", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {
@@ -107,63 +107,5 @@ describe("alerting API: silences, history, dry run", () => {
         next: null,
       });
     });
-  });
-
-  it("dry-runs a rule over stored events and reports when it would have fired and resolved", async () => {
-    const clock = new FakeClock(NOW);
-    await withApp(async (f) => {
-      // One event per second for device s-1: 20 for 10 s, 40 for 10 s, 20 for 10 s.
-      const events = Array.from({ length: 30 }, (_, i) => ({
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: i >= 10 && i < 20 ? 40 : 20,
-        timestamp: NOW - 60_000 + i * 1000,
-      }));
-      expect((await f.request("/v1/events", { method: "POST", body: json(events) })).status).toBe(202);
-      const res = await f.request("/v1/alerts/rules/dry-run", {
-        method: "POST",
-        body: json({
-          rule: ruleBody(null, { filter: null, window: "2s", for: "3s", annotations: {} }),
-          from: NOW - 60_000,
-          to: new Date(NOW - 20_000).toISOString(),
-        }),
-      });
-      expect(res.status).toBe(200);
-      const fp = (await res.clone().json()).transitions[0]?.fingerprint;
-      const labels = { alertname: "HighTemp", severity: "critical", team: "ops", deviceId: "s-1" };
-      const at = (s: number) => new Date(NOW - 60_000 + s * 1000).toISOString();
-      // avg over 2 s exceeds 30 from the window ending at 12 s ([10,12) all 40; [9,11) is 30: not > 30).
-      expect(await res.json()).toEqual({
-        evaluatedEvery: "1s",
-        truncated: false,
-        transitions: [
-          { at: at(12), fingerprint: fp, labels, from: "inactive", to: "pending", value: 40 },
-          { at: at(15), fingerprint: fp, labels, from: "pending", to: "firing", value: 40 },
-          { at: at(21), fingerprint: fp, labels, from: "firing", to: "resolved", value: 30 },
-        ],
-      });
-      const bad = await f.request("/v1/alerts/rules/dry-run", {
-        method: "POST",
-        body: json({ rule: { name: "x" }, from: "yesterday", to: NOW }),
-      });
-      expect(await bad.json()).toEqual(error("Invalid dry run", [
-        { field: "from", message: "from must be epoch ms, ISO-8601 or now-<n>(s|m|h|d|w)" },
-      ]));
-      const badRule = await f.request("/v1/alerts/rules/dry-run", {
-        method: "POST",
-        body: json({
-          rule: { name: "x", eventType: "t", aggregate: "avg", op: ">", threshold: 1 },
-          from: 0,
-          to: NOW,
-        }),
-      });
-      expect(await badRule.json()).toEqual(error("Invalid alert rule", [
-        {
-          field: "rule.window",
-          message:
-            'window must be a duration like "30s", "5m", "1h" (or integer ms) from 1000 ms to 604800000 ms',
-        },
-      ]));
-    }, { clock });
   });
 });

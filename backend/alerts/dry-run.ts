@@ -6,9 +6,9 @@
  */
 import { ValidationError } from "../errors.ts";
 import type { AlertDataSource } from "./data-source.ts";
-import { metadataPairs } from "./data-source.ts";
 import type { AlertInstance, AlertRule, AlertState } from "./model.ts";
 import { evaluateRule, readingsOf } from "./rule-eval.ts";
+import { ruleQuery } from "./round-reads.ts";
 import { floorTo, scheduleFor } from "./schedule.ts";
 
 export interface DryRunTransition {
@@ -50,20 +50,12 @@ export async function dryRun(
   const firstEnd = floorTo(range.from, stepMs) + stepMs;
   const lastEnd = floorTo(range.to, stepMs);
   if (lastEnd < firstEnd) return { stepMs, truncated: false, transitions: [] };
-  const result = await options.source.readWindows({
-    eventType: rule.eventType!,
-    deviceId: rule.filter?.deviceId,
-    metadata: metadataPairs(rule.filter?.metadata),
-    aggregates: [rule.aggregate],
-    windowMs: rule.windowMs,
-    stepMs,
-    bucketMs,
-    firstEnd,
-    lastEnd,
-    groupByDevice: rule.groupBy === "device",
-    pageSize: options.pageSize,
-    maxSeries: options.maxSeries,
-  });
+  const result = await options.source.readWindows(
+    ruleQuery({ rule, schedule: { stepMs, bucketMs }, first: firstEnd, end: lastEnd }, {
+      pageSize: options.pageSize,
+      maxSeriesPerRule: options.maxSeries,
+    }),
+  );
   const current = new Map<string, AlertInstance>();
   const out: DryRunTransition[] = [];
   result.ends.forEach((end, i) => {

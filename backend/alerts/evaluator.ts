@@ -16,16 +16,11 @@ import type { Clock } from "../clock.ts";
 import type { AlertStore } from "../store/alert-store.ts";
 import type { WindowMessage } from "../stream/windows.ts";
 import type { AlertCatalog } from "./catalog.ts";
-import { type AlertDataSource, metadataPairs, type WindowSeriesQuery } from "./data-source.ts";
+import type { AlertDataSource } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import {
-  evaluateRule,
-  type InstanceChange,
-  type Reading,
-  readingsOf,
-  type SeriesLabelCache,
-} from "./rule-eval.ts";
+import { evaluateRule, type InstanceChange, type SeriesLabelCache } from "./rule-eval.ts";
+import { type Points, readRound } from "./round-reads.ts";
 import { floorTo, scheduleFor } from "./schedule.ts";
 import type { SystemSampler } from "./system-sampler.ts";
 
@@ -80,13 +75,6 @@ interface Work {
   s: Scheduled;
   first: number;
   end: number;
-}
-
-/** Window ends and, per end, the value of every series. */
-interface Points {
-  ends: number[];
-  points: Reading[][];
-  truncated: boolean;
 }
 
 /** How long a resolved instance is kept (Prometheus keeps resolved alerts 15 min), ms. */
@@ -234,7 +222,10 @@ export class AlertEvaluator {
         : Math.max(s.lastEnd + s.stepMs, end - (MAX_CATCH_UP_STEPS - 1) * s.stepMs);
       work.push({ s, first, end });
     }
-    const { readings, queries } = await this.#read(work);
+    const { readings, queries } = await readRound(
+      work.map(({ s, first, end }) => ({ rule: s.rule, schedule: s, first, end })),
+      this.#o,
+    );
     // A rule deleted, disabled or replaced while its values were read is not evaluated: its
     // instances were resolved (or will be, after this round) and must not come back.
     for (let i = work.length - 1; i >= 0; i--) {
@@ -398,65 +389,5 @@ export class AlertEvaluator {
       }
     }
     await this.#commit(changes, updated, updated, dropped, now);
-  }
-
-  /** Reads each rule's values at its end; one query per distinct shape. Rules whose read failed are left out. */
-  async #read(work: Work[]): Promise<{ readings: Map<string, Points>; queries: number }> {
-    const out = new Map<string, Points>();
-    const shapes = new Map<string, { q: WindowSeriesQuery; rules: AlertRule[] }>();
-    for (const { s, first, end } of work) {
-      const rule = s.rule;
-      if (rule.kind === "system") {
-        const value = this.#o.system.read(rule.metric!, rule.windowMs, end);
-        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]], truncated: false });
-        continue;
-      }
-      const q: WindowSeriesQuery = {
-        eventType: rule.eventType!,
-        deviceId: rule.filter?.deviceId,
-        metadata: metadataPairs(rule.filter?.metadata),
-        aggregates: [],
-        windowMs: rule.windowMs,
-        stepMs: s.stepMs,
-        bucketMs: s.bucketMs,
-        firstEnd: first,
-        lastEnd: end,
-        groupByDevice: rule.groupBy === "device",
-        pageSize: this.#o.pageSize,
-        maxSeries: this.#o.maxSeriesPerRule,
-      };
-      const key = JSON.stringify([
-        q.eventType,
-        q.deviceId,
-        q.metadata,
-        q.windowMs,
-        q.stepMs,
-        first,
-        end,
-        q.groupByDevice,
-      ]);
-      let shape = shapes.get(key);
-      if (!shape) shapes.set(key, shape = { q, rules: [] });
-      if (!shape.q.aggregates.includes(rule.aggregate)) shape.q.aggregates.push(rule.aggregate);
-      shape.rules.push(rule);
-    }
-    for (const { q, rules } of shapes.values()) {
-      try {
-        const result = await this.#o.source.readWindows(q);
-        for (const rule of rules) {
-          out.set(rule.id, {
-            ends: result.ends,
-            points: result.ends.map((_, i) => readingsOf(result.series, rule.aggregate, i)),
-            truncated: result.truncated,
-          });
-        }
-      } catch (error) {
-        this.#o.onError("alert rule evaluation failed", {
-          ruleIds: rules.map((r) => r.id),
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    return { readings: out, queries: shapes.size };
   }
 }

@@ -1,7 +1,7 @@
 /** The alerting API's silences and history. */
 import { describe, expect, it } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
-import { apiError as error, iso, json, NOW, ruleBody } from "../testing/alert-fixture.ts";
+import { apiError as error, iso, json, NOW } from "../testing/alert-fixture.ts";
 
 const ISO = iso(NOW);
 

@@ -3,26 +3,24 @@
  * engine, metrics service): closed windows published on its bus as the engine
  * does, the timer driven by hand, state kept across a restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
 import {
-  HookReceiver,
+  ENV,
   iso,
   MIN,
+  minute,
   NOW,
   post,
   tick,
+  useHookReceiver,
   windowClosed,
   withRestarts,
 } from "../testing/alert-fixture.ts";
 
-const hook = new HookReceiver();
+const hook = useHookReceiver();
 const received = hook.received;
 const port = () => hook.port;
-beforeAll(() => hook.start());
-afterAll(() => hook.close());
-
-const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
 /** Fires at once when the max over the minute exceeds 30. */
 const HOT = { name: "Hot", eventType: "temperature", aggregate: "max", window: "1m", op: ">", threshold: 30 };
 
@@ -153,14 +151,7 @@ describe("alert evaluation with fake time", () => {
         threshold: 0,
         receiver: rcv.id,
       });
-      await post(f, "/v1/events", {
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: 5,
-        timestamp: NOW - 30_000,
-      });
-      await windowClosed(f, "temperature", NOW);
-      await tick(f);
+      await minute(f, clock, { "s-1": 5 });
       const [firing] = (await (await f.request("/v1/alerts")).json()).alerts;
       expect(firing.state).toBe("firing");
       await f.server.close();

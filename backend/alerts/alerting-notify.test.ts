@@ -3,27 +3,25 @@
  * metrics service) and a real HTTP receiver: group timers, escalation,
  * retries with backoff, dead notifications and the host allow-list.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import {
-  HookReceiver,
+  ENV,
   iso,
   MIN,
+  minute,
   NOW,
   post,
   tick,
+  useHookReceiver,
   windowClosed,
   withRestarts,
 } from "../testing/alert-fixture.ts";
 import type { OutMessage } from "../realtime/live-hub.ts";
 
-const hook = new HookReceiver();
+const hook = useHookReceiver();
 const received = hook.received;
 const port = () => hook.port;
-beforeAll(() => hook.start());
-afterAll(() => hook.close());
-
-const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
 /** Fires at the first closed window with any event of `temperature`. */
 const RULE = { name: "Any", eventType: "temperature", aggregate: "max", window: "1m", op: ">", threshold: 0 };
 
@@ -182,14 +180,7 @@ describe("alert notifications with fake time", () => {
         threshold: 0,
         receiver: rcv.id,
       });
-      await post(f, "/v1/events", {
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: 5,
-        timestamp: NOW - 30_000,
-      });
-      await windowClosed(f, "temperature", NOW);
-      await tick(f);
+      await minute(f, clock, { "s-1": 5 });
       expect(received.length).toBe(before + 1);
       const [pending] =
         (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications;
@@ -268,14 +259,7 @@ describe("alert notifications with fake time", () => {
       await post(f, "/v1/alerts/rules", { ...RULE, receiver: rcv.id });
       await f.server.close();
       f = await open({ ALERTS_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com" });
-      await post(f, "/v1/events", {
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: 5,
-        timestamp: NOW - 30_000,
-      });
-      await windowClosed(f, "temperature", NOW);
-      await tick(f);
+      await minute(f, clock, { "s-1": 5 });
       expect(received.length).toBe(before);
       const { notifications } = await (await f.request("/v1/alerts/notifications?status=dead")).json();
       expect(notifications.map((n: { attempts: number; lastError: string }) => [n.attempts, n.lastError]))
@@ -297,14 +281,7 @@ describe("alert notifications with fake time", () => {
           groupWait: "0s",
         });
         await post(f, "/v1/alerts/rules", { ...RULE, receiver: rcv.id });
-        await post(f, "/v1/events", {
-          deviceId: "s-1",
-          eventType: "temperature",
-          value: 5,
-          timestamp: NOW - 30_000,
-        });
-        await windowClosed(f, "temperature", NOW);
-        await tick(f);
+        await minute(f, clock, { "s-1": 5 });
         const item = async () =>
           (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications[0];
         const first = await item();

@@ -3,18 +3,14 @@
  * over a real server (SQLite file, metrics service) and a real HTTP receiver
  * whose answers the test switches.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
-import { HookReceiver, MIN, minute, NOW, post } from "../testing/alert-fixture.ts";
+import { ENV, MIN, minute, NOW, post, useHookReceiver } from "../testing/alert-fixture.ts";
 
-const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
-
-const hook = new HookReceiver();
+const hook = useHookReceiver();
 const port = () => hook.port;
 let failing = false;
 hook.answer = () => (failing ? 500 : 200);
-beforeAll(() => hook.start());
-afterAll(() => hook.close());
 
 /** The requests the receiver accepted (200): path, notification id, status, devices. */
 const accepted = () =>

@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
@@ -79,6 +79,17 @@ export class HookReceiver {
     this.release();
     return new Promise((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }
+}
+
+/** The env of the fake-time tests: the timer runs only when a test calls `tick`. */
+export const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
+
+/** A HookReceiver started before the file's tests and closed after them. */
+export function useHookReceiver(): HookReceiver {
+  const hook = new HookReceiver();
+  beforeAll(() => hook.start());
+  afterAll(() => hook.close());
+  return hook;
 }
 
 /** POSTs `body`, expects 202 (events) or 201, returns the JSON answer. */

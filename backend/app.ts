@@ -244,7 +244,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         alerting: deps.alerting,
         clock,
         clientAddress: deps.clientAddress ?? (() => null),
-        maxSeries: config.metrics.maxSeries,
       }),
     );
   }

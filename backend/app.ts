@@ -36,7 +36,6 @@ import { prometheusRoutes } from "./http/prometheus-routes.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
 import { alertRoutes } from "./http/alert-routes.ts";
 import type { Alerting } from "./alerts/alerting.ts";
-import { IngestCounters } from "./ingest/ingest-counters.ts";
 import { type DashboardFiles, dashboardRoutes } from "./http/dashboard-routes.ts";
 import { authRoutes } from "./http/auth-routes.ts";
 
@@ -74,8 +73,6 @@ export interface AppDeps {
   logger: Logger;
   /** The built dashboard (index.html and hashed assets) served at `/`; absent: `/` answers 404. */
   dashboard?: DashboardFiles | null;
-  /** Ingestion outcome totals for the live `stats` channel. */
-  ingestCounters?: IngestCounters;
   /** The client's address for audit entries; runtime adapters know where to find it. */
   clientAddress?: (c: Context) => string | null;
   /** Process start, epoch ms. */
@@ -175,8 +172,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
   );
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
-  const counters = deps.ingestCounters ?? new IngestCounters();
-  const limiter = counters.countingLimiter(new RateLimiter(clock));
+  const limiter = new RateLimiter(clock);
   const eventsDeps: EventsRoutesDeps = {
     auth,
     limiter,
@@ -188,7 +184,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     eventLimits: config.eventLimits,
     requestLimits: config.requestLimits,
     ingest: {
-      validator: counters.countingValidator(createEventValidator(config.eventLimits)),
+      validator: createEventValidator(config.eventLimits),
       committer: deps.committer,
       clock,
       partitions: config.partitions,
@@ -272,7 +268,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         alerting: deps.alerting,
         clock,
         clientAddress: deps.clientAddress ?? (() => null),
-        maxSeries: config.metrics.maxSeries,
       }),
     );
   }

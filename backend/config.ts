@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
+import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
 import {
   DEFAULT_EVENT_LIMITS,
   DEFAULT_REQUEST_LIMITS,
@@ -74,6 +75,8 @@ export interface AlertsConfig {
   maxPayloadBytes: number;
   /** How long history and finished notifications are kept, ms. */
   retentionMs: number;
+  /** Hosts webhook receivers may point at (`ALERTS_WEBHOOK_ALLOWED_HOSTS`); null: any host. */
+  allowedHosts: HostAllowList;
   limits: AlertLimits;
 }
 
@@ -254,12 +257,22 @@ const schema = z.object({
     error: "must be an http(s) URL without a trailing slash",
   }).optional(),
   ALERTS_MAX_PAYLOAD_BYTES: int(1024, 16 * 1024 * 1024).default(1024 * 1024),
+  ALERTS_WEBHOOK_ALLOWED_HOSTS: z.string().transform((v, ctx) => {
+    const parsed = parseAllowedHosts(v);
+    if (Array.isArray(parsed)) return parsed;
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a comma list of host, host:port or *.domain: ${parsed.error}`,
+    });
+    return z.NEVER;
+  }).optional(),
   ALERTS_RETENTION_DAYS: int(1, 36500).default(30),
   ALERTS_MAX_RULES: int(1, 100_000).default(2000),
   ALERTS_MAX_RECEIVERS: int(1, 10_000).default(100),
   ALERTS_MAX_SILENCES: int(1, 100_000).default(1000),
   ALERTS_MAX_LABELS: int(1, 256).default(32),
   ALERTS_MAX_INSTANCES_PER_RULE: int(1, 1_000_000).default(1000),
+  ALERTS_MAX_SERIES_PER_RULE: int(1, 1_000_000).default(10_000),
   ALERTS_MAX_ALERTS_PER_NOTIFICATION: int(1, 10_000).default(100),
   RETENTION_ROLLUP_MINUTE_DAYS: int(1, 36500).default(90),
   RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
@@ -388,12 +401,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       externalUrl: e.ALERTS_EXTERNAL_URL ?? null,
       maxPayloadBytes: e.ALERTS_MAX_PAYLOAD_BYTES,
       retentionMs: e.ALERTS_RETENTION_DAYS * DAY_MS,
+      allowedHosts: e.ALERTS_WEBHOOK_ALLOWED_HOSTS ?? null,
       limits: {
         maxRules: e.ALERTS_MAX_RULES,
         maxReceivers: e.ALERTS_MAX_RECEIVERS,
         maxSilences: e.ALERTS_MAX_SILENCES,
         maxLabels: e.ALERTS_MAX_LABELS,
         maxInstancesPerRule: e.ALERTS_MAX_INSTANCES_PER_RULE,
+        maxSeriesPerRule: e.ALERTS_MAX_SERIES_PER_RULE,
         maxAlertsPerNotification: e.ALERTS_MAX_ALERTS_PER_NOTIFICATION,
       },
     },

@@ -122,17 +122,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   let stream: StreamService | null = null;
   if (config.stream.enabled) {
     const latencySink: { record(ms: number): void }[] = [];
-    engine = new StreamEngine({
-      partitions: config.partitions,
-      resolutions,
-      storedMinResolution: STORED_MIN_RESOLUTION_MS,
-      allowedLatenessMs: config.stream.allowedLatenessMs,
-      idleMs: config.stream.idleMs,
-      clock,
-      publish: (message) => bus.publish(message),
-      wantsUpdates: () => hub.wants("aggregates"),
-      onLatency: (ms) => latencySink[0]?.record(ms),
-    });
+    // The replay engine (dead-letter replays) has the live one's settings, without live output.
     const engineOptions = {
       partitions: config.partitions,
       resolutions,
@@ -141,6 +131,12 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       idleMs: config.stream.idleMs,
       clock,
     };
+    engine = new StreamEngine({
+      ...engineOptions,
+      publish: (message) => bus.publish(message),
+      wantsUpdates: () => hub.wants("aggregates"),
+      onLatency: (ms) => latencySink[0]?.record(ms),
+    });
     stream = new StreamService(store, engine, clock, logger, {
       flushMaxAttempts: config.stream.flushMaxAttempts,
       replayEngine: () => new StreamEngine(engineOptions),
@@ -155,7 +151,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     await stream.start();
   }
   const service = stream;
-  const ingestCounters = new IngestCounters();
+  const ingestCounters = new IngestCounters(observability.registry);
   const deadLetters = new DeadLetterService(store, clock, logger);
   if (service) {
     deadLetters.register("rollup-flush", (letter) => service.replayDeadLetter(letter));
@@ -172,12 +168,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   if (options.retentionTimer !== false) retention.start();
   committer.observe({
-    onCommit: (info) => {
-      observability.onCommit(info);
-      if (info.ok) ingestCounters.onCommit(info.events);
-    },
+    onCommit: (info) => observability.onCommit(info),
     onCommitted: (events, result) => {
-      ingestCounters.onOutcomes(result.outcomes);
       try {
         service?.onCommitted(events, result);
       } catch (error) {
@@ -204,7 +196,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     lastSeq: hub.lastSeq,
     memory: processMemory(),
     stream: stream?.health() ?? null,
-    ingest: ingestCounters.snapshot(),
+    // Read from the registry, as /metrics is (null with METRICS_INSTRUMENTATION=off).
+    ingest: ingestCounters.read(),
     ...storeProbe.snapshot(),
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
@@ -275,7 +268,6 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     config,
     logger,
     dashboard: options.dashboard,
-    ingestCounters,
     clientAddress: options.clientAddress,
     alerting,
     startedAt: clock.now(),

@@ -7,7 +7,12 @@
  * every rule's window (one metrics query per distinct shape), run the state
  * machine and committed the changes. Prints each round's time and the median.
  *
- *   deno run -A bench/alerts.ts [rules=1000] [types=100] [devices=10] [rounds=15]
+ *   deno run -A bench/alerts.ts [rules=1000] [types=100] [devices=10] [rounds=15] [windows=1m,5m]
+ *
+ * `windows` lists the rule windows (alternating, as many rules of each). A round is one minute: when
+ * some rule's evaluation step is under a minute (a window that is not whole minutes, evaluated at
+ * 1 s steps before PulseStream 0.1's follow-ups), each closed 1-second window of the minute is
+ * published and evaluated first, so the figure is the evaluation cost per minute of stream time.
  *
  * Fake clock: the data is laid out around it, so every round reads real
  * buckets. The temp database is removed at the end.
@@ -19,7 +24,8 @@ import { createPulseStream } from "../backend/server.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
 
-const [rules = 1000, types = 100, devices = 10, rounds = 15] = Deno.args.map(Number);
+const [rules = 1000, types = 100, devices = 10, rounds = 15] = Deno.args.slice(0, 4).map(Number);
+const windows = (Deno.args[4] ?? "1m,5m").split(",");
 const MIN = 60_000;
 const dir = await Deno.makeTempDir();
 const config = loadConfig({
@@ -80,7 +86,9 @@ for (let i = 0; i < rules; i++) {
     name: `rule-${i}`,
     eventType: typeNames[t],
     aggregate: AGGS[k % AGGS.length],
-    window: k % 10 < 5 ? "1m" : "5m",
+    window: windows.length === 2 && windows[0] === "1m" && windows[1] === "5m"
+      ? (k % 10 < 5 ? "1m" : "5m")
+      : windows[k % windows.length],
     groupBy: k % 2 ? "device" : "none",
     op: ">",
     threshold: 30 + (i % 20),
@@ -90,25 +98,42 @@ for (let i = 0; i < rules; i++) {
 }
 console.log(`${rules} rules created`);
 
-const times: number[] = [];
-const dispatch: number[] = [];
-for (let r = 0; r < rounds; r++) {
-  const end = T0 + r * MIN;
-  clock.current = end;
-  const started = performance.now();
+/** Publishes the closed all-device window [end - resolution, end) of every type. */
+function publishClosed(end: number, resolution: number): void {
   for (const eventType of typeNames) {
     server.bus.publish({
       kind: "window",
       final: true,
-      resolution: MIN,
+      resolution,
       eventType,
       deviceId: null,
-      start: end - MIN,
+      start: end - resolution,
       end,
       values: {} as never,
     });
   }
-  dispatch.push(performance.now() - started);
+}
+const seconds = windows.some((w) => !/^\d+[mhd]$/.test(w));
+
+const times: number[] = [];
+const dispatch: number[] = [];
+let secondRounds = 0;
+for (let r = 0; r < rounds; r++) {
+  const end = T0 + r * MIN;
+  const started = performance.now();
+  if (seconds) {
+    for (let s = 59; s >= 1; s--) {
+      clock.current = end - s * 1000;
+      publishClosed(clock.current, 1000);
+      await server.alerting.evaluator.idle();
+      if (server.alerting.evaluator.lastRound.at === clock.current) secondRounds++;
+    }
+  }
+  clock.current = end;
+  const tickStarted = performance.now();
+  if (seconds) publishClosed(end, 1000);
+  publishClosed(end, MIN);
+  dispatch.push(performance.now() - tickStarted);
   await server.alerting.evaluator.idle();
   const ms = performance.now() - started;
   times.push(ms);
@@ -122,6 +147,7 @@ for (let r = 0; r < rounds; r++) {
 }
 const sorted = [...times].sort((a, b) => a - b);
 const d = [...dispatch].sort((a, b) => a - b);
+if (seconds) console.log(`${secondRounds} evaluation rounds at 1-second window closes`);
 console.log(
   `median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} ms per round of ${rules} rules; ` +
     `bus dispatch of the ${types} closed windows (on the engine's tick) median ${

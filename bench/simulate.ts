@@ -1,14 +1,19 @@
 /**
- * Demo traffic: `npm run simulate -- [options]` (Deno). N devices send realistic signals — a daily-ish
- * sine per device plus noise and occasional spikes — over several event types, in batches over HTTP,
- * with a configurable share of invalid, duplicate, unauthorized and late events. Prints live counts of
- * HTTP responses by status and of item outcomes every second; stops after --duration seconds (0: until
- * Ctrl-C).
+ * Demo traffic: `npm run simulate -- [options]` (Deno). N devices send realistic signals over several
+ * event types (bench/lib/traffic.ts), in batches over HTTP, with shares of invalid, duplicate (exact
+ * resends of accepted events), unauthorized and late events. At most --concurrency requests are in
+ * flight: events due while the window is full wait (up to a second of traffic) and go out as slots
+ * free; beyond that, and at the end, they are not sent and are counted as skipped. Every second
+ * it prints what it sent, the HTTP responses by status and the server's outcomes; it stops after
+ * --duration seconds (default 60; --forever runs until Ctrl-C), waits for the requests in flight and
+ * prints a final `summary: {json}` line. Exits 1 if no request got an HTTP answer.
  *
  *   --url http://127.0.0.1:8000  --key $KEY (or PULSESTREAM_KEY)  --devices 20  --rate 200 (events/s)
- *   --duration 0  --invalid 0.02  --duplicate 0.02  --unauthorized 0.01  --late 0.01
+ *   --duration 60  --forever  --concurrency 4  --batch 500 (most events per request)
+ *   --invalid 0.02  --duplicate 0.02  --unauthorized 0.01  --late 0.01
  */
 import { parseArgs } from "node:util";
+import { type EventKind, Traffic } from "./lib/traffic.ts";
 
 const { values: opts } = parseArgs({
   args: Deno.args,
@@ -17,7 +22,10 @@ const { values: opts } = parseArgs({
     key: { type: "string", default: Deno.env.get("PULSESTREAM_KEY") ?? Deno.env.get("KEY") ?? "" },
     devices: { type: "string", default: "20" },
     rate: { type: "string", default: "200" },
-    duration: { type: "string", default: "0" },
+    duration: { type: "string", default: "60" },
+    forever: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "4" },
+    batch: { type: "string", default: "500" },
     invalid: { type: "string", default: "0.02" },
     duplicate: { type: "string", default: "0.02" },
     unauthorized: { type: "string", default: "0.01" },
@@ -25,7 +33,17 @@ const { values: opts } = parseArgs({
   },
 });
 
-const num = (name: keyof typeof opts, min: number, max: number): number => {
+type NumberOption =
+  | "devices"
+  | "rate"
+  | "duration"
+  | "concurrency"
+  | "batch"
+  | "invalid"
+  | "duplicate"
+  | "unauthorized"
+  | "late";
+const num = (name: NumberOption, min: number, max: number): number => {
   const v = Number(opts[name]);
   if (!Number.isFinite(v) || v < min || v > max) {
     console.error(`--${name} must be a number from ${min} to ${max}`);
@@ -33,127 +51,157 @@ const num = (name: keyof typeof opts, min: number, max: number): number => {
   }
   return v;
 };
-const devices = num("devices", 1, 100_000);
+if (opts.duration === "0") {
+  console.error("--duration 0 no longer runs forever: pass --forever");
+  Deno.exit(2);
+}
+const devices = Math.floor(num("devices", 1, 100_000));
 const rate = num("rate", 1, 1_000_000);
-const duration = num("duration", 0, 86_400);
-const share = {
-  invalid: num("invalid", 0, 1),
-  duplicate: num("duplicate", 0, 1),
-  unauthorized: num("unauthorized", 0, 1),
-  late: num("late", 0, 1),
-};
+const duration = num("duration", 1, 86_400);
+const concurrency = Math.floor(num("concurrency", 1, 256));
+const maxBatch = Math.floor(num("batch", 1, 10_000));
+const shares = { invalid: num("invalid", 0, 1), duplicate: num("duplicate", 0, 1), late: num("late", 0, 1) };
+const unauthorizedShare = num("unauthorized", 0, 1);
+if (shares.invalid + shares.duplicate > 1) {
+  console.error("--invalid and --duplicate must add up to at most 1");
+  Deno.exit(2);
+}
 if (!opts.key) {
   console.error("simulate: pass --key (an ingest key) or set PULSESTREAM_KEY");
   Deno.exit(2);
 }
 
-/** Signal shape per event type: base, amplitude, period (s), noise, spike size. */
-const TYPES = [
-  { type: "temperature", base: 21, amp: 4, period: 300, noise: 0.3, spike: 15 },
-  { type: "humidity", base: 45, amp: 10, period: 600, noise: 1, spike: 30 },
-  { type: "power", base: 1200, amp: 400, period: 120, noise: 40, spike: 2500 },
-  { type: "latency", base: 80, amp: 30, period: 60, noise: 10, spike: 900 },
-];
-const SITES = ["berlin", "paris", "lisbon", "oslo"];
+/** Longest wait for one request, and for the requests in flight at the end, ms. */
+const REQUEST_TIMEOUT_MS = 10_000;
+const TICK_MS = 100;
+const UNKNOWN_KEY = "psk_not-a-real-key-0000000000";
 
-const phase = Array.from({ length: devices }, () => Math.random() * Math.PI * 2);
-const recentIds: string[] = [];
-let seq = 0;
-
-function gaussian(): number {
-  return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
-}
-
-function makeEvent(now: number): Record<string, unknown> {
-  const d = Math.floor(Math.random() * devices);
-  const t = TYPES[Math.floor(Math.random() * TYPES.length)];
-  const r = Math.random();
-  if (r < share.invalid) {
-    return Math.random() < 0.5
-      ? { deviceId: "", eventType: t.type, value: 1 }
-      : { deviceId: `sim-${d}`, eventType: t.type, value: "NaN" };
-  }
-  if (r < share.invalid + share.duplicate && recentIds.length) {
-    return {
-      id: recentIds[Math.floor(Math.random() * recentIds.length)],
-      deviceId: `sim-${d}`,
-      eventType: t.type,
-      value: 0,
-    };
-  }
-  const late = Math.random() < share.late;
-  const ts = late ? now - 60_000 - Math.random() * 600_000 : now;
-  const value = t.base + t.amp * Math.sin((2 * Math.PI * ts) / (t.period * 1000) + phase[d]) +
-    t.noise * gaussian() +
-    (Math.random() < 0.003 ? t.spike : 0);
-  const id = `sim-${now.toString(36)}-${(seq++).toString(36)}`;
-  recentIds.push(id);
-  if (recentIds.length > 1000) recentIds.shift();
-  return {
-    id,
-    deviceId: `sim-${d}`,
-    eventType: t.type,
-    value: Math.round(value * 100) / 100,
-    timestamp: Math.round(ts),
-    metadata: { site: SITES[d % SITES.length] },
-    ...(t.type === "latency"
-      ? { data: { path: ["/", "/api", "/login"][d % 3], status: value > 500 ? 503 : 200 } }
-      : {}),
-  };
-}
-
+const traffic = new Traffic({ devices, shares });
+const sent: Record<EventKind | "unauthorized", number> = {
+  valid: 0,
+  late: 0,
+  invalid: 0,
+  duplicate: 0,
+  unauthorized: 0,
+};
+const outcomes = { accepted: 0, duplicate: 0, rejected: 0 };
 const statuses = new Map<string, number>();
-const items = { accepted: 0, duplicate: 0, rejected: 0 };
-const count = (k: string) => statuses.set(k, (statuses.get(k) ?? 0) + 1);
+let requests = 0;
+let inFlight = 0;
+let maxInFlight = 0;
+let skipped = 0;
+let answered = 0;
+let idle: (() => void) | null = null;
+let stopping = false;
 
-async function send(batch: unknown[], key: string): Promise<void> {
+interface IngestAnswer {
+  data?: { totals?: typeof outcomes; results?: { status: string }[] };
+}
+
+async function send(batch: Record<string, unknown>[], kinds: EventKind[] | null, key: string): Promise<void> {
+  requests++;
+  maxInFlight = Math.max(maxInFlight, ++inFlight);
+  let status: string;
   try {
     const res = await fetch(`${opts.url}/v1/events`, {
       method: "POST",
       headers: { "x-api-key": key, "content-type": "application/json" },
       body: JSON.stringify(batch),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
-    count(String(res.status));
-    const body = await res.json().catch(() => null) as { data?: { totals?: typeof items } } | null;
+    answered++;
+    status = String(res.status);
+    const body = await res.json().catch(() => null) as IngestAnswer | null;
     const totals = body?.data?.totals;
-    if (totals) { for (const k of ["accepted", "duplicate", "rejected"] as const) items[k] += totals[k]; }
+    if (totals) { for (const k of ["accepted", "duplicate", "rejected"] as const) outcomes[k] += totals[k]; }
+    // Only events the server stored may come back as duplicates (an exact resend is then a duplicate).
+    body?.data?.results?.forEach((r, i) => {
+      if (r.status === "accepted" && kinds && (kinds[i] === "valid" || kinds[i] === "late")) {
+        traffic.accepted(batch[i]);
+      }
+    });
   } catch (error) {
-    count(`error: ${(error as Error).message.slice(0, 40)}`);
+    status = `error: ${(error as Error).message.slice(0, 40)}`;
+  }
+  statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  if (--inFlight === 0) idle?.();
+}
+
+/** Most events waiting for a free slot: a second of traffic, or a full window's worth. */
+const maxBacklog = Math.max(rate, concurrency * maxBatch);
+/** Events due but not sent yet (made when sent, so their timestamps are the sending time). */
+let backlog = 0;
+
+/** Fills the free slots of the window with batches of at most `maxBatch` events from the backlog. */
+function pump(): void {
+  while (!stopping && inFlight < concurrency && backlog > 0) {
+    const size = Math.min(backlog, maxBatch);
+    backlog -= size;
+    const now = Date.now();
+    const batch: Record<string, unknown>[] = [];
+    const kinds: EventKind[] = [];
+    for (let i = 0; i < size; i++) {
+      const { event, kind } = traffic.next(now);
+      batch.push(event);
+      kinds.push(kind);
+      sent[kind]++;
+    }
+    void send(batch, kinds, opts.key!).then(pump);
   }
 }
 
-const TICK_MS = 100;
 const started = Date.now();
 let carry = 0;
 const tick = setInterval(() => {
   carry += (rate * TICK_MS) / 1000;
   const n = Math.floor(carry);
   carry -= n;
-  if (n === 0) return;
-  const now = Date.now();
-  const batch = Array.from({ length: n }, () => makeEvent(now));
-  void send(batch, opts.key!);
-  if (Math.random() < share.unauthorized * n) void send([makeEvent(now)], "psk_not-a-real-key-0000000000");
+  backlog += n;
+  // The server (or the network) is behind: events beyond the backlog are not sent at all.
+  if (backlog > maxBacklog) {
+    skipped += backlog - maxBacklog;
+    backlog = maxBacklog;
+  }
+  // About `unauthorizedShare` of the events go out as single-event requests with an unknown key (401).
+  for (let u = Math.floor(unauthorizedShare * n + Math.random()); u > 0 && inFlight < concurrency; u--) {
+    sent.unauthorized++;
+    void send([traffic.next(Date.now()).event], null, UNKNOWN_KEY).then(pump);
+  }
+  pump();
 }, TICK_MS);
 
-const report = () => {
-  const s = [...statuses].sort().map(([k, v]) => `${k}: ${v}`).join("  ");
+function line(): string {
   const secs = Math.round((Date.now() - started) / 1000);
-  console.log(
-    `[${secs}s] responses ${
-      s || "none yet"
-    } | events accepted ${items.accepted} duplicate ${items.duplicate} rejected ${items.rejected}`,
-  );
-};
-const printer = setInterval(report, 1000);
-const stop = () => {
+  const total = sent.valid + sent.late + sent.invalid + sent.duplicate;
+  const s = [...statuses].sort().map(([k, v]) => `${k}: ${v}`).join(" ");
+  return `[${secs}s] sent ${total} events (valid ${sent.valid}, late ${sent.late}, invalid ${sent.invalid}, ` +
+    `duplicate ${sent.duplicate}) + ${sent.unauthorized} unauthorized | responses ${s || "none yet"} | ` +
+    `server: accepted ${outcomes.accepted} duplicate ${outcomes.duplicate} rejected ${outcomes.rejected} | ` +
+    `in flight ${inFlight}/${concurrency}, skipped ${skipped}`;
+}
+
+const printer = setInterval(() => console.log(line()), 1000);
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
   clearInterval(tick);
   clearInterval(printer);
-  setTimeout(() => {
-    report();
-    Deno.exit(0);
-  }, 500);
-};
-Deno.addSignalListener("SIGINT", stop);
-if (duration > 0) setTimeout(stop, duration * 1000);
-console.log(`simulating ${devices} devices at ${rate} events/s against ${opts.url} (Ctrl-C stops)`);
+  skipped += backlog; // due, never sent
+  backlog = 0;
+  if (inFlight > 0) {
+    await Promise.race([
+      new Promise<void>((resolve) => (idle = resolve)),
+      new Promise((resolve) => setTimeout(resolve, REQUEST_TIMEOUT_MS)),
+    ]);
+  }
+  console.log(line());
+  const summary = { sent, requests, statuses: Object.fromEntries(statuses), outcomes, skipped, maxInFlight };
+  console.log(`summary: ${JSON.stringify(summary)}`);
+  Deno.exit(answered > 0 ? 0 : 1);
+}
+Deno.addSignalListener("SIGINT", () => void stop());
+if (!opts.forever) setTimeout(() => void stop(), duration * 1000);
+console.log(
+  `simulating ${devices} devices at ${rate} events/s against ${opts.url}, at most ${concurrency} requests ` +
+    `in flight, ${opts.forever ? "until Ctrl-C" : `for ${duration} s (--forever: until Ctrl-C)`}`,
+);

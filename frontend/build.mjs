@@ -4,7 +4,7 @@
  * gzip twins, and index.html links them (no inline script or style, so the strict CSP holds).
  *
  *   node frontend/build.mjs             build
- *   node frontend/build.mjs --if-needed build only when a source is newer than the last build
+ *   node frontend/build.mjs --if-needed build only when a source (frontend/, shared/) is newer than the last build
  *
  * It builds into a fresh directory next to dist/dashboard/ and swaps it in with renames at the end, so a
  * failed build leaves the previous one in place and a running server never sees a half-written one.
@@ -43,7 +43,12 @@ function newestSource(dir) {
 }
 
 if (process.argv.includes("--if-needed") && existsSync(stamp)) {
-  const inputs = Math.max(newestSource(src), statSync(join(root, "package-lock.json")).mtimeMs);
+  // shared/ holds code the bundle imports too (e.g. shared/aggregates.ts).
+  const inputs = Math.max(
+    newestSource(src),
+    newestSource(join(root, "shared")),
+    statSync(join(root, "package-lock.json")).mtimeMs,
+  );
   if (inputs <= statSync(stamp).mtimeMs) {
     console.log("dashboard: up to date");
     process.exit(0);

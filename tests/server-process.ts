@@ -111,7 +111,16 @@ export function runToExit(runtime: Runtime, env: Record<string, string>): Promis
 
 /** Runs the `keys` CLI (a Deno task) to completion. */
 export function runCli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
-  return runProcess(denoBinary(), ["run", "-A", join(ROOT, "backend/adapters/cli/keys.ts"), ...args], env);
+  return runDenoScript("backend/adapters/cli/keys.ts", args, env);
+}
+
+/** Runs a Deno script of the repository (`path` relative to its root) to completion. */
+export function runDenoScript(
+  path: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ProcessResult> {
+  return runProcess(denoBinary(), ["run", "-A", join(ROOT, path), ...args], env);
 }
 
 export interface ProcessResult {

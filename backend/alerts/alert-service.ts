@@ -11,6 +11,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import type { AlertEvaluator } from "./evaluator.ts";
 import type { AlertLimits } from "./limits.ts";
 import type { AlertRule, AlertTransition, Receiver, Silence } from "./model.ts";
+import type { HostAllowList } from "./webhook-hosts.ts";
 import { type InputBounds, validateReceiver, validateRule, validateSilence } from "./validate-input.ts";
 
 /** Who made a change, for the audit log. */
@@ -26,6 +27,8 @@ export interface AlertServiceOptions {
   clock: Clock;
   limits: AlertLimits;
   bounds: InputBounds;
+  /** Hosts receivers may point at; null: any. */
+  allowedHosts: HostAllowList;
   /** A random id with `prefix` (`rul_`, `rcv_`, `sil_`). */
   newId: (prefix: string) => string;
 }
@@ -206,7 +209,7 @@ export class AlertService {
   }
 
   #parseReceiver(body: unknown) {
-    const input = validateReceiver(body);
+    const input = validateReceiver(body, this.#o.allowedHosts);
     if (Array.isArray(input)) throw new ValidationError("Invalid receiver", input);
     return input;
   }

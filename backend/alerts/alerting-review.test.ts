@@ -3,69 +3,23 @@
  * over a real server (SQLite file, metrics service) and a real HTTP receiver
  * whose answers the test switches.
  */
-import { createServer, type Server } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
+import { describe, expect, it } from "vitest";
+import { FakeClock, withApp } from "../testing/with-app.ts";
+import { ENV, MIN, minute, NOW, post, useHookReceiver } from "../testing/alert-fixture.ts";
 
-const NOW = Date.parse("2026-11-22T12:00:00.000Z");
-const MIN = 60_000;
-const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
-
-let hook: Server;
-let port = 0;
+const hook = useHookReceiver();
+const port = () => hook.port;
 let failing = false;
-const received: { path: string; id: string; status: string; devices: string[] }[] = [];
+hook.answer = () => (failing ? 500 : 200);
 
-beforeAll(async () => {
-  hook = createServer((req, res) => {
-    let text = "";
-    req.on("data", (d) => (text += d));
-    req.on("end", () => {
-      const body = JSON.parse(text) as { status: string; alerts: { labels: { deviceId?: string } }[] };
-      if (failing) return void res.writeHead(500).end();
-      received.push({
-        path: req.url!,
-        id: String(req.headers["x-pulsestream-notification-id"]),
-        status: body.status,
-        devices: body.alerts.map((a) => a.labels.deviceId ?? ""),
-      });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
-  port = (hook.address() as { port: number }).port;
-});
-afterAll(() => new Promise<void>((r) => hook.close(() => r())));
-
-async function post(f: AppFixture, path: string, body: unknown) {
-  const res = await f.request(path, { method: "POST", body: JSON.stringify(body) });
-  expect(res.status).toBe(path === "/v1/events" ? 202 : 201);
-  return await res.json();
-}
-
-/** Events of `values` (device → value) in the minute ending now, its window closes, the timer runs. */
-async function minute(f: AppFixture, clock: FakeClock, values: Record<string, number>) {
-  const events = Object.entries(values).map(([deviceId, value]) => ({
-    deviceId,
-    eventType: "temperature",
-    value,
-    timestamp: clock.now() - 30_000,
+/** The requests the receiver accepted (200): path, notification id, status, devices. */
+const accepted = () =>
+  hook.received.filter((r) => r.answered === 200).map((r) => ({
+    path: r.path,
+    id: r.id,
+    status: r.body.status,
+    devices: r.body.alerts.map((a: { labels: { deviceId?: string } }) => a.labels.deviceId ?? ""),
   }));
-  if (events.length) await post(f, "/v1/events", events);
-  f.server.bus.publish({
-    kind: "window",
-    final: true,
-    resolution: MIN,
-    eventType: "temperature",
-    deviceId: null,
-    start: clock.now() - MIN,
-    end: clock.now(),
-    values: {} as never,
-  });
-  await f.server.alerting.evaluator.idle();
-  await f.server.alerting.tick();
-  await f.server.alerting.delivery.idle();
-}
 
 const rule = (receiver: string | null, extra: Record<string, unknown> = {}) => ({
   name: "Hot",
@@ -83,17 +37,17 @@ describe("alerting review findings", () => {
   it("a silenced sent alert piles up no skipped items; when the silence ends it is notified again", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {
-      received.length = 0;
+      hook.received.length = 0;
       const rcv = await post(f, "/v1/alerts/receivers", {
         name: "S",
-        url: `http://127.0.0.1:${port}/s`,
+        url: `http://127.0.0.1:${port()}/s`,
         groupWait: "0s",
         groupInterval: "1m",
         groupBy: ["deviceId"],
       });
       await post(f, "/v1/alerts/rules", rule(rcv.id));
       await minute(f, clock, { "s-1": 40, "s-2": 40 });
-      expect(received.map((r) => r.devices).sort()).toEqual([["s-1"], ["s-2"]]);
+      expect(accepted().map((r) => r.devices).sort()).toEqual([["s-1"], ["s-2"]]);
       const silence = await post(f, "/v1/alerts/silences", {
         matchers: [{ name: "deviceId", value: "s-1" }],
         endsAt: NOW + 30 * MIN,
@@ -105,24 +59,24 @@ describe("alerting review findings", () => {
       }
       const counts = await f.server.store.alerts.outboxCounts();
       expect(counts).toEqual({ waiting: 0, pending: 0, sent: 2, dead: 0, skipped: 0 });
-      expect(received.length).toBe(2); // the control alert (s-2) is not repeated before 4h either
+      expect(accepted().length).toBe(2); // the control alert (s-2) is not repeated before 4h either
       const del = await f.request(`/v1/alerts/silences/${silence.id}`, { method: "DELETE" });
       expect(del.status).toBe(204);
       clock.advance(MIN);
       await minute(f, clock, { "s-1": 40, "s-2": 40 });
-      expect(received.slice(2).map((r) => [r.status, r.devices])).toEqual([["firing", ["s-1"]]]);
+      expect(accepted().slice(2).map((r) => [r.status, r.devices])).toEqual([["firing", ["s-1"]]]);
     }, { clock, env: ENV });
   });
 
   it("a newer notification of a group supersedes an older one still retrying", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {
-      received.length = 0;
+      hook.received.length = 0;
       failing = true;
       try {
         const rcv = await post(f, "/v1/alerts/receivers", {
           name: "O",
-          url: `http://127.0.0.1:${port}/o`,
+          url: `http://127.0.0.1:${port()}/o`,
           groupWait: "0s",
           groupInterval: "1m",
         });
@@ -137,7 +91,7 @@ describe("alerting review findings", () => {
         failing = false;
         clock.advance(10 * MIN);
         await minute(f, clock, {});
-        expect(received.map((r) => r.status)).toEqual(["resolved"]);
+        expect(accepted().map((r) => r.status)).toEqual(["resolved"]);
       } finally {
         failing = false;
       }
@@ -147,12 +101,12 @@ describe("alerting review findings", () => {
   it("a dead firing notification is sent again at the next group interval", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {
-      received.length = 0;
+      hook.received.length = 0;
       failing = true;
       try {
         const rcv = await post(f, "/v1/alerts/receivers", {
           name: "D",
-          url: `http://127.0.0.1:${port}/d`,
+          url: `http://127.0.0.1:${port()}/d`,
           groupWait: "0s",
           groupInterval: "2m",
         });
@@ -162,10 +116,10 @@ describe("alerting review findings", () => {
         failing = false;
         clock.advance(MIN);
         await minute(f, clock, { "s-1": 40 });
-        expect(received).toEqual([]);
+        expect(accepted()).toEqual([]);
         clock.advance(MIN);
         await minute(f, clock, { "s-1": 40 });
-        expect(received.map((r) => [r.status, r.devices])).toEqual([["firing", ["s-1"]]]);
+        expect(accepted().map((r) => [r.status, r.devices])).toEqual([["firing", ["s-1"]]]);
       } finally {
         failing = false;
       }
@@ -242,18 +196,18 @@ describe("alerting review findings", () => {
     await withApp(async (f) => {
       const rcv = await post(f, "/v1/alerts/receivers", {
         name: "T",
-        url: `http://127.0.0.1:${port}/hook/SECRET-TOKEN?key=SECRET2`,
+        url: `http://127.0.0.1:${port()}/hook/SECRET-TOKEN?key=SECRET2`,
       });
       const res = await f.request(`/v1/alerts/receivers/${rcv.id}`, {
         method: "PUT",
-        body: JSON.stringify({ name: "T", url: `http://127.0.0.1:${port}/other/SECRET3` }),
+        body: JSON.stringify({ name: "T", url: `http://127.0.0.1:${port()}/other/SECRET3` }),
       });
       expect(res.status).toBe(200);
       const entries = await f.server.store.listAudit({ limit: 10 });
       const details = entries.filter((e) => e.action.startsWith("alert_receiver.")).map((e) => e.details);
       expect(details).toEqual([
-        { name: "T", url: `http://127.0.0.1:${port}` },
-        { name: "T", url: `http://127.0.0.1:${port}` },
+        { name: "T", url: `http://127.0.0.1:${port()}` },
+        { name: "T", url: `http://127.0.0.1:${port()}` },
       ]);
     }, { env: ENV });
   });

@@ -5,7 +5,7 @@
  * closed windows to `onWindow` and HTTP statuses to `countResponse`.
  */
 import type { Clock } from "../clock.ts";
-import type { AlertsConfig } from "../config.ts";
+import { type AlertsConfig, STORED_MIN_RESOLUTION_MS } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { MetricsService } from "../metrics/metrics-query.ts";
 import type { Store } from "../store/store.ts";
@@ -15,8 +15,9 @@ import { AlertService } from "./alert-service.ts";
 import { AlertCatalog } from "./catalog.ts";
 import { type AlertDataSource, metricsDataSource } from "./data-source.ts";
 import { type DeliveryCounters, OutboxDelivery } from "./delivery.ts";
+import { dryRun, type DryRunResult } from "./dry-run.ts";
 import { AlertEvaluator } from "./evaluator.ts";
-import type { AlertState, OutboxItem, OutboxStatus, Severity } from "./model.ts";
+import type { AlertRule, AlertState, OutboxItem, OutboxStatus, Severity } from "./model.ts";
 import { Notifier } from "./notifier.ts";
 import { alertJson, liveAlertMessage } from "./render.ts";
 import { SystemSampler } from "./system-sampler.ts";
@@ -31,7 +32,7 @@ export interface AlertingOptions {
   resolutions: readonly number[];
   /** How long after its end a window has surely closed: allowed lateness + partition idle time, ms. */
   closeDelayMs: number;
-  /** Most series a per-device rule reads. */
+  /** Most series one metrics query returns (METRICS_MAX_SERIES): a per-device rule reads pages of it. */
   maxSeries: number;
   bounds: Omit<InputBounds, "maxLabels" | "finestResolutionMs">;
   /** Base of the URLs in payloads when `config.externalUrl` is null. */
@@ -60,6 +61,8 @@ export interface AlertingMetrics {
   /** The last evaluation round (epoch ms, duration ms, rules evaluated, queries run). */
   lastRound: { at: number; durationMs: number; rules: number; queries: number };
   rules: number;
+  /** Rules whose last evaluation left series out (more devices than ALERTS_MAX_SERIES_PER_RULE). */
+  rulesTruncated: number;
 }
 
 function randomHex(bytes: number): string {
@@ -78,6 +81,8 @@ export class Alerting {
   readonly externalUrl: string;
   readonly dataSource: AlertDataSource;
   readonly resolutions: readonly number[];
+  /** The smallest stored resolution: finer ones are live only (read from raw events). */
+  readonly storedMinResolutionMs: number;
   readonly maxInstancesPerRule: number;
   /** The alert tables (outbox queries for operators). */
   readonly store: AlertStore;
@@ -93,6 +98,8 @@ export class Alerting {
     this.externalUrl = config.externalUrl ?? options.defaultExternalUrl;
     this.dataSource = metricsDataSource(options.metrics);
     this.resolutions = options.resolutions;
+    this.storedMinResolutionMs = options.resolutions.find((r) => r >= STORED_MIN_RESOLUTION_MS) ??
+      STORED_MIN_RESOLUTION_MS;
     this.maxInstancesPerRule = config.limits.maxInstancesPerRule;
     this.store = store.alerts;
     const warn = (message: string, fields: Record<string, unknown>) => logger.warn(message, fields);
@@ -113,9 +120,11 @@ export class Alerting {
       notifier: this.notifier,
       clock,
       resolutions: options.resolutions,
+      storedMinResolutionMs: this.storedMinResolutionMs,
       closeDelayMs: options.closeDelayMs + config.evalIntervalMs,
       maxInstancesPerRule: config.limits.maxInstancesPerRule,
-      maxSeries: options.maxSeries,
+      pageSize: options.maxSeries,
+      maxSeriesPerRule: config.limits.maxSeriesPerRule,
       onChange: (c) => {
         const rule = this.catalog.rules.get(c.instance.ruleId);
         const silenced = this.catalog.silencedBy(c.instance.labels, clock.now()) !== null;
@@ -134,6 +143,7 @@ export class Alerting {
       maxAttempts: config.maxAttempts,
       concurrency: 8,
       perReceiver: 2,
+      allowedHosts: config.allowedHosts,
       onDead: (item) => this.notifier.undelivered(item),
       random: options.random ?? Math.random,
       onError: warn,
@@ -145,6 +155,7 @@ export class Alerting {
       evaluator: this.evaluator,
       clock,
       limits: config.limits,
+      allowedHosts: config.allowedHosts,
       bounds: {
         ...options.bounds,
         maxLabels: config.limits.maxLabels,
@@ -192,6 +203,18 @@ export class Alerting {
     return this.#ticking;
   }
 
+  /** Replays `rule` over a past range from stored data (POST /v1/alerts/rules/dry-run). */
+  dryRun(rule: AlertRule, range: { from: number; to: number }): Promise<DryRunResult> {
+    return dryRun(rule, range, {
+      source: this.dataSource,
+      resolutions: this.resolutions,
+      storedMinResolutionMs: this.storedMinResolutionMs,
+      pageSize: this.#o.maxSeries,
+      maxSeries: this.#o.config.limits.maxSeriesPerRule,
+      maxInstances: this.maxInstancesPerRule,
+    });
+  }
+
   /** Bus subscriber for closed windows. */
   onWindow(message: WindowMessage): void {
     this.evaluator.onWindow(message);
@@ -230,6 +253,7 @@ export class Alerting {
       outboxDepth: this.#outbox.waiting + this.#outbox.pending,
       lastRound: { ...this.evaluator.lastRound },
       rules: this.catalog.rules.size,
+      rulesTruncated: this.evaluator.truncatedRules,
     };
   }
 

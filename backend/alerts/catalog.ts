@@ -3,6 +3,7 @@
  * instances (per rule, by fingerprint). The store holds the same durably; the
  * service and the evaluator change both, store first.
  */
+import type { LabelPattern } from "./label-pattern.ts";
 import { compileMatcher, matches } from "./labels.ts";
 import type { AlertInstance, AlertRule, Receiver, Silence } from "./model.ts";
 
@@ -12,7 +13,7 @@ export class AlertCatalog {
   readonly silences = new Map<string, Silence>();
   /** ruleId → fingerprint → instance. Instances of deleted rules stay until resolved and notified. */
   readonly instances = new Map<string, Map<string, AlertInstance>>();
-  #regex = new Map<string, RegExp>();
+  #regex = new Map<string, LabelPattern>();
 
   instancesOf(ruleId: string): Map<string, AlertInstance> {
     let m = this.instances.get(ruleId);
@@ -45,7 +46,7 @@ export class AlertCatalog {
     return null;
   }
 
-  #compiled(key: string, m: Silence["matchers"][number]): RegExp {
+  #compiled(key: string, m: Silence["matchers"][number]): LabelPattern {
     let r = this.#regex.get(key);
     if (!r) this.#regex.set(key, r = compileMatcher(m));
     return r;

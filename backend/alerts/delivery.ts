@@ -12,6 +12,7 @@ import type { Clock } from "../clock.ts";
 import type { AlertStore } from "../store/alert-store.ts";
 import type { AlertCatalog } from "./catalog.ts";
 import type { OutboxItem } from "./model.ts";
+import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
 
 export interface DeliveryOptions {
   store: AlertStore;
@@ -25,6 +26,8 @@ export interface DeliveryOptions {
   concurrency: number;
   /** Most attempts in flight to one receiver (a hanging receiver cannot hold every slot). */
   perReceiver: number;
+  /** Hosts that may be called (checked again at every attempt: the list may have changed since). */
+  allowedHosts: HostAllowList;
   /** Stores an item given up (status `dead`); the notifier also restores its group's record. */
   onDead: (item: OutboxItem) => Promise<void>;
   /** [0, 1) (injected for tests). */
@@ -115,10 +118,13 @@ export class OutboxDelivery {
     const receiver = this.#o.catalog.receivers.get(item.receiverId);
     let error: string | null = null;
     let cause: string | null = null;
+    // Neither of these changes by retrying: the item goes dead at once.
     if (!receiver) error = "receiver was deleted";
-    else {
+    else if (!hostAllowed(new URL(receiver.url), this.#o.allowedHosts)) error = "receiver host not allowed";
+    const final = error !== null;
+    if (!final) {
       try {
-        const res = await this.#o.fetch(receiver.url, {
+        const res = await this.#o.fetch(receiver!.url, {
           method: "POST",
           headers: {
             "content-type": "application/json",
@@ -151,7 +157,7 @@ export class OutboxDelivery {
       next = { ...item, status: "sent", attempts, lastError: null, updatedAt: now };
     } else {
       this.counters.failed++;
-      const dead = attempts >= this.#o.maxAttempts || !receiver;
+      const dead = attempts >= this.#o.maxAttempts || final;
       if (dead) this.counters.dead++;
       const wait = backoffMs(attempts, this.#o.retryBaseMs, this.#o.retryMaxMs, this.#o.random());
       next = {

@@ -6,10 +6,10 @@
  */
 import { ValidationError } from "../errors.ts";
 import type { AlertDataSource } from "./data-source.ts";
-import { metadataPairs } from "./data-source.ts";
-import { readingsOf, stepFor } from "./evaluator.ts";
 import type { AlertInstance, AlertRule, AlertState } from "./model.ts";
-import { evaluateRule } from "./rule-eval.ts";
+import { evaluateRule, readingsOf } from "./rule-eval.ts";
+import { ruleQuery } from "./round-reads.ts";
+import { floorTo, scheduleFor } from "./schedule.ts";
 
 export interface DryRunTransition {
   at: number;
@@ -20,7 +20,13 @@ export interface DryRunTransition {
   value: number | null;
 }
 
-const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
+export interface DryRunResult {
+  /** The evaluation step the rule was replayed at, ms. */
+  stepMs: number;
+  /** More series matched than the per-rule limit: those beyond it were not replayed. */
+  truncated: boolean;
+  transitions: DryRunTransition[];
+}
 
 export async function dryRun(
   rule: AlertRule,
@@ -28,32 +34,28 @@ export async function dryRun(
   options: {
     source: AlertDataSource;
     resolutions: readonly number[];
+    storedMinResolutionMs: number;
+    pageSize: number;
     maxSeries: number;
     maxInstances: number;
   },
-): Promise<DryRunTransition[]> {
+): Promise<DryRunResult> {
   if (rule.kind === "system") {
     throw new ValidationError("System rules cannot be dry-run", [{
       field: "rule.kind",
       message: "system metrics are not stored, so they cannot be replayed",
     }]);
   }
-  const stepMs = stepFor(rule.windowMs, options.resolutions);
+  const { stepMs, bucketMs } = scheduleFor(rule, options.resolutions, options.storedMinResolutionMs);
   const firstEnd = floorTo(range.from, stepMs) + stepMs;
   const lastEnd = floorTo(range.to, stepMs);
-  if (lastEnd < firstEnd) return [];
-  const result = await options.source.readWindows({
-    eventType: rule.eventType!,
-    deviceId: rule.filter?.deviceId,
-    metadata: metadataPairs(rule.filter?.metadata),
-    aggregates: [rule.aggregate],
-    windowMs: rule.windowMs,
-    stepMs,
-    firstEnd,
-    lastEnd,
-    groupByDevice: rule.groupBy === "device",
-    limit: options.maxSeries,
-  });
+  if (lastEnd < firstEnd) return { stepMs, truncated: false, transitions: [] };
+  const result = await options.source.readWindows(
+    ruleQuery({ rule, schedule: { stepMs, bucketMs }, first: firstEnd, end: lastEnd }, {
+      pageSize: options.pageSize,
+      maxSeriesPerRule: options.maxSeries,
+    }),
+  );
   const current = new Map<string, AlertInstance>();
   const out: DryRunTransition[] = [];
   result.ends.forEach((end, i) => {
@@ -77,5 +79,5 @@ export async function dryRun(
       });
     }
   });
-  return out;
+  return { stepMs, truncated: result.truncated, transitions: out };
 }

@@ -15,12 +15,13 @@
 import type { Clock } from "../clock.ts";
 import type { AlertStore } from "../store/alert-store.ts";
 import type { WindowMessage } from "../stream/windows.ts";
-import type { AggregateName } from "../stream/aggregate.ts";
 import type { AlertCatalog } from "./catalog.ts";
-import { type AlertDataSource, metadataPairs, type WindowSeriesQuery } from "./data-source.ts";
+import type { AlertDataSource } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { evaluateRule, type InstanceChange, type Reading, type SeriesLabelCache } from "./rule-eval.ts";
+import { evaluateRule, type InstanceChange, type SeriesLabelCache } from "./rule-eval.ts";
+import { type Points, readRound } from "./round-reads.ts";
+import { floorTo, scheduleFor } from "./schedule.ts";
 import type { SystemSampler } from "./system-sampler.ts";
 
 export interface EvaluatorOptions {
@@ -32,11 +33,15 @@ export interface EvaluatorOptions {
   clock: Clock;
   /** Stream resolutions, ascending. */
   resolutions: readonly number[];
+  /** The smallest stored resolution (finer ones are live only), ms. */
+  storedMinResolutionMs: number;
   /** How long after its end a window has surely closed (lateness + idle + timer period), ms. */
   closeDelayMs: number;
   maxInstancesPerRule: number;
-  /** Most series one rule reads (groupBy device). */
-  maxSeries: number;
+  /** Most series one metrics query returns (a page of a per-device read). */
+  pageSize: number;
+  /** Most series one rule reads (groupBy device); beyond, the rule's status says `truncated`. */
+  maxSeriesPerRule: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
   onError: (message: string, fields: Record<string, unknown>) => void;
@@ -47,8 +52,22 @@ interface Scheduled {
   /** Labels and fingerprints of the rule's series (rebuilt when the rule changes). */
   labels: SeriesLabelCache;
   stepMs: number;
+  /** What its reads are bucketed by (schedule.ts). */
+  bucketMs: number;
   /** Window end of the last evaluation. */
   lastEnd: number;
+}
+
+/** What the last evaluation of a rule read (`GET /v1/alerts/rules`' `status`). */
+export interface RuleStatus {
+  /** Evaluation step, ms (schedule.ts). */
+  stepMs: number;
+  /** Window end of the last evaluation, ms (null: none yet). */
+  lastEvaluatedAt: number | null;
+  /** Series read by the last evaluation. */
+  series: number;
+  /** More series matched than ALERTS_MAX_SERIES_PER_RULE: those beyond were not evaluated. */
+  truncated: boolean;
 }
 
 /** A rule due in a round: evaluated at every step end from `first` to `end`. */
@@ -58,27 +77,11 @@ interface Work {
   end: number;
 }
 
-/** Window ends and, per end, the value of every series. */
-interface Points {
-  ends: number[];
-  points: Reading[][];
-}
-
 /** How long a resolved instance is kept (Prometheus keeps resolved alerts 15 min), ms. */
 export const RESOLVED_RETENTION_MS = 15 * 60_000;
 
 /** Most missed steps a rule catches up on in one round. */
 const MAX_CATCH_UP_STEPS = 60;
-
-/** The evaluation step of a window: the largest resolution that divides it. */
-export function stepFor(windowMs: number, resolutions: readonly number[]): number {
-  for (let i = resolutions.length - 1; i >= 0; i--) {
-    if (windowMs % resolutions[i] === 0) return resolutions[i];
-  }
-  return resolutions[0];
-}
-
-const floorTo = (t: number, step: number) => t - (((t % step) + step) % step);
 
 export class AlertEvaluator {
   readonly #o: EvaluatorOptions;
@@ -86,6 +89,7 @@ export class AlertEvaluator {
   /** eventType → step → rule ids. */
   readonly #index = new Map<string, Map<number, Set<string>>>();
   readonly #due = new Map<string, number>();
+  readonly #status = new Map<string, RuleStatus>();
   #running: Promise<void> | null = null;
   #again = false;
   #closed = false;
@@ -100,11 +104,10 @@ export class AlertEvaluator {
   setRule(rule: AlertRule): void {
     this.removeRule(rule.id);
     if (!rule.enabled) return;
-    const stepMs = rule.kind === "system"
-      ? this.#o.resolutions[0]
-      : stepFor(rule.windowMs, this.#o.resolutions);
+    const { stepMs, bucketMs } = scheduleFor(rule, this.#o.resolutions, this.#o.storedMinResolutionMs);
     const lastEnd = floorTo(this.#o.clock.now() - this.#o.closeDelayMs, stepMs);
-    this.#scheduled.set(rule.id, { rule, stepMs, lastEnd, labels: new Map() });
+    this.#scheduled.set(rule.id, { rule, stepMs, bucketMs, lastEnd, labels: new Map() });
+    this.#status.set(rule.id, { stepMs, lastEvaluatedAt: null, series: 0, truncated: false });
     if (rule.kind === "threshold") {
       let bySteps = this.#index.get(rule.eventType!);
       if (!bySteps) this.#index.set(rule.eventType!, bySteps = new Map());
@@ -120,6 +123,7 @@ export class AlertEvaluator {
     if (!s) return;
     this.#scheduled.delete(id);
     this.#due.delete(id);
+    this.#status.delete(id);
     if (s.rule.kind === "threshold") {
       const bySteps = this.#index.get(s.rule.eventType!);
       bySteps?.get(s.stepMs)?.delete(id);
@@ -149,6 +153,18 @@ export class AlertEvaluator {
       if (end > s.lastEnd && !this.#due.has(id)) this.#due.set(id, end);
     }
     return this.#kick();
+  }
+
+  /** What the last evaluation of a rule read; null for a rule not evaluated (disabled, unknown). */
+  status(ruleId: string): RuleStatus | null {
+    return this.#status.get(ruleId) ?? null;
+  }
+
+  /** Rules whose last evaluation left series out (ALERTS_MAX_SERIES_PER_RULE). */
+  get truncatedRules(): number {
+    let n = 0;
+    for (const s of this.#status.values()) if (s.truncated) n++;
+    return n;
   }
 
   /** Resolves when no round is running or due. */
@@ -206,7 +222,10 @@ export class AlertEvaluator {
         : Math.max(s.lastEnd + s.stepMs, end - (MAX_CATCH_UP_STEPS - 1) * s.stepMs);
       work.push({ s, first, end });
     }
-    const { readings, queries } = await this.#read(work);
+    const { readings, queries } = await readRound(
+      work.map(({ s, first, end }) => ({ rule: s.rule, schedule: s, first, end })),
+      this.#o,
+    );
     // A rule deleted, disabled or replaced while its values were read is not evaluated: its
     // instances were resolved (or will be, after this round) and must not come back.
     for (let i = work.length - 1; i >= 0; i--) {
@@ -262,13 +281,41 @@ export class AlertEvaluator {
     await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
     // A rule whose read failed (logged) stays behind: the timer makes it due again for the same
     // window.
-    for (const { s, end } of work) if (readings.has(s.rule.id)) s.lastEnd = Math.max(s.lastEnd, end);
+    for (const { s, end } of work) {
+      const r = readings.get(s.rule.id);
+      if (!r) continue;
+      s.lastEnd = Math.max(s.lastEnd, end);
+      this.#noteRead(s, r, end);
+    }
     this.lastRound = {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,
       rules: work.length,
       queries,
     };
+  }
+
+  /** Keeps what a rule's evaluation read for its status; warns when it starts leaving series out. */
+  #noteRead(s: Scheduled, r: Points, end: number): void {
+    const previous = this.#status.get(s.rule.id);
+    const series = r.points.at(-1)?.length ?? 0;
+    this.#status.set(s.rule.id, {
+      stepMs: s.stepMs,
+      lastEvaluatedAt: r.ends.at(-1) ?? end,
+      series,
+      truncated: r.truncated,
+    });
+    if (r.truncated && !previous?.truncated) {
+      this.#o.onError(
+        "alert rule reads only its first series: more devices than ALERTS_MAX_SERIES_PER_RULE",
+        {
+          ruleId: s.rule.id,
+          series,
+        },
+      );
+    }
+    // The label cache holds every device the rule saw; devices come and go, so it is bounded.
+    if (s.labels.size > 2 * this.#o.maxSeriesPerRule) s.labels.clear();
   }
 
   /** Writes a set of changes (store first), then updates memory and tells subscribers. */
@@ -343,70 +390,4 @@ export class AlertEvaluator {
     }
     await this.#commit(changes, updated, updated, dropped, now);
   }
-
-  /** Reads each rule's values at its end; one query per distinct shape. Rules whose read failed are left out. */
-  async #read(work: Work[]): Promise<{ readings: Map<string, Points>; queries: number }> {
-    const out = new Map<string, Points>();
-    const shapes = new Map<string, { q: WindowSeriesQuery; rules: AlertRule[] }>();
-    for (const { s, first, end } of work) {
-      const rule = s.rule;
-      if (rule.kind === "system") {
-        const value = this.#o.system.read(rule.metric!, rule.windowMs, end);
-        out.set(rule.id, { ends: [end], points: [[{ deviceId: null, value }]] });
-        continue;
-      }
-      const q: WindowSeriesQuery = {
-        eventType: rule.eventType!,
-        deviceId: rule.filter?.deviceId,
-        metadata: metadataPairs(rule.filter?.metadata),
-        aggregates: [],
-        windowMs: rule.windowMs,
-        stepMs: s.stepMs,
-        firstEnd: first,
-        lastEnd: end,
-        groupByDevice: rule.groupBy === "device",
-        limit: this.#o.maxSeries,
-      };
-      const key = JSON.stringify([
-        q.eventType,
-        q.deviceId,
-        q.metadata,
-        q.windowMs,
-        q.stepMs,
-        first,
-        end,
-        q.groupByDevice,
-      ]);
-      let shape = shapes.get(key);
-      if (!shape) shapes.set(key, shape = { q, rules: [] });
-      if (!shape.q.aggregates.includes(rule.aggregate)) shape.q.aggregates.push(rule.aggregate);
-      shape.rules.push(rule);
-    }
-    for (const { q, rules } of shapes.values()) {
-      try {
-        const result = await this.#o.source.readWindows(q);
-        for (const rule of rules) {
-          out.set(rule.id, {
-            ends: result.ends,
-            points: result.ends.map((_, i) => readingsOf(result.series, rule.aggregate, i)),
-          });
-        }
-      } catch (error) {
-        this.#o.onError("alert rule evaluation failed", {
-          ruleIds: rules.map((r) => r.id),
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    return { readings: out, queries: shapes.size };
-  }
-}
-
-/** The readings of point `index` for one aggregate. */
-export function readingsOf(
-  series: { deviceId: string | null; values: Partial<Record<AggregateName, (number | null)[]>> }[],
-  aggregate: AggregateName,
-  index: number,
-): Reading[] {
-  return series.map((s) => ({ deviceId: s.deviceId, value: s.values[aggregate]?.[index] ?? null }));
 }

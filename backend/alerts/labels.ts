@@ -2,6 +2,7 @@
  * Label sets: the stable fingerprint of an alert instance, annotation
  * templates (`{{ $value }}`, `{{ $labels.name }}`) and silence matchers.
  */
+import { LabelPattern } from "./label-pattern.ts";
 import type { Matcher } from "./model.ts";
 
 const FNV_OFFSET = 0xcbf29ce484222325n;
@@ -52,15 +53,17 @@ export function renderAnnotations(
 }
 
 /** Whether `matcher` (anchored regex for `=~`/`!~`, as Alertmanager) accepts `labels`. */
-export function matches(matcher: Matcher, labels: Record<string, string>, regex?: RegExp): boolean {
+export function matches(matcher: Matcher, labels: Record<string, string>, pattern?: LabelPattern): boolean {
   const actual = labels[matcher.name] ?? "";
-  const equal = matcher.isRegex ? (regex ?? compileMatcher(matcher)).test(actual) : actual === matcher.value;
+  const equal = matcher.isRegex
+    ? (pattern ?? compileMatcher(matcher)).test(actual)
+    : actual === matcher.value;
   return matcher.isEqual ? equal : !equal;
 }
 
-/** The anchored regular expression of a regex matcher; throws SyntaxError when invalid. */
-export function compileMatcher(matcher: Matcher): RegExp {
-  return new RegExp(`^(?:${matcher.value})$`);
+/** The pattern of a regex matcher (whole-value match, linear time); throws PatternError when invalid. */
+export function compileMatcher(matcher: Matcher): LabelPattern {
+  return LabelPattern.compile(matcher.value);
 }
 
 /** Whether every matcher accepts `labels` (a silence applies). */

@@ -9,6 +9,8 @@ export interface AlertLimits {
   maxLabels: number;
   /** Most alert instances (label sets) one rule may hold (per-device rules). */
   maxInstancesPerRule: number;
+  /** Most series (devices) one per-device rule reads per evaluation; beyond, the rule is `truncated`. */
+  maxSeriesPerRule: number;
   /** Most alerts in one webhook payload; the rest are counted in `truncatedAlerts`. */
   maxAlertsPerNotification: number;
 }
@@ -19,6 +21,7 @@ export const DEFAULT_ALERT_LIMITS: AlertLimits = {
   maxSilences: 1000,
   maxLabels: 32,
   maxInstancesPerRule: 1000,
+  maxSeriesPerRule: 10_000,
   maxAlertsPerNotification: 100,
 };
 

@@ -3,7 +3,7 @@
  * transitions, as the core keeps them (times in epoch ms, durations in ms).
  * The HTTP shapes (ISO times, "30s" durations) are rendered in `render.ts`.
  */
-import type { AggregateName } from "../stream/aggregate.ts";
+import { type AggregateName, AGGREGATES } from "../../shared/aggregates.ts";
 
 export type RuleKind = "threshold" | "nodata" | "system";
 export type Comparison = ">" | ">=" | "<" | "<=" | "==" | "!=";
@@ -14,19 +14,7 @@ export type AlertState = "inactive" | "pending" | "firing" | "resolved";
 export const COMPARISONS: readonly Comparison[] = [">", ">=", "<", "<=", "==", "!="];
 export const SEVERITIES: readonly Severity[] = ["critical", "warning", "info"];
 export const SYSTEM_METRICS: readonly SystemMetric[] = ["error_rate", "overload"];
-export const RULE_AGGREGATES: readonly AggregateName[] = [
-  "avg",
-  "min",
-  "max",
-  "sum",
-  "count",
-  "last",
-  "p50",
-  "p90",
-  "p95",
-  "p99",
-  "distinct",
-];
+export const RULE_AGGREGATES: readonly AggregateName[] = AGGREGATES;
 
 /** An alert rule as stored. */
 export interface AlertRule {

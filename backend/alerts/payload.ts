@@ -53,10 +53,27 @@ function common(maps: Record<string, string>[]): Record<string, string> {
   return out;
 }
 
+/** Length of `text` in UTF-8 bytes (what goes on the wire), without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      // A surrogate pair is one code point of 4 bytes; a lone surrogate is sent as U+FFFD (3).
+      if (next >= 0xdc00 && next <= 0xdfff) (bytes += 4), i++;
+      else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 /**
  * The payload of one group notification, alerts ordered firing first then by fingerprint. At
- * most `maxAlerts` alerts, and at most `maxBytes` of JSON: alerts beyond are counted in
- * `truncatedAlerts`.
+ * most `maxAlerts` alerts, and at most `maxBytes` of JSON in UTF-8 bytes: alerts beyond are
+ * counted in `truncatedAlerts`. A single alert larger than `maxBytes` is still sent (alone).
  */
 export function webhookPayload(options: {
   groupKey: string;
@@ -84,7 +101,7 @@ export function webhookPayload(options: {
     alerts,
   });
   let payload = build(kept);
-  while (kept.length > 1 && JSON.stringify(payload).length > options.maxBytes) {
+  while (kept.length > 1 && utf8Length(JSON.stringify(payload)) > options.maxBytes) {
     kept.pop();
     payload = build(kept);
   }

@@ -3,6 +3,7 @@
  * contract): ISO-8601 times and "30s" durations.
  */
 import { formatDuration } from "./duration.ts";
+import type { RuleStatus } from "./evaluator.ts";
 import type {
   AlertInstance,
   AlertRule,
@@ -15,7 +16,8 @@ import type {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function ruleJson(r: AlertRule) {
+/** A rule; `status` is what its last evaluation read (null: not evaluated, e.g. disabled). */
+export function ruleJson(r: AlertRule, status: RuleStatus | null = null) {
   return {
     id: r.id,
     name: r.name,
@@ -40,6 +42,12 @@ export function ruleJson(r: AlertRule) {
     enabled: r.enabled,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+    status: status && {
+      evaluatedEvery: formatDuration(status.stepMs),
+      lastEvaluatedAt: iso(status.lastEvaluatedAt),
+      series: status.series,
+      truncated: status.truncated,
+    },
   };
 }
 
@@ -55,6 +63,11 @@ export function receiverJson(r: Receiver) {
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };
+}
+
+/** A receiver for `read` keys: the URL cut to its origin (scheme, host, port), as the audit log keeps it. */
+export function redactedReceiverJson(r: Receiver) {
+  return { ...receiverJson(r), url: new URL(r.url).origin };
 }
 
 export function silenceJson(s: Silence, now: number) {

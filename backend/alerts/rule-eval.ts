@@ -3,6 +3,7 @@
  * series go through the state machine of every instance of the rule.
  * Shared by the live evaluator and the dry run.
  */
+import type { AggregateName } from "../stream/aggregate.ts";
 import { fingerprint, renderAnnotations } from "./labels.ts";
 import type { AlertInstance, AlertRule, AlertState } from "./model.ts";
 import { compare, newInstance, stepInstance } from "./state-machine.ts";
@@ -108,4 +109,13 @@ export function evaluateRule(
     if (inst.state === "pending" || inst.state === "firing") apply(inst, false, null);
   }
   return out;
+}
+
+/** The readings of point `index` for one aggregate. */
+export function readingsOf(
+  series: { deviceId: string | null; values: Partial<Record<AggregateName, (number | null)[]>> }[],
+  aggregate: AggregateName,
+  index: number,
+): Reading[] {
+  return series.map((s) => ({ deviceId: s.deviceId, value: s.values[aggregate]?.[index] ?? null }));
 }

@@ -20,7 +20,9 @@ import {
   SYSTEM_METRICS,
   type SystemMetric,
 } from "./model.ts";
+import { PatternError } from "./label-pattern.ts";
 import { compileMatcher } from "./labels.ts";
+import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
 
 /** The fields of a rule a client sends (ids and times are the server's). */
@@ -40,7 +42,7 @@ export interface InputBounds {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_LABELS = new Set(["alertname", "severity", "deviceId"]);
-const SERVER_FIELDS = new Set(["id", "createdAt", "updatedAt"]);
+const SERVER_FIELDS = new Set(["id", "createdAt", "updatedAt", "status"]);
 const RULE_FIELDS = new Set([
   "name",
   "kind",
@@ -272,8 +274,14 @@ function ruleFilter(f: Fields, bounds: InputBounds): RuleInput["filter"] {
   return out;
 }
 
-/** Validates a receiver body. Only http and https URLs are accepted. */
-export function validateReceiver(body: unknown): ReceiverInput | FieldError[] {
+/**
+ * Validates a receiver body. Only http and https URLs are accepted, and with an allow-list
+ * (`ALERTS_WEBHOOK_ALLOWED_HOSTS`) only its hosts.
+ */
+export function validateReceiver(
+  body: unknown,
+  allowedHosts: HostAllowList = null,
+): ReceiverInput | FieldError[] {
   const obj = asObject(body);
   if (!obj) return [{ field: "body", message: "body must be a JSON object" }];
   const f = new Fields(obj);
@@ -294,6 +302,8 @@ export function validateReceiver(body: unknown): ReceiverInput | FieldError[] {
       f.add("url", "url must be an absolute http:// or https:// URL");
     } else if (parsed.username || parsed.password) {
       f.add("url", "url must not carry credentials");
+    } else if (!hostAllowed(parsed, allowedHosts)) {
+      f.add("url", `url host ${parsed.host} is not in ALERTS_WEBHOOK_ALLOWED_HOSTS`);
     }
   }
   const max = FIELD_LIMITS.maxDurationMs;
@@ -347,8 +357,12 @@ export function validateSilence(
       if (matcher.isRegex) {
         try {
           compileMatcher(matcher);
-        } catch {
-          return f.add(`${field}.value`, "value is not a valid regular expression");
+        } catch (e) {
+          if (!(e instanceof PatternError)) throw e;
+          return f.add(
+            `${field}.value`,
+            `matcher ${matcher.name}: not a supported regular expression: ${e.message}`,
+          );
         }
       }
       matchers.push(matcher);

@@ -80,6 +80,22 @@ export async function authenticate(
   secret: string | null,
   options: { scope: Scope; clock: Clock; hasher: ApiKeyHasher; cache?: ApiKeyCache },
 ): Promise<Principal> {
+  const principal = await identify(store, secret, options);
+  if (!principal.scopes.includes(options.scope)) {
+    throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
+  }
+  return principal;
+}
+
+/**
+ * Authenticates `secret` whatever its scopes (one store lookup): throws `UnauthorizedError` (401)
+ * for a missing, unknown, revoked or expired key. For callers that only ask who a key is.
+ */
+export async function identify(
+  store: Store,
+  secret: string | null,
+  options: { clock: Clock; hasher: ApiKeyHasher; cache?: ApiKeyCache },
+): Promise<Principal> {
   if (!secret) throw new UnauthorizedError("Missing API key: send x-api-key or Authorization: Bearer <key>");
   if (secret.length > 512) throw new UnauthorizedError("Invalid API key");
   const hash = await options.hasher.hash(secret);
@@ -87,9 +103,6 @@ export async function authenticate(
   const record = found && constantTimeEqual(found.keyHash, hash) ? found : null;
   const problem = keyProblem(record, options.clock.now());
   if (problem || !record) throw problem ?? new UnauthorizedError("Invalid API key");
-  if (!record.scopes.includes(options.scope)) {
-    throw new ForbiddenError(`API key lacks the '${options.scope}' scope`);
-  }
   return { keyId: record.id, name: record.name, scopes: record.scopes, rateLimit: record.rateLimit };
 }
 

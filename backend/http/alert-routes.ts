@@ -1,17 +1,19 @@
 /**
  * `/v1/alerts`: alerts, history, rules, silences and receivers (docs/ALERTING.md).
- * Reads need `read`, every change `admin` (audited). The receiver list is
- * admin-only as well: webhook URLs often carry tokens.
+ * Reads need `read`, every change `admin` (audited). The receiver list shows
+ * `read` keys each URL's origin only (its path or query often carries a
+ * token); admin keys see the whole URL.
  */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { Alerting } from "../alerts/alerting.ts";
-import { dryRun } from "../alerts/dry-run.ts";
+import { formatDuration } from "../alerts/duration.ts";
 import { FIELD_LIMITS } from "../alerts/limits.ts";
 import type { AlertRule, OutboxStatus } from "../alerts/model.ts";
 import {
   alertJson,
   notificationJson,
   receiverJson,
+  redactedReceiverJson,
   ruleJson,
   silenceJson,
   transitionJson,
@@ -19,7 +21,12 @@ import {
 
 const OUTBOX_STATUSES: readonly OutboxStatus[] = ["waiting", "pending", "sent", "dead", "skipped"];
 import type { Clock } from "../clock.ts";
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../errors.ts";
+import {
+  ForbiddenError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "../errors.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseTime } from "./query-params.ts";
@@ -30,8 +37,6 @@ export interface AlertRoutesDeps {
   alerting: Alerting;
   clock: Clock;
   clientAddress: (c: Context) => string | null;
-  /** Most series a dry run reads. */
-  maxSeries: number;
 }
 
 export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
@@ -40,6 +45,17 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
   const service = alerting.service;
   const read = requireScope("read", deps.auth);
   const admin = requireScope("admin", deps.auth);
+  const readOrAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+    try {
+      await read(c, () => Promise.resolve());
+    } catch (error) {
+      if (!(error instanceof ForbiddenError)) throw error;
+      await admin(c, () => Promise.resolve()).catch((e) => {
+        throw e instanceof ForbiddenError ? error : e;
+      });
+    }
+    await next();
+  };
   const actor = (c: Context<AppEnv>) => ({ id: c.get("principal").keyId, address: deps.clientAddress(c) });
 
   app.get("/", read, (c) => {
@@ -79,7 +95,8 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     return c.json({ history: page.history.map(transitionJson), next: page.next });
   });
 
-  app.get("/rules", read, (c) => c.json({ rules: service.listRules().map(ruleJson) }));
+  const rule = (r: AlertRule) => ruleJson(r, alerting.evaluator.status(r.id));
+  app.get("/rules", read, (c) => c.json({ rules: service.listRules().map(rule) }));
   app.post("/rules/dry-run", read, async (c) => {
     const body = await readJson(c.req.raw);
     const obj = (typeof body === "object" && body !== null && !Array.isArray(body) ? body : {}) as Record<
@@ -105,25 +122,20 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     }
     if (errors.length) throw new ValidationError("Invalid dry run", errors);
     const input = service.parseRule(obj.rule, "rule");
-    const rule: AlertRule = { id: "rul_dryrun0000000000", ...input, createdAt: now, updatedAt: now };
-    const transitions = await dryRun(rule, { from: from!, to: to! }, {
-      source: alerting.dataSource,
-      resolutions: alerting.resolutions,
-      maxSeries: deps.maxSeries,
-      maxInstances: alerting.maxInstancesPerRule,
-    });
+    const replayed: AlertRule = { id: "rul_dryrun0000000000", ...input, createdAt: now, updatedAt: now };
+    const result = await alerting.dryRun(replayed, { from: from!, to: to! });
     return c.json({
-      transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+      evaluatedEvery: formatDuration(result.stepMs),
+      truncated: result.truncated,
+      transitions: result.transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
     });
   });
-  app.get("/rules/:id", read, (c) => c.json(ruleJson(service.getRule(c.req.param("id")))));
+  app.get("/rules/:id", read, (c) => c.json(rule(service.getRule(c.req.param("id")))));
   app.post("/rules", admin, async (c) => {
-    const rule = await service.createRule(await readJson(c.req.raw), actor(c));
-    return c.json(ruleJson(rule), 201);
+    return c.json(rule(await service.createRule(await readJson(c.req.raw), actor(c))), 201);
   });
   app.put("/rules/:id", admin, async (c) => {
-    const rule = await service.replaceRule(c.req.param("id"), await readJson(c.req.raw), actor(c));
-    return c.json(ruleJson(rule));
+    return c.json(rule(await service.replaceRule(c.req.param("id"), await readJson(c.req.raw), actor(c))));
   });
   app.delete("/rules/:id", admin, async (c) => {
     await service.deleteRule(c.req.param("id"), actor(c));
@@ -160,7 +172,10 @@ export function alertRoutes(deps: AlertRoutesDeps): Hono<AppEnv> {
     return c.json({ notifications: items.map(notificationJson) });
   });
 
-  app.get("/receivers", admin, (c) => c.json({ receivers: service.listReceivers().map(receiverJson) }));
+  app.get("/receivers", readOrAdmin, (c) => {
+    const full = c.get("principal").scopes.includes("admin");
+    return c.json({ receivers: service.listReceivers().map(full ? receiverJson : redactedReceiverJson) });
+  });
   app.post("/receivers", admin, async (c) => {
     const receiver = await service.createReceiver(await readJson(c.req.raw), actor(c));
     return c.json(receiverJson(receiver), 201);

@@ -2,9 +2,17 @@
  * What the dashboard relies on from the API: `GET /v1/auth/whoami`, the `stats` snapshot sent at once
  * on subscribing (with ingest outcome totals), and the static routes with their cache headers.
  */
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { FakeClock, withApp } from "../testing/with-app.ts";
+import { ApiKeyHasher } from "../auth/api-keys.ts";
+import { KeyUsageRecorder } from "../auth/key-usage.ts";
+import { createLogger } from "../logger.ts";
+import type { Store } from "../store/store.ts";
+import { type AppFixture, FakeClock, withApp } from "../testing/with-app.ts";
+import type { AppEnv } from "./app-env.ts";
+import { authRoutes } from "./auth-routes.ts";
 import { dashboardRoutes } from "./dashboard-routes.ts";
+import { errorResponse } from "./error-handler.ts";
 
 describe("GET /v1/auth/whoami", () => {
   it("names the key and its scopes, for any valid key; 401 without one", async () => {
@@ -29,10 +37,58 @@ describe("GET /v1/auth/whoami", () => {
       expect((await f.request("/v1/auth/whoami", { key: "psk_wrong-key-000000000000" })).status).toBe(401);
     });
   });
+
+  it("looks the key up once per call, whatever its scopes", async () => {
+    await withApp(async (f) => {
+      const created = await (await f.request("/v1/admin/keys", {
+        method: "POST",
+        body: JSON.stringify({ name: "only-admin", scopes: ["admin"] }),
+      })).json();
+      // The real store, with its key lookups counted.
+      const real = f.server.store;
+      let lookups = 0;
+      const store = Object.create(real) as Store;
+      store.findApiKeyByHash = (hash) => (lookups++, real.findApiKeyByHash(hash));
+      const logger = createLogger("silent");
+      const clock = new FakeClock();
+      const auth = { store, clock, hasher: new ApiKeyHasher(), usage: new KeyUsageRecorder(store, logger) };
+      const app = new Hono<AppEnv>().route("/v1/auth", authRoutes({ auth }));
+      app.onError((error, c) => errorResponse(error, c, logger));
+      const whoami = (key: string) => app.request("/v1/auth/whoami", { headers: { "x-api-key": key } });
+      const me = await whoami(created.data.key);
+      expect((await me.json()).data).toEqual({
+        keyId: created.data.id,
+        name: "only-admin",
+        scopes: ["admin"],
+      });
+      expect(lookups).toBe(1);
+      expect((await whoami("psk_wrong-key-000000000000")).status).toBe(401);
+      expect(lookups).toBe(2);
+    });
+  });
 });
 
+/** The first `stats` message of a new subscriber (the snapshot sent at once; no timing asserted, STYLE). */
+async function firstStats(f: AppFixture): Promise<{ ingest: Record<string, number> | null }> {
+  const res = await f.request("/v1/stream/sse?channels=stats");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("event: stats")) text += (await reader.read()).value ?? "";
+  await reader.cancel();
+  return JSON.parse(/data: (.*)\n/.exec(text.slice(text.indexOf("event: stats")))![1]);
+}
+
+/** The sum over every series of `pulsestream_events_total` with `outcome`, from a /metrics scrape. */
+function eventsTotal(exposition: string, outcome: string): number {
+  let sum = 0;
+  for (const m of exposition.matchAll(/^pulsestream_events_total\{([^}]*)\} (\S+)$/gm)) {
+    if (m[1].includes(`outcome="${outcome}"`)) sum += Number(m[2]);
+  }
+  return sum;
+}
+
 describe("stats channel", () => {
-  it("sends a snapshot at once on subscribing, with accepted, duplicate, rejected and rate-limited totals", async () => {
+  it("sends a snapshot at once on subscribing, with the registry's accepted, duplicate, rejected and rate-limited totals", async () => {
     await withApp(async (f) => {
       const batch = [
         { id: "a", deviceId: "d", eventType: "t", value: 1 },
@@ -49,25 +105,39 @@ describe("stats channel", () => {
           body: JSON.stringify([{ deviceId: "d", eventType: "t" }, { deviceId: "d", eventType: "t" }]),
         })).status,
       ).toBe(429);
-      // the subscribe snapshot: the test reads the first stats message (no timing asserted, STYLE)
-      const res = await f.request("/v1/stream/sse?channels=stats");
-      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes("event: stats")) text += (await reader.read()).value ?? "";
-      const data = JSON.parse(/data: (.*)\n/.exec(text.slice(text.indexOf("event: stats")))![1]);
-      expect(data.ingest).toMatchObject({
+      const { ingest } = await firstStats(f);
+      expect(ingest).toEqual({
         accepted: 1,
         duplicate: 1,
         rejected: 1,
         rateLimited: 2,
         commits: 1,
+        lastCommitEvents: 2,
+        meanCommitEvents: 2,
       });
-      expect(data.ingest.lastCommitEvents).toBe(2);
-      await reader.cancel();
+      // One count: the stats are what a scrape of /metrics says.
+      const scrape = await (await f.request("/metrics")).text();
+      expect({
+        accepted: eventsTotal(scrape, "accepted"),
+        duplicate: eventsTotal(scrape, "duplicate"),
+        rejected: eventsTotal(scrape, "rejected"),
+        rateLimited: eventsTotal(scrape, "rate_limited"),
+      }).toEqual({ accepted: 1, duplicate: 1, rejected: 1, rateLimited: 2 });
+      expect(scrape).toContain("pulsestream_commit_batch_events_count 1\n");
     }, {
       clock: new FakeClock(),
       env: { RATE_LIMIT_EVENTS_PER_SEC: "1", RATE_LIMIT_BURST: "3", MAX_EVENTS_PER_REQUEST: "3" },
     });
+  });
+
+  it("has no ingest figures with METRICS_INSTRUMENTATION=off", async () => {
+    await withApp(async (f) => {
+      const batch = [{ deviceId: "d", eventType: "t", value: 1 }];
+      expect((await f.request("/v1/events", { method: "POST", body: JSON.stringify(batch) })).status).toBe(
+        202,
+      );
+      expect((await firstStats(f)).ingest).toBeNull();
+    }, { env: { METRICS_INSTRUMENTATION: "off" } });
   });
 });
 

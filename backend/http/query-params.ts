@@ -1,17 +1,9 @@
 /** Parsing of shared query parameters: times and keyset cursors. */
 import type { FieldError } from "../../shared/event-schema.ts";
+import { relativeTime } from "../../shared/time-units.ts";
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-const RELATIVE = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/;
 const MAX_TIME_MS = 8.64e15;
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
 
 /**
  * A time parameter: epoch ms, ISO-8601, or `now` / `now-<n><unit>` (ms, s, m, h,
@@ -25,9 +17,9 @@ export function parseTime(
 ): number | undefined {
   if (raw === undefined || raw === "") return undefined;
   let ms: number | undefined;
-  const rel = RELATIVE.exec(raw);
+  const rel = relativeTime(raw, now);
   if (/^\d{1,16}$/.test(raw)) ms = Number(raw);
-  else if (rel) ms = rel[1] ? now - Number(rel[1]) * UNIT_MS[rel[2]] : now;
+  else if (rel !== null) ms = rel;
   else if (ISO.test(raw)) ms = Date.parse(raw);
   // Beyond ±8.64e15 ms a Date is invalid (and so is every answer built from it).
   if (ms !== undefined && Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS) return ms;

@@ -1,40 +1,48 @@
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../testing/with-app.ts";
+import { createLogger } from "../logger.ts";
+import { Observability } from "../observability/observability.ts";
 import { IngestCounters } from "./ingest-counters.ts";
-import { RateLimiter } from "./rate-limiter.ts";
+
+const logger = createLogger("silent");
+const commit = (events: number, ok = true) => ({ events, requests: 1, durationMs: 1, ok });
 
 describe("IngestCounters", () => {
-  it("counts outcomes, commits (last and mean of the recent ones) and validation failures", () => {
-    const c = new IngestCounters();
-    c.onOutcomes(["accepted", "duplicate", "accepted"]);
-    c.onCommit(3);
-    c.onCommit(1);
-    const validator = c.countingValidator({
-      validate: (item: unknown, _now: number) => ({ ok: item === "good" }),
-    });
-    validator.validate("good", 0);
-    validator.validate("bad", 0);
-    expect(c.snapshot()).toEqual({
-      accepted: 2,
+  it("sums pulsestream_events_total over the transports by outcome, every reject reason included", () => {
+    const obs = new Observability({ enabled: true, logger });
+    obs.ingest.http.accepted.inc(3);
+    obs.ingest.websocket.accepted.inc(2);
+    obs.ingest.import.duplicate.inc(1);
+    obs.ingest.http.rejected("value").inc(2);
+    obs.ingest.import.rejected("too_large").inc(5);
+    obs.ingest.websocket.rateLimited.inc(4);
+    obs.ingest.http.overloaded.inc(7); // not a stats figure
+    obs.ingest.import.failed.inc(1); // nor this
+    expect(new IngestCounters(obs.registry).read()).toEqual({
+      accepted: 5,
       duplicate: 1,
-      rejected: 1,
-      rateLimited: 0,
-      commits: 2,
-      lastCommitEvents: 1,
-      meanCommitEvents: 2,
+      rejected: 7,
+      rateLimited: 4,
+      commits: 0,
+      lastCommitEvents: 0,
+      meanCommitEvents: 0,
     });
   });
 
-  it("counts refused events of the limiter, not too-large requests, and keeps the limiter's behaviour", () => {
-    const c = new IngestCounters();
-    const clock = new FakeClock();
-    const limiter = c.countingLimiter(new RateLimiter(clock));
-    const limit = { ratePerSecond: 1, burst: 5 };
-    expect(limiter.take("k", 4, limit).allowed).toBe(true);
-    expect(limiter.take("k", 3, limit).allowed).toBe(false); // 429: counted
-    expect(limiter.take("k", 9, limit).retryAfterSeconds).toBeNull(); // over the burst: 413, not counted
-    expect(c.rateLimited).toBe(3);
-    clock.advance(2000);
-    expect(limiter.take("k", 3, limit).allowed).toBe(true);
+  it("reads commit sizes from pulsestream_commit_batch_events: since the previous reading, and since start", () => {
+    const obs = new Observability({ enabled: true, logger });
+    const counters = new IngestCounters(obs.registry);
+    obs.onCommit(commit(4));
+    obs.onCommit(commit(2));
+    expect(counters.read()).toMatchObject({ commits: 2, lastCommitEvents: 3, meanCommitEvents: 3 });
+    obs.onCommit(commit(10, false)); // a failed transaction is a commit of the histogram too
+    expect(counters.read()).toMatchObject({ commits: 3, lastCommitEvents: 10, meanCommitEvents: 5.3 });
+    expect(counters.read()).toMatchObject({ commits: 3, lastCommitEvents: 10, meanCommitEvents: 5.3 });
+  });
+
+  it("is null when instrumentation is off (the registry keeps nothing)", () => {
+    const obs = new Observability({ enabled: false, logger });
+    obs.ingest.http.accepted.inc(3);
+    obs.onCommit(commit(3));
+    expect(new IngestCounters(obs.registry).read()).toBeNull();
   });
 });

@@ -1,93 +1,74 @@
 /**
- * Running totals of ingestion outcomes for the live `stats` channel (the
- * dashboard's overview turns them into rates): events accepted, duplicate,
- * rejected by validation and refused by the rate limiter, plus the size of
- * the last commits. Counts only; no clock, no runtime.
+ * The ingest figures of the live `stats` channel (the dashboard's overview
+ * turns the totals into rates), read from the metrics registry so that the
+ * dashboard and `/metrics` show one count: events accepted, duplicate,
+ * rejected (every reason) and rate-limited, summed over the transports (HTTP,
+ * WebSocket, import) of `pulsestream_events_total`, and group-commit sizes
+ * from `pulsestream_commit_batch_events`. Nothing is counted here.
  */
-import type { RateDecision, RateLimit } from "./rate-limiter.ts";
+import type { HistogramSample, ValueSample } from "../observability/exposition.ts";
+import type { MetricsRegistry } from "../observability/registry.ts";
 
 export interface IngestCountersSnapshot {
   accepted: number;
   duplicate: number;
-  /** Items that failed validation (HTTP, WebSocket and import). */
+  /** Events refused as invalid or too large (HTTP, WebSocket and import). */
   rejected: number;
-  /** Events refused with 429 (the request's event count). */
+  /** Events refused with 429 (every event of the request). */
   rateLimited: number;
+  /** Group-commit transactions (failed ones included). */
   commits: number;
-  /** Events in the most recent commit. */
+  /** Mean events per commit over the commits since the previous reading (the last commit's size if one). */
   lastCommitEvents: number;
-  /** Mean events per commit over the last COMMIT_WINDOW commits. */
+  /** Mean events per commit since the process started. */
   meanCommitEvents: number;
 }
 
-/** Commits the mean batch size is taken over. */
-const COMMIT_WINDOW = 64;
+/** `pulsestream_events_total` outcomes → snapshot fields (overloaded and failed are not shown). */
+const OUTCOME_FIELDS = {
+  accepted: "accepted",
+  duplicate: "duplicate",
+  rejected: "rejected",
+  rate_limited: "rateLimited",
+} as const;
 
 export class IngestCounters {
-  accepted = 0;
-  duplicate = 0;
-  rejected = 0;
-  rateLimited = 0;
-  commits = 0;
-  #recent: number[] = [];
+  /** Commit count and events at the previous reading. */
+  #seen = { count: 0, sum: 0 };
+  #lastMean = 0;
 
-  /** Counts a commit's outcomes (`accepted` / `duplicate` per event). */
-  onOutcomes(outcomes: readonly string[]): void {
-    for (const o of outcomes) {
-      if (o === "accepted") this.accepted++;
-      else if (o === "duplicate") this.duplicate++;
+  constructor(private readonly registry: MetricsRegistry) {}
+
+  /** The figures now; null when the registry keeps none (METRICS_INSTRUMENTATION=off). */
+  read(): IngestCountersSnapshot | null {
+    const events = this.registry.read("pulsestream_events_total");
+    const commits = this.registry.read("pulsestream_commit_batch_events");
+    if (!events || !commits) return null;
+    const out: IngestCountersSnapshot = {
+      accepted: 0,
+      duplicate: 0,
+      rejected: 0,
+      rateLimited: 0,
+      commits: 0,
+      lastCommitEvents: 0,
+      meanCommitEvents: 0,
+    };
+    for (const sample of events.samples as readonly ValueSample[]) {
+      const field = OUTCOME_FIELDS[sample.labels?.outcome as keyof typeof OUTCOME_FIELDS];
+      if (field) out[field] += sample.value;
     }
+    const { count = 0, sum = 0 } = (commits.samples[0] ?? {}) as Partial<HistogramSample>;
+    if (count > this.#seen.count) {
+      this.#lastMean = (sum - this.#seen.sum) / (count - this.#seen.count);
+      this.#seen = { count, sum };
+    }
+    out.commits = count;
+    out.lastCommitEvents = round1(this.#lastMean);
+    out.meanCommitEvents = count ? round1(sum / count) : 0;
+    return out;
   }
+}
 
-  onCommit(events: number): void {
-    this.commits++;
-    this.#recent.push(events);
-    if (this.#recent.length > COMMIT_WINDOW) this.#recent.shift();
-  }
-
-  snapshot(): IngestCountersSnapshot {
-    const n = this.#recent.length;
-    return {
-      accepted: this.accepted,
-      duplicate: this.duplicate,
-      rejected: this.rejected,
-      rateLimited: this.rateLimited,
-      commits: this.commits,
-      lastCommitEvents: n ? this.#recent[n - 1] : 0,
-      meanCommitEvents: n ? Math.round((this.#recent.reduce((a, b) => a + b, 0) / n) * 10) / 10 : 0,
-    };
-  }
-
-  /** Wraps a validator so that every failed item is counted as rejected. */
-  countingValidator<V extends { validate(item: unknown, now: number): { ok: boolean } }>(validator: V): V {
-    const validate = validator.validate.bind(validator) as V["validate"];
-    return {
-      ...validator,
-      validate: ((item: unknown, now: number) => {
-        const result = validate(item, now);
-        if (!result.ok) this.rejected++;
-        return result;
-      }) as V["validate"],
-    };
-  }
-
-  /** Wraps a limiter so that refused events are counted as rate-limited. */
-  countingLimiter<L extends { take(key: string, cost: number, limit: RateLimit): RateDecision }>(
-    limiter: L,
-  ): L {
-    const take = limiter.take.bind(limiter);
-    const counted: L["take"] = (key, cost, limit) => {
-      const decision = take(key, cost, limit);
-      if (!decision.allowed && decision.retryAfterSeconds !== null) this.rateLimited += cost;
-      return decision;
-    };
-    // Everything else goes to the limiter itself (`this` bound to it, so private fields work).
-    return new Proxy(limiter, {
-      get(target, prop) {
-        if (prop === "take") return counted;
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  }
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }

@@ -16,6 +16,7 @@ const snapshot: AlertingMetrics = {
   outboxDepth: 3,
   lastRound: { at: 0, durationMs: 12.5, rules: 4, queries: 2 },
   rules: 4,
+  rulesTruncated: 1,
 };
 
 describe("registerAlertCollectors", () => {
@@ -30,6 +31,7 @@ describe("registerAlertCollectors", () => {
     expect(lines).toContain('pulsestream_alerts{state="resolved",severity="info"} 0');
     expect(lines.filter((l) => l.startsWith("pulsestream_alerts{"))).toHaveLength(12);
     expect(lines).toContain("pulsestream_alert_rules 4");
+    expect(lines).toContain("pulsestream_alert_rules_truncated 1");
     expect(lines).toContain('pulsestream_alert_notifications_total{outcome="sent"} 5');
     expect(lines).toContain('pulsestream_alert_notifications_total{outcome="dead"} 1');
     expect(lines).toContain('pulsestream_alert_outbox_items{status="pending"} 2');

@@ -34,6 +34,13 @@ export function alertFamilies(m: AlertingMetrics): MetricFamily[] {
       samples: [{ value: m.rules }],
     },
     {
+      name: "pulsestream_alert_rules_truncated",
+      help:
+        "Per-device alert rules whose last evaluation read only ALERTS_MAX_SERIES_PER_RULE series (more devices matched).",
+      type: "gauge",
+      samples: [{ value: m.rulesTruncated }],
+    },
+    {
       name: "pulsestream_alert_notifications_total",
       help:
         "Webhook notification outcomes since start: sent (2xx), failed attempts, retried attempts, dead (gave up).",

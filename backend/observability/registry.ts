@@ -249,6 +249,16 @@ export class MetricsRegistry {
     return out;
   }
 
+  /**
+   * The current series of the instrument registered as `name` (collectors are not asked), for
+   * readers in the process such as the live `stats` channel; undefined when the registry is
+   * disabled or has no such instrument.
+   */
+  read(name: string): MetricFamily | undefined {
+    if (!this.enabled) return undefined;
+    return this.#instruments.find((i) => i.def.name === name)?.snapshot();
+  }
+
   /** The exposition text of `families()`. */
   async render(): Promise<string> {
     return renderFamilies(await this.families());

@@ -1,19 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Agg, decodeSketch, encodeSketch, mergeStates } from "./aggregate.ts";
-import { HyperLogLog } from "./hll.ts";
+import { hash32, HyperLogLog } from "./hll.ts";
+import { windowValues } from "./windows.ts";
+import { AGGREGATES } from "../../shared/aggregates.ts";
+import { seededRandom } from "../testing/seeded-random.ts";
 
 /** The value DDSketch approximates for quantile q: the sorted element at rank floor(q * (n - 1)). */
 function exactQuantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(q * (sorted.length - 1))];
-}
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return s / 2 ** 32;
-  };
 }
 
 describe("Agg", () => {
@@ -33,6 +28,27 @@ describe("Agg", () => {
     expect([a.minTs, a.maxTs]).toEqual([1000, 4000]);
   });
 
+  it("answers every aggregate of the shared list (shared/aggregates.ts), in its order", () => {
+    const a = new Agg();
+    for (let v = 1; v <= 100; v++) a.add(v, v * 1000, v);
+    a.addDevice(hash32("d1"));
+    a.addDevice(hash32("d2"));
+    const values = windowValues(a);
+    expect(Object.keys(values)).toEqual([...AGGREGATES]);
+    expect(values).toMatchObject({
+      avg: 50.5,
+      min: 1,
+      max: 100,
+      sum: 5050,
+      count: 100,
+      last: 100,
+      distinct: 2,
+    });
+    for (const [q, exact] of [["p50", 50], ["p90", 90], ["p95", 95], ["p99", 99]] as const) {
+      expect(Math.abs(values[q]! - exact) / exact).toBeLessThanOrEqual(0.01);
+    }
+  });
+
   it("answers null for value aggregates of a window without values", () => {
     const a = new Agg();
     a.add(null, 1, 1);
@@ -43,7 +59,7 @@ describe("Agg", () => {
   });
 
   it("keeps quantiles within 1% relative error, also after merging and a store round trip", () => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     const values = Array.from({ length: 20_000 }, () => (random() - 0.3) * 1000 * random());
     const parts = [new Agg(), new Agg(), new Agg()];
     values.forEach((v, i) => parts[i % 3].add(v, i, i));

@@ -6,26 +6,13 @@
  * any range and step combine into coarser ones.
  */
 import { DDSketch } from "@datadog/sketches-js";
+import type { AggregateName } from "../../shared/aggregates.ts";
 import { HyperLogLog } from "./hll.ts";
 
 /** Relative accuracy of every quantile sketch. */
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
 
-/** Aggregate functions a query or rule can ask for. */
-export const AGGREGATES = [
-  "count",
-  "sum",
-  "min",
-  "max",
-  "avg",
-  "last",
-  "p50",
-  "p90",
-  "p95",
-  "p99",
-  "distinct",
-] as const;
-export type AggregateName = typeof AGGREGATES[number];
+export { type AggregateName, AGGREGATES } from "../../shared/aggregates.ts";
 
 const QUANTILES: Partial<Record<AggregateName, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 

@@ -25,23 +25,28 @@
  *   still folded into every window it belongs to (a correction), which the
  *   store merges into the stored bucket; the corrected value is announced after
  *   the flush.
+ *
+ * The state and the fold are `window-index.ts`; the flush hand-off is
+ * `flush-handoff.ts`; the state's types are `windows.ts`.
  */
 import type { Clock } from "../clock.ts";
 import type { EnrichedEvent } from "../../shared/event.ts";
-import { Agg, type AggState } from "./aggregate.ts";
-import {
-  Cell,
-  type LiveMessage,
-  Partition,
-  type RollupDelta,
-  type SeriesEntry,
-  type TakenFlush,
-  Window,
-  type WindowMessage,
-  windowValues,
-} from "./windows.ts";
-import { hash32 } from "./hll.ts";
 import { partitionOf } from "../../shared/partition.ts";
+import { Agg, type AggState } from "./aggregate.ts";
+import { discardFlush, returnFailedFlush, settleFlushed, takeFlush } from "./flush-handoff.ts";
+import { hash32 } from "./hll.ts";
+import { WindowIndex } from "./window-index.ts";
+import {
+  cellMessage,
+  type LiveMessage,
+  type Partition,
+  type RollupDelta,
+  type TakenFlush,
+  type Window,
+  type WindowMessage,
+  windowMessage,
+  windowStart,
+} from "./windows.ts";
 
 /** A committed event, as the engine needs it. */
 export type EngineEvent =
@@ -76,17 +81,11 @@ export {
   type WindowValues,
   windowValues,
 } from "./windows.ts";
-
-const SEP = "\u0000"; // control characters never occur in event types or device ids
-/** How far behind the clock the all-device watermark may stay for a lagging partition. */
-export const MAX_PARTITION_LAG_MS = 5 * 60_000;
+export { MAX_PARTITION_LAG_MS } from "./window-index.ts";
 
 export class StreamEngine {
   readonly #options: EngineOptions;
-  readonly #partitions: Partition[];
-  readonly #overall = new Map<string, Window>();
-  readonly #overallSeries = new Map<string, SeriesEntry>();
-  readonly #finest: number;
+  readonly #index: WindowIndex;
   #lastSeq = 0;
   #lateEvents = 0;
   #processed = 0;
@@ -100,8 +99,7 @@ export class StreamEngine {
       }
     }
     this.#options = options;
-    this.#finest = res[0];
-    this.#partitions = Array.from({ length: options.partitions }, () => new Partition());
+    this.#index = new WindowIndex(options);
   }
 
   /** Highest commit seq seen (replayed or live). */
@@ -121,7 +119,7 @@ export class StreamEngine {
 
   /** Each partition's watermark (epoch ms; -Infinity before the first tick). */
   watermarks(): number[] {
-    return this.#partitions.map((p) => p.watermark);
+    return this.#index.partitions.map((p) => p.watermark);
   }
 
   /** Sets the seq already folded into stored rollups (at start, from the store). */
@@ -131,8 +129,9 @@ export class StreamEngine {
 
   /** Seeds an open stored window with the state the store holds for it (at start). */
   restoreWindow(row: RollupDelta): void {
-    const w = this.#window(
-      row.deviceId === null ? null : this.#partitions[partitionOf(row.deviceId, this.#partitions.length)],
+    const index = this.#index;
+    const w = index.window(
+      row.deviceId === null ? null : index.partitions[partitionOf(row.deviceId, index.partitions.length)],
       row.resolution,
       row.eventType,
       row.deviceId,
@@ -148,20 +147,21 @@ export class StreamEngine {
    */
   seedLive(events: readonly EngineEvent[]): void {
     const { resolutions, storedMinResolution } = this.#options;
+    const index = this.#index;
     for (const e of events) {
-      const p = this.#partitions[e.partition % this.#partitions.length];
+      const p = index.partition(e.partition);
       const hash = hash32(e.deviceId);
       for (let i = 0; i < resolutions.length; i++) {
         const res = resolutions[i];
         if (res >= storedMinResolution) break;
-        const start = e.timestamp - mod(e.timestamp, res);
+        const start = windowStart(e.timestamp, res);
         if (i === 0) {
-          (this.#cell(p, e, start, -Infinity, false).folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
+          (index.cell(p, e, start, -Infinity, false).folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
         } else {
-          const w = this.#window(p, res, e.eventType, e.deviceId, start, -Infinity);
+          const w = index.window(p, res, e.eventType, e.deviceId, start, -Infinity);
           (w.base ??= new Agg()).add(e.value, e.timestamp, e.seq);
         }
-        const overall = this.#window(null, res, e.eventType, null, start, -Infinity).base ??= new Agg();
+        const overall = index.window(null, res, e.eventType, null, start, -Infinity).base ??= new Agg();
         overall.add(e.value, e.timestamp, e.seq);
         overall.addDevice(hash);
       }
@@ -174,17 +174,18 @@ export class StreamEngine {
    */
   ingest(events: readonly EngineEvent[], replay = false): void {
     const now = this.#options.clock.now();
-    const finest = this.#finest;
+    const index = this.#index;
+    const finest = index.finest;
     const onLatency = replay ? undefined : this.#options.onLatency;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      const p = this.#partitions[e.partition % this.#partitions.length];
+      const p = index.partition(e.partition);
       if (e.timestamp > p.maxEventTime) p.maxEventTime = e.timestamp;
       p.lastEventAt = now;
-      const start = e.timestamp - mod(e.timestamp, finest);
+      const start = windowStart(e.timestamp, finest);
       const late = start + finest <= p.watermark;
       if (late) this.#lateEvents++;
-      const cell = this.#cell(p, e, start, p.watermark, late);
+      const cell = index.cell(p, e, start, p.watermark, late);
       if (!cell.pending) {
         cell.pending = new Agg();
         p.pending.push(cell);
@@ -203,7 +204,8 @@ export class StreamEngine {
   tick(): void {
     const now = this.#options.clock.now();
     const { allowedLatenessMs, idleMs } = this.#options;
-    for (const p of this.#partitions) {
+    const index = this.#index;
+    for (const p of index.partitions) {
       const candidate = now - p.lastEventAt >= idleMs
         ? now - allowedLatenessMs
         : Math.min(p.maxEventTime, now) - allowedLatenessMs;
@@ -213,58 +215,19 @@ export class StreamEngine {
     const updates = publish !== undefined && (this.#options.wantsUpdates?.() ?? true);
     // Folding is lazy: cells fold when they close, at flushes and for queries, or every tick
     // when someone listens to open-window updates.
-    if (updates) this.#foldAll();
-    else for (const p of this.#partitions) this.#foldClosing(p);
-    for (const p of this.#partitions) {
+    if (updates) index.foldAll();
+    else for (const p of index.partitions) index.foldClosing(p);
+    for (const p of index.partitions) {
       this.#closeCells(p, updates);
       this.#closeWindows(p.windows, p.watermark, updates);
     }
-    this.#closeWindows(this.#overall, this.#overallWatermark(), updates);
+    this.#closeWindows(index.overall, index.overallWatermark(), updates);
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
   takeFlush(): TakenFlush {
-    this.#foldAll();
-    const rollups: RollupDelta[] = [];
-    const windows: Window[] = [];
-    const take = (w: Window) => {
-      if (!w.delta) return;
-      rollups.push({
-        resolution: w.resolution,
-        eventType: w.eventType,
-        deviceId: w.deviceId,
-        start: w.start,
-        state: w.delta.toState(),
-      });
-      w.inFlight = w.delta;
-      w.delta = null;
-      windows.push(w);
-    };
-    for (const p of this.#partitions) for (const w of p.windows.values()) take(w);
-    for (const w of this.#overall.values()) take(w);
-    const series: TakenFlush["series"] = [];
-    const takeSeries = (holder: Map<string, SeriesEntry>) => {
-      for (const [key, entry] of holder) {
-        if (!entry.delta) continue;
-        series.push({ holder, key, entry, taken: entry.delta });
-        entry.delta = null;
-      }
-    };
-    for (const p of this.#partitions) takeSeries(p.series);
-    takeSeries(this.#overallSeries);
-    return {
-      batch: {
-        rollups,
-        series: series.map(({ entry, taken }) => ({
-          eventType: entry.eventType,
-          deviceId: entry.deviceId,
-          state: taken.toState(),
-        })),
-        checkpoint: this.#lastSeq,
-      },
-      windows,
-      series,
-    };
+    this.#index.foldAll();
+    return takeFlush(this.#index, this.#lastSeq);
   }
 
   /**
@@ -272,29 +235,7 @@ export class StreamEngine {
    * the merge. Closed (or late) windows among them announce their corrected value.
    */
   flushed(taken: TakenFlush, merged: readonly AggState[]): void {
-    const publish = this.#options.publish;
-    taken.windows.forEach((w, i) => {
-      const sent = w.inFlight!;
-      w.inFlight = null;
-      if (w.corrected) {
-        w.corrected = false;
-        publish?.(this.#message("correction", w, Agg.fromState(merged[i]), true));
-      }
-      if (!w.closed && !w.late) {
-        if (w.base) w.base.merge(sent);
-        else w.base = sent;
-      }
-    });
-    for (const p of this.#partitions) this.#dropFlushedClosed(p.windows);
-    this.#dropFlushedClosed(this.#overall);
-    // Series entries exist only to carry deltas; one with nothing new since the flush goes, so the
-    // maps do not grow with every device ever seen.
-    for (const { holder, key, entry } of taken.series) {
-      if (entry.delta === null) {
-        entry.removed = true;
-        holder.delete(key);
-      }
-    }
+    settleFlushed(this.#index, taken, merged, this.#options.publish);
   }
 
   /**
@@ -303,39 +244,20 @@ export class StreamEngine {
    * writes them later.
    */
   flushDiscarded(taken: TakenFlush): void {
-    for (const w of taken.windows) {
-      w.inFlight = null;
-      w.corrected = false;
-    }
-    for (const p of this.#partitions) this.#dropFlushedClosed(p.windows);
-    this.#dropFlushedClosed(this.#overall);
-    for (const { holder, key, entry } of taken.series) {
-      if (entry.delta === null) {
-        entry.removed = true;
-        holder.delete(key);
-      }
-    }
+    discardFlush(this.#index, taken);
   }
 
   /** The store did not apply `taken`: its deltas go back, to be retried with the next flush. */
   flushFailed(taken: TakenFlush): void {
-    for (const w of taken.windows) {
-      const sent = w.inFlight!;
-      w.inFlight = null;
-      if (w.delta) sent.merge(w.delta);
-      w.delta = sent;
-    }
-    for (const { entry, taken: sent } of taken.series) {
-      if (entry.delta) sent.merge(entry.delta, false);
-      entry.delta = sent;
-    }
+    returnFailedFlush(taken);
   }
 
   /** Current values of the open windows of `eventType` at `resolution` (live snapshot). */
   openWindows(
     filter: { eventType?: string; deviceId?: string | null; resolution?: number; limit?: number },
   ): WindowMessage[] {
-    this.#foldAll();
+    const index = this.#index;
+    index.foldAll();
     const out: WindowMessage[] = [];
     const limit = filter.limit ?? Infinity;
     const consider = (w: Window) => {
@@ -343,18 +265,18 @@ export class StreamEngine {
       if (filter.eventType !== undefined && w.eventType !== filter.eventType) return;
       if (filter.deviceId !== undefined && w.deviceId !== filter.deviceId) return;
       if (filter.resolution !== undefined && w.resolution !== filter.resolution) return;
-      out.push(this.#message("window", w, w.value(), false));
+      out.push(windowMessage("window", w, w.value(), false));
     };
-    for (const w of this.#overall.values()) consider(w);
+    for (const w of index.overall.values()) consider(w);
     if (filter.deviceId !== null) {
-      for (const p of this.#partitions) {
+      for (const p of index.partitions) {
         for (const w of p.windows.values()) consider(w);
-        if (filter.resolution === undefined || filter.resolution === this.#finest) {
-          for (const cell of this.#cells(p)) {
+        if (filter.resolution === undefined || filter.resolution === index.finest) {
+          for (const cell of index.cells(p)) {
             if (cell.late || out.length >= limit) continue;
             if (filter.eventType !== undefined && cell.eventType !== filter.eventType) continue;
             if (filter.deviceId !== undefined && cell.deviceId !== filter.deviceId) continue;
-            out.push(this.#cellMessage(cell, false));
+            out.push(cellMessage(cell, index.finest, false));
           }
         }
       }
@@ -374,7 +296,8 @@ export class StreamEngine {
     from: number;
     to: number;
   }): { deviceId: string | null; start: number; agg: Agg }[] {
-    this.#foldAll();
+    const index = this.#index;
+    index.foldAll();
     const out: { deviceId: string | null; start: number; agg: Agg }[] = [];
     const consider = (w: Window) => {
       if (!w.delta || w.eventType !== query.eventType || w.resolution !== query.resolution) return;
@@ -382,10 +305,10 @@ export class StreamEngine {
       out.push({ deviceId: w.deviceId, start: w.start, agg: w.delta });
     };
     if (query.deviceIds === null) {
-      for (const w of this.#overall.values()) consider(w);
+      for (const w of index.overall.values()) consider(w);
     } else {
       const wanted = new Set(query.deviceIds);
-      for (const p of this.#partitions) {
+      for (const p of index.partitions) {
         for (const w of p.windows.values()) if (wanted.has(w.deviceId!)) consider(w);
       }
     }
@@ -398,9 +321,10 @@ export class StreamEngine {
     deviceId: string | null;
     agg: Agg;
   }[] {
-    this.#foldAll();
+    const index = this.#index;
+    index.foldAll();
     const out: { eventType: string; deviceId: string | null; agg: Agg }[] = [];
-    const holders = query.devices ? this.#partitions.map((p) => p.series) : [this.#overallSeries];
+    const holders = query.devices ? index.partitions.map((p) => p.series) : [index.overallSeries];
     for (const holder of holders) {
       for (const entry of holder.values()) {
         if (!entry.delta) continue;
@@ -411,149 +335,17 @@ export class StreamEngine {
     return out;
   }
 
-  /** The device's cell starting at `start` (created if absent). */
-  #cell(p: Partition, e: EngineEvent, start: number, watermark: number, late: boolean): Cell {
-    let byDevice = p.cells.get(e.eventType);
-    if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
-    let byStart = byDevice.get(e.deviceId);
-    if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
-    let cell = byStart.get(start);
-    if (!cell) {
-      byStart.set(
-        start,
-        cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, watermark, late),
-      );
-    }
-    return cell;
-  }
-
-  #foldAll(): void {
-    for (const p of this.#partitions) {
-      const cells = p.pending;
-      p.pending = [];
-      for (const cell of cells) this.#fold(p, cell);
-    }
-  }
-
-  #foldClosing(p: Partition): void {
-    const finest = this.#finest;
-    const keep: Cell[] = [];
-    for (const cell of p.pending) {
-      if (cell.start + finest <= p.watermark) this.#fold(p, cell);
-      else keep.push(cell);
-    }
-    p.pending = keep;
-  }
-
-  #fold(p: Partition, cell: Cell): void {
-    const pending = cell.pending!;
-    cell.pending = null;
-    const { resolutions } = this.#options;
-    for (let i = 0; i < resolutions.length; i++) {
-      if (i > 0 || resolutions[0] >= this.#options.storedMinResolution) {
-        let w = cell.windows[i];
-        if (!w || w.removed) w = cell.windows[i] = this.#cellWindow(p, cell, i, false);
-        w.target().merge(pending);
-        w.changed = true;
-      }
-      let o = cell.overall[i];
-      if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
-      const target = o.target();
-      target.merge(pending);
-      target.addDevice(cell.deviceHash);
-      o.changed = true;
-    }
-    if (!cell.series || cell.series.removed) {
-      cell.series = this.#seriesEntry(p.series, cell.eventType, cell.deviceId);
-    }
-    (cell.series.delta ??= new Agg()).merge(pending, false);
-    if (!cell.overallSeries || cell.overallSeries.removed) {
-      cell.overallSeries = this.#seriesEntry(this.#overallSeries, cell.eventType, null);
-    }
-    (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
-    if (cell.folded) cell.folded.merge(pending);
-    else cell.folded = pending;
-    cell.changed = true;
-  }
-
-  /** The window of resolution index `i` that `cell` folds into (per device, or all-device). */
-  #cellWindow(p: Partition, cell: Cell, i: number, overall: boolean): Window {
-    const res = this.#options.resolutions[i];
-    const start = cell.start - mod(cell.start, res);
-    // Late only if the window had already closed when the cell's first event arrived.
-    const bound = overall ? Math.min(cell.watermark, this.#overallWatermark()) : cell.watermark;
-    return overall
-      ? this.#window(null, res, cell.eventType, null, start, bound)
-      : this.#window(p, res, cell.eventType, cell.deviceId, start, bound);
-  }
-
-  #seriesEntry(holder: Map<string, SeriesEntry>, eventType: string, deviceId: string | null): SeriesEntry {
-    const key = deviceId === null ? eventType : eventType + SEP + deviceId;
-    let entry = holder.get(key);
-    if (!entry) holder.set(key, entry = { eventType, deviceId, delta: null });
-    return entry;
-  }
-
-  /**
-   * The window (created if absent); `p` null means the all-device window. A new window is late
-   * (created for late events after it had closed) when it ends by `lateBound`.
-   */
-  #window(
-    p: Partition | null,
-    res: number,
-    eventType: string,
-    deviceId: string | null,
-    start: number,
-    lateBound: number,
-  ): Window {
-    const map = p ? p.windows : this.#overall;
-    const key = p
-      ? res + SEP + eventType + SEP + deviceId + SEP + start
-      : res + SEP + eventType + SEP + start;
-    let w = map.get(key);
-    if (!w) {
-      w = new Window(
-        res,
-        res >= this.#options.storedMinResolution,
-        eventType,
-        deviceId,
-        start,
-        start + res <= lateBound,
-      );
-      map.set(key, w);
-    }
-    return w;
-  }
-
-  /**
-   * All-device windows close behind the lowest partition watermark, but never more than
-   * `MAX_PARTITION_LAG_MS` behind the clock: one partition replaying old data must not keep every
-   * all-device window open (its events then correct closed windows, as late events do).
-   */
-  #overallWatermark(): number {
-    let lowest = Infinity;
-    for (const p of this.#partitions) lowest = Math.min(lowest, p.watermark);
-    const floor = this.#options.clock.now() - this.#options.allowedLatenessMs - MAX_PARTITION_LAG_MS;
-    return Math.max(lowest, floor);
-  }
-
-  *#cells(p: Partition): Generator<Cell> {
-    for (const byDevice of p.cells.values()) {
-      for (const byStart of byDevice.values()) yield* byStart.values();
-    }
-  }
-
   #closeCells(p: Partition, updates: boolean): void {
-    const finest = this.#finest;
+    const finest = this.#index.finest;
     const publish = this.#options.publish;
     for (const [eventType, byDevice] of p.cells) {
       for (const [deviceId, byStart] of byDevice) {
         for (const [start, cell] of byStart) {
           if (start + finest <= p.watermark) {
-            if (!cell.late && publish && cell.folded) publish(this.#cellMessage(cell, true));
+            if (!cell.late && publish && cell.folded) publish(cellMessage(cell, finest, true));
             byStart.delete(start);
           } else if (updates && cell.changed && !cell.late) {
-            publish!(this.#cellMessage(cell, false));
+            publish!(cellMessage(cell, finest, false));
           }
           cell.changed = false;
         }
@@ -568,9 +360,9 @@ export class StreamEngine {
     for (const [key, w] of map) {
       if (!w.closed && w.start + w.resolution <= watermark) {
         w.closed = true;
-        if (!w.late && publish) publish(this.#message("window", w, w.value(), true));
+        if (!w.late && publish) publish(windowMessage("window", w, w.value(), true));
       } else if (updates && w.changed && !w.closed && !w.late) {
-        publish!(this.#message("window", w, w.value(), false));
+        publish!(windowMessage("window", w, w.value(), false));
       }
       w.changed = false;
       if (w.closed && !w.delta && !w.inFlight) {
@@ -579,46 +371,4 @@ export class StreamEngine {
       }
     }
   }
-
-  #dropFlushedClosed(map: Map<string, Window>): void {
-    for (const [key, w] of map) {
-      if ((w.closed || w.late) && !w.delta && !w.inFlight) {
-        w.removed = true;
-        map.delete(key);
-      }
-    }
-  }
-
-  #message(kind: WindowMessage["kind"], w: Window, agg: Agg, final: boolean): WindowMessage {
-    return {
-      kind,
-      final,
-      resolution: w.resolution,
-      eventType: w.eventType,
-      deviceId: w.deviceId,
-      start: w.start,
-      end: w.start + w.resolution,
-      values: windowValues(agg),
-    };
-  }
-
-  #cellMessage(cell: Cell, final: boolean): WindowMessage {
-    const agg = new Agg();
-    if (cell.folded) agg.merge(cell.folded);
-    if (cell.pending) agg.merge(cell.pending);
-    return {
-      kind: "window",
-      final,
-      resolution: this.#finest,
-      eventType: cell.eventType,
-      deviceId: cell.deviceId,
-      start: cell.start,
-      end: cell.start + this.#finest,
-      values: windowValues(agg),
-    };
-  }
-}
-
-function mod(n: number, m: number): number {
-  return ((n % m) + m) % m;
 }

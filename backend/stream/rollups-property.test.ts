@@ -7,18 +7,11 @@
 import { describe, expect, it } from "vitest";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
 import { FakeClock, withApp } from "../testing/with-app.ts";
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { seededRandom } from "../testing/seeded-random.ts";
 
 describe("stored rollups equal a recomputation from the raw events", () => {
   it.each([1, 2, 3])("random stream, seed %i", async (seed) => {
-    const random = seeded(seed);
+    const random = seededRandom(seed);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
     const clock = new FakeClock(Date.parse("2026-11-22T12:59:30.000Z"));
     await withApp(async ({ server, request }) => {

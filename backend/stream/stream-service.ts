@@ -15,7 +15,17 @@ import type { Logger } from "../logger.ts";
 import type { CommitResult, Store } from "../store/store.ts";
 import type { DeadLetter } from "../store/storage-store.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
+import { FedLog } from "./fed-log.ts";
 import { LatencyHistogram } from "./latency.ts";
+import {
+  eventLetterSeqs,
+  foldDeadLetter,
+  parkUndecodable,
+  REPLAY_PAGE,
+  type RollupRangePayload,
+} from "./stream-dead-letters.ts";
+
+export { type RollupRangePayload, undecodable } from "./stream-dead-letters.ts";
 
 export interface StreamServiceOptions {
   /** How often deltas are written to the store, ms. */
@@ -37,20 +47,6 @@ export interface StreamServiceOptions {
   replayEngine?: () => StreamEngine;
 }
 
-/**
- * The payload of a `rollup-flush` dead letter: events with fromSeq < seq <= toSeq are not in the
- * rollups. `events` is how many stored events of the range the engine had folded (seqs with their
- * own `event` dead letter excluded): a replay that finds fewer fails instead of settling.
- */
-export interface RollupRangePayload {
-  fromSeq: number;
-  toSeq: number;
-  buckets: number;
-  events?: number;
-}
-
-/** Events read per page while replaying after a restart. */
-const REPLAY_PAGE = 10_000;
 /** Most raw events read to rebuild the open live-only windows at start. */
 const SEED_LIMIT = 200_000;
 
@@ -70,10 +66,8 @@ export class StreamService {
   #halted = false;
   #flushes = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0, lastBuckets: 0 };
   #readersIdle: (() => void)[] = [];
-  /** Events fed to the engine: [highest seq of a feed, running total], above the checkpoint. */
-  #fedLog: [number, number][] = [];
-  #fedTotal = 0;
-  #fedBase = 0;
+  /** Events fed to the engine above the checkpoint, to count what a parked range stands for. */
+  readonly #fed = new FedLog();
 
   constructor(
     private readonly store: Store,
@@ -113,19 +107,19 @@ export class StreamService {
       this.engine.seedLive(recent.filter((e) => e.seq <= checkpoint));
     }
     // Events above the checkpoint that a dead letter already stands for are not folded here.
-    const parked = new Set<number>();
-    for (const d of await this.store.deadLetters.list({ kind: "event", limit: 10_000 })) {
-      const seq = (d.payload as { seq?: unknown } | null)?.seq;
-      if (typeof seq === "number" && seq > checkpoint) parked.add(seq);
-    }
+    const parked = await eventLetterSeqs(this.store, checkpoint);
     let after = checkpoint;
     for (;;) {
       const page = await this.store.eventsAfter(after, REPLAY_PAGE);
       if (page.length === 0) break;
-      const fed = await this.#withoutUndecodable(page, parked);
+      const fed = await parkUndecodable(page, parked, {
+        store: this.store,
+        clock: this.clock,
+        logger: this.logger,
+      });
       this.engine.ingest(fed, true);
       after = page[page.length - 1].seq;
-      this.#noteFed(after, fed.length);
+      this.#fed.note(after, fed.length);
       // The checkpoint may pass events that went to the dead letters.
       this.engine.restoreCheckpoint(after);
       this.#replayed += page.length;
@@ -140,28 +134,6 @@ export class StreamService {
     this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     // A timer flush skips while one is in flight (explicit callers queue behind it instead).
     this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
-  }
-
-  /**
-   * Rows that the engine cannot take (a field of the wrong type, e.g. written by another schema
-   * version) go to the dead letters as `event` items instead of stopping the replay. Events of
-   * `parked` (a dead letter exists for their seq, pending or replayed) are left out: the dead
-   * letter's replay folds them, so they are never counted twice.
-   */
-  async #withoutUndecodable(page: EngineEvent[], parked: Set<number>): Promise<EngineEvent[]> {
-    const bad = page.filter((e) => !parked.has(e.seq) && undecodable(e) !== null);
-    for (const e of bad) {
-      parked.add(e.seq);
-      await this.store.deadLetters.add({
-        kind: "event",
-        payload: { seq: e.seq, row: e },
-        reason: `undecodable at replay: ${undecodable(e)}`,
-        attempts: 1,
-        at: this.clock.now(),
-      });
-      this.logger.error("an undecodable event went to the dead letters", { seq: e.seq });
-    }
-    return parked.size ? page.filter((e) => !parked.has(e.seq)) : page;
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -183,7 +155,7 @@ export class StreamService {
     if (accepted.length === 0) return;
     try {
       this.engine.ingest(accepted);
-      this.#noteFed(accepted[accepted.length - 1].seq, accepted.length);
+      this.#fed.note(accepted[accepted.length - 1].seq, accepted.length);
     } catch (error) {
       // Some of these events may be folded and others not: stop flushing so the checkpoint never
       // passes them; a restart replays everything after the last good checkpoint.
@@ -246,10 +218,15 @@ export class StreamService {
       return this.#nextFlush;
     }
     this.#flushing = (async () => {
-      while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
+      await this.#readersGone();
       await this.#flushOnce();
     })().finally(() => (this.#flushing = null));
     return this.#flushing;
+  }
+
+  /** Resolves once no consistent read runs. */
+  async #readersGone(): Promise<void> {
+    while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
   }
 
   /**
@@ -293,7 +270,7 @@ export class StreamService {
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
     this.#failedInARow = 0;
     this.#checkpoint = batch.checkpoint;
-    this.#pruneFed();
+    this.#fed.prune(this.#checkpoint);
     this.engine.flushed(taken, merged);
     const ms = performance.now() - started;
     const f = this.#flushes;
@@ -314,7 +291,7 @@ export class StreamService {
       fromSeq: this.#checkpoint,
       toSeq: taken.batch.checkpoint,
       buckets: taken.batch.rollups.length,
-      events: this.#fedUpTo(taken.batch.checkpoint) - this.#fedUpTo(this.#checkpoint),
+      events: this.#fed.upTo(taken.batch.checkpoint) - this.#fed.upTo(this.#checkpoint),
     };
     try {
       await this.store.deadLetters.parkRollupRange({
@@ -332,35 +309,12 @@ export class StreamService {
     }
     this.engine.flushDiscarded(taken);
     this.#checkpoint = payload.toSeq;
-    this.#pruneFed();
+    this.#fed.prune(this.#checkpoint);
     this.#failedInARow = 0;
     this.logger.error("rollup flush failed repeatedly; its seq range went to the dead letters", {
       ...payload,
     });
     return true;
-  }
-
-  #noteFed(seq: number, n: number): void {
-    if (n === 0) return;
-    this.#fedTotal += n;
-    this.#fedLog.push([seq, this.#fedTotal]);
-  }
-
-  /** Events fed with a seq <= `seq` (exact at feed edges and at or above the checkpoint). */
-  #fedUpTo(seq: number): number {
-    let total = this.#fedBase;
-    for (const [s, t] of this.#fedLog) {
-      if (s > seq) break;
-      total = t;
-    }
-    return total;
-  }
-
-  #pruneFed(): void {
-    let i = 0;
-    while (i < this.#fedLog.length && this.#fedLog[i][0] <= this.#checkpoint) i++;
-    if (i > 0) this.#fedBase = this.#fedLog[i - 1][1];
-    this.#fedLog.splice(0, i);
   }
 
   /**
@@ -371,42 +325,10 @@ export class StreamService {
   async replayDeadLetter(letter: DeadLetter): Promise<void> {
     const make = this.options.replayEngine;
     if (!make) throw new Error("stream replay is not configured");
-    const { fromSeq, toSeq, events } = rangeOf(letter);
-    // Seqs with their own `event` dead letter are that letter's to fold, never this range's.
-    const own = new Set<number>();
-    if (letter.kind === "rollup-flush") {
-      let beforeId: number | undefined;
-      for (;;) {
-        const list = await this.store.deadLetters.list({ kind: "event", beforeId, limit: 1000 });
-        for (const d of list) {
-          const seq = (d.payload as { seq?: unknown } | null)?.seq;
-          if (typeof seq === "number" && seq > fromSeq && seq <= toSeq) own.add(seq);
-        }
-        if (list.length < 1000) break;
-        beforeId = list[list.length - 1].id;
-      }
-    }
-    const engine = make();
-    let found = 0;
-    for (let after = fromSeq; after < toSeq;) {
-      const read = (await this.store.eventsAfter(after, REPLAY_PAGE)).filter((e) => e.seq <= toSeq);
-      if (read.length === 0) break;
-      after = read[read.length - 1].seq;
-      const page = own.size ? read.filter((e) => !own.has(e.seq)) : read;
-      const bad = page.find((e) => undecodable(e) !== null);
-      if (bad) throw new Error(`event seq ${bad.seq} is still undecodable: ${undecodable(bad)}`);
-      engine.ingest(page, true);
-      found += page.length;
-    }
-    if (events !== undefined && found < events) {
-      throw new Error(
-        `only ${found} of the ${events} events of seqs ${fromSeq + 1}..${toSeq} are still stored (dropped?)`,
-      );
-    }
-    const { batch } = engine.takeFlush();
+    const batch = await foldDeadLetter(this.store, make(), letter);
     while (this.#flushing) await this.#flushing;
     const run = (async () => {
-      while (this.#readers > 0) await new Promise<void>((resolve) => this.#readersIdle.push(resolve));
+      await this.#readersGone();
       await this.store.applyRollupFlush({
         ...batch,
         checkpoint: this.#checkpoint,
@@ -428,37 +350,12 @@ export class StreamService {
 
 export type { LiveMessage };
 
-/** Why the engine cannot take `e`, or null if it can. */
-export function undecodable(e: EngineEvent): string | null {
-  if (typeof e.deviceId !== "string" || e.deviceId === "") return "deviceId";
-  if (typeof e.eventType !== "string" || e.eventType === "") return "eventType";
-  if (typeof e.timestamp !== "number" || !Number.isFinite(e.timestamp)) return "timestamp";
-  if (e.value !== null && (typeof e.value !== "number" || !Number.isFinite(e.value))) return "value";
-  if (!Number.isInteger(e.partition) || e.partition < 0) return "partition";
-  return null;
-}
-
 /** An error and its cause (the driver's message, which a dead letter should keep). */
 function reasonOf(error: unknown): string {
   const cause = error instanceof Error ? error.cause : undefined;
   const text = error instanceof Error ? error.message : String(error);
   if (cause === undefined) return text;
   return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
-}
-
-function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number; events?: number } {
-  const p = letter.payload as Partial<RollupRangePayload> & { seq?: number };
-  if (letter.kind === "event" && typeof p?.seq === "number") {
-    return { fromSeq: p.seq - 1, toSeq: p.seq, events: 1 };
-  }
-  if (letter.kind === "rollup-flush" && typeof p?.fromSeq === "number" && typeof p?.toSeq === "number") {
-    return {
-      fromSeq: p.fromSeq,
-      toSeq: p.toSeq,
-      events: typeof p.events === "number" ? p.events : undefined,
-    };
-  }
-  throw new Error(`dead letter ${letter.id} is not a rollup range`);
 }
 
 function round(ms: number): number {

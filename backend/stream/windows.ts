@@ -1,7 +1,8 @@
 /**
  * The state the stream engine keeps (per-device cells, windows, partitions)
  * and the shapes it hands out (window messages, rollup and series deltas,
- * flush batches). The logic that moves events through them is `engine.ts`.
+ * flush batches). The logic that moves events through them is `engine.ts`
+ * (with `window-index.ts` and `flush-handoff.ts`).
  */
 import { Agg, type AggregateName, AGGREGATES, type AggState } from "./aggregate.ts";
 
@@ -65,6 +66,48 @@ export function windowValues(agg: Agg): WindowValues {
   const out = {} as WindowValues;
   for (const name of AGGREGATES) out[name] = agg.value(name);
   return out;
+}
+
+/** Start (epoch ms) of the window of size `resolution` that holds `t`, also for times before 1970. */
+export function windowStart(t: number, resolution: number): number {
+  return t - (((t % resolution) + resolution) % resolution);
+}
+
+/** The live message for window `w` carrying the values of `agg`. */
+export function windowMessage(
+  kind: WindowMessage["kind"],
+  w: Window,
+  agg: Agg,
+  final: boolean,
+): WindowMessage {
+  return message(kind, final, w, agg);
+}
+
+/** The live message for `cell` (a device's window at the finest `resolution`): folded plus pending events. */
+export function cellMessage(cell: Cell, resolution: number, final: boolean): WindowMessage {
+  const agg = new Agg();
+  if (cell.folded) agg.merge(cell.folded);
+  if (cell.pending) agg.merge(cell.pending);
+  const at = { resolution, eventType: cell.eventType, deviceId: cell.deviceId, start: cell.start };
+  return message("window", final, at, agg);
+}
+
+function message(
+  kind: WindowMessage["kind"],
+  final: boolean,
+  at: Pick<WindowMessage, "resolution" | "eventType" | "deviceId" | "start">,
+  agg: Agg,
+): WindowMessage {
+  return {
+    kind,
+    final,
+    resolution: at.resolution,
+    eventType: at.eventType,
+    deviceId: at.deviceId,
+    start: at.start,
+    end: at.start + at.resolution,
+    values: windowValues(agg),
+  };
 }
 
 export class Cell {

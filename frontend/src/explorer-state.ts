@@ -3,20 +3,11 @@
  * that a view can be shared: event type, devices (none = all), aggregates,
  * step, range (relative `now-1h` or absolute epoch ms) and live mode.
  */
+import { isAggregateName } from "../../shared/aggregates.ts";
+import { relativeTime, UNIT_MS } from "../../shared/time-units.ts";
 
-export const AGGREGATES = [
-  "avg",
-  "min",
-  "max",
-  "count",
-  "sum",
-  "last",
-  "p50",
-  "p90",
-  "p95",
-  "p99",
-  "distinct",
-];
+export { AGGREGATES } from "../../shared/aggregates.ts";
+
 export const STEPS = ["", "1s", "10s", "1m", "5m", "1h", "1d"];
 export const QUICK_RANGES = ["5m", "1h", "24h", "7d"];
 
@@ -32,7 +23,7 @@ export interface ExplorerState {
 
 export function readState(p: URLSearchParams): ExplorerState {
   const list = (k: string) => (p.get(k) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const aggs = list("agg").filter((a) => AGGREGATES.includes(a));
+  const aggs = list("agg").filter(isAggregateName);
   return {
     type: p.get("type") ?? "",
     devices: list("dev"),
@@ -56,27 +47,18 @@ export function stateParams(s: ExplorerState): Record<string, string | undefined
   };
 }
 
-const UNIT: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
 /** Epoch ms of a range end: digits (epoch ms), `now`, `now-<n><unit>`, or ISO-8601. */
 export function resolveTime(v: string, now: number): number {
   if (/^\d+$/.test(v)) return Number(v);
-  const m = /^now(?:-(\d+)(ms|s|m|h|d|w))?$/.exec(v);
-  if (m) return m[1] ? now - Number(m[1]) * UNIT[m[2]] : now;
+  const relative = relativeTime(v, now);
+  if (relative !== null) return relative;
   const t = Date.parse(v);
   return Number.isNaN(t) ? now : t;
 }
 
 export function stepMs(step: string): number | null {
   const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(step);
-  return m ? Number(m[1]) * UNIT[m[2]] : null;
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
 }
 
 export function isRelative(s: ExplorerState): boolean {

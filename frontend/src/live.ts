@@ -9,6 +9,7 @@
  * `lagged` messages: it dropped that many messages for this subscriber), plus `onGap` for both.
  */
 import { keyRefused, storedKey } from "./api.ts";
+import { type SseFrame, SseParser } from "./sse-parser.ts";
 
 export interface LiveMessage {
   type: string;
@@ -41,6 +42,10 @@ export class LiveStream {
   #frame = 0;
   #lastSeq: number | null = null;
   #closed = false;
+  /** The reconnection delay the server last asked for (SSE `retry`), ms. */
+  #retryMs: number | null = null;
+  /** Connection attempts since the stream was last open. */
+  #failures = 0;
 
   constructor(private readonly options: LiveOptions) {
     void this.#run();
@@ -73,19 +78,20 @@ export class LiveStream {
   }
 
   async #run(): Promise<void> {
-    let backoff = 500;
     while (!this.#closed) {
       this.options.onStatus?.("connecting");
       try {
         await this.#connect();
-        backoff = 500;
       } catch (error) {
         if (this.#closed) return;
         this.options.onStatus?.("error", (error as Error).message);
       }
       if (this.#closed) return;
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, 10_000);
+      // The server's `retry`, else 500 ms, doubling with every failed attempt in a row up to 10 s.
+      const base = this.#retryMs ?? 500;
+      const wait = Math.min(base * 2 ** this.#failures, Math.max(base, 10_000));
+      this.#failures++;
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 
@@ -112,12 +118,17 @@ export class LiveStream {
       throw new Error(message);
     }
     this.options.onStatus?.("open");
+    this.#failures = 0; // a stream that was open reconnects after the base delay, not a grown one
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     const parser = new SseParser((f) => this.#take(f));
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("live stream closed");
-      parser.push(value);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("live stream closed");
+        parser.push(value);
+      }
+    } finally {
+      this.#retryMs = parser.retryMs ?? this.#retryMs;
     }
   }
 
@@ -160,50 +171,5 @@ export class LiveStream {
       this.#gap = false;
       this.options.onGap?.({ dropped: this.#dropped, skipped: this.#skipped });
     }
-  }
-}
-
-export interface SseFrame {
-  type: string;
-  seq: number;
-  data: string;
-}
-
-/**
- * Incremental parser of PulseStream's SSE frames (`id:`, `event:`, `data:` lines, a blank line ends a
- * frame; comments and frames without data are skipped). Chunks may split a frame anywhere.
- */
-export class SseParser {
-  #pending = "";
-  constructor(private readonly onFrame: (frame: SseFrame) => void) {}
-
-  push(chunk: string): void {
-    this.#pending += chunk;
-    // One pass over the chunk; the unread rest is kept once (a chunk may hold thousands of frames).
-    const text = this.#pending;
-    let start = 0;
-    let end: number;
-    while ((end = text.indexOf("\n\n", start)) >= 0) {
-      this.#frame(text, start, end);
-      start = end + 2;
-    }
-    this.#pending = text.slice(start);
-  }
-
-  /** Parses the frame `text[start, end)`. */
-  #frame(text: string, start: number, end: number): void {
-    let type = "message";
-    let seq = 0;
-    let data = "";
-    let line = start;
-    while (line < end) {
-      let eol = text.indexOf("\n", line);
-      if (eol < 0 || eol > end) eol = end;
-      if (text.startsWith("event: ", line)) type = text.slice(line + 7, eol);
-      else if (text.startsWith("id: ", line)) seq = Number(text.slice(line + 4, eol));
-      else if (text.startsWith("data: ", line)) data += text.slice(line + 6, eol);
-      line = eol + 1;
-    }
-    if (data) this.onFrame({ type, seq, data }); // no data: a comment (": ping")
   }
 }

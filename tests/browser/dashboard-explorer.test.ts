@@ -84,7 +84,8 @@ describe("explorer in Chromium", () => {
     const outFrom = Number(hashParams(page).get("from"));
     const outTo = Number(hashParams(page).get("to"));
     expect(outTo - outFrom).toBe(2 * (to - from));
-    expect(outFrom + outTo).toBe(from + to);
+    // The middle stays, to the millisecond: with an odd from + to the doubled span cannot centre exactly
+    expect(Math.abs(outFrom + outTo - (from + to))).toBeLessThanOrEqual(1);
     await points(page, expected(outFrom, outTo));
 
     // The zoomed URL in a new tab (signed in afresh) shows the same view

@@ -1,7 +1,8 @@
 /**
  * The dashboard's pages in Chromium (Debian's, via playwright-core) against the real server process
  * (Deno, main.tsx) on a fresh SQLite file: assets and CSP, sign-in, the live overview (every figure from
- * the stream), the live tail (filters, pause without loss, skipped messages, a bad frame), devices,
+ * the stream), the live tail (filters, pause without loss, skipped messages, a bad frame), devices (every
+ * type, paged, the per-type limit shown),
  * keys, scopes, audit, alerts notice, themes, signing out (also when the key is revoked mid-session).
  */
 import { describe, expect, it } from "vitest";
@@ -155,6 +156,47 @@ describe("dashboard pages in Chromium", () => {
     await page.waitForSelector("text=Recent events");
     await page.waitForFunction(() => document.querySelectorAll("table tbody tr").length === 10);
     await screenshot(page, "device-detail");
+  });
+
+  it("lists every event type and device a page at a time, and says where the server's per-type limit cuts", async () => {
+    const page = d.page;
+    const wide = Array.from({ length: 1001 }, (_, i) => ({
+      deviceId: `wide-${String(i).padStart(4, "0")}`,
+      eventType: "wide",
+      value: i,
+    }));
+    expect((await d.post("/v1/events", wide.slice(0, 500))).status).toBe(202);
+    expect((await d.post("/v1/events", wide.slice(500))).status).toBe(202);
+    // 60 event types for one device: more than the 50 the page used to stop at
+    const many = Array.from({ length: 60 }, (_, i) => ({
+      deviceId: "many",
+      eventType: `type-${String(i).padStart(2, "0")}`,
+      value: i,
+    }));
+    expect((await d.post("/v1/events", many)).status).toBe(202);
+    await page.goto(`${d.url}/#/devices`);
+    await page.waitForSelector("[data-testid=devices-cut]");
+    expect(await text("devices-cut")).toContain("wide shows 1000 of 1001");
+    await page.fill("input[placeholder='Filter devices']", "many");
+    await page.waitForFunction(() =>
+      document.querySelectorAll("[data-testid=devices-table] tbody tr").length === 1
+    );
+    const values = await page.locator("[data-testid=devices-table] tbody tr td:nth-child(4) span")
+      .allTextContents();
+    expect(values.sort()).toEqual(many.map((e) => `${e.eventType}: ${e.value}`)); // type-00 … type-59 sort
+    await page.fill("input[placeholder='Filter devices']", "wide-");
+    await page.waitForFunction(() =>
+      document.querySelectorAll("[data-testid=devices-table] tbody tr").length === 100
+    );
+    expect(await text("devices-range")).toMatch(
+      /^Showing 1–100 of 1000 matching \(\d+ in all\) · \d+ event types$/,
+    );
+    await page.click("button:has-text('Next')");
+    await page.waitForFunction(() =>
+      document.querySelector("[data-testid=devices-range]")?.textContent?.startsWith("Showing 101–200 ")
+    );
+    expect(await page.locator("[data-testid=devices-table] tbody tr").count()).toBe(100);
+    await screenshot(page, "devices-paged");
   });
 
   it("creates a key (secret shown once) and revokes it", async () => {

@@ -1,18 +1,9 @@
 /** One event with all its fields, `data` and `metadata` pretty-printed. */
+import type { EventView as ApiEventView } from "../../../shared/event.ts";
 import { time } from "../format.ts";
 
-export interface EventView {
-  id: string;
-  seq?: number;
-  deviceId: string;
-  eventType: string;
-  value: number | null;
-  timestamp: string;
-  receivedAt: string;
-  partition: number;
-  metadata: Record<string, unknown> | null;
-  data: Record<string, unknown> | null;
-}
+/** An event as the API renders it; `seq` where the live stream adds it. */
+export type EventView = ApiEventView & { seq?: number };
 
 export function EventDetail(props: { event: EventView; onClose(): void }) {
   const e = props.event;

@@ -25,6 +25,7 @@ interface Stats {
   /** The store's last probe (server: backend/realtime/store-probe.ts). */
   health?: { status: string; database: string };
   store?: { engine: string; events: number | null; bytes: number | null };
+  /** null with METRICS_INSTRUMENTATION=off (the figures come from the metrics registry). */
   ingest?: {
     accepted: number;
     duplicate: number;
@@ -32,7 +33,7 @@ interface Stats {
     rateLimited: number;
     lastCommitEvents: number;
     meanCommitEvents: number;
-  };
+  } | null;
 }
 
 interface Health {
@@ -59,14 +60,21 @@ const LABELS: Record<Outcome, string> = {
 };
 const HISTORY = 120;
 
-function totals(s: Stats): Record<Outcome, number> {
+/** Running totals by outcome; null where the server has none (ingest figures off). */
+function totals(s: Stats): Record<Outcome, number | null> {
+  const ingest = s.ingest ?? null;
   return {
-    accepted: s.ingest?.accepted ?? 0,
-    duplicate: s.ingest?.duplicate ?? 0,
-    rejected: s.ingest?.rejected ?? 0,
-    late: s.stream?.lateEvents ?? 0,
-    rateLimited: s.ingest?.rateLimited ?? 0,
+    accepted: ingest?.accepted ?? null,
+    duplicate: ingest?.duplicate ?? null,
+    rejected: ingest?.rejected ?? null,
+    late: s.stream?.lateEvents ?? null,
+    rateLimited: ingest?.rateLimited ?? null,
   };
+}
+
+/** Events per second between two totals `dt` seconds apart; null if either is missing. */
+function rate(now: number | null, before: number | null | undefined, dt: number): number | null {
+  return now === null || before === null || before === undefined ? null : Math.max(0, (now - before) / dt);
 }
 
 export function Overview() {
@@ -96,9 +104,10 @@ export function Overview() {
           prev.current = s;
           const a = totals(s);
           const b = p ? totals(p) : null;
-          const rates = Object.fromEntries(
-            OUTCOMES.map((o) => [o, b ? Math.max(0, (a[o] - b[o]) / dt) : null]),
-          ) as Record<Outcome, number | null>;
+          const rates = Object.fromEntries(OUTCOMES.map((o) => [o, rate(a[o], b?.[o], dt)])) as Record<
+            Outcome,
+            number | null
+          >;
           const lat = s.stream?.receiveToAggregateMs;
           next.push({
             t: Date.parse(s.at),
@@ -146,6 +155,9 @@ export function Overview() {
   const health = stats?.health ?? null;
   const store = stats?.store ?? null;
   const healthy = health?.status === "ok";
+  // `ingest` null: the server runs with METRICS_INSTRUMENTATION=off, so it has no ingest figures.
+  const ingestOff = stats !== null && stats.ingest === null;
+  const ingestHint = (hint: string) => ingestOff ? "off: METRICS_INSTRUMENTATION=off" : hint;
 
   return (
     <div className="space-y-4">
@@ -161,13 +173,13 @@ export function Overview() {
         <Stat
           label="Accepted/s"
           value={num(last?.rates.accepted ?? null, 1)}
-          hint="events per second"
+          hint={ingestHint("events per second")}
           testId="rate-accepted"
         />
         <Stat
           label="Accepted total"
           value={num(stats?.ingest?.accepted ?? null)}
-          hint="since this process started"
+          hint={ingestHint("since this process started")}
           testId="accepted-total"
         />
         <Stat
@@ -178,8 +190,10 @@ export function Overview() {
         />
         <Stat
           label="Commit batch"
-          value={num(stats?.ingest?.lastCommitEvents ?? null)}
-          hint={`mean ${num(stats?.ingest?.meanCommitEvents ?? null, 1)} events`}
+          value={num(stats?.ingest?.lastCommitEvents ?? null, 1)}
+          hint={ingestHint(
+            `events per commit lately; ${num(stats?.ingest?.meanCommitEvents ?? null, 1)} since start`,
+          )}
         />
         <Stat
           label="Queue depth"
@@ -209,11 +223,15 @@ export function Overview() {
           hint={stats ? "live" : "waiting for stats…"}
           testId="uptime"
         />
-        <Stat label="Rejected/s" value={num(last?.rates.rejected ?? null, 1)} hint="failed validation" />
+        <Stat
+          label="Rejected/s"
+          value={num(last?.rates.rejected ?? null, 1)}
+          hint={ingestHint("invalid or too large")}
+        />
         <Stat
           label="Rate-limited/s"
           value={num(last?.rates.rateLimited ?? null, 1)}
-          hint="refused with 429"
+          hint={ingestHint("refused with 429")}
         />
       </div>
       <div className="grid gap-4 lg:grid-cols-2">

@@ -1,71 +1,31 @@
 /**
- * The alerting subsystem in process with fake time: a real server (SQLite
- * file, stream engine, metrics service), closed windows published on its bus
- * as the engine does, the timer driven by hand, and a real HTTP receiver.
+ * Notifications with fake time over a real server (SQLite file, stream engine,
+ * metrics service) and a real HTTP receiver: group timers, escalation,
+ * retries with backoff, dead notifications and the host allow-list.
  */
-import { createServer, type Server } from "node:http";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { join } from "node:path";
-import { type AppFixture, FakeClock, TEST_KEY, withApp, withTempDir } from "../testing/with-app.ts";
-import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
-import { loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
-import { createPulseStream, type PulseStream } from "../server.ts";
+import { describe, expect, it, vi } from "vitest";
+import { FakeClock, withApp } from "../testing/with-app.ts";
+import {
+  ENV,
+  iso,
+  MIN,
+  minute,
+  NOW,
+  post,
+  tick,
+  useHookReceiver,
+  windowClosed,
+  withRestarts,
+} from "../testing/alert-fixture.ts";
 import type { OutMessage } from "../realtime/live-hub.ts";
 
-const NOW = Date.parse("2026-11-22T12:00:00.000Z");
-const MIN = 60_000;
-const json = (v: unknown) => JSON.stringify(v);
-const iso = (ms: number) => new Date(ms).toISOString();
+const hook = useHookReceiver();
+const received = hook.received;
+const port = () => hook.port;
+/** Fires at the first closed window with any event of `temperature`. */
+const RULE = { name: "Any", eventType: "temperature", aggregate: "max", window: "1m", op: ">", threshold: 0 };
 
-let hook: Server;
-let port = 0;
-const received: { path: string; body: { status: string; receiver: string; alerts: { status: string }[] } }[] =
-  [];
-
-beforeAll(async () => {
-  hook = createServer((req, res) => {
-    let text = "";
-    req.on("data", (d) => (text += d));
-    req.on("end", () => {
-      received.push({ path: req.url!, body: JSON.parse(text) });
-      res.writeHead(req.url!.startsWith("/fail") ? 500 : 200).end();
-    });
-  });
-  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
-  port = (hook.address() as { port: number }).port;
-});
-afterAll(() => new Promise<void>((r) => hook.close(() => r())));
-
-const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
-
-async function post(f: AppFixture, path: string, body: unknown) {
-  const res = await f.request(path, { method: "POST", body: json(body) });
-  expect(res.status).toBe(path === "/v1/events" ? 202 : 201);
-  return await res.json();
-}
-
-/** Publishes the closed all-device window ending at `end` as the engine does, and waits for the round. */
-async function windowClosed(f: AppFixture, eventType: string, end: number, resolution = MIN) {
-  f.server.bus.publish({
-    kind: "window",
-    final: true,
-    resolution,
-    eventType,
-    deviceId: null,
-    start: end - resolution,
-    end,
-    values: {} as never,
-  });
-  await f.server.alerting.evaluator.idle();
-}
-
-async function tick(f: AppFixture) {
-  await f.server.alerting.tick();
-  await f.server.alerting.delivery.idle();
-}
-
-describe("alerting with fake time", () => {
+describe("alert notifications with fake time", () => {
   it("fires after `for`, notifies after groupWait, escalates after `after`, resolves to both receivers", async () => {
     const clock = new FakeClock(NOW);
     await withApp(async (f) => {
@@ -86,12 +46,12 @@ describe("alerting with fake time", () => {
       );
       const a = await post(f, "/v1/alerts/receivers", {
         name: "A",
-        url: `http://127.0.0.1:${port}/a`,
+        url: `http://127.0.0.1:${port()}/a`,
         groupWait: "30s",
       });
       const b = await post(f, "/v1/alerts/receivers", {
         name: "B",
-        url: `http://127.0.0.1:${port}/b`,
+        url: `http://127.0.0.1:${port()}/b`,
         groupWait: "0s",
       });
       const rule = await post(f, "/v1/alerts/rules", {
@@ -194,6 +154,7 @@ describe("alerting with fake time", () => {
         // The last round that evaluated anything: the timer's catch-up just before 17 min.
         lastRound: { at: NOW + 17 * MIN - 1, durationMs: expect.any(Number), rules: 1, queries: 1 },
         rules: 1,
+        rulesTruncated: 0,
       });
       await vi.waitFor(() =>
         expect(live.map((l) => JSON.parse(l).alert.state)).toEqual(["pending", "firing", "resolved"])
@@ -207,7 +168,7 @@ describe("alerting with fake time", () => {
       const before = received.length;
       const rcv = await post(f, "/v1/alerts/receivers", {
         name: "F",
-        url: `http://127.0.0.1:${port}/fail`,
+        url: `http://127.0.0.1:${port()}/fail`,
         groupWait: "0s",
       });
       await post(f, "/v1/alerts/rules", {
@@ -219,14 +180,7 @@ describe("alerting with fake time", () => {
         threshold: 0,
         receiver: rcv.id,
       });
-      await post(f, "/v1/events", {
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: 5,
-        timestamp: NOW - 30_000,
-      });
-      await windowClosed(f, "temperature", NOW);
-      await tick(f);
+      await minute(f, clock, { "s-1": 5 });
       expect(received.length).toBe(before + 1);
       const [pending] =
         (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications;
@@ -292,187 +246,80 @@ describe("alerting with fake time", () => {
     }, { clock, env: { ...ENV, ALERTS_MAX_ATTEMPTS: "2", ALERTS_RETRY_BASE_MS: "1000" } });
   });
 
-  it("evaluates every step it missed when several windows close at once, so `for` is exact", async () => {
+  it("re-checks the host allow-list at delivery: a receiver created before the list was set is not called", async () => {
     const clock = new FakeClock(NOW);
-    await withApp(async (f) => {
-      const rule = await post(f, "/v1/alerts/rules", {
-        name: "CatchUp",
-        eventType: "temperature",
-        aggregate: "avg",
-        window: "1m",
-        op: ">",
-        threshold: 30,
-        for: "2m",
-      });
-      const events = [0, 1, 2, 3].map((m) => ({
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: m === 3 ? 10 : 40,
-        timestamp: NOW - 30_000 + m * MIN,
-      }));
-      await post(f, "/v1/events", events);
-      // Only the last of four closed windows is announced (a stalled tick): all four are evaluated.
-      clock.current = NOW + 3 * MIN;
-      await windowClosed(f, "temperature", NOW + 3 * MIN);
-      const history = (await (await f.request(`/v1/alerts/history?ruleId=${rule.id}`)).json()).history;
-      expect(
-        history.map((
-          t: { from: string; to: string; at: string; value: number },
-        ) => [t.from, t.to, t.at, t.value]),
-      )
-        .toEqual([
-          ["firing", "resolved", iso(NOW + 3 * MIN), 10],
-          ["pending", "firing", iso(NOW + 2 * MIN), 40],
-          ["inactive", "pending", iso(NOW), 40],
-        ]);
-      expect(await f.server.store.alerts.loadAlertInstances()).toEqual([
-        expect.objectContaining({
-          state: "resolved",
-          activeAt: NOW,
-          firedAt: NOW + 2 * MIN,
-          resolvedAt: NOW + 3 * MIN,
-        }),
-      ]);
-    }, { clock, env: ENV });
-  });
-
-  it("fires nodata rules per device on the timer when a device sends nothing for the window", async () => {
-    const clock = new FakeClock(NOW);
-    await withApp(async (f) => {
-      await post(f, "/v1/events", [
-        { deviceId: "h-1", eventType: "heartbeat", timestamp: NOW - 30_000 },
-        { deviceId: "h-2", eventType: "heartbeat", timestamp: NOW - 90_000 },
-      ]);
-      await post(f, "/v1/alerts/rules", {
-        name: "Silent",
-        kind: "nodata",
-        eventType: "heartbeat",
-        window: "1m",
-        groupBy: "device",
-      });
-      // Windows close 70 s after their end here (lateness 5 s + idle 5 s + timer period 60 s).
-      clock.advance(70_000);
-      await tick(f);
-      const alerts = (await (await f.request("/v1/alerts")).json()).alerts;
-      expect(
-        alerts.map((
-          a: { labels: { deviceId: string }; state: string; value: number },
-        ) => [a.labels.deviceId, a.state, a.value]),
-      )
-        .toEqual([["h-2", "firing", 0]]);
-      clock.advance(MIN);
-      await tick(f);
-      const later = (await (await f.request("/v1/alerts")).json()).alerts;
-      expect(later.map((a: { labels: { deviceId: string } }) => a.labels.deviceId).sort()).toEqual([
-        "h-1",
-        "h-2",
-      ]);
-    }, { clock, env: ENV });
-  });
-
-  it("fires a system rule on the share of 5xx responses over its window", async () => {
-    const clock = new FakeClock(NOW);
-    await withApp(async (f) => {
-      const rule = await post(f, "/v1/alerts/rules", {
-        name: "Errors",
-        kind: "system",
-        metric: "error_rate",
-        window: "2s",
-        op: ">",
-        threshold: 0.5,
-      });
-      await tick(f);
-      for (const status of [500, 503, 500, 200]) f.server.alerting.countResponse(status);
-      clock.advance(1000);
-      await tick(f);
-      const [alert] = [...f.server.alerting.catalog.allInstances()];
-      expect(alert).toMatchObject({
-        ruleId: rule.id,
-        state: "firing",
-        value: 0.75,
-        labels: { alertname: "Errors" },
-      });
-      clock.advance(2000);
-      await tick(f);
-      expect(alert.fingerprint).toBe([...f.server.alerting.catalog.allInstances()][0].fingerprint);
-      expect([...f.server.alerting.catalog.allInstances()][0]).toMatchObject({ state: "resolved", value: 0 });
-    }, { clock, env: ENV });
-  });
-
-  it("restores instances, group timers and waiting notifications after a restart", async () => {
-    await withTempDir(async (dir) => {
-      const clock = new FakeClock(NOW);
-      const config = loadConfig({
-        DATABASE_URL: `file:${join(dir, "r.db")}`,
-        BOOTSTRAP_API_KEY: TEST_KEY,
-        LOG_LEVEL: "silent",
-        ...ENV,
-      });
-      const open = async () =>
-        createPulseStream(config, {
-          driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" }),
-          logger: createLogger("silent"),
-          clock,
-          print: () => {},
-        });
-      const fixture = (server: PulseStream): AppFixture => ({
-        server,
-        config,
-        dir,
-        request: (path, init = {}) =>
-          Promise.resolve(server.app.request(`http://localhost${path}`, {
-            ...init,
-            headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
-          })),
-      });
+    await withRestarts(async (open) => {
       const before = received.length;
-      let f = fixture(await open());
+      let f = await open();
       const rcv = await post(f, "/v1/alerts/receivers", {
-        name: "R",
-        url: `http://127.0.0.1:${port}/r`,
-        groupWait: "30s",
+        name: "old",
+        url: hook.url("/old"),
+        groupWait: "0s",
       });
-      await post(f, "/v1/alerts/rules", {
-        name: "Restarted",
-        eventType: "temperature",
-        aggregate: "max",
-        window: "1m",
-        op: ">",
-        threshold: 0,
-        receiver: rcv.id,
-      });
-      await post(f, "/v1/events", {
-        deviceId: "s-1",
-        eventType: "temperature",
-        value: 5,
-        timestamp: NOW - 30_000,
-      });
-      await windowClosed(f, "temperature", NOW);
-      await tick(f);
-      const [firing] = (await (await f.request("/v1/alerts")).json()).alerts;
-      expect(firing.state).toBe("firing");
+      await post(f, "/v1/alerts/rules", { ...RULE, receiver: rcv.id });
       await f.server.close();
+      f = await open({ ALERTS_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com" });
+      await minute(f, clock, { "s-1": 5 });
+      expect(received.length).toBe(before);
+      const { notifications } = await (await f.request("/v1/alerts/notifications?status=dead")).json();
+      expect(notifications.map((n: { attempts: number; lastError: string }) => [n.attempts, n.lastError]))
+        .toEqual([[1, "receiver host not allowed"]]);
+    }, { clock, env: ENV });
+  });
 
-      clock.advance(30_000);
-      f = fixture(await open());
+  it("retries a failed delivery after the backoff (doubling, with jitter) and then succeeds, same id", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const before = received.length;
+      let failures = 2;
+      const answer = hook.answer;
+      hook.answer = (path) => (path === "/flaky" && failures-- > 0 ? 503 : answer(path));
       try {
-        expect((await (await f.request("/v1/alerts")).json()).alerts).toEqual([firing]);
-        await tick(f);
-        expect(received.slice(before).map((r) => [r.path, r.body.status])).toEqual([["/r", "firing"]]);
-        // What the group sent was stored with it: the next tick sends nothing more.
-        clock.advance(MIN);
-        await post(f, "/v1/events", {
-          deviceId: "s-1",
-          eventType: "temperature",
-          value: 5,
-          timestamp: NOW + 30_000,
+        const rcv = await post(f, "/v1/alerts/receivers", {
+          name: "F",
+          url: hook.url("/flaky"),
+          groupWait: "0s",
         });
-        await windowClosed(f, "temperature", NOW + MIN);
+        await post(f, "/v1/alerts/rules", { ...RULE, receiver: rcv.id });
+        await minute(f, clock, { "s-1": 5 });
+        const item = async () =>
+          (await (await f.request("/v1/alerts/notifications?status=pending")).json()).notifications[0];
+        const first = await item();
+        expect(first).toMatchObject({ attempts: 1, lastError: "receiver answered 503" });
+        // Attempt 2 is due 1 s · 2^0 · [0.5, 1.5) after the first failure, attempt 3 1 s · 2^1 · [0.5, 1.5).
+        const due1 = Date.parse(first.dueAt) - NOW;
+        expect(due1).toBeGreaterThanOrEqual(500);
+        expect(due1).toBeLessThanOrEqual(1500);
+        clock.current = Date.parse(first.dueAt) - 1;
         await tick(f);
-        expect(received.length).toBe(before + 1);
+        expect(received.length - before).toBe(1);
+        clock.current = Date.parse(first.dueAt);
+        await tick(f);
+        const second = await item();
+        expect(second).toMatchObject({ id: first.id, attempts: 2, lastError: "receiver answered 503" });
+        const due2 = Date.parse(second.dueAt) - clock.current;
+        expect(due2).toBeGreaterThanOrEqual(1000);
+        expect(due2).toBeLessThanOrEqual(3000);
+        clock.current = Date.parse(second.dueAt);
+        await tick(f);
+        const attempts = received.slice(before);
+        expect(attempts.map((r) => [r.path, r.id, r.answered])).toEqual([
+          ["/flaky", first.id, 503],
+          ["/flaky", first.id, 503],
+          ["/flaky", first.id, 200],
+        ]);
+        expect(attempts[2].body).toEqual(attempts[0].body);
+        const [sent] = (await (await f.request("/v1/alerts/notifications?status=sent")).json()).notifications;
+        expect(sent).toMatchObject({ id: first.id, status: "sent", attempts: 3, lastError: null });
+        expect(f.server.alerting.metricsSnapshot().notifications).toEqual({
+          sent: 1,
+          failed: 2,
+          retried: 2,
+          dead: 0,
+        });
       } finally {
-        await f.server.close();
+        hook.answer = answer;
       }
-    });
+    }, { clock, env: ENV });
   });
 });

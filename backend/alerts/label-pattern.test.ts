@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { LabelPattern, MAX_PATTERN_LENGTH, PatternError } from "./label-pattern.ts";
+
+const errorOf = (source: string) => {
+  try {
+    LabelPattern.compile(source);
+    return null;
+  } catch (e) {
+    expect(e).toBeInstanceOf(PatternError);
+    return (e as Error).message;
+  }
+};
+
+describe("LabelPattern", () => {
+  it("matches whole values as an anchored JavaScript RegExp does, for the syntax matchers use", () => {
+    const patterns = [
+      "s-.*",
+      "s-[0-9]+",
+      "web|db",
+      "(web|db)-\\d{2}",
+      "a{2,3}",
+      "a{2,}b?",
+      "[^x-z]*",
+      "\\w+\\.example\\.com",
+      "(?:ab)*c",
+      "(?P<host>[a-z]+):(\\d+)",
+      "x*?y+?",
+      "",
+      "ü+.",
+      "\\s\\S\\D\\W",
+    ];
+    const values = [
+      "",
+      "s-",
+      "s-1",
+      "s-12x",
+      "web",
+      "db",
+      "webdb",
+      "db-07",
+      "aa",
+      "aaa",
+      "aaaa",
+      "aab",
+      "abc",
+      "xy",
+      "mail.example.com",
+      "a.example.com.",
+      "abababc",
+      "c",
+      "host:80",
+      "host:",
+      "xyy",
+      "y",
+      "]",
+      "a",
+      "üüx",
+      "ü",
+      " x1!",
+      "a{",
+    ];
+    for (const source of patterns) {
+      const ours = LabelPattern.compile(source);
+      const theirs = new RegExp(`^(?:${source.replace("(?P<", "(?<")})$`);
+      for (const v of values) expect([source, v, ours.test(v)]).toEqual([source, v, theirs.test(v)]);
+    }
+  });
+
+  it("takes ], { and } that open or close nothing as literals, as RE2 does", () => {
+    expect(["]", "a", "b"].map((v) => LabelPattern.compile("[]a]").test(v))).toEqual([true, true, false]);
+    expect(["a{", "a", "a}"].map((v) => LabelPattern.compile("a{1}[{}]").test(v))).toEqual([
+      true,
+      false,
+      true,
+    ]);
+    expect(LabelPattern.compile("x{,2}").test("x{,2}")).toBe(true);
+  });
+
+  it("answers patterns that make backtracking engines exponential at once", () => {
+    const value = "a".repeat(1000);
+    // A backtracking engine takes 2^1000 steps for these; the program runs every thread in step.
+    expect(LabelPattern.compile("(a+)+b").test(value)).toBe(false);
+    expect(LabelPattern.compile("(a|a)*b").test(value)).toBe(false);
+    expect(LabelPattern.compile("(a*)*").test(value)).toBe(true);
+    expect(LabelPattern.compile(".*.*.*.*.*.*.*.*x").test(value)).toBe(false);
+  });
+
+  it("refuses what it cannot match in linear time or does not support, with the reason", () => {
+    expect(errorOf("a".repeat(MAX_PATTERN_LENGTH + 1))).toBe("pattern is longer than 256 characters");
+    expect(errorOf("(a")).toBe("missing ) at position 2");
+    expect(errorOf("a)")).toBe("unmatched ) at position 1");
+    expect(errorOf("[a-")).toBe("missing ] at position 3");
+    expect(errorOf("[z-a]")).toBe("range out of order at position 4");
+    expect(errorOf("*a")).toBe("unexpected * at position 0");
+    expect(errorOf("a**")).toBe("a repetition cannot be repeated directly at position 2");
+    expect(errorOf("(a)\\1")).toBe("unsupported escape \\1 at position 4");
+    expect(errorOf("(?=a)")).toBe("lookarounds and flags are not supported at position 1");
+    expect(errorOf("(?i)a")).toBe("lookarounds and flags are not supported at position 1");
+    expect(errorOf("^a")).toBe("^ is implied: a matcher matches the whole value at position 1");
+    expect(errorOf("a{200}")).toBe("repetition {200} must be within 0..100, min <= max at position 1");
+    expect(errorOf("(a{100}){100}")).toBe("pattern is too complex");
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * Where the stream engine's state lives and how it is found: the partitions
+ * (cells, per-device windows and series), the all-device windows and series,
+ * and the fold that moves a cell's pending events into every window and series
+ * it belongs to. `engine.ts` drives it (ingest, tick, close, reads);
+ * `flush-handoff.ts` hands its deltas to the store.
+ */
+import type { Clock } from "../clock.ts";
+import { Agg } from "./aggregate.ts";
+import { hash32 } from "./hll.ts";
+import { Cell, Partition, type SeriesEntry, Window, windowStart } from "./windows.ts";
+
+const SEP = "\u0000"; // control characters never occur in event types or device ids
+/** How far behind the clock the all-device watermark may stay for a lagging partition. */
+export const MAX_PARTITION_LAG_MS = 5 * 60_000;
+
+/** What the index needs of the engine's options (see `EngineOptions`). */
+export interface WindowIndexOptions {
+  partitions: number;
+  /** Window sizes in ms, ascending; each divides the next (checked by the engine). */
+  resolutions: readonly number[];
+  storedMinResolution: number;
+  allowedLatenessMs: number;
+  clock: Clock;
+}
+
+/** The event fields that place an event in a cell. */
+type CellKey = { eventType: string; deviceId: string };
+
+export class WindowIndex {
+  readonly partitions: Partition[];
+  /** All-device windows, by resolution, event type and start. */
+  readonly overall = new Map<string, Window>();
+  /** All-device series entries, by event type. */
+  readonly overallSeries = new Map<string, SeriesEntry>();
+  /** The finest resolution, ms: the size of a cell. */
+  readonly finest: number;
+
+  constructor(private readonly options: WindowIndexOptions) {
+    this.finest = options.resolutions[0];
+    this.partitions = Array.from({ length: options.partitions }, () => new Partition());
+  }
+
+  /** The partition of an event's stable `partition` number. */
+  partition(n: number): Partition {
+    return this.partitions[n % this.partitions.length];
+  }
+
+  /** The device's cell starting at `start` (created if absent). */
+  cell(p: Partition, e: CellKey, start: number, watermark: number, late: boolean): Cell {
+    let byDevice = p.cells.get(e.eventType);
+    if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
+    let byStart = byDevice.get(e.deviceId);
+    if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
+    let cell = byStart.get(start);
+    if (!cell) {
+      byStart.set(
+        start,
+        cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, watermark, late),
+      );
+    }
+    return cell;
+  }
+
+  /** Every cell of `p`. */
+  *cells(p: Partition): Generator<Cell> {
+    for (const byDevice of p.cells.values()) {
+      for (const byStart of byDevice.values()) yield* byStart.values();
+    }
+  }
+
+  /**
+   * The window (created if absent); `p` null means the all-device window. A new window is late
+   * (created for late events after it had closed) when it ends by `lateBound`.
+   */
+  window(
+    p: Partition | null,
+    res: number,
+    eventType: string,
+    deviceId: string | null,
+    start: number,
+    lateBound: number,
+  ): Window {
+    const map = p ? p.windows : this.overall;
+    const key = p
+      ? res + SEP + eventType + SEP + deviceId + SEP + start
+      : res + SEP + eventType + SEP + start;
+    let w = map.get(key);
+    if (!w) {
+      w = new Window(
+        res,
+        res >= this.options.storedMinResolution,
+        eventType,
+        deviceId,
+        start,
+        start + res <= lateBound,
+      );
+      map.set(key, w);
+    }
+    return w;
+  }
+
+  /**
+   * All-device windows close behind the lowest partition watermark, but never more than
+   * `MAX_PARTITION_LAG_MS` behind the clock: one partition replaying old data must not keep every
+   * all-device window open (its events then correct closed windows, as late events do).
+   */
+  overallWatermark(): number {
+    let lowest = Infinity;
+    for (const p of this.partitions) lowest = Math.min(lowest, p.watermark);
+    const floor = this.options.clock.now() - this.options.allowedLatenessMs - MAX_PARTITION_LAG_MS;
+    return Math.max(lowest, floor);
+  }
+
+  /** Folds every pending cell. */
+  foldAll(): void {
+    for (const p of this.partitions) {
+      const cells = p.pending;
+      p.pending = [];
+      for (const cell of cells) this.#fold(p, cell);
+    }
+  }
+
+  /** Folds the pending cells of `p` that its watermark closes. */
+  foldClosing(p: Partition): void {
+    const finest = this.finest;
+    const keep: Cell[] = [];
+    for (const cell of p.pending) {
+      if (cell.start + finest <= p.watermark) this.#fold(p, cell);
+      else keep.push(cell);
+    }
+    p.pending = keep;
+  }
+
+  #fold(p: Partition, cell: Cell): void {
+    const pending = cell.pending!;
+    cell.pending = null;
+    const { resolutions } = this.options;
+    for (let i = 0; i < resolutions.length; i++) {
+      if (i > 0 || resolutions[0] >= this.options.storedMinResolution) {
+        let w = cell.windows[i];
+        if (!w || w.removed) w = cell.windows[i] = this.#cellWindow(p, cell, i, false);
+        w.target().merge(pending);
+        w.changed = true;
+      }
+      let o = cell.overall[i];
+      if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
+      const target = o.target();
+      target.merge(pending);
+      target.addDevice(cell.deviceHash);
+      o.changed = true;
+    }
+    if (!cell.series || cell.series.removed) {
+      cell.series = this.#seriesEntry(p.series, cell.eventType, cell.deviceId);
+    }
+    (cell.series.delta ??= new Agg()).merge(pending, false);
+    if (!cell.overallSeries || cell.overallSeries.removed) {
+      cell.overallSeries = this.#seriesEntry(this.overallSeries, cell.eventType, null);
+    }
+    (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
+    if (cell.folded) cell.folded.merge(pending);
+    else cell.folded = pending;
+    cell.changed = true;
+  }
+
+  /** The window of resolution index `i` that `cell` folds into (per device, or all-device). */
+  #cellWindow(p: Partition, cell: Cell, i: number, overall: boolean): Window {
+    const res = this.options.resolutions[i];
+    const start = windowStart(cell.start, res);
+    // Late only if the window had already closed when the cell's first event arrived.
+    const bound = overall ? Math.min(cell.watermark, this.overallWatermark()) : cell.watermark;
+    return overall
+      ? this.window(null, res, cell.eventType, null, start, bound)
+      : this.window(p, res, cell.eventType, cell.deviceId, start, bound);
+  }
+
+  #seriesEntry(holder: Map<string, SeriesEntry>, eventType: string, deviceId: string | null): SeriesEntry {
+    const key = deviceId === null ? eventType : eventType + SEP + deviceId;
+    let entry = holder.get(key);
+    if (!entry) holder.set(key, entry = { eventType, deviceId, delta: null });
+    return entry;
+  }
+}

@@ -14,6 +14,7 @@ import type { EnrichedEvent } from "../../shared/event.ts";
 import type { Logger } from "../logger.ts";
 import type { CommitResult, Store } from "../store/store.ts";
 import type { DeadLetter } from "../store/storage-store.ts";
+import { deadLetterPages } from "../storage/dead-letter-pages.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
 import { LatencyHistogram } from "./latency.ts";
 
@@ -114,9 +115,11 @@ export class StreamService {
     }
     // Events above the checkpoint that a dead letter already stands for are not folded here.
     const parked = new Set<number>();
-    for (const d of await this.store.deadLetters.list({ kind: "event", limit: 10_000 })) {
-      const seq = (d.payload as { seq?: unknown } | null)?.seq;
-      if (typeof seq === "number" && seq > checkpoint) parked.add(seq);
+    for await (const page of deadLetterPages(this.store.deadLetters, { kind: "event" })) {
+      for (const d of page) {
+        const seq = (d.payload as { seq?: unknown } | null)?.seq;
+        if (typeof seq === "number" && seq > checkpoint) parked.add(seq);
+      }
     }
     let after = checkpoint;
     for (;;) {
@@ -375,15 +378,11 @@ export class StreamService {
     // Seqs with their own `event` dead letter are that letter's to fold, never this range's.
     const own = new Set<number>();
     if (letter.kind === "rollup-flush") {
-      let beforeId: number | undefined;
-      for (;;) {
-        const list = await this.store.deadLetters.list({ kind: "event", beforeId, limit: 1000 });
-        for (const d of list) {
+      for await (const page of deadLetterPages(this.store.deadLetters, { kind: "event" })) {
+        for (const d of page) {
           const seq = (d.payload as { seq?: unknown } | null)?.seq;
           if (typeof seq === "number" && seq > fromSeq && seq <= toSeq) own.add(seq);
         }
-        if (list.length < 1000) break;
-        beforeId = list[list.length - 1].id;
       }
     }
     const engine = make();

@@ -32,9 +32,17 @@ export const ID_SQL = "coalesce(unhex(?, '-'), ?)";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Pushes the two arguments of `ID_SQL` for `id`. */
-export function pushId(args: SqlValue[], id: string): void {
-  if (id.length === 36 && UUID.test(id)) args.push(id, null);
+/**
+ * Whether `id` is stored as its bytes: a canonical lowercase UUID. Checked here, not by SQLite:
+ * its GLOB of that pattern costs ~4 µs a row, this ~0.1 µs.
+ */
+export function isCanonicalUuid(id: string): boolean {
+  return id.length === 36 && UUID.test(id);
+}
+
+/** Pushes the two arguments of `ID_SQL` for `id` (`uuid`: `isCanonicalUuid(id)`, if known). */
+export function pushId(args: SqlValue[], id: string, uuid = isCanonicalUuid(id)): void {
+  if (uuid) args.push(id, null);
   else args.push(null, id);
 }
 
@@ -83,8 +91,11 @@ export class EventCodec {
     private readonly payloads: PayloadCodec | null,
   ) {}
 
-  /** Pushes the arguments of `ROW_VALUES` for `e`, stored with `seq` in the partition of `dayStart`. */
-  pushRow(args: SqlValue[], e: EnrichedEvent, seq: number, dayStart: number): void {
+  /**
+   * Pushes the arguments of `ROW_VALUES` for `e`, stored with `seq` in the partition of `dayStart`
+   * (`uuid`: `isCanonicalUuid(e.id)`, if known).
+   */
+  pushRow(args: SqlValue[], e: EnrichedEvent, seq: number, dayStart: number, uuid?: boolean): void {
     const d = this.dictionary;
     args.push(
       seq,
@@ -95,7 +106,7 @@ export class EventCodec {
       e.receivedAt - e.timestamp,
       e.partition,
     );
-    pushId(args, e.id);
+    pushId(args, e.id, uuid);
     args.push(e.metadata ? d.encode("tags", JSON.stringify(e.metadata)) : null, this.#payload(e.data));
   }
 

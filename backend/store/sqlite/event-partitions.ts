@@ -101,15 +101,17 @@ export function claimSql(n: number): string {
 }
 
 /**
- * Inserts `n` rows (`ROW_VALUES`) into the day's partition, each only if its own claim holds
- * (`event_ids` has its id with its seq): a duplicate's claim did not change that row, so it is left out.
+ * Inserts `n` rows (`ROW_VALUES`, then one more argument, `all`) into the day's partition, each only
+ * if its own claim holds (`event_ids` has its id with its seq): a duplicate's claim did not change
+ * that row, so it is left out. Run right after the claims of exactly these rows, `all` = n skips
+ * the check when those claims changed n rows (every id was new); otherwise pass -1.
  */
 export function insertRowsSql(day: number, n: number): string {
   return cached(`rows ${day} ${n}`, () =>
     `INSERT INTO ${partitionTable(day)} (${ROW_COLUMNS})
       SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10
       FROM (VALUES ${Array(n).fill(ROW_VALUES).join(", ")}) AS v
-      WHERE EXISTS (SELECT 1 FROM event_ids WHERE id = v.column8 AND seq = v.column1)`);
+      WHERE changes() = ? OR EXISTS (SELECT 1 FROM event_ids WHERE id = v.column8 AND seq = v.column1)`);
 }
 
 /** Most rows in one multi-row statement. */

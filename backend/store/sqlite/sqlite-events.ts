@@ -8,7 +8,15 @@
 import type { CommitOutcome, CommittedEventPoint, Store } from "../store.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
 import type { Tags } from "./event-dictionary.ts";
-import { type EventCodec, type EventRow, ID_SQL, idOf, type PointRow, pushId } from "./event-encoding.ts";
+import {
+  type EventCodec,
+  type EventRow,
+  ID_SQL,
+  idOf,
+  isCanonicalUuid,
+  type PointRow,
+  pushId,
+} from "./event-encoding.ts";
 import {
   chunks,
   claimSql,
@@ -140,28 +148,31 @@ export async function sqliteEvents(
         return day;
       });
       // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
-      // claimed in input order, so the first of two equal ids in one batch wins; then each day's
-      // rows go in where their own claim holds (`claimed` matches id and seq).
+      // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
+      // claims, its rows go into their day's partition where their own claim holds.
       const claims: number[] = [];
+      const uuids = events.map((e) => isCanonicalUuid(e.id));
       for (const [from, n] of chunks(0, events.length)) {
         const args: SqlValue[] = [];
         for (let i = from; i < from + n; i++) {
-          pushId(args, events[i].id);
+          pushId(args, events[i].id, uuids[i]);
           args.push(days[i], firstSeq + i);
         }
         claims.push(statements.length);
         statements.push({ sql: claimSql(n), args });
-      }
-      const byDay = new Map<number, number[]>();
-      days.forEach((d, i) => byDay.get(d)?.push(i) ?? byDay.set(d, [i]));
-      for (const [day, indexes] of byDay) {
-        for (const [from, n] of chunks(0, indexes.length)) {
-          const args: SqlValue[] = [];
-          for (let k = from; k < from + n; k++) {
-            const i = indexes[k];
-            codec.pushRow(args, events[i], firstSeq + i, day * DAY_MS);
+        const byDay = new Map<number, number[]>();
+        for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
+        for (const [day, indexes] of byDay) {
+          for (const [at, size] of chunks(0, indexes.length)) {
+            const rows: SqlValue[] = [];
+            for (let k = at; k < at + size; k++) {
+              const i = indexes[k];
+              codec.pushRow(rows, events[i], firstSeq + i, day * DAY_MS, uuids[i]);
+            }
+            // Right after claims that all succeeded (one day, the common case) no row needs its check.
+            rows.push(size === n ? n : -1);
+            statements.push({ sql: insertRowsSql(day, size), args: rows });
           }
-          statements.push({ sql: insertRowsSql(day, n), args });
         }
       }
       // Codes the rows above were given for new names go in with them.

@@ -46,18 +46,14 @@ export function pushId(args: SqlValue[], id: string, uuid = isCanonicalUuid(id))
   else args.push(null, id);
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/** The id a stored `id` value stands for. */
-export function idOf(stored: unknown): string {
-  if (!(stored instanceof Uint8Array)) return stored as string;
-  let s = "";
-  for (let i = 0; i < stored.length; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
-    s += HEX[stored[i]];
-  }
-  return s;
-}
+/**
+ * SQL of a stored `id` as the id's text: SQLite formats the bytes of a UUID back to 8-4-4-4-12
+ * lowercase hex. Done there, the driver hands over one flat string per row instead of a Uint8Array
+ * that JS would format (20 % more read time, measured).
+ */
+export const ID_TEXT_SQL =
+  "iif(typeof(id) = 'blob', lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' || " +
+  "substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || substr(hex(id), 21)), id)";
 
 /** The columns of a partition row in their stored form (`ts` is the absolute time, computed in SQL). */
 export interface PointRow {
@@ -71,7 +67,8 @@ export interface PointRow {
 }
 
 export interface EventRow extends PointRow {
-  id: Uint8Array | string;
+  /** As `ID_TEXT_SQL` reads it. */
+  id: string;
   metadata: number | Uint8Array | null;
   data: string | Uint8Array | null;
 }
@@ -124,10 +121,17 @@ export class EventCodec {
   }
 
   event(r: EventRow): StoredEvent {
+    const d = this.dictionary;
     return {
-      ...this.point(r),
-      id: idOf(r.id),
-      metadata: this.dictionary.tags(r.metadata),
+      seq: r.seq,
+      id: r.id,
+      deviceId: d.name("device", r.device) ?? "",
+      eventType: d.name("type", r.type) ?? "",
+      value: r.value,
+      timestamp: r.ts,
+      receivedAt: r.ts + r.lag,
+      partition: r.partition,
+      metadata: d.tags(r.metadata),
       data: this.#unpack(r.data),
     };
   }

@@ -12,7 +12,7 @@ import {
   type EventCodec,
   type EventRow,
   ID_SQL,
-  idOf,
+  ID_TEXT_SQL,
   isCanonicalUuid,
   type PointRow,
   pushId,
@@ -121,11 +121,11 @@ export async function sqliteEvents(
       const chunk = ids.slice(i, i + 500);
       const args: SqlValue[] = [];
       for (const id of chunk) pushId(args, id);
-      const rows = await driver.all<{ id: Uint8Array | string; seq: number }>(
-        `SELECT id, seq FROM event_ids WHERE id IN (${chunk.map(() => ID_SQL).join(", ")})`,
+      const rows = await driver.all<{ id: string; seq: number }>(
+        `SELECT ${ID_TEXT_SQL} AS id, seq FROM event_ids WHERE id IN (${chunk.map(() => ID_SQL).join(", ")})`,
         args,
       );
-      for (const r of rows) owner.set(idOf(r.id), r.seq);
+      for (const r of rows) owner.set(r.id, r.seq);
     }
     return owner;
   };

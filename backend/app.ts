@@ -198,6 +198,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       auth,
       store,
       clock,
+      logger,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
     };
     app.route("/v1/export", exportRoutes(storageDeps));

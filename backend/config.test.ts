@@ -63,6 +63,14 @@ describe("loadConfig", () => {
       "Invalid configuration: COMMIT_MAX_BATCH_EVENTS must be at least MAX_EVENTS_PER_REQUEST (50000)",
     ],
     [
+      { RETENTION_RAW_DAYS: "30", RETENTION_ROLLUP_MINUTE_DAYS: "14" },
+      "Invalid configuration: RETENTION_ROLLUP_MINUTE_DAYS must be at least RETENTION_RAW_DAYS (30): rollups are computed from the raw events and must not expire before them",
+    ],
+    [
+      { RETENTION_RAW_DAYS: "800", RETENTION_ROLLUP_MINUTE_DAYS: "800" },
+      "Invalid configuration: RETENTION_ROLLUP_HOUR_DAYS must be at least RETENTION_RAW_DAYS (800): rollups are computed from the raw events and must not expire before them",
+    ],
+    [
       { SQLITE_SYNCHRONOUS: "off" },
       'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
     ],

@@ -114,6 +114,10 @@ export interface StreamConfig {
   liveUpdateMs: number;
   /** Consecutive failed rollup flushes after which the pending work goes to the dead letters. */
   flushMaxAttempts: number;
+  /** Wait before the first automatic replay of a parked flush, ms; doubles after each failed one. */
+  replayBackoffMs: number;
+  /** Failed automatic replays after which a parked flush waits for an admin (0: none). */
+  replayMaxAttempts: number;
 }
 
 /** Limits of the metrics query API. */
@@ -282,6 +286,8 @@ const schema = z.object({
     "ndjson.gz",
   ),
   ROLLUP_FLUSH_MAX_ATTEMPTS: int(1, 1_000_000).default(5),
+  ROLLUP_REPLAY_BACKOFF_MS: int(1000, 86_400_000).default(60_000),
+  ROLLUP_REPLAY_MAX_ATTEMPTS: int(0, 100).default(8),
 });
 
 /** Validates `env` (e.g. `Deno.env.toObject()` or `process.env`) into a `Config`. */
@@ -316,6 +322,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(
       `Invalid configuration: LIVE_QUEUE_LIMIT must be at least COMMIT_MAX_BATCH_EVENTS (${e.COMMIT_MAX_BATCH_EVENTS}), so that one commit alone never makes a subscriber lag`,
     );
+  }
+  for (const tier of ["RETENTION_ROLLUP_MINUTE_DAYS", "RETENTION_ROLLUP_HOUR_DAYS"] as const) {
+    if (e[tier] < e.RETENTION_RAW_DAYS) {
+      throw new ConfigError(
+        `Invalid configuration: ${tier} must be at least RETENTION_RAW_DAYS (${e.RETENTION_RAW_DAYS}): rollups are computed from the raw events and must not expire before them`,
+      );
+    }
   }
   if (e.COMMIT_QUEUE_MAX_EVENTS < e.MAX_EVENTS_PER_REQUEST) {
     throw new ConfigError(
@@ -364,6 +377,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       flushMs: e.ROLLUP_FLUSH_MS,
       liveUpdateMs: e.LIVE_UPDATE_MS,
       flushMaxAttempts: e.ROLLUP_FLUSH_MAX_ATTEMPTS,
+      replayBackoffMs: e.ROLLUP_REPLAY_BACKOFF_MS,
+      replayMaxAttempts: e.ROLLUP_REPLAY_MAX_ATTEMPTS,
     },
     retention: {
       rawMs: e.RETENTION_RAW_DAYS * DAY_MS,

@@ -15,6 +15,7 @@ import { ApiKeyCache } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
+import type { PayloadCodec } from "./store/sqlite/event-encoding.ts";
 import type { Store } from "./store/store.ts";
 import { STORED_MIN_RESOLUTION_MS } from "./config.ts";
 import { MetricsService } from "./metrics/metrics-query.ts";
@@ -22,6 +23,7 @@ import { Bus } from "./stream/bus.ts";
 import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
 import { StreamService } from "./stream/stream-service.ts";
 import { DeadLetterService } from "./storage/dead-letter-service.ts";
+import { DeadLetterAutoReplay } from "./storage/auto-replay.ts";
 import { type ColdStorage, RetentionService } from "./storage/retention-service.ts";
 import { LiveHub } from "./realtime/live-hub.ts";
 import type { RealtimeAdapter } from "./http/stream-routes.ts";
@@ -61,12 +63,16 @@ export interface PulseStream {
   deadLetters: DeadLetterService;
   /** The retention job. */
   retention: RetentionService;
+  /** Automatic replay of parked rollup flushes (null without stream processing). */
+  autoReplay: DeadLetterAutoReplay | null;
   /** Commits what is queued, then closes the store. */
   close(): Promise<void>;
 }
 
 export interface PulseStreamOptions {
   driver: SqlDriver;
+  /** Compresses large event payloads in the store (adapters/sqlite/zlib-payload-codec.ts); absent: none. */
+  payloadCodec?: PayloadCodec;
   logger: Logger;
   clock?: Clock;
   /** The built dashboard served at `/` (see backend/adapters/dashboard-files.ts). */
@@ -81,6 +87,8 @@ export interface PulseStreamOptions {
   coldStorage?: ColdStorage;
   /** Whether the retention job runs on its timer (default true; tests call `runOnce`). */
   retentionTimer?: boolean;
+  /** Whether parked rollup flushes are replayed on a timer (default true; tests call `runOnce`). */
+  autoReplayTimer?: boolean;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -88,6 +96,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   const { logger } = options;
   const store = await createSqliteStore({
     driver: options.driver,
+    payloadCodec: options.payloadCodec,
     rollupCacheBytes: config.sqlite.rollupCacheMb * 2 ** 20,
   });
   const initialKey = await ensureStartupKeys(store, {
@@ -167,6 +176,14 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       : null,
   });
   if (options.retentionTimer !== false) retention.start();
+  const autoReplay = service
+    ? new DeadLetterAutoReplay(deadLetters, store.deadLetters, clock, logger, {
+      kinds: ["rollup-flush"],
+      backoffMs: config.stream.replayBackoffMs,
+      maxAttempts: config.stream.replayMaxAttempts,
+    })
+    : null;
+  if (options.autoReplayTimer !== false) autoReplay?.start();
   committer.observe({
     onCommit: (info) => observability.onCommit(info),
     onCommitted: (events, result) => {
@@ -287,11 +304,13 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     initialKey,
     deadLetters,
     retention,
+    autoReplay,
     async close() {
       observability.close();
       clearInterval(purge);
       await alerting.close();
       await retention.close();
+      await autoReplay?.close();
       clearInterval(stats);
       hub.closeAll("server shutting down");
       idempotency.close();

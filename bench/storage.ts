@@ -10,12 +10,15 @@
  * 2. Folds the same events through the stream engine and flushes them: rollup bytes per bucket
  *    and per event (1 min and 1 h tiers).
  * 3. Exports the day in each format (`export-runs` times, median): events/s and bytes.
- * 4. Drops the partition while single events are committed back to back to another day, and
- *    reports the drop time, the longest of those commits, and the incremental vacuum time.
+ * 4. Drops the partition, then returns its pages to the file system (incremental vacuum), while
+ *    single events are committed back to back to another day, and reports the drop and vacuum
+ *    times and the commits overlapping each (count, longest, 99th percentile).
  */
 import { uuidv7 } from "uuidv7";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
+import { partitionTrees } from "../backend/store/sqlite/event-partitions.ts";
+import { zlibPayloadCodec } from "../backend/adapters/sqlite/zlib-payload-codec.ts";
 import { exportStream } from "../backend/export/export-service.ts";
 import type { ExportFormat } from "../backend/export/export-formats.ts";
 import { StreamEngine } from "../backend/stream/engine.ts";
@@ -65,7 +68,7 @@ const driver = await openSqlDriver(`file:${dbPath}`, {
   synchronous: "normal",
   preference: DRIVER,
 });
-const store = await createSqliteStore({ driver });
+const store = await createSqliteStore({ driver, payloadCodec: zlibPayloadCodec });
 const clock = { now: () => T0 + DAY };
 const engine = new StreamEngine({
   partitions: 8,
@@ -91,9 +94,8 @@ try {
   const layout = await store.storage.layout();
   const part = layout.partitions[0];
   const file = Deno.statSync(dbPath).size;
-  const table = "events_20261122";
   const trees = [];
-  for (const name of [table, `${table}_ts`, `${table}_device_ts`, "event_ids"]) {
+  for (const name of [...partitionTrees(Math.floor(T0 / DAY)), "event_ids", "event_dictionary"]) {
     const [{ b }] = await driver.all<{ b: number }>(
       "SELECT sum(pgsize) AS b FROM dbstat WHERE name = ? AND aggregate = TRUE",
       [name],
@@ -138,39 +140,43 @@ try {
     );
   }
 
-  // Drop the day while another day takes single-event commits back to back.
+  // Drop the day, then reclaim its pages, while another day takes single-event commits back to back.
   let stop = false;
-  let longest = 0;
-  let commits = 0;
+  const commits: [number, number][] = [];
   const prober = (async () => {
     while (!stop) {
       const t = performance.now();
-      await store.commitEvents([{ ...makeBatch(0, 1)[0], timestamp: T0 + DAY + commits }]);
-      longest = Math.max(longest, performance.now() - t);
-      commits++;
+      await store.commitEvents([{ ...makeBatch(0, 1)[0], timestamp: T0 + DAY + commits.length }]);
+      commits.push([t, performance.now()]);
     }
   })();
   await new Promise((r) => setTimeout(r, 200));
   await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   const fileBefore = Deno.statSync(dbPath).size;
-  const beforeProbe = longest;
-  longest = 0;
-  const t = performance.now();
+  const drop = { from: performance.now(), to: 0 };
   const { rows } = await store.storage.dropEventPartition(T0);
-  const dropMs = performance.now() - t;
-  const v = performance.now();
+  drop.to = performance.now();
+  const vacuum = { from: performance.now(), to: 0 };
   const pages = await store.storage.reclaimSpace();
-  const vacuumMs = performance.now() - v;
+  vacuum.to = performance.now();
+  await new Promise((r) => setTimeout(r, 100));
   stop = true;
   await prober;
   await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  /** Commits overlapping `span`: how many, the longest and the 99th percentile, ms. */
+  const during = (span: { from: number; to: number }) => {
+    const ms = commits.filter(([a, b]) => a < span.to && b > span.from).map(([a, b]) => b - a)
+      .sort((x, y) => x - y);
+    const p99 = ms[Math.min(ms.length - 1, Math.ceil(ms.length * 0.99) - 1)] ?? 0;
+    return `${ms.length} commits, max ${(ms[ms.length - 1] ?? 0).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`;
+  };
   console.log(
-    `drop of a ${rows}-event partition: ${
-      Math.round(dropMs)
-    } ms | single-event commits meanwhile: ${commits}, ` +
-      `longest ${longest.toFixed(1)} ms (before the drop ${
-        beforeProbe.toFixed(1)
-      } ms) | incremental vacuum ${pages} pages in ${Math.round(vacuumMs)} ms | file ${mib(fileBefore)} -> ${
+    `drop of a ${rows}-event partition: ${Math.round(drop.to - drop.from)} ms | meanwhile ${
+      during(drop)
+    } | ` +
+      `incremental vacuum ${pages} pages in ${Math.round(vacuum.to - vacuum.from)} ms, meanwhile ${
+        during(vacuum)
+      } | before the drop ${during({ from: 0, to: drop.from })} | file ${mib(fileBefore)} -> ${
         mib(Deno.statSync(dbPath).size)
       } MiB`,
   );

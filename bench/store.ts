@@ -19,6 +19,7 @@
 import { uuidv7 } from "uuidv7";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
+import { zlibPayloadCodec } from "../backend/adapters/sqlite/zlib-payload-codec.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
 
@@ -123,7 +124,7 @@ for (let run = 1; run <= opts.runs; run++) {
       synchronous: "normal",
       preference: opts.driver as "node-sqlite" | "node-sqlite-worker" | "libsql",
     });
-    const store = await createSqliteStore({ driver });
+    const store = await createSqliteStore({ driver, payloadCodec: zlibPayloadCodec });
     let commitMs = 0;
     let peakRss = Deno.memoryUsage().rss;
     let heapAtPeak = Deno.memoryUsage().heapUsed;

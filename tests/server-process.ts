@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
+import { zlibPayloadCodec } from "../backend/adapters/sqlite/zlib-payload-codec.ts";
 import type { Store } from "../backend/store/store.ts";
 
 export type Runtime = "deno" | "node";
@@ -147,6 +148,7 @@ function runProcess(cmd: string, args: string[], env: Record<string, string>): P
 /** Opens the store of a (stopped or killed) server's database file, to inspect what it holds. */
 export async function openStoreFile(url: string): Promise<Store> {
   return createSqliteStore({
+    payloadCodec: zlibPayloadCodec,
     driver: await openSqlDriver(url, {
       cacheMb: 16,
       walAutocheckpointPages: 1000,

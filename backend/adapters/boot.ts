@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
+import { zlibPayloadCodec } from "./sqlite/zlib-payload-codec.ts";
 import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
 import type { DashboardFiles } from "../http/dashboard-routes.ts";
@@ -45,6 +46,7 @@ export async function boot(
   });
   const server = await createPulseStream(config, {
     driver,
+    payloadCodec: zlibPayloadCodec,
     logger,
     dashboard: options.dashboard,
     clientAddress: options.clientAddress,

@@ -11,10 +11,20 @@ import type { RollupRecord } from "../store/store.ts";
 
 export type ExportFormat = "ndjson" | "csv" | "parquet";
 
-/** Turns pages of records into bytes; `end` returns the trailer (Parquet's footer). */
+/**
+ * Turns pages of records into bytes; `end` returns the trailer (Parquet's footer); `fail` the
+ * last bytes of an export that failed after `records` records (a visible marker where the format
+ * has room for one; a Parquet file without its footer is unreadable anyway).
+ */
 export interface PageEncoder<T> {
   page(records: readonly T[]): Uint8Array;
   end(): Uint8Array;
+  fail(records: number): Uint8Array;
+}
+
+/** What the marker of a failed export says (no internals: the cause goes to the server's log). */
+export function failureText(records: number): string {
+  return `export failed after ${records} records; this output is incomplete`;
 }
 
 const utf8 = new TextEncoder();
@@ -70,13 +80,19 @@ export function ndjsonEncoder<T>(toRecord: (r: T) => unknown): PageEncoder<T> {
   return {
     page: (records) => utf8.encode(records.map((r) => JSON.stringify(toRecord(r)) + "\n").join("")),
     end: () => EMPTY,
+    fail: (records) => utf8.encode(JSON.stringify({ error: failureText(records) }) + "\n"),
   };
 }
 
-/** RFC 4180 cell: quoted when it holds a comma, quote, line break or edge space. */
+/**
+ * RFC 4180 cell: quoted when it holds a comma, quote, line break or edge space. A text cell that
+ * starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so a spreadsheet
+ * shows it as text instead of running it as a formula (CSV injection); numbers are never changed.
+ */
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
-  const text = typeof value === "string" ? value : String(value);
+  let text = typeof value === "string" ? value : String(value);
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
@@ -93,6 +109,7 @@ export function csvEncoder<T>(header: readonly string[], cells: (r: T) => unknow
       return utf8.encode(lines.join(""));
     },
     end: () => (started ? EMPTY : utf8.encode(header.map(csvCell).join(",") + "\r\n")),
+    fail: (records) => utf8.encode(`#ERROR: ${failureText(records)}\r\n`),
   };
 }
 
@@ -153,6 +170,7 @@ export function parquetEncoder<T>(columns: readonly ColumnSpec<T>[]): PageEncode
       parquet.finish();
       return writer.take();
     },
+    fail: () => EMPTY,
   };
 }
 

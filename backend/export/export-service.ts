@@ -35,6 +35,13 @@ export interface ExportRequest {
   deviceId?: string;
 }
 
+export interface ExportOptions {
+  /** Records per page (default `EXPORT_PAGE`). */
+  pageSize?: number;
+  /** Told of a failure part-way through (the output then ends with the format's marker). */
+  onError?: (error: unknown, records: number) => void;
+}
+
 /** Records per page read from the store and encoded at once (one Parquet row group). */
 export const EXPORT_PAGE = 5000;
 /** Most distinct metadata keys a CSV export turns into columns. */
@@ -137,18 +144,19 @@ async function metadataKeys(store: Store, req: ExportRequest): Promise<{ keys: s
 export async function exportStream(
   store: Store,
   req: ExportRequest,
-  options: { pageSize?: number } = {},
+  options: ExportOptions = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const pageSize = options.pageSize ?? EXPORT_PAGE;
+  const onError = options.onError ?? (() => {});
   if (req.source === "events") {
     if (req.format === "csv") {
       const { keys, maxSeq } = await metadataKeys(store, req);
-      return pagedStream(eventPages(store, req, pageSize, maxSeq), eventCsvEncoder(keys));
+      return pagedStream(eventPages(store, req, pageSize, maxSeq), eventCsvEncoder(keys), onError);
     }
     const encoder: PageEncoder<StoredEvent> = req.format === "ndjson"
       ? ndjsonEncoder(eventRecord)
       : parquetEncoder(EVENT_PARQUET_COLUMNS);
-    return pagedStream(eventPages(store, req, pageSize), encoder);
+    return pagedStream(eventPages(store, req, pageSize), encoder, onError);
   }
   const encoder: PageEncoder<RollupRecord> = req.format === "ndjson"
     ? ndjsonEncoder(rollupRecord)
@@ -158,26 +166,50 @@ export async function exportStream(
       return ROLLUP_COLUMNS.map((c) => rec[c]);
     })
     : parquetEncoder(ROLLUP_PARQUET_COLUMNS);
-  return pagedStream(rollupPages(store, req, pageSize), encoder);
+  return pagedStream(rollupPages(store, req, pageSize), encoder, onError);
 }
 
-function pagedStream<T>(pages: AsyncGenerator<T[]>, encoder: PageEncoder<T>): ReadableStream<Uint8Array> {
+/**
+ * Pulls pages into the encoder. If reading or encoding fails part-way, the encoder's failure marker
+ * goes out as the last bytes and then the stream errors (an HTTP response ends without its final
+ * chunk, a cold export's file is not kept), so a short output is never taken for a whole one.
+ */
+function pagedStream<T>(
+  pages: AsyncGenerator<T[]>,
+  encoder: PageEncoder<T>,
+  onError: (error: unknown, records: number) => void,
+): ReadableStream<Uint8Array> {
+  let records = 0;
+  let failure: { error: unknown } | null = null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (failure) {
+        controller.error(failure.error);
+        return;
+      }
       // One page per pull: the stream asks again only when its queue has room.
-      for (;;) {
-        const next = await pages.next();
-        if (next.done) {
-          const tail = encoder.end();
-          if (tail.length) controller.enqueue(tail);
-          controller.close();
-          return;
+      try {
+        for (;;) {
+          const next = await pages.next();
+          if (next.done) {
+            const tail = encoder.end();
+            if (tail.length) controller.enqueue(tail);
+            controller.close();
+            return;
+          }
+          const bytes = encoder.page(next.value);
+          records += next.value.length;
+          if (bytes.length) {
+            controller.enqueue(bytes);
+            return;
+          }
         }
-        const bytes = encoder.page(next.value);
-        if (bytes.length) {
-          controller.enqueue(bytes);
-          return;
-        }
+      } catch (error) {
+        failure = { error };
+        onError(error, records);
+        const marker = encoder.fail(records);
+        if (marker.length) controller.enqueue(marker);
+        else controller.error(error);
       }
     },
     async cancel() {

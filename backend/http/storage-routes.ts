@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { Clock } from "../clock.ts";
+import type { Logger } from "../logger.ts";
 import { parseDuration, type RetentionConfig } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import { EXPORT_MEDIA, type ExportRequest, exportStream } from "../export/export-service.ts";
@@ -27,6 +28,7 @@ export interface StorageRoutesDeps {
   retentionJob: RetentionService | null;
   storedResolutions: readonly number[];
   maxNameLength: number;
+  logger: Logger;
 }
 
 const FORMATS: readonly ExportFormat[] = ["ndjson", "csv", "parquet"];
@@ -39,7 +41,14 @@ export function exportRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   app.use("*", requireScope("read", deps.auth));
   app.get("/", async (c) => {
     const req = parseExport(c.req.query(), deps);
-    const body = await exportStream(deps.store, req);
+    const body = await exportStream(deps.store, req, {
+      onError: (error, records) =>
+        deps.logger.error("export failed part-way; the output ends with its failure marker", {
+          error: String(error),
+          records,
+          format: req.format,
+        }),
+    });
     const name = `${req.source}-${new Date(req.from).toISOString().slice(0, 10)}.${
       EXPORT_MEDIA[req.format].ext
     }`;
@@ -143,6 +152,7 @@ export function storageAdminRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
         newest: iso([...p].reverse().find((x) => x.newest !== null)?.newest ?? null),
       },
       eventIds: layout.eventIds,
+      dictionary: layout.dictionary,
       rollups: { tiers: rollupTiers, bytes: layout.rollupBytes },
       file: layout.file,
       deadLetters: await deps.deadLetters.counts(),

@@ -11,8 +11,9 @@
 import type { Clock } from "../clock.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import type { DeadLetter, DeadLetterCount } from "../store/storage-store.ts";
+import type { DeadLetter, DeadLetterCount, DeadLetterQuery } from "../store/storage-store.ts";
 import type { Store } from "../store/store.ts";
+import { deadLetterPages } from "./dead-letter-pages.ts";
 
 /** Replays one item; throws if it failed again. May mark the item replayed itself (atomically). */
 export type ReplayHandler = (letter: DeadLetter) => Promise<void>;
@@ -48,7 +49,7 @@ export class DeadLetterService {
     return this.store.deadLetters.add({ ...item, at: this.clock.now() });
   }
 
-  list(query: { kind?: string; pending?: boolean; beforeId?: number; limit: number }): Promise<DeadLetter[]> {
+  list(query: DeadLetterQuery): Promise<DeadLetter[]> {
     return this.store.deadLetters.list(query);
   }
 
@@ -62,28 +63,34 @@ export class DeadLetterService {
   replay(id: number): Promise<ReplayOutcome> {
     return this.#serial(async () => {
       const letter = await this.get(id);
-      return await this.#replayOne(letter);
+      return await this.#replayOne(letter, false);
     });
   }
 
-  /** Replays the pending items (of one kind, or all), oldest first, at most `MAX_REPLAY_ALL`. */
+  /**
+   * Replays the pending items (of one kind, or all) whose kind has a handler, oldest first, at most
+   * `MAX_REPLAY_ALL`, reading them a page at a time.
+   */
   replayAll(kind?: string): Promise<ReplayOutcome[]> {
     return this.#serial(async () => {
-      const pending: DeadLetter[] = [];
-      let beforeId: number | undefined;
-      for (;;) {
-        const page = await this.store.deadLetters.list({ kind, pending: true, beforeId, limit: 500 });
-        pending.push(...page);
-        if (page.length < 500) break;
-        beforeId = page[page.length - 1].id;
-      }
       const outcomes: ReplayOutcome[] = [];
-      for (const letter of pending.reverse().slice(0, MAX_REPLAY_ALL)) {
-        if (!this.#handlers.has(letter.kind)) continue;
-        outcomes.push(await this.#replayOne(letter));
+      for await (const page of deadLetterPages(this.store.deadLetters, { kind, pending: true })) {
+        for (const letter of page) {
+          if (!this.#handlers.has(letter.kind)) continue;
+          outcomes.push(await this.#replayOne(letter, false));
+          if (outcomes.length >= MAX_REPLAY_ALL) return outcomes;
+        }
       }
       return outcomes;
     });
+  }
+
+  /**
+   * Replays one item as an automatic attempt (storage/auto-replay.ts): like `replay`, but a
+   * failure also counts in its `autoReplays`.
+   */
+  replayAutomatically(id: number): Promise<ReplayOutcome> {
+    return this.#serial(async () => await this.#replayOne(await this.get(id), true));
   }
 
   purge(query: { kind?: string; replayedOnly?: boolean }): Promise<number> {
@@ -95,7 +102,7 @@ export class DeadLetterService {
     return this.store.deadLetters.counts();
   }
 
-  async #replayOne(letter: DeadLetter): Promise<ReplayOutcome> {
+  async #replayOne(letter: DeadLetter, automatic: boolean): Promise<ReplayOutcome> {
     if (letter.replayedAt !== null) return { id: letter.id, outcome: "already-replayed" };
     const handler = this.#handlers.get(letter.kind);
     if (!handler) throw new ConflictError(`No replay handler for dead letters of kind "${letter.kind}"`);
@@ -103,8 +110,8 @@ export class DeadLetterService {
       await handler(letter);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      await this.store.deadLetters.recordFailure(letter.id, reason, this.clock.now());
-      this.logger.warn("dead letter replay failed", { id: letter.id, kind: letter.kind, reason });
+      await this.store.deadLetters.recordFailure(letter.id, reason, this.clock.now(), { automatic });
+      this.logger.warn("dead letter replay failed", { id: letter.id, kind: letter.kind, reason, automatic });
       return { id: letter.id, outcome: "failed", reason };
     }
     // Handlers that cannot mark atomically (an external send) are marked now; no-op otherwise.

@@ -2,40 +2,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { loadConfig } from "../config.ts";
-import { StoreUnavailableError } from "../errors.ts";
 import { createLogger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
+import { failingRollupWrites, repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
 import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const RESOLUTIONS = [60_000, 3_600_000];
-
-/**
- * Fault injection at the driver: while `failing`, every transaction that writes the rollups
- * table fails as a broken disk would make it fail. The store above it is the real one.
- */
-function failingRollupWrites(driver: SqlDriver) {
-  const faults = { failing: false, refused: 0 };
-  const wrapped: SqlDriver = {
-    name: driver.name,
-    local: driver.local,
-    exec: (sql) => driver.exec(sql),
-    all: (sql, args) => driver.all(sql, args),
-    writeBatch(statements) {
-      if (faults.failing && statements.some((s) => /INTO rollups/.test(s.sql))) {
-        faults.refused++;
-        return Promise.reject(
-          new StoreUnavailableError("writeBatch", { cause: new Error("injected: rollup write failed") }),
-        );
-      }
-      return driver.writeBatch(statements);
-    },
-    close: () => driver.close(),
-  };
-  return { wrapped, faults };
-}
 
 async function open(dir: string, clock: FakeClock, wrap?: (d: SqlDriver) => SqlDriver) {
   const config = loadConfig({
@@ -168,19 +143,8 @@ describe("Dead letters", () => {
         synchronous: "normal",
         preference: "auto", // the same SQLite library as the server: mixing two on one WAL file is not safe
       });
-      const ts = NOW - 1000;
-      await raw.writeBatch([
-        {
-          sql: "INSERT INTO event_ids (id, day, seq) VALUES ('odd', ?, 11)",
-          args: [Math.floor(ts / 86_400_000)],
-        },
-        {
-          sql:
-            `INSERT INTO events_20261122 (seq, id, device_id, event_type, value, ts, received_at, partition)
-                VALUES (11, 'odd', 'dev-9', 'power', '12,5 kW', ?, ?, 1)`,
-          args: [ts, ts],
-        },
-      ]);
+      const odd = { id: "odd", seq: 11, ts: NOW - 1000 };
+      await writeUndecodableRow(raw, odd);
       await raw.close();
 
       const second = await open(dir, clock);
@@ -193,10 +157,7 @@ describe("Dead letters", () => {
         expect(await second.server.store.rollupCheckpoint()).toBe(11);
         expect(await second.server.deadLetters.replay(letter.id)).toMatchObject({ outcome: "failed" });
         // The row is repaired (what a migration for that schema change would do), then replayed.
-        await second.driver.writeBatch([{
-          sql: "UPDATE events_20261122 SET value = 12.5 WHERE seq = 11",
-          args: [],
-        }]);
+        await repairUndecodableRow(second.driver, odd);
         expect(await second.server.deadLetters.replay(letter.id)).toEqual({
           id: letter.id,
           outcome: "replayed",

@@ -8,6 +8,7 @@ import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
 import { createPulseStream } from "../server.ts";
 import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
+import { hookedDriver } from "../testing/store-faults.ts";
 import type { ColdStorage } from "./retention-service.ts";
 
 const DAY = 86_400_000;
@@ -50,7 +51,24 @@ describe("RetentionService over a simulated month", () => {
               ? body.cancel().then(() => Promise.reject(new Error("cold storage full")))
               : files.write(name, body),
         };
-        const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" });
+        // Each drop step (a transaction deleting rows of a retired day) and the commits between steps,
+        // counted at the driver.
+        const steps: number[] = [];
+        /** Commits seen before each step. */
+        const stepAt: number[] = [];
+        let commitsSeen = 0;
+        const driver = hookedDriver(
+          await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" }),
+          {
+            afterWrite(statements, changes) {
+              const at = statements.findIndex((s) => /^DELETE FROM retired_events_/.test(s.sql));
+              if (at >= 0) {
+                steps.push(changes[at]);
+                stepAt.push(commitsSeen);
+              } else if (statements.some((s) => /INTO event_ids/.test(s.sql))) commitsSeen++;
+            },
+          },
+        );
         const server = await createPulseStream(config, {
           driver,
           logger: createLogger("silent"),
@@ -96,6 +114,8 @@ describe("RetentionService over a simulated month", () => {
         let longestWhileRunning = 0;
         let probesDuringDrop = 0;
         let dropMs = 0;
+        let dropSteps = 0;
+        let dropCommits = 0;
         try {
           for (let day = 0; day < 30; day++) {
             // Ingest day `day` at its end, then run retention on the next midnight.
@@ -146,6 +166,12 @@ describe("RetentionService over a simulated month", () => {
               storage.dropEventPartition = drop;
               run = await running;
               dropMs = run.dropped[0]?.ms ?? 0;
+              // Counted, not timed: the day's rows went in steps of at most 2,000 (the default), and
+              // single-event commits ran between the steps.
+              expect(steps.filter((n) => n > 0)).toEqual(Array(DAY0 / 2000).fill(2000));
+              dropSteps = steps.length;
+              dropCommits = stepAt[stepAt.length - 1] - stepAt[0];
+              expect(dropCommits).toBeGreaterThan(0);
             } else {
               run = await server.retention.runOnce();
             }
@@ -218,7 +244,7 @@ describe("RetentionService over a simulated month", () => {
               `steady ${steady}, worst after ${worst} (${
                 (worst / steady).toFixed(2)
               }x, bound ${FILE_BOUND}x); ` +
-              `day 0 (${DAY0} events) dropped in ${dropMs} ms; longest single-event commit overlapping the drop ${
+              `day 0 (${DAY0} events) dropped in ${dropMs} ms (${dropSteps} steps, ${dropCommits} commits between them); longest single-event commit overlapping the drop ${
                 longestStall.toFixed(1)
               } ms over ${probesDuringDrop} commits (bound ${STALL_BOUND_MS} ms); longest during the whole run, export included, ${
                 longestWhileRunning.toFixed(1)

@@ -18,6 +18,7 @@ import type { Clock } from "../clock.ts";
 import type { Logger } from "../logger.ts";
 import type { Store } from "../store/store.ts";
 import { exportStream } from "../export/export-service.ts";
+import { deadLetterPages } from "./dead-letter-pages.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -39,8 +40,8 @@ export interface RetentionOptions {
   storedResolutions: readonly number[];
   /** Cold storage and its format, or null for no export. */
   cold: { storage: ColdStorage; format: "ndjson.gz" | "parquet" } | null;
-  /** Ids forgotten per transaction while dropping (default 2,000). */
-  idChunk?: number;
+  /** Rows (with their ids) deleted per transaction while dropping (default 2,000). */
+  chunkRows?: number;
   /**
    * Keep days whose events the rollups may still need (above the rollup checkpoint, or in a
    * pending `rollup-flush`/`event` dead letter's range). On when the stream engine runs.
@@ -141,7 +142,7 @@ export class RetentionService {
         }
       }
       const t = performance.now();
-      const { rows } = await storage.dropEventPartition(p.start, { idChunk: this.options.idChunk });
+      const { rows } = await storage.dropEventPartition(p.start, { chunkRows: this.options.chunkRows });
       run.dropped.push({ day: p.day, rows, ms: Math.round(performance.now() - t) });
       this.logger.info("raw event partition dropped", { day: p.day, rows });
     }
@@ -164,17 +165,13 @@ export class RetentionService {
     const checkpoint = await this.store.rollupCheckpoint();
     const ranges: { id: number; from: number; to: number }[] = [];
     for (const kind of ["rollup-flush", "event"]) {
-      let beforeId: number | undefined;
-      for (;;) {
-        const page = await this.store.deadLetters.list({ kind, pending: true, beforeId, limit: 1000 });
+      for await (const page of deadLetterPages(this.store.deadLetters, { kind, pending: true })) {
         for (const d of page) {
           const p = d.payload as { fromSeq?: unknown; toSeq?: unknown; seq?: unknown } | null;
           if (typeof p?.fromSeq === "number" && typeof p.toSeq === "number") {
             ranges.push({ id: d.id, from: p.fromSeq + 1, to: p.toSeq });
           } else if (typeof p?.seq === "number") ranges.push({ id: d.id, from: p.seq, to: p.seq });
         }
-        if (page.length < 1000) break;
-        beforeId = page[page.length - 1].id;
       }
     }
     return (minSeq, maxSeq) => {
@@ -192,6 +189,9 @@ export class RetentionService {
       format: parquet ? "parquet" : "ndjson",
       from: p.start,
       to: p.end,
+    }, {
+      onError: (error, records) =>
+        this.logger.error("cold export failed part-way", { day: p.day, records, error: String(error) }),
     });
     if (!parquet) {
       body = body.pipeThrough(

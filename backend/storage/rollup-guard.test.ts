@@ -7,32 +7,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { loadConfig } from "../config.ts";
-import { StoreUnavailableError } from "../errors.ts";
 import { createLogger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
-import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
+import { failingRollupWrites, repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
 import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const DAY = 86_400_000;
 const RESOLUTIONS = [60_000, 3_600_000];
-
-function failingRollupWrites(driver: SqlDriver) {
-  const faults = { failing: false };
-  const wrapped: SqlDriver = {
-    name: driver.name,
-    local: driver.local,
-    exec: (sql) => driver.exec(sql),
-    all: (sql, args) => driver.all(sql, args),
-    writeBatch: (statements) =>
-      faults.failing && statements.some((s) => /INTO rollups/.test(s.sql))
-        ? Promise.reject(new StoreUnavailableError("writeBatch", { cause: new Error("injected") }))
-        : driver.writeBatch(statements),
-    close: () => driver.close(),
-  };
-  return { wrapped, faults };
-}
 
 async function open(dir: string, clock: FakeClock) {
   const config = loadConfig({
@@ -190,16 +173,8 @@ describe("Retention and the rollups' raw events", () => {
         synchronous: "normal",
         preference: "libsql",
       });
-      const ts = NOW - 1000;
-      await raw.writeBatch([
-        { sql: "INSERT INTO event_ids (id, day, seq) VALUES ('odd', ?, 11)", args: [Math.floor(ts / DAY)] },
-        {
-          sql:
-            `INSERT INTO events_20261122 (seq, id, device_id, event_type, value, ts, received_at, partition)
-                VALUES (11, 'odd', 'dev-9', 'power', '12,5 kW', ?, ?, 1)`,
-          args: [ts, ts],
-        },
-      ]);
+      const row = { id: "odd", seq: 11, ts: NOW - 1000 };
+      await writeUndecodableRow(raw, row);
       await raw.close();
       const second = await open(dir, clock);
       try {
@@ -218,10 +193,7 @@ describe("Retention and the rollups' raw events", () => {
           outcome: "replayed",
         });
         expect(await total(second.server)).toBe(15);
-        await second.driver.writeBatch([{
-          sql: "UPDATE events_20261122 SET value = 12.5 WHERE seq = 11",
-          args: [],
-        }]);
+        await repairUndecodableRow(second.driver, row);
         expect(await second.server.deadLetters.replay(odd.id)).toEqual({ id: odd.id, outcome: "replayed" });
         expect(await total(second.server)).toBe(16);
         await expectRollupsMatchEvents(second.server.store, RESOLUTIONS);

@@ -50,6 +50,8 @@ export interface StorageLayout {
   partitions: EventPartitionInfo[];
   /** The dedup table (`rows` includes ids of days whose drop is in progress). */
   eventIds: { rows: number; bytes: number };
+  /** Codes of the raw rows' dictionary (device ids, event types, tag sets) and its bytes. */
+  dictionary: { devices: number; eventTypes: number; tagSets: number; bytes: number };
   rollups: RollupTierInfo[];
   /** Bytes of all rollup and series tables together (0 where unknown). */
   rollupBytes: number;
@@ -66,10 +68,11 @@ export interface StorageLifecycle {
   eventPartitions(): Promise<{ day: string; start: number; end: number; minSeq: number; maxSeq: number }[]>;
   /**
    * Drops the partition of the UTC day starting at `start`: it stops being readable at once, its
-   * ids are forgotten `idChunk` (default 2,000) per transaction, then its table is dropped.
-   * Resolves with the rows it held. Resumes an interrupted drop of the same day.
+   * rows and their ids are deleted `chunkRows` (default 2,000) per transaction, in seq order, then
+   * its empty table is dropped. Resolves with the rows it held. Resumes an interrupted drop of the
+   * same day.
    */
-  dropEventPartition(start: number, options?: { idChunk?: number }): Promise<{ rows: number }>;
+  dropEventPartition(start: number, options?: { chunkRows?: number }): Promise<{ rows: number }>;
   /** Finishes drops interrupted by a crash (days renamed but not yet dropped). Resolves with their count. */
   resumeDrops(): Promise<number>;
   /** Deletes rollup buckets of `resolution` that start before `before`, a few series per transaction. */
@@ -104,6 +107,8 @@ export interface DeadLetter {
   reason: string;
   /** Attempts made so far (including failed replays). */
   attempts: number;
+  /** Failed automatic replays so far (storage/auto-replay.ts), part of `attempts`. */
+  autoReplays: number;
   firstFailedAt: number;
   lastFailedAt: number;
   /** When a replay succeeded, or null while pending. */
@@ -127,6 +132,17 @@ export interface DeadLetterCount {
   replayed: number;
 }
 
+/** Which dead letters `DeadLetterStore.list` returns. */
+export interface DeadLetterQuery {
+  kind?: string;
+  pending?: boolean;
+  beforeId?: number;
+  afterId?: number;
+  /** `desc` (default): newest first. */
+  order?: "desc" | "asc";
+  limit: number;
+}
+
 /** Durable dead letters. */
 export interface DeadLetterStore {
   /** Keeps `item`; resolves with it as stored. */
@@ -137,13 +153,16 @@ export interface DeadLetterStore {
    * in the rollups, until it is replayed.
    */
   parkRollupRange(item: NewDeadLetter, checkpoint: number): Promise<DeadLetter>;
-  /** Newest first, strictly before `beforeId` if given, optionally one kind or only pending ones. */
-  list(query: { kind?: string; pending?: boolean; beforeId?: number; limit: number }): Promise<DeadLetter[]>;
+  /**
+   * Newest first (`order` `asc`: oldest first), strictly before `beforeId` / after `afterId` if
+   * given, optionally one kind or only pending ones.
+   */
+  list(query: DeadLetterQuery): Promise<DeadLetter[]>;
   get(id: number): Promise<DeadLetter | null>;
   /** Marks a pending item replayed at `at`; false if it was not pending. */
   markReplayed(id: number, at: number): Promise<boolean>;
-  /** Records a failed replay: attempts + 1, the new reason and time. */
-  recordFailure(id: number, reason: string, at: number): Promise<void>;
+  /** Records a failed replay: attempts + 1 (and autoReplays + 1 if `automatic`), the new reason and time. */
+  recordFailure(id: number, reason: string, at: number, options?: { automatic?: boolean }): Promise<void>;
   /** Deletes items (one kind, or all; only replayed ones if `replayedOnly`). Resolves with the count. */
   purge(query: { kind?: string; replayedOnly?: boolean }): Promise<number>;
   counts(): Promise<DeadLetterCount[]>;

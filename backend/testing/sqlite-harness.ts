@@ -7,20 +7,29 @@ import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
-import { createSqliteStore } from "../store/sqlite/sqlite-store.ts";
+import { zlibPayloadCodec } from "../adapters/sqlite/zlib-payload-codec.ts";
+import { createSqliteStore, type SqliteStoreOptions } from "../store/sqlite/sqlite-store.ts";
 
 const tuning = { cacheMb: 16, walAutocheckpointPages: 1000, synchronous: "normal" as const };
 
 /** Whether this runtime has node:sqlite (Deno 2, Node ≥ 22.5). */
 export const hasNodeSqlite = await import("node:sqlite").then(() => true, () => false);
 
-export function sqliteHarness(preference: DriverPreference) {
+/** `options`: store options besides the driver (the payload codec is zlib's unless given). */
+export function sqliteHarness(
+  preference: DriverPreference,
+  options: Omit<SqliteStoreOptions, "driver"> = {},
+) {
   return {
     async open() {
       const dir = mkdtempSync(join(tmpdir(), "pulsestream-store-"));
       const url = `file:${join(dir, "store.db")}`;
       const openStore = async () =>
-        createSqliteStore({ driver: await openSqlDriver(url, { ...tuning, preference }) });
+        createSqliteStore({
+          payloadCodec: zlibPayloadCodec,
+          ...options,
+          driver: await openSqlDriver(url, { ...tuning, preference }),
+        });
       const store = await openStore();
       return {
         store,

@@ -1,11 +1,12 @@
 /**
  * The day partitions of raw events (docs/STORAGE.md). Each UTC day of event
- * time has its own table `events_YYYYMMDD` (seq is the rowid; indexes on ts and
- * (device_id, ts)); the exact dedup arbiter is one global table `event_ids`
- * (id → day, seq). This file knows the names and DDL, and keeps the set of
+ * time has its own table `events_YYYYMMDD` (seq is the rowid; indexes on the
+ * time and on (device, time); rows encoded by event-encoding.ts); the exact
+ * dedup arbiter is one global table `event_ids` (id → day, seq). This file knows the names and DDL, and keeps the set of
  * readable partitions with their highest seq in memory: this process is the
  * database's only writer, so the set is exact.
  */
+import { ID_SQL, ID_TEXT_SQL, ROW_COLUMNS, ROW_VALUES } from "./event-encoding.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
 export const DAY_MS = 86_400_000;
@@ -38,29 +39,48 @@ export function parsePartitionName(name: string): { day: number; retired: boolea
   return Number.isFinite(ms) ? { day: ms / DAY_MS, retired: m[1] !== undefined } : null;
 }
 
-/** DDL creating a day partition (idempotent). */
+/**
+ * DDL creating a day partition (idempotent), in the compact layout of migration 14
+ * (event-encoding.ts): `ms` is the event time since the day's start, `lag` receivedAt − timestamp;
+ * `device`, `type` and `metadata` hold a dictionary code or the name's bytes (event-dictionary.ts);
+ * `id` and `data` have no declared type, so SQLite never converts what is stored there (text, or
+ * the bytes of a UUID or of a compressed payload).
+ */
 export function partitionDdl(day: number): string[] {
   const t = partitionTable(day);
   return [
     `CREATE TABLE IF NOT EXISTS ${t} (
-      seq         INTEGER PRIMARY KEY,
-      id          TEXT    NOT NULL,
-      device_id   TEXT    NOT NULL,
-      event_type  TEXT    NOT NULL,
-      value       REAL,
-      ts          INTEGER NOT NULL,
-      received_at INTEGER NOT NULL,
-      partition   INTEGER NOT NULL,
-      metadata    TEXT,
-      data        TEXT
+      seq       INTEGER PRIMARY KEY,
+      ms        INTEGER NOT NULL,
+      device    INTEGER NOT NULL,
+      type      INTEGER NOT NULL,
+      value     REAL,
+      lag       INTEGER NOT NULL,
+      partition INTEGER NOT NULL,
+      id                NOT NULL,
+      metadata  INTEGER,
+      data
     )`,
-    `CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t} (ts)`,
-    `CREATE INDEX IF NOT EXISTS ${t}_device_ts ON ${t} (device_id, ts)`,
+    `CREATE INDEX IF NOT EXISTS ${t}_ms ON ${t} (ms)`,
+    `CREATE INDEX IF NOT EXISTS ${t}_device_ms ON ${t} (device, ms)`,
   ];
 }
 
-export const EVENT_FIELDS =
-  "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
+/** The B-trees of a day partition (for sizes). */
+export function partitionTrees(day: number): string[] {
+  const t = partitionTable(day);
+  return [t, `${t}_ms`, `${t}_device_ms`];
+}
+
+/** The columns of an engine point (`PointRow`) read from the partition of `day`. */
+export function pointColumns(day: number): string {
+  return `seq, ms + ${day * DAY_MS} AS ts, device, type, value, lag, partition`;
+}
+
+/** The columns of a whole event (`EventRow`) read from the partition of `day`. */
+export function eventColumns(day: number): string {
+  return `${pointColumns(day)}, ${ID_TEXT_SQL} AS id, metadata, data`;
+}
 
 const sqlCache = new Map<string, string>();
 const cached = (key: string, build: () => string) => {
@@ -69,27 +89,29 @@ const cached = (key: string, build: () => string) => {
   return sql;
 };
 
-/** Claims `n` ids for (day, seq); changes one row per id that was new. */
+/** Claims `n` ids (`ID_SQL`, day, seq); changes one row per id that was new. */
 export function claimSql(n: number): string {
   return cached(
     `claim ${n}`,
     () =>
       `INSERT INTO event_ids (id, day, seq) VALUES ${
-        Array(n).fill("(?, ?, ?)").join(", ")
+        Array(n).fill(`(${ID_SQL}, ?, ?)`).join(", ")
       } ON CONFLICT (id) DO NOTHING`,
   );
 }
 
 /**
- * Inserts `n` event rows into the day's partition, each only if its own claim holds (`event_ids`
- * has its id with its seq): a duplicate's claim did not change that row, so it is left out.
+ * Inserts `n` rows (`ROW_VALUES`, then one more argument, `all`) into the day's partition, each only
+ * if its own claim holds (`event_ids` has its id with its seq): a duplicate's claim did not change
+ * that row, so it is left out. Run right after the claims of exactly these rows, `all` = n skips
+ * the check when those claims changed n rows (every id was new); otherwise pass -1.
  */
 export function insertRowsSql(day: number, n: number): string {
   return cached(`rows ${day} ${n}`, () =>
-    `INSERT INTO ${partitionTable(day)} (${EVENT_FIELDS})
+    `INSERT INTO ${partitionTable(day)} (${ROW_COLUMNS})
       SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10
-      FROM (VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
-      WHERE EXISTS (SELECT 1 FROM event_ids WHERE id = v.column2 AND seq = v.column1)`);
+      FROM (VALUES ${Array(n).fill(ROW_VALUES).join(", ")}) AS v
+      WHERE changes() = ? OR EXISTS (SELECT 1 FROM event_ids WHERE id = v.column8 AND seq = v.column1)`);
 }
 
 /** Most rows in one multi-row statement. */
@@ -192,21 +214,24 @@ export class PartitionSet {
 }
 
 /**
- * One query over several partitions in seq order: each arm is bounded by `limit` and ordered by
- * seq, and the compound is merged by seq (SQLite merges ordered arms).
+ * One query over several partitions in seq order: each arm (its columns, condition and arguments
+ * per day, since times are stored relative to the day) is bounded by `limit` and ordered by seq,
+ * and the compound is merged by seq (SQLite merges ordered arms).
  */
 export function seqOrderedUnion(
   days: readonly number[],
-  columns: string,
-  where: string,
-  whereArgs: readonly SqlValue[],
+  arm: (day: number) => { columns: string; where: string; args: SqlValue[] },
   limit: number,
 ): SqlStatement {
-  const arms = days.map((d) =>
-    `SELECT * FROM (SELECT ${columns} FROM ${partitionTable(d)} WHERE ${where} ORDER BY seq LIMIT ?)`
-  );
+  const sql: string[] = [];
   const args: SqlValue[] = [];
-  for (let i = 0; i < days.length; i++) args.push(...whereArgs, limit);
+  for (const d of days) {
+    const a = arm(d);
+    sql.push(
+      `SELECT * FROM (SELECT ${a.columns} FROM ${partitionTable(d)} WHERE ${a.where} ORDER BY seq LIMIT ?)`,
+    );
+    args.push(...a.args, limit);
+  }
   args.push(limit);
-  return { sql: `${arms.join(" UNION ALL ")} ORDER BY seq LIMIT ?`, args };
+  return { sql: `${sql.join(" UNION ALL ")} ORDER BY seq LIMIT ?`, args };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
 import { event } from "../store-contract.ts";
+import { hookedDriver } from "../../testing/store-faults.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 
@@ -12,19 +13,11 @@ const MIDNIGHT = Date.parse("2026-11-22T00:00:00.000Z");
 const DAY = 86_400_000;
 
 /** Every write that forgets ids fails: the drop stops after its rename, as a crash there would. */
-function crashAfterRename(driver: SqlDriver): SqlDriver {
-  return {
-    name: driver.name,
-    local: driver.local,
-    exec: (sql) => driver.exec(sql),
-    all: (sql, args) => driver.all(sql, args),
-    writeBatch: (statements) =>
-      statements.some((s) => /DELETE FROM event_ids/.test(s.sql))
-        ? Promise.reject(new Error("injected crash"))
-        : driver.writeBatch(statements),
-    close: () => driver.close(),
-  };
-}
+const crashAfterRename = (driver: SqlDriver) =>
+  hookedDriver(driver, {
+    failWrite: (statements) =>
+      statements.some((s) => /DELETE FROM event_ids/.test(s.sql)) ? new Error("injected crash") : null,
+  });
 
 async function withDb(fn: (url: string) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), "pulsestream-drop-"));

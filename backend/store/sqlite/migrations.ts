@@ -12,7 +12,10 @@
  * - Event time is indexed alone and per device for the newest-first reads.
  * - Since migration 7 the raw events live in day partitions (`event-partitions.ts`,
  *   docs/STORAGE.md) and `event_ids` is the dedup arbiter.
+ * - Since migration 14 their rows are compact (`event-encoding.ts`): dictionary codes,
+ *   UUIDs as bytes, times relative to the day, large payloads compressed.
  */
+import { compactMigration } from "./compact-migration.ts";
 import { partitionMigration } from "./partition-migration.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 
@@ -259,5 +262,12 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (receiver_id, group_key)
       ) WITHOUT ROWID;
     `,
+  },
+  compactMigration,
+  {
+    version: 15,
+    name: "automatic replays of dead letters",
+    // Failed automatic replays: the backoff before the next one and the cap (storage/auto-replay.ts).
+    sql: "ALTER TABLE dead_letters ADD COLUMN auto_replays INTEGER NOT NULL DEFAULT 0",
   },
 ];

@@ -7,8 +7,33 @@
  * Moving rows is a one-off copy (the old table is read once per day through its
  * `ts` index, then dropped).
  */
-import { DAY_MS, EVENT_FIELDS, partitionDdl, partitionTable } from "./event-partitions.ts";
+import { DAY_MS, partitionTable } from "./event-partitions.ts";
 import type { Migration } from "./migrations.ts";
+
+/** The columns of a partition as migration 7 made them (migration 14 converts them). */
+export const V7_EVENT_FIELDS =
+  "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
+
+/** A day partition as migration 7 made it: frozen, since a released migration never changes. */
+export function v7PartitionDdl(day: number): string[] {
+  const t = partitionTable(day);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (
+      seq         INTEGER PRIMARY KEY,
+      id          TEXT    NOT NULL,
+      device_id   TEXT    NOT NULL,
+      event_type  TEXT    NOT NULL,
+      value       REAL,
+      ts          INTEGER NOT NULL,
+      received_at INTEGER NOT NULL,
+      partition   INTEGER NOT NULL,
+      metadata    TEXT,
+      data        TEXT
+    )`,
+    `CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t} (ts)`,
+    `CREATE INDEX IF NOT EXISTS ${t}_device_ts ON ${t} (device_id, ts)`,
+  ];
+}
 
 export const partitionMigration: Migration = {
   version: 7,
@@ -23,9 +48,9 @@ export const partitionMigration: Migration = {
       "CREATE TABLE event_ids (id TEXT PRIMARY KEY, day INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
     ];
     for (const { day } of days) {
-      sql.push(...partitionDdl(day));
+      sql.push(...v7PartitionDdl(day));
       sql.push(
-        `INSERT INTO ${partitionTable(day)} (${EVENT_FIELDS}) SELECT ${EVENT_FIELDS} FROM events
+        `INSERT INTO ${partitionTable(day)} (${V7_EVENT_FIELDS}) SELECT ${V7_EVENT_FIELDS} FROM events
           WHERE ts >= ${day * DAY_MS} AND ts < ${(day + 1) * DAY_MS} ORDER BY seq`,
       );
     }

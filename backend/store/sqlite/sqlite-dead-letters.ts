@@ -15,10 +15,13 @@ interface DeadLetterRow {
   first_failed_at: number;
   last_failed_at: number;
   replayed_at: number | null;
+  auto_replays: number;
 }
 
 const ID_FLOOR = "dead_letter_id_floor";
 const COLUMNS = "id, kind, payload, reason, attempts, first_failed_at, last_failed_at, replayed_at";
+/** Columns read: migration 15 added the automatic replays (DEFAULT 0 for older rows). */
+const READ_COLUMNS = `${COLUMNS}, auto_replays`;
 
 function toDeadLetter(r: DeadLetterRow): DeadLetter {
   return {
@@ -27,6 +30,7 @@ function toDeadLetter(r: DeadLetterRow): DeadLetter {
     payload: JSON.parse(r.payload),
     reason: r.reason,
     attempts: r.attempts,
+    autoReplays: r.auto_replays,
     firstFailedAt: r.first_failed_at,
     lastFailedAt: r.last_failed_at,
     replayedAt: r.replayed_at,
@@ -77,6 +81,7 @@ export async function sqliteDeadLetters(driver: SqlDriver): Promise<DeadLetterSt
       payload: JSON.parse(JSON.stringify(item.payload ?? null)),
       reason: item.reason,
       attempts: item.attempts,
+      autoReplays: 0,
       firstFailedAt: item.at,
       lastFailedAt: item.at,
       replayedAt: null,
@@ -117,16 +122,19 @@ export async function sqliteDeadLetters(driver: SqlDriver): Promise<DeadLetterSt
       if (query.kind !== undefined) where.push("kind = ?"), args.push(query.kind);
       if (query.pending) where.push("replayed_at IS NULL");
       if (query.beforeId !== undefined) where.push("id < ?"), args.push(query.beforeId);
+      if (query.afterId !== undefined) where.push("id > ?"), args.push(query.afterId);
       const rows = await driver.all<DeadLetterRow>(
-        `SELECT ${COLUMNS} FROM dead_letters ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-          ORDER BY id DESC LIMIT ?`,
+        `SELECT ${READ_COLUMNS} FROM dead_letters ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+          ORDER BY id ${query.order === "asc" ? "ASC" : "DESC"} LIMIT ?`,
         [...args, query.limit],
       );
       return rows.map(toDeadLetter);
     },
 
     async get(id) {
-      const rows = await driver.all<DeadLetterRow>(`SELECT ${COLUMNS} FROM dead_letters WHERE id = ?`, [id]);
+      const rows = await driver.all<DeadLetterRow>(`SELECT ${READ_COLUMNS} FROM dead_letters WHERE id = ?`, [
+        id,
+      ]);
       return rows.length ? toDeadLetter(rows[0]) : null;
     },
 
@@ -135,10 +143,11 @@ export async function sqliteDeadLetters(driver: SqlDriver): Promise<DeadLetterSt
       return n === 1;
     },
 
-    async recordFailure(id, reason, at) {
+    async recordFailure(id, reason, at, options = {}) {
       await driver.writeBatch([{
-        sql: "UPDATE dead_letters SET attempts = attempts + 1, reason = ?, last_failed_at = ? WHERE id = ?",
-        args: [reason, at, id],
+        sql: `UPDATE dead_letters SET attempts = attempts + 1, auto_replays = auto_replays + ?, reason = ?,
+                last_failed_at = ? WHERE id = ?`,
+        args: [options.automatic ? 1 : 0, reason, at, id],
       }]);
     },
 

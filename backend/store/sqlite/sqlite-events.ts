@@ -1,9 +1,9 @@
 /**
  * The raw-event side of the SQLite store over day partitions
- * (`event-partitions.ts`): the commit with its exact dedup through
- * `event_ids`, and every read of raw events. Each read touches only the
- * partitions its time or seq range meets. Spread into the store by
- * `sqlite-store.ts`.
+ * (`event-partitions.ts`, rows encoded by `event-encoding.ts`): the commit with
+ * its exact dedup through `event_ids`, and every read of raw events. Each read
+ * touches only the partitions its time or seq range meets; a day dropped while
+ * a read runs reads as empty. Spread into the store by `sqlite-store.ts`.
  */
 import {
   type CommitOutcome,
@@ -15,21 +15,32 @@ import {
   type Store,
 } from "../store.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
+import type { Tags } from "./event-dictionary.ts";
+import {
+  type EventCodec,
+  type EventRow,
+  ID_SQL,
+  ID_TEXT_SQL,
+  isCanonicalUuid,
+  type PointRow,
+  pushId,
+} from "./event-encoding.ts";
 import {
   chunks,
   claimSql,
+  DAY_MS,
   dayOf,
-  EVENT_FIELDS,
+  eventColumns,
   insertRowsSql,
   partitionDdl,
   PartitionSet,
   partitionTable,
+  pointColumns,
   seqOrderedUnion,
 } from "./event-partitions.ts";
-import { type EventRow, idempotencyStatement, type PointRow, toPoint, toStoredEvent } from "./sqlite-rows.ts";
+import { idempotencyStatement } from "./sqlite-rows.ts";
 import { GuardFailedError, type SqlDriver, type SqlStatement, type SqlValue } from "./sql-driver.ts";
 
-const POINT_COLUMNS = "seq, device_id, event_type, value, ts, received_at, partition";
 const SEQ_FLOOR = "seq_floor";
 
 type EventMethods = Pick<
@@ -62,18 +73,70 @@ export function seqFloorStatement(seq: number): SqlStatement {
   };
 }
 
+/** Whether a tag set has `key` equal to `value` as `scanEventPoints` compares (text, number, boolean). */
+function tagEquals(tags: Tags, key: string, value: string, number: number | null): boolean {
+  const v = tags[key];
+  if (typeof v === "string") return v === value;
+  if (typeof v === "number") return number !== null && v === number;
+  return typeof v === "boolean" && String(v) === value;
+}
+
 export async function sqliteEvents(
   driver: SqlDriver,
   checkpoint: number,
+  codec: EventCodec,
 ): Promise<EventMethods & { state: EventPartitionState }> {
   const { set: partitions, retired, retiredMaxSeq } = await PartitionSet.load(driver);
   const floor = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
     SEQ_FLOOR,
   ]);
+  const { dictionary } = codec;
   // Seqs are assigned here (this process is the database's only writer) rather than by SQLite's
   // rowid, so a number is never reused, even after the newest rows were dropped with their
   // partition: the rollup checkpoint relies on it.
   let nextSeq = Math.max(partitions.maxSeq(), retiredMaxSeq, checkpoint, floor[0]?.value ?? 0) + 1;
+
+  /** Rows of a query on the partition of `day`; none if the day was dropped meanwhile (no such table). */
+  const onDay = async <T>(day: number, sql: string, args: SqlValue[]): Promise<T[]> => {
+    try {
+      return await driver.all<T>(sql, args);
+    } catch (error) {
+      if (!partitions.has(day)) return [];
+      throw error;
+    }
+  };
+  /** A query over the partitions `days()` names; asked again without a day that was dropped meanwhile. */
+  const onDays = async <T>(days: () => number[], build: (days: number[]) => SqlStatement): Promise<T[]> => {
+    for (;;) {
+      const now = days();
+      if (now.length === 0) return [];
+      const q = build(now);
+      try {
+        return await driver.all<T>(q.sql, q.args);
+      } catch (error) {
+        if (now.every((d) => partitions.has(d))) throw error;
+      }
+    }
+  };
+  const afterSeq = (columns: (day: number) => string, after: number) => (day: number) => ({
+    columns: columns(day),
+    where: "seq > ?",
+    args: [after],
+  });
+  const owners = async (ids: readonly string[]) => {
+    const owner = new Map<string, number>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const args: SqlValue[] = [];
+      for (const id of chunk) pushId(args, id);
+      const rows = await driver.all<{ id: string; seq: number }>(
+        `SELECT ${ID_TEXT_SQL} AS id, seq FROM event_ids WHERE id IN (${chunk.map(() => ID_SQL).join(", ")})`,
+        args,
+      );
+      for (const r of rows) owner.set(r.id, r.seq);
+    }
+    return owner;
+  };
 
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },
@@ -101,59 +164,49 @@ export async function sqliteEvents(
         return day;
       });
       // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
-      // claimed in input order, so the first of two equal ids in one batch wins; then each day's
-      // rows go in where their own claim holds (`claimed` matches id and seq).
+      // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
+      // claims, its rows go into their day's partition where their own claim holds.
       const claims: number[] = [];
+      const uuids = events.map((e) => isCanonicalUuid(e.id));
       for (const [from, n] of chunks(0, events.length)) {
         const args: SqlValue[] = [];
-        for (let i = from; i < from + n; i++) args.push(events[i].id, days[i], firstSeq + i);
+        for (let i = from; i < from + n; i++) {
+          pushId(args, events[i].id, uuids[i]);
+          args.push(days[i], firstSeq + i);
+        }
         claims.push(statements.length);
         statements.push({ sql: claimSql(n), args });
-      }
-      const byDay = new Map<number, number[]>();
-      days.forEach((d, i) => byDay.get(d)?.push(i) ?? byDay.set(d, [i]));
-      for (const [day, indexes] of byDay) {
-        for (const [from, n] of chunks(0, indexes.length)) {
-          const args: SqlValue[] = [];
-          for (let k = from; k < from + n; k++) {
-            const i = indexes[k];
-            const e = events[i];
-            args.push(
-              firstSeq + i,
-              e.id,
-              e.deviceId,
-              e.eventType,
-              e.value,
-              e.timestamp,
-              e.receivedAt,
-              e.partition,
-              e.metadata ? JSON.stringify(e.metadata) : null,
-              e.data ? JSON.stringify(e.data) : null,
-            );
+        const byDay = new Map<number, number[]>();
+        for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
+        for (const [day, indexes] of byDay) {
+          for (const [at, size] of chunks(0, indexes.length)) {
+            const rows: SqlValue[] = [];
+            for (let k = at; k < at + size; k++) {
+              const i = indexes[k];
+              codec.pushRow(rows, events[i], firstSeq + i, day * DAY_MS, uuids[i]);
+            }
+            // Right after claims that all succeeded (one day, the common case) no row needs its check.
+            rows.push(size === n ? n : -1);
+            statements.push({ sql: insertRowsSql(day, size), args: rows });
           }
-          statements.push({ sql: insertRowsSql(day, n), args });
         }
       }
+      // Codes the rows above were given for new names go in with them.
+      const names = dictionary.pending();
+      statements.push(...names.statements);
       for (const r of records) statements.push(idempotencyStatement(r));
       const changes = await driver.writeBatch(statements).catch((error) => {
         if (!(error instanceof GuardFailedError)) throw error;
         const record = guarded[error.statement] ?? -1;
         throw record < 0 ? new InactiveKeyError() : new StalePredictionError(record);
       });
+      names.confirm();
       for (const day of created) partitions.add(day);
       const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
       // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
       let holds = (_i: number) => true;
       if (claimed !== events.length) {
-        const owner = new Map<string, number>();
-        for (let i = 0; i < events.length; i += 500) {
-          const ids = events.slice(i, i + 500).map((e) => e.id);
-          const rows = await driver.all<{ id: string; seq: number }>(
-            `SELECT id, seq FROM event_ids WHERE id IN (${ids.map(() => "?").join(", ")})`,
-            ids,
-          );
-          for (const r of rows) owner.set(r.id, r.seq);
-        }
+        const owner = await owners(events.map((e) => e.id));
         holds = (i) => owner.get(events[i].id) === firstSeq + i;
       }
       const outcomes = events.map((_, i): CommitOutcome => {
@@ -164,102 +217,134 @@ export async function sqliteEvents(
       return { outcomes, firstSeq };
     },
 
-    async eventsAfter(afterSeq, limit) {
-      const days = partitions.withSeqAbove(afterSeq);
-      if (days.length === 0) return [];
-      const q = seqOrderedUnion(days, POINT_COLUMNS, "seq > ?", [afterSeq], limit);
-      return (await driver.all<PointRow>(q.sql, q.args)).map(toPoint);
+    async eventsAfter(after, limit) {
+      const rows = await onDays<PointRow>(
+        () => partitions.withSeqAbove(after),
+        (days) => seqOrderedUnion(days, afterSeq(pointColumns, after), limit),
+      );
+      return rows.map((r) => codec.point(r));
     },
 
-    async readEventsAfter(afterSeq, limit) {
-      const days = partitions.withSeqAbove(afterSeq);
-      if (days.length === 0) return [];
-      const q = seqOrderedUnion(days, EVENT_FIELDS, "seq > ?", [afterSeq], limit);
-      return (await driver.all<EventRow>(q.sql, q.args)).map(toStoredEvent);
+    async readEventsAfter(after, limit) {
+      const rows = await onDays<EventRow>(
+        () => partitions.withSeqAbove(after),
+        (days) => seqOrderedUnion(days, afterSeq(eventColumns, after), limit),
+      );
+      return rows.map((r) => codec.event(r));
     },
 
     async eventPointsSince(fromTs, limit) {
-      const days = partitions.overlapping(fromTs);
-      if (days.length === 0) return [];
-      const q = seqOrderedUnion(days, POINT_COLUMNS, "ts >= ?", [fromTs], limit);
-      return (await driver.all<PointRow>(q.sql, q.args)).map(toPoint);
+      const rows = await onDays<PointRow>(
+        () => partitions.overlapping(fromTs),
+        (days) =>
+          seqOrderedUnion(
+            days,
+            (d) => ({ columns: pointColumns(d), where: "ms >= ?", args: [fromTs - d * DAY_MS] }),
+            limit,
+          ),
+      );
+      return rows.map((r) => codec.point(r));
     },
 
     async scanEventPoints(query) {
-      const days = partitions.overlapping(query.from, query.to);
-      const where = ["ts >= ?", "ts < ?", "event_type = ?"];
-      const args: SqlValue[] = [query.from, query.to, query.eventType];
+      // The time bounds are bound per day (times are stored relative to it), the rest once.
+      const where = ["ms >= ?", "ms < ?", "type = ?"];
+      const args: SqlValue[] = [dictionary.lookup("type", query.eventType)];
       if (query.deviceIds) {
-        where.push(`device_id IN (${query.deviceIds.map(() => "?").join(", ")})`);
-        args.push(...query.deviceIds);
+        where.push(`device IN (${query.deviceIds.map(() => "?").join(", ")})`);
+        args.push(...query.deviceIds.map((id) => dictionary.lookup("device", id)));
       }
       for (const [key, value] of query.metadata ?? []) {
-        // Text tags compare as text, numeric tags by number, booleans by their JSON text.
+        // Text tags compare as text, numeric tags by number, booleans by their JSON text: interned
+        // tag sets are matched here, inline ones (their JSON's bytes) by SQLite.
         const path = `$."${key.replaceAll('"', '""')}"`;
         const number = Number(value);
-        where.push(`(CASE json_type(metadata, ?)
-            WHEN 'text' THEN json_extract(metadata, ?) = ?
-            WHEN 'integer' THEN json_extract(metadata, ?) = ?
-            WHEN 'real' THEN json_extract(metadata, ?) = ?
+        const n = value.trim() !== "" && Number.isFinite(number) ? number : null;
+        const json = "CAST(metadata AS TEXT)";
+        where.push(
+          `(metadata IN (SELECT value FROM json_each(?)) OR (typeof(metadata) = 'blob' AND CASE json_type(${json}, ?)
+            WHEN 'text' THEN json_extract(${json}, ?) = ?
+            WHEN 'integer' THEN json_extract(${json}, ?) = ?
+            WHEN 'real' THEN json_extract(${json}, ?) = ?
             WHEN 'true' THEN ? = 'true'
             WHEN 'false' THEN ? = 'false'
-            ELSE 0 END)`);
-        const n = value.trim() !== "" && Number.isFinite(number) ? number : null;
-        args.push(path, path, value, path, n, path, n, value, value);
+            ELSE 0 END))`,
+        );
+        const codes = dictionary.tagCodes((tags) => tagEquals(tags, key, value, n));
+        args.push(JSON.stringify(codes), path, path, value, path, n, path, n, value, value);
       }
       const points: CommittedEventPoint[] = [];
-      for (const day of days) {
+      for (const day of partitions.overlapping(query.from, query.to)) {
         const left = query.limit - points.length;
         if (left <= 0) break;
-        const rows = await driver.all<PointRow>(
-          `SELECT ${POINT_COLUMNS} FROM ${partitionTable(day)} WHERE ${where.join(" AND ")} LIMIT ?`,
-          [...args, left],
+        const start = day * DAY_MS;
+        const rows = await onDay<PointRow>(
+          day,
+          `SELECT ${pointColumns(day)} FROM ${partitionTable(day)} WHERE ${where.join(" AND ")} LIMIT ?`,
+          [query.from - start, query.to - start, ...args, left],
         );
-        for (const r of rows) points.push(toPoint(r));
+        for (const r of rows) points.push(codec.point(r));
       }
       return points;
     },
 
     async getEvent(id) {
+      const args: SqlValue[] = [];
+      pushId(args, id);
       const refs = await driver.all<{ day: number; seq: number }>(
-        "SELECT day, seq FROM event_ids WHERE id = ?",
-        [id],
+        `SELECT day, seq FROM event_ids WHERE id = ${ID_SQL}`,
+        args,
       );
       if (!refs.length || !partitions.has(refs[0].day)) return null;
-      const rows = await driver.all<EventRow>(
-        `SELECT ${EVENT_FIELDS} FROM ${partitionTable(refs[0].day)} WHERE seq = ?`,
-        [refs[0].seq],
+      const { day, seq } = refs[0];
+      const rows = await onDay<EventRow>(
+        day,
+        `SELECT ${eventColumns(day)} FROM ${partitionTable(day)} WHERE seq = ?`,
+        [seq],
       );
-      return rows.length ? toStoredEvent(rows[0]) : null;
+      return rows.length ? codec.event(rows[0]) : null;
     },
 
     async listEvents(query) {
-      const where: string[] = [];
-      const args: SqlValue[] = [];
-      const filters: [string, SqlValue | undefined][] = [
-        ["device_id = ?", query.deviceId],
-        ["event_type = ?", query.eventType],
-        ["ts >= ?", query.from],
-        ["ts < ?", query.to],
-      ];
-      for (const [clause, value] of filters) {
-        if (value === undefined) continue;
-        where.push(clause);
-        args.push(value);
-      }
       const asc = query.order === "asc";
       let lower = query.from;
       let upper = query.to;
       if (query.after) {
-        // The plain bound first, so the index range starts at the position, not at `from`.
-        where.push(asc ? "ts >= ?" : "ts <= ?");
-        where.push(asc ? "(ts > ? OR (ts = ? AND seq > ?))" : "(ts < ? OR (ts = ? AND seq < ?))");
-        args.push(query.after.timestamp, query.after.timestamp, query.after.timestamp, query.after.seq);
         if (asc) lower = Math.max(lower ?? -Infinity, query.after.timestamp);
         else upper = Math.min(upper ?? Infinity, query.after.timestamp + 1);
       }
-      const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
-      const order = asc ? "ts ASC, seq ASC" : "ts DESC, seq DESC";
+      /** The condition and arguments on the partition of `day` (its times relative to its start). */
+      const conditions = (day: number) => {
+        const start = day * DAY_MS;
+        const where: string[] = [];
+        const args: SqlValue[] = [];
+        const filters: [string, SqlValue | undefined][] = [
+          [
+            "device = ?",
+            query.deviceId === undefined ? undefined : dictionary.lookup("device", query.deviceId),
+          ],
+          [
+            "type = ?",
+            query.eventType === undefined ? undefined : dictionary.lookup("type", query.eventType),
+          ],
+          ["ms >= ?", query.from === undefined ? undefined : query.from - start],
+          ["ms < ?", query.to === undefined ? undefined : query.to - start],
+        ];
+        for (const [clause, value] of filters) {
+          if (value === undefined) continue;
+          where.push(clause);
+          args.push(value);
+        }
+        if (query.after) {
+          // The plain bound first, so the index range starts at the position, not at `from`.
+          const at = query.after.timestamp - start;
+          where.push(asc ? "ms >= ?" : "ms <= ?");
+          where.push(asc ? "(ms > ? OR (ms = ? AND seq > ?))" : "(ms < ? OR (ms = ? AND seq < ?))");
+          args.push(at, at, at, query.after.seq);
+        }
+        return { clause: where.length ? `WHERE ${where.join(" AND ")}` : "", args };
+      };
+      const order = asc ? "ms ASC, seq ASC" : "ms DESC, seq DESC";
       // In listing order partition by partition; each later one holds only later events (in that
       // order), so stop once full.
       const days = partitions.overlapping(lower, upper);
@@ -268,26 +353,19 @@ export async function sqliteEvents(
       for (const day of days) {
         const left = query.limit - out.length;
         if (left <= 0) break;
-        const rows = await driver.all<EventRow>(
-          `SELECT ${EVENT_FIELDS} FROM ${partitionTable(day)} ${clause} ORDER BY ${order} LIMIT ?`,
+        const { clause, args } = conditions(day);
+        const rows = await onDay<EventRow>(
+          day,
+          `SELECT ${eventColumns(day)} FROM ${partitionTable(day)} ${clause} ORDER BY ${order} LIMIT ?`,
           [...args, left],
         );
-        for (const r of rows) out.push(toStoredEvent(r));
+        for (const r of rows) out.push(codec.event(r));
       }
       return out;
     },
 
     async findExistingEventIds(ids) {
-      const found = new Set<string>();
-      for (let i = 0; i < ids.length; i += 500) {
-        const chunk = ids.slice(i, i + 500);
-        const rows = await driver.all<{ id: string }>(
-          `SELECT id FROM event_ids WHERE id IN (${chunk.map(() => "?").join(", ")})`,
-          chunk,
-        );
-        for (const r of rows) found.add(r.id);
-      }
-      return found;
+      return new Set((await owners(ids)).keys());
     },
   };
 }
@@ -307,9 +385,16 @@ function activeKeysGuard(keys: KeyGuard): SqlStatement {
 /** A guard that holds while the prediction behind `record` holds (see `IdempotencyRecord`). */
 function predictionGuard(record: IdempotencyRecord, newIds: readonly string[]): SqlStatement {
   return {
+    // Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null].
     sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE key_id = ? AND idem_key = ?" +
-      " AND expires_at > ?) AND NOT EXISTS (SELECT 1 FROM event_ids WHERE id IN (SELECT value FROM json_each(?)))",
-    args: [record.keyId, record.idemKey, record.createdAt, JSON.stringify(newIds)],
+      " AND expires_at > ?) AND NOT EXISTS (SELECT 1 FROM event_ids WHERE id IN" +
+      " (SELECT coalesce(unhex(value ->> 0, '-'), value ->> 1) FROM json_each(?)))",
+    args: [
+      record.keyId,
+      record.idemKey,
+      record.createdAt,
+      JSON.stringify(newIds.map((id) => (isCanonicalUuid(id) ? [id, null] : [null, id]))),
+    ],
     expectRows: 1,
   };
 }

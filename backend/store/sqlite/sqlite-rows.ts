@@ -1,30 +1,11 @@
 /**
  * Row shapes of the SQLite tables and their mapping to and from the `Store`
  * port's records, kept apart from the store's queries (`sqlite-store.ts`).
+ * Raw event rows have their own encoding (`event-encoding.ts`).
  */
-import type { StoredEvent } from "../../../shared/event.ts";
 import type { AggState } from "../../stream/aggregate.ts";
-import type {
-  ApiKeyRecord,
-  CommittedEventPoint,
-  IdempotencyRecord,
-  ImportJobRecord,
-  RollupRecord,
-} from "../store.ts";
+import type { ApiKeyRecord, IdempotencyRecord, ImportJobRecord, RollupRecord } from "../store.ts";
 import type { SqlStatement, SqlValue } from "./sql-driver.ts";
-
-export interface EventRow {
-  seq: number;
-  id: string;
-  device_id: string;
-  event_type: string;
-  value: number | null;
-  ts: number;
-  received_at: number;
-  partition: number;
-  metadata: string | null;
-  data: string | null;
-}
 
 export interface IdempotencyRow {
   key_id: string;
@@ -103,27 +84,8 @@ export interface ImportJobRow {
   finished_at: number | null;
 }
 
-export interface PointRow {
-  seq: number;
-  device_id: string;
-  event_type: string;
-  value: number | null;
-  ts: number;
-  received_at: number;
-  partition: number;
-}
-
 /** The all-device series is stored under this device id (real device ids are never empty). */
 export const ALL_DEVICES = "";
-
-export function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    ...toPoint(r),
-    id: r.id,
-    metadata: r.metadata === null ? null : JSON.parse(r.metadata),
-    data: r.data === null ? null : JSON.parse(r.data),
-  };
-}
 
 export function toApiKey(r: KeyRow): ApiKeyRecord {
   return {
@@ -146,18 +108,6 @@ export function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
     sql: `INSERT OR REPLACE INTO idempotency_records
             (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
-  };
-}
-
-export function toPoint(r: PointRow): CommittedEventPoint {
-  return {
-    seq: r.seq,
-    deviceId: r.device_id,
-    eventType: r.event_type,
-    value: r.value,
-    timestamp: r.ts,
-    receivedAt: r.received_at,
-    partition: r.partition,
   };
 }
 

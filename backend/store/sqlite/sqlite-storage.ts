@@ -5,7 +5,7 @@
  * the group committer's commits interleave with a drop.
  */
 import type { StorageLayout, StorageLifecycle } from "../storage-store.ts";
-import { DAY_MS, dayOf, isoDay, partitionTable, retiredTable } from "./event-partitions.ts";
+import { DAY_MS, dayOf, isoDay, partitionTable, partitionTrees, retiredTable } from "./event-partitions.ts";
 import { type EventPartitionState, seqFloorStatement } from "./sqlite-events.ts";
 import { ALL_DEVICES, type RollupRow, toRollup } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
@@ -15,6 +15,8 @@ const STATE_COLUMNS =
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
+/** Rows (with their ids) one drop transaction deletes. */
+const DROP_CHUNK_ROWS = 2000;
 
 export function sqliteStorage(
   driver: SqlDriver,
@@ -37,25 +39,26 @@ export function sqliteStorage(
     return total;
   };
 
-  const finishDrop = async (day: number, idChunk: number) => {
+  const finishDrop = async (day: number, chunkRows: number) => {
     const table = retiredTable(day);
     const [{ n }] = await driver.all<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
-    // Forget the day's ids a chunk at a time (seq ranges of the retired table), each chunk its own
-    // short transaction; `day = ?` keeps an id that was stored again for another day.
-    let after = 0;
+    // Empty the table a seq range at a time, each range with its ids in one short transaction: a
+    // commit then waits for one range at most, where one DROP of a large table holds the writer for
+    // as long as freeing all of its pages takes. `day = ?` keeps an id stored again for another day.
     for (;;) {
       const edge = await driver.all<{ seq: number }>(
-        `SELECT seq FROM ${table} WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?`,
-        [after, idChunk - 1],
+        `SELECT seq FROM ${table} ORDER BY seq LIMIT 1 OFFSET ?`,
+        [chunkRows - 1],
       );
       const upper = edge.length ? edge[0].seq : Number.MAX_SAFE_INTEGER;
-      await driver.writeBatch([{
-        sql:
-          `DELETE FROM event_ids WHERE day = ? AND id IN (SELECT id FROM ${table} WHERE seq > ? AND seq <= ?)`,
-        args: [day, after, upper],
-      }]);
+      await driver.writeBatch([
+        {
+          sql: `DELETE FROM event_ids WHERE day = ? AND id IN (SELECT id FROM ${table} WHERE seq <= ?)`,
+          args: [day, upper],
+        },
+        { sql: `DELETE FROM ${table} WHERE seq <= ?`, args: [upper] },
+      ]);
       if (!edge.length) break;
-      after = upper;
     }
     await driver.writeBatch([{ sql: `DROP TABLE ${table}`, args: [] }, seqFloorStatement(state.lastSeq())]);
     retired.splice(retired.indexOf(day), 1);
@@ -84,7 +87,7 @@ export function sqliteStorage(
 
     async dropEventPartition(start, options = {}) {
       const day = dayOf(start);
-      const idChunk = Math.max(1, options.idChunk ?? 2000);
+      const chunkRows = Math.max(1, options.chunkRows ?? DROP_CHUNK_ROWS);
       if (partitions.has(day)) {
         // Unreadable from now on (reads consult the set); a commit that still carries an event of
         // this day recreates an empty partition, which the next retention pass drops.
@@ -104,12 +107,12 @@ export function sqliteStorage(
       } else if (!retired.includes(day)) {
         return { rows: 0 };
       }
-      return finishDrop(day, idChunk);
+      return finishDrop(day, chunkRows);
     },
 
     async resumeDrops() {
       const days = [...retired];
-      for (const day of days) await finishDrop(day, 2000);
+      for (const day of days) await finishDrop(day, DROP_CHUNK_ROWS);
       return days.length;
     },
 
@@ -170,21 +173,24 @@ export function sqliteStorage(
     async layout(): Promise<StorageLayout> {
       const out: StorageLayout["partitions"] = [];
       for (const d of partitions.days()) {
-        const t = partitionTable(d);
         const [r] = await driver.all<{ n: number; lo: number | null; hi: number | null }>(
-          `SELECT count(*) AS n, min(ts) AS lo, max(ts) AS hi FROM ${t}`,
-        );
+          `SELECT count(*) AS n, min(ms) AS lo, max(ms) AS hi FROM ${partitionTable(d)}`,
+        ).catch(() => [{ n: 0, lo: null, hi: null }]);
+        const start = d * DAY_MS;
         out.push({
           day: isoDay(d),
-          start: d * DAY_MS,
-          end: (d + 1) * DAY_MS,
+          start,
+          end: start + DAY_MS,
           rows: r.n,
-          bytes: await bytesOf([t, `${t}_ts`, `${t}_device_ts`]),
-          oldest: r.lo,
-          newest: r.hi,
+          bytes: await bytesOf(partitionTrees(d)),
+          oldest: r.lo === null ? null : start + r.lo,
+          newest: r.hi === null ? null : start + r.hi,
         });
       }
       const [ids] = await driver.all<{ n: number }>("SELECT count(*) AS n FROM event_ids");
+      const codes = await driver.all<{ kind: number; n: number }>(
+        "SELECT kind, count(*) AS n FROM event_dictionary GROUP BY kind ORDER BY kind",
+      );
       const rollups = await driver.all<{ resolution: number; n: number; lo: number; hi: number }>(
         "SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi FROM rollups GROUP BY resolution ORDER BY resolution",
       );
@@ -197,6 +203,12 @@ export function sqliteStorage(
       return {
         partitions: out,
         eventIds: { rows: ids.n, bytes: await bytesOf(["event_ids"]) },
+        dictionary: {
+          devices: codes.find((c) => c.kind === 0)?.n ?? 0,
+          eventTypes: codes.find((c) => c.kind === 1)?.n ?? 0,
+          tagSets: codes.find((c) => c.kind === 2)?.n ?? 0,
+          bytes: await bytesOf(["event_dictionary"]),
+        },
         rollups: rollups.map((r) => ({ resolution: r.resolution, rows: r.n, oldest: r.lo, newest: r.hi })),
         rollupBytes: await bytesOf(["rollups", "series"]),
         file: {

@@ -5,6 +5,8 @@
  * (node:sqlite or libSQL), so these files are the same on every runtime.
  */
 import type { AuditEntry, IdempotencyRecord, Store, StoreStats } from "../store.ts";
+import { EventDictionary, type NameKind } from "./event-dictionary.ts";
+import { EventCodec, type PayloadCodec } from "./event-encoding.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { sqliteDeadLetters } from "./sqlite-dead-letters.ts";
 import { sqliteEvents } from "./sqlite-events.ts";
@@ -26,6 +28,13 @@ export interface SqliteStoreOptions {
   driver: SqlDriver;
   /** Memory for cached scalar rollup columns (see rollup-cache.ts), bytes; default 256 MiB. */
   rollupCacheBytes?: number;
+  /**
+   * Compresses event payloads from `COMPRESS_PAYLOAD_CHARS` on (event-encoding.ts); without one
+   * payloads are stored as JSON text, and a compressed payload cannot be read.
+   */
+  payloadCodec?: PayloadCodec;
+  /** Most dictionary codes per kind (event-dictionary.ts; default `DEFAULT_DICTIONARY_CAPS`). */
+  dictionaryCaps?: Partial<Record<NameKind, number>>;
 }
 
 const IMPORT_JOB_COLUMNS =
@@ -36,7 +45,15 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   const { driver } = options;
   await migrate(driver);
   const { forgetCached, ...rollups } = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
-  const { state: partitions, ...events } = await sqliteEvents(driver, await rollups.rollupCheckpoint());
+  const codec = new EventCodec(
+    await EventDictionary.load(driver, options.dictionaryCaps),
+    options.payloadCodec ?? null,
+  );
+  const { state: partitions, ...events } = await sqliteEvents(
+    driver,
+    await rollups.rollupCheckpoint(),
+    codec,
+  );
   const storage = sqliteStorage(driver, partitions, forgetCached);
   const deadLetters = await sqliteDeadLetters(driver);
 

@@ -143,8 +143,17 @@ try {
   // Drop the day, then reclaim its pages, while another day takes single-event commits back to back.
   let stop = false;
   const commits: [number, number][] = [];
+  // Each commit waits for the next macrotask first, like a request arriving: with an in-thread driver
+  // a loop of awaited commits alone would never let the drop's steps run.
+  const nextTurn = () =>
+    new Promise<void>((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => (channel.port1.close(), resolve());
+      channel.port2.postMessage(null);
+    });
   const prober = (async () => {
     while (!stop) {
+      await nextTurn();
       const t = performance.now();
       await store.commitEvents([{ ...makeBatch(0, 1)[0], timestamp: T0 + DAY + commits.length }]);
       commits.push([t, performance.now()]);

@@ -1,40 +1,22 @@
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
-import { loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
-import { createPulseStream, type PulseStream } from "../server.ts";
+import { type PulseStream } from "../server.ts";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
-import { failingRollupWrites } from "../testing/store-faults.ts";
-import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
+import { openFaultyServer, postEvents } from "../testing/faulty-server.ts";
+import { FakeClock, withTempDir } from "../testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const RESOLUTIONS = [60_000, 3_600_000];
 const BACKOFF = 60_000;
 
-async function open(dir: string, clock: FakeClock) {
-  const config = loadConfig({
-    DATABASE_URL: `file:${join(dir, "auto.db")}`,
-    BOOTSTRAP_API_KEY: TEST_KEY,
-    LOG_LEVEL: "silent",
-    ROLLUP_FLUSH_MS: "60000",
-    ROLLUP_FLUSH_MAX_ATTEMPTS: "2",
-    ROLLUP_REPLAY_BACKOFF_MS: String(BACKOFF),
-    ROLLUP_REPLAY_MAX_ATTEMPTS: "3",
-    WINDOW_RESOLUTIONS: "1m,1h",
+const open = (dir: string, clock: FakeClock) =>
+  openFaultyServer(dir, clock, {
+    file: "auto.db",
+    env: {
+      ROLLUP_FLUSH_MAX_ATTEMPTS: "2",
+      ROLLUP_REPLAY_BACKOFF_MS: String(BACKOFF),
+      ROLLUP_REPLAY_MAX_ATTEMPTS: "3",
+    },
   });
-  const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" });
-  const { wrapped, faults } = failingRollupWrites(driver);
-  const server = await createPulseStream(config, {
-    driver: wrapped,
-    logger: createLogger("silent"),
-    clock,
-    print: () => {},
-    retentionTimer: false,
-    autoReplayTimer: false,
-  });
-  return { server, faults };
-}
 
 /** Posts `n` events and parks their flush (two failed flushes); resolves with the dead letter. */
 async function park(server: PulseStream, from: number, n: number) {
@@ -45,12 +27,7 @@ async function park(server: PulseStream, from: number, n: number) {
     value: i,
     timestamp: NOW - 3_600_000 + (from + i) * 1000,
   }));
-  const res = await server.app.request("http://localhost/v1/events", {
-    method: "POST",
-    body: JSON.stringify(events),
-    headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
-  });
-  expect(res.status).toBe(202);
+  expect((await postEvents(server, events)).status).toBe(202);
   await server.stream!.flush();
   await server.stream!.flush();
   const [letter] = await server.deadLetters.list({ kind: "rollup-flush", pending: true, limit: 1 });

@@ -1,36 +1,17 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
-import { loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
-import { createPulseStream, type PulseStream } from "../server.ts";
-import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
+import type { PulseStream } from "../server.ts";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
-import { failingRollupWrites, repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
+import { repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
+import { openFaultyServer } from "../testing/faulty-server.ts";
 import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const RESOLUTIONS = [60_000, 3_600_000];
 
-async function open(dir: string, clock: FakeClock, wrap?: (d: SqlDriver) => SqlDriver) {
-  const config = loadConfig({
-    DATABASE_URL: `file:${join(dir, "dl.db")}`,
-    BOOTSTRAP_API_KEY: TEST_KEY,
-    LOG_LEVEL: "silent",
-    ROLLUP_FLUSH_MS: "60000",
-    ROLLUP_FLUSH_MAX_ATTEMPTS: "3",
-    WINDOW_RESOLUTIONS: "1m,1h",
-  });
-  const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "auto" });
-  const server = await createPulseStream(config, {
-    driver: wrap ? wrap(driver) : driver,
-    logger: createLogger("silent"),
-    clock,
-    print: () => {},
-    retentionTimer: false,
-  });
-  return { server, driver };
-}
+const open = (dir: string, clock: FakeClock) =>
+  openFaultyServer(dir, clock, { file: "dl.db", env: { ROLLUP_FLUSH_MAX_ATTEMPTS: "3" } });
 
 const request = (server: PulseStream, path: string, init: RequestInit = {}) =>
   server.app.request(`http://localhost${path}`, {
@@ -51,12 +32,7 @@ describe("Dead letters", () => {
   it("parks a rollup flush that keeps failing, keeps it, and replays it exactly once", async () => {
     await withTempDir(async (dir) => {
       const clock = new FakeClock(NOW);
-      let faults!: { failing: boolean; refused: number };
-      const { server } = await open(dir, clock, (d) => {
-        const f = failingRollupWrites(d);
-        faults = f.faults;
-        return f.wrapped;
-      });
+      const { server, faults } = await open(dir, clock);
       try {
         expect(
           (await request(server, "/v1/events", { method: "POST", body: JSON.stringify(events(0, 50)) }))

@@ -6,44 +6,21 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
-import { loadConfig } from "../config.ts";
-import { createLogger } from "../logger.ts";
-import { createPulseStream, type PulseStream } from "../server.ts";
+import { type PulseStream } from "../server.ts";
 import { expectRollupsMatchEvents } from "../testing/rollup-check.ts";
-import { failingRollupWrites, repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
-import { FakeClock, TEST_KEY, withTempDir } from "../testing/with-app.ts";
+import { repairUndecodableRow, writeUndecodableRow } from "../testing/store-faults.ts";
+import { openFaultyServer, postEvents as post } from "../testing/faulty-server.ts";
+import { FakeClock, withTempDir } from "../testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 const DAY = 86_400_000;
 const RESOLUTIONS = [60_000, 3_600_000];
 
-async function open(dir: string, clock: FakeClock) {
-  const config = loadConfig({
-    DATABASE_URL: `file:${join(dir, "guard.db")}`,
-    BOOTSTRAP_API_KEY: TEST_KEY,
-    LOG_LEVEL: "silent",
-    ROLLUP_FLUSH_MS: "60000",
-    ROLLUP_FLUSH_MAX_ATTEMPTS: "2",
-    RETENTION_RAW_DAYS: "7",
-    WINDOW_RESOLUTIONS: "1m,1h",
-  });
-  const driver = await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "libsql" });
-  const { wrapped, faults } = failingRollupWrites(driver);
-  const server = await createPulseStream(config, {
-    driver: wrapped,
-    logger: createLogger("silent"),
-    clock,
-    print: () => {},
-    retentionTimer: false,
-  });
-  return { server, driver, faults };
-}
-
-const post = (server: PulseStream, body: unknown) =>
-  server.app.request("http://localhost/v1/events", {
-    method: "POST",
-    body: JSON.stringify(body),
-    headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
+const open = (dir: string, clock: FakeClock) =>
+  openFaultyServer(dir, clock, {
+    file: "guard.db",
+    env: { ROLLUP_FLUSH_MAX_ATTEMPTS: "2", RETENTION_RAW_DAYS: "7" },
+    preference: "libsql",
   });
 
 const batch = (prefix: string, n: number, ts: number) =>

@@ -6,37 +6,13 @@ import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
 import { zlibPayloadCodec } from "../../adapters/sqlite/zlib-payload-codec.ts";
 import type { StoredEvent } from "../../../shared/event.ts";
 import { event } from "../store-contract.ts";
-import { MIGRATIONS } from "./migrations.ts";
+import { migrateBefore, OLD_SCHEMA_TUNING as tuning } from "../../testing/old-schema.ts";
 import { V7_EVENT_FIELDS, v7PartitionDdl } from "./partition-migration.ts";
-import type { SqlDriver } from "./sql-driver.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 
-const tuning = {
-  cacheMb: 16,
-  walAutocheckpointPages: 1000,
-  synchronous: "normal" as const,
-  preference: "libsql" as const,
-};
 const DAY = 86_400_000;
 const T = Date.parse("2026-11-20T00:00:00.000Z");
 const UUID = "0190b2c4-1234-7abc-8def-0123456789ab";
-
-/** Applies the migrations before 14 as their code did (planned ones through their plan). */
-async function migrateTo13(driver: SqlDriver) {
-  await driver.exec(
-    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-  );
-  for (const m of MIGRATIONS.filter((m) => m.version < 14)) {
-    const sql = m.plan ? await m.plan(driver) : m.sql.split(";").map((s) => s.trim()).filter(Boolean);
-    await driver.writeBatch([
-      ...sql.map((s) => ({ sql: s, args: [] })),
-      {
-        sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)",
-        args: [m.version, m.name],
-      },
-    ]);
-  }
-}
 
 /** An event as migration 7's partitions held it. */
 function v7Row(seq: number, e: Omit<StoredEvent, "seq">, table: string) {
@@ -63,7 +39,7 @@ describe("Migration 14 (compact rows)", () => {
     const url = `file:${join(dir, "old.db")}`;
     try {
       const old = await openSqlDriver(url, tuning);
-      await migrateTo13(old);
+      await migrateBefore(old, 14);
       const events: StoredEvent[] = [
         { ...event(UUID, { timestamp: T + 5, metadata: { site: "a", n: 2 } }), seq: 3 },
         {

@@ -23,6 +23,7 @@ import {
 import { ROW_COLUMNS } from "./event-encoding.ts";
 import { DAY_MS, parsePartitionName, partitionDdl, partitionTable } from "./event-partitions.ts";
 import type { Migration } from "./migrations.ts";
+import { seqFloorFromSql } from "./partition-migration.ts";
 
 const H = "[0-9a-f]";
 /** The ids `pushId` stores as bytes, as a GLOB pattern (case-sensitive, exactly 36 chars). */
@@ -97,11 +98,7 @@ export const compactMigration: Migration = {
       "ALTER TABLE event_ids_v14 RENAME TO event_ids",
     );
     for (const table of retired) {
-      sql.push(
-        `INSERT INTO stream_state (name, value) SELECT 'seq_floor', seq FROM ${table} WHERE true ORDER BY seq DESC LIMIT 1
-          ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`,
-        `DROP TABLE ${table}`,
-      );
+      sql.push(seqFloorFromSql(table), `DROP TABLE ${table}`);
     }
     return sql;
   },

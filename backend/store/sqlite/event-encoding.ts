@@ -121,19 +121,11 @@ export class EventCodec {
   }
 
   event(r: EventRow): StoredEvent {
-    const d = this.dictionary;
-    return {
-      seq: r.seq,
+    return Object.assign(this.point(r), {
       id: r.id,
-      deviceId: d.name("device", r.device) ?? "",
-      eventType: d.name("type", r.type) ?? "",
-      value: r.value,
-      timestamp: r.ts,
-      receivedAt: r.ts + r.lag,
-      partition: r.partition,
-      metadata: d.tags(r.metadata),
+      metadata: this.dictionary.tags(r.metadata),
       data: this.#unpack(r.data),
-    };
+    });
   }
 
   #payload(data: EnrichedEvent["data"]): string | Uint8Array | null {

@@ -16,7 +16,7 @@
  *   UUIDs as bytes, times relative to the day, large payloads compressed.
  */
 import { compactMigration } from "./compact-migration.ts";
-import { partitionMigration } from "./partition-migration.ts";
+import { partitionMigration, V1_EVENT_COLUMNS } from "./partition-migration.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 
 export interface Migration {
@@ -32,18 +32,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: "events and api keys",
     sql: `
-      CREATE TABLE events (
-        seq         INTEGER PRIMARY KEY,
-        id          TEXT    NOT NULL,
-        device_id   TEXT    NOT NULL,
-        event_type  TEXT    NOT NULL,
-        value       REAL,
-        ts          INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        partition   INTEGER NOT NULL,
-        metadata    TEXT,
-        data        TEXT
-      );
+      CREATE TABLE events (${V1_EVENT_COLUMNS});
       CREATE UNIQUE INDEX events_id ON events (id);
       CREATE INDEX events_ts ON events (ts);
       CREATE INDEX events_device_ts ON events (device_id, ts);

@@ -3,16 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
-import { MIGRATIONS } from "./migrations.ts";
+import { migrateBefore, OLD_SCHEMA_TUNING as tuning } from "../../testing/old-schema.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 import { event } from "../store-contract.ts";
 
-const tuning = {
-  cacheMb: 16,
-  walAutocheckpointPages: 1000,
-  synchronous: "normal" as const,
-  preference: "libsql" as const,
-};
 const DAY = 86_400_000;
 const T = Date.parse("2026-11-20T00:00:00.000Z");
 
@@ -23,16 +17,7 @@ describe("Migration 7 (day partitions)", () => {
     try {
       // The layout of migrations 1–6, written the way that code wrote it.
       const old = await openSqlDriver(url, tuning);
-      await old.exec(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-      );
-      for (const m of MIGRATIONS.filter((m) => m.version <= 6)) {
-        await old.exec(m.sql);
-        await old.writeBatch([{
-          sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)",
-          args: [m.version, m.name],
-        }]);
-      }
+      await migrateBefore(old, 7);
       const rows = [
         [3, "a", T + 5], // day 0
         [7, "b", T + DAY - 1], // day 0, last ms

@@ -14,11 +14,8 @@ import type { Migration } from "./migrations.ts";
 export const V7_EVENT_FIELDS =
   "seq, id, device_id, event_type, value, ts, received_at, partition, metadata, data";
 
-/** A day partition as migration 7 made it: frozen, since a released migration never changes. */
-export function v7PartitionDdl(day: number): string[] {
-  const t = partitionTable(day);
-  return [
-    `CREATE TABLE IF NOT EXISTS ${t} (
+/** The columns of the raw event table of migration 1, which migration 7's partitions kept. */
+export const V1_EVENT_COLUMNS = `
       seq         INTEGER PRIMARY KEY,
       id          TEXT    NOT NULL,
       device_id   TEXT    NOT NULL,
@@ -28,11 +25,22 @@ export function v7PartitionDdl(day: number): string[] {
       received_at INTEGER NOT NULL,
       partition   INTEGER NOT NULL,
       metadata    TEXT,
-      data        TEXT
-    )`,
+      data        TEXT`;
+
+/** A day partition as migration 7 made it: frozen, since a released migration never changes. */
+export function v7PartitionDdl(day: number): string[] {
+  const t = partitionTable(day);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (${V1_EVENT_COLUMNS})`,
     `CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t} (ts)`,
     `CREATE INDEX IF NOT EXISTS ${t}_device_ts ON ${t} (device_id, ts)`,
   ];
+}
+
+/** SQL raising the seq floor (`stream_state.seq_floor`) to the highest seq in `table`. */
+export function seqFloorFromSql(table: string): string {
+  return `INSERT INTO stream_state (name, value) SELECT 'seq_floor', seq FROM ${table} WHERE true ORDER BY seq DESC LIMIT 1
+    ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`;
 }
 
 export const partitionMigration: Migration = {
@@ -56,8 +64,7 @@ export const partitionMigration: Migration = {
     }
     sql.push(
       `INSERT INTO event_ids (id, day, seq) SELECT id, ts / ${DAY_MS}, seq FROM events`,
-      `INSERT INTO stream_state (name, value) SELECT 'seq_floor', seq FROM events WHERE true ORDER BY seq DESC LIMIT 1
-        ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`,
+      seqFloorFromSql("events"),
       "DROP TABLE events",
     );
     return sql;

@@ -18,6 +18,23 @@ const SERIES_PER_STEP = 50;
 /** Rows (with their ids) one drop transaction deletes. */
 const DROP_CHUNK_ROWS = 2000;
 
+/**
+ * Lets the macrotasks already queued (the group committer's next commit, requests) run between two
+ * steps: with a driver that answers on the calling thread (libSQL, node:sqlite), awaiting it never
+ * leaves the microtask queue, and a drop would hold every commit until it ended. A message, not a
+ * timer: `setTimeout` waits behind a busy loop's immediates and would stretch a drop many times.
+ */
+function othersTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 export function sqliteStorage(
   driver: SqlDriver,
   state: EventPartitionState,
@@ -59,6 +76,7 @@ export function sqliteStorage(
         { sql: `DELETE FROM ${table} WHERE seq <= ?`, args: [upper] },
       ]);
       if (!edge.length) break;
+      await othersTurn();
     }
     await driver.writeBatch([{ sql: `DROP TABLE ${table}`, args: [] }, seqFloorStatement(state.lastSeq())]);
     retired.splice(retired.indexOf(day), 1);
@@ -128,6 +146,7 @@ export function sqliteStorage(
           args: [s.event_type, resolution, s.device_id, before],
         }));
         for (const n of await driver.writeBatch(statements)) deleted += n;
+        await othersTurn();
       }
       if (deleted > 0) forgetCachedRollups();
       return deleted;
@@ -150,6 +169,7 @@ export function sqliteStorage(
         if (now >= before) break;
         freed += before - now;
         before = now;
+        await othersTurn();
       }
       return freed;
     },

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { StoreUnavailableError } from "../errors.ts";
-import type { ApiKeyRecord, ImportJobRecord, Store } from "./store.ts";
+import { type ApiKeyRecord, type ImportJobRecord, StalePredictionError, type Store } from "./store.ts";
 import { Agg } from "../stream/aggregate.ts";
 
 export interface StoreHarness {
@@ -94,6 +94,41 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await expect(store.commitEvents([event("r2")], [{ ...record, idemKey: "j" }])).rejects.toBeInstanceOf(
           StoreUnavailableError,
         );
+      });
+    });
+
+    it("checks every predicted record in the commit: a stale one fails alone by index, nothing stored", async () => {
+      await withStore(async (store) => {
+        const record = (idemKey: string, id: string) => ({
+          keyId: "k",
+          idemKey,
+          fingerprint: `f-${idemKey}`,
+          status: 202,
+          body: `{"id":"${id}"}`,
+          createdAt: T0,
+          expiresAt: T0 + 1000,
+          predictedNewIds: [id],
+        });
+        // Already known to the store: a record of key "used" and the event id "taken"; an
+        // expired record of key "old" does not count.
+        await store.commitEvents([event("taken")], [
+          { ...record("used", "x"), predictedNewIds: undefined },
+          { ...record("old", "y"), expiresAt: T0, predictedNewIds: undefined },
+        ]);
+        const events = ["p0", "p1", "p2", "p3"].map((id) => event(id));
+        const fresh = [record("a", "p0"), record("b", "p1"), record("c", "p2"), record("old", "p3")];
+        for (const [index, stale] of [[1, record("used", "p1")], [2, record("c", "taken")]] as const) {
+          const records = fresh.map((r, i) => (i === index ? stale : r));
+          const error = await store.commitEvents(events, records).catch((e) => e);
+          expect(error).toBeInstanceOf(StalePredictionError);
+          expect(error.record).toBe(index);
+          expect(await store.findExistingEventIds(["p0", "p1", "p2", "p3"])).toEqual(new Set());
+          expect(await store.getIdempotencyRecord("k", "a", T0)).toBeNull();
+        }
+        expect((await store.commitEvents(events, fresh)).outcomes).toEqual(Array(4).fill("accepted"));
+        const { predictedNewIds: _, ...stored } = fresh[3];
+        expect(await store.getIdempotencyRecord("k", "old", T0)).toEqual(stored);
+        expect((await store.stats()).events).toBe(5);
       });
     });
 

@@ -7,6 +7,7 @@
  */
 import {
   type CommitOutcome,
+  type CommitResult,
   type CommittedEventPoint,
   type IdempotencyRecord,
   InactiveKeyError,
@@ -14,7 +15,7 @@ import {
   StalePredictionError,
   type Store,
 } from "../store.ts";
-import type { StoredEvent } from "../../../shared/event.ts";
+import type { EnrichedEvent, StoredEvent } from "../../../shared/event.ts";
 import type { Tags } from "./event-dictionary.ts";
 import {
   type EventCodec,
@@ -38,7 +39,7 @@ import {
   pointColumns,
   seqOrderedUnion,
 } from "./event-partitions.ts";
-import { idempotencyStatement } from "./sqlite-rows.ts";
+import { idempotencyStatements } from "./sqlite-rows.ts";
 import { GuardFailedError, type SqlDriver, type SqlStatement, type SqlValue } from "./sql-driver.ts";
 
 const SEQ_FLOOR = "seq_floor";
@@ -138,84 +139,102 @@ export async function sqliteEvents(
     return owner;
   };
 
+  /** `commitEvents`, with one prediction guard per record when `splitGuards` (see below). */
+  const commit = async (
+    events: readonly EnrichedEvent[],
+    records: readonly IdempotencyRecord[],
+    keys: KeyGuard | undefined,
+    splitGuards: boolean,
+  ): Promise<CommitResult> => {
+    const firstSeq = nextSeq;
+    nextSeq += events.length;
+    if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
+    // Guards first, before anything of this transaction is written; `guarded[i]` is what the
+    // guard at statement i protects: the keys, every predicted record, or the record of that index.
+    const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
+    const guarded: number[] = statements.map(() => KEYS_GUARD);
+    // Predictions are checked by one statement for the whole batch; when it fails, the commit is
+    // tried again with a guard per record, to learn whose prediction went stale.
+    const predicted = records.flatMap((r, i) => (r.predictedNewIds === undefined ? [] : [i]));
+    if (predicted.length > 1 && !splitGuards) {
+      statements.push(predictionsGuard(predicted.map((i) => records[i])));
+      guarded.push(BATCH_GUARD);
+    } else {
+      for (const i of predicted) {
+        statements.push(predictionsGuard([records[i]]));
+        guarded.push(i);
+      }
+    }
+    const created = new Set<number>();
+    const days = events.map((e) => {
+      const day = dayOf(e.timestamp);
+      if (!partitions.has(day) && !created.has(day)) {
+        created.add(day);
+        for (const sql of partitionDdl(day)) statements.push({ sql, args: [] });
+      }
+      return day;
+    });
+    // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
+    // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
+    // claims, its rows go into their day's partition where their own claim holds.
+    const claims: number[] = [];
+    const uuids = events.map((e) => isCanonicalUuid(e.id));
+    for (const [from, n] of chunks(0, events.length)) {
+      const args: SqlValue[] = [];
+      for (let i = from; i < from + n; i++) {
+        pushId(args, events[i].id, uuids[i]);
+        args.push(days[i], firstSeq + i);
+      }
+      claims.push(statements.length);
+      statements.push({ sql: claimSql(n), args });
+      const byDay = new Map<number, number[]>();
+      for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
+      for (const [day, indexes] of byDay) {
+        for (const [at, size] of chunks(0, indexes.length)) {
+          const rows: SqlValue[] = [];
+          for (let k = at; k < at + size; k++) {
+            const i = indexes[k];
+            codec.pushRow(rows, events[i], firstSeq + i, day * DAY_MS, uuids[i]);
+          }
+          // Right after claims that all succeeded (one day, the common case) no row needs its check.
+          rows.push(size === n ? n : -1);
+          statements.push({ sql: insertRowsSql(day, size), args: rows });
+        }
+      }
+    }
+    // Codes the rows above were given for new names go in with them.
+    const names = dictionary.pending();
+    statements.push(...names.statements);
+    statements.push(...idempotencyStatements(records));
+    const changes = await driver.writeBatch(statements).catch((error) => {
+      if (!(error instanceof GuardFailedError)) throw error;
+      const record = guarded[error.statement] ?? KEYS_GUARD;
+      if (record === BATCH_GUARD) return null;
+      throw record === KEYS_GUARD ? new InactiveKeyError() : new StalePredictionError(record);
+    });
+    // Some prediction of the batch went stale and nothing was committed: find whose.
+    if (changes === null) return commit(events, records, keys, true);
+    names.confirm();
+    for (const day of created) partitions.add(day);
+    const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
+    // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
+    let holds = (_i: number) => true;
+    if (claimed !== events.length) {
+      const owner = await owners(events.map((e) => e.id));
+      holds = (i) => owner.get(events[i].id) === firstSeq + i;
+    }
+    const outcomes = events.map((_, i): CommitOutcome => {
+      if (!holds(i)) return "duplicate";
+      partitions.noteSeq(days[i], firstSeq + i);
+      return "accepted";
+    });
+    return { outcomes, firstSeq };
+  };
+
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },
 
-    async commitEvents(events, records = [], keys) {
-      const firstSeq = nextSeq;
-      nextSeq += events.length;
-      if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
-      // Guards first, before anything of this transaction is written; `guarded[i]` is what the
-      // guard at statement i protects (-1: the keys, else the index of a record).
-      const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
-      const guarded: number[] = statements.map(() => -1);
-      records.forEach((r, i) => {
-        if (r.predictedNewIds === undefined) return;
-        statements.push(predictionGuard(r, r.predictedNewIds));
-        guarded.push(i);
-      });
-      const created = new Set<number>();
-      const days = events.map((e) => {
-        const day = dayOf(e.timestamp);
-        if (!partitions.has(day) && !created.has(day)) {
-          created.add(day);
-          for (const sql of partitionDdl(day)) statements.push({ sql, args: [] });
-        }
-        return day;
-      });
-      // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
-      // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
-      // claims, its rows go into their day's partition where their own claim holds.
-      const claims: number[] = [];
-      const uuids = events.map((e) => isCanonicalUuid(e.id));
-      for (const [from, n] of chunks(0, events.length)) {
-        const args: SqlValue[] = [];
-        for (let i = from; i < from + n; i++) {
-          pushId(args, events[i].id, uuids[i]);
-          args.push(days[i], firstSeq + i);
-        }
-        claims.push(statements.length);
-        statements.push({ sql: claimSql(n), args });
-        const byDay = new Map<number, number[]>();
-        for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
-        for (const [day, indexes] of byDay) {
-          for (const [at, size] of chunks(0, indexes.length)) {
-            const rows: SqlValue[] = [];
-            for (let k = at; k < at + size; k++) {
-              const i = indexes[k];
-              codec.pushRow(rows, events[i], firstSeq + i, day * DAY_MS, uuids[i]);
-            }
-            // Right after claims that all succeeded (one day, the common case) no row needs its check.
-            rows.push(size === n ? n : -1);
-            statements.push({ sql: insertRowsSql(day, size), args: rows });
-          }
-        }
-      }
-      // Codes the rows above were given for new names go in with them.
-      const names = dictionary.pending();
-      statements.push(...names.statements);
-      for (const r of records) statements.push(idempotencyStatement(r));
-      const changes = await driver.writeBatch(statements).catch((error) => {
-        if (!(error instanceof GuardFailedError)) throw error;
-        const record = guarded[error.statement] ?? -1;
-        throw record < 0 ? new InactiveKeyError() : new StalePredictionError(record);
-      });
-      names.confirm();
-      for (const day of created) partitions.add(day);
-      const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
-      // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
-      let holds = (_i: number) => true;
-      if (claimed !== events.length) {
-        const owner = await owners(events.map((e) => e.id));
-        holds = (i) => owner.get(events[i].id) === firstSeq + i;
-      }
-      const outcomes = events.map((_, i): CommitOutcome => {
-        if (!holds(i)) return "duplicate";
-        partitions.noteSeq(days[i], firstSeq + i);
-        return "accepted";
-      });
-      return { outcomes, firstSeq };
-    },
+    commitEvents: (events, records = [], keys) => commit(events, records, keys, false),
 
     async eventsAfter(after, limit) {
       const rows = await onDays<PointRow>(
@@ -382,19 +401,32 @@ function activeKeysGuard(keys: KeyGuard): SqlStatement {
   };
 }
 
-/** A guard that holds while the prediction behind `record` holds (see `IdempotencyRecord`). */
-function predictionGuard(record: IdempotencyRecord, newIds: readonly string[]): SqlStatement {
-  return {
+/** What a guard statement of a commit protects, besides the index of one record. */
+const KEYS_GUARD = -1;
+const BATCH_GUARD = -2;
+
+/**
+ * A guard that holds while the predictions behind every record of `predicted` hold (see
+ * `IdempotencyRecord`): none of their keys has an unexpired record, none of their ids is stored.
+ * One SQL text for any number of records. Records count as unexpired at the earliest `createdAt`
+ * of the batch, which can only make the guard fail more often, never hold wrongly.
+ */
+function predictionsGuard(predicted: readonly IdempotencyRecord[]): SqlStatement {
+  let now = Infinity;
+  const keys: string[][] = [];
+  const ids: (string | null)[][] = [];
+  for (const r of predicted) {
+    now = Math.min(now, r.createdAt);
+    keys.push([r.keyId, r.idemKey]);
     // Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null].
-    sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE key_id = ? AND idem_key = ?" +
-      " AND expires_at > ?) AND NOT EXISTS (SELECT 1 FROM event_ids WHERE id IN" +
-      " (SELECT coalesce(unhex(value ->> 0, '-'), value ->> 1) FROM json_each(?)))",
-    args: [
-      record.keyId,
-      record.idemKey,
-      record.createdAt,
-      JSON.stringify(newIds.map((id) => (isCanonicalUuid(id) ? [id, null] : [null, id]))),
-    ],
+    for (const id of r.predictedNewIds ?? []) ids.push(isCanonicalUuid(id) ? [id, null] : [null, id]);
+  }
+  return {
+    sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE (key_id, idem_key) IN" +
+      " (SELECT value ->> 0, value ->> 1 FROM json_each(?)) AND expires_at > ?) AND NOT EXISTS" +
+      " (SELECT 1 FROM event_ids WHERE id IN (SELECT coalesce(unhex(value ->> 0, '-'), value ->> 1)" +
+      " FROM json_each(?)))",
+    args: [JSON.stringify(keys), now, JSON.stringify(ids)],
     expectRows: 1,
   };
 }

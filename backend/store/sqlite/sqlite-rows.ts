@@ -6,6 +6,7 @@
 import type { AggState } from "../../stream/aggregate.ts";
 import type { ApiKeyRecord, IdempotencyRecord, ImportJobRecord, RollupRecord } from "../store.ts";
 import type { SqlStatement, SqlValue } from "./sql-driver.ts";
+import { chunks } from "./event-partitions.ts";
 
 export interface IdempotencyRow {
   key_id: string;
@@ -103,12 +104,32 @@ export function toApiKey(r: KeyRow): ApiKeyRecord {
   };
 }
 
-export function idempotencyStatement(r: IdempotencyRecord): SqlStatement {
-  return {
-    sql: `INSERT OR REPLACE INTO idempotency_records
-            (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
-  };
+/**
+ * The statements that write `records` (insert, or replace an expired one with the same key): one
+ * multi-row statement per power-of-two chunk, so a group commit of many idempotent requests runs
+ * a handful of statements rather than one per request, from a few SQL texts.
+ */
+export function idempotencyStatements(records: readonly IdempotencyRecord[]): SqlStatement[] {
+  return chunks(0, records.length).map(([from, n]) => {
+    const args: SqlValue[] = [];
+    for (let i = from; i < from + n; i++) {
+      const r = records[i];
+      args.push(r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt);
+    }
+    return { sql: insertRecordsSql(n), args };
+  });
+}
+
+const recordsSql = new Map<number, string>();
+function insertRecordsSql(n: number): string {
+  let sql = recordsSql.get(n);
+  if (sql === undefined) {
+    sql = "INSERT OR REPLACE INTO idempotency_records" +
+      " (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES " +
+      Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ");
+    recordsSql.set(n, sql);
+  }
+  return sql;
 }
 
 export function toState(r: StateColumns): AggState {

@@ -16,7 +16,7 @@ import { sqliteAlerts } from "./sqlite-alerts.ts";
 import {
   type AuditRow,
   type IdempotencyRow,
-  idempotencyStatement,
+  idempotencyStatements,
   type ImportJobRow,
   type KeyRow,
   toApiKey,
@@ -142,7 +142,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     async saveIdempotencyRecords(records) {
       if (records.length === 0) return;
-      await driver.writeBatch(records.map(idempotencyStatement));
+      await driver.writeBatch(idempotencyStatements(records));
     },
 
     async purgeIdempotencyRecords(now) {

@@ -10,7 +10,7 @@ import type { Clock } from "../clock.ts";
 import { NotFoundError, PayloadTooLargeError, RateLimitedError, ValidationError } from "../errors.ts";
 import { type IngestDeps, ingestEvents, type IngestResult } from "../ingest/ingest-service.ts";
 import type { Principal } from "../auth/api-keys.ts";
-import { StalePredictionError, type Store } from "../store/store.ts";
+import { type IdempotencyRecord, StalePredictionError, type Store } from "../store/store.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type EventsPayload, readEventsPayload, refusedEventCount } from "./body.ts";
 import { decodeCursor, encodeCursor, parseTime } from "./query-params.ts";
@@ -163,6 +163,7 @@ export async function ingestPayload(
   const ticket = start.ticket;
   let outcome: { status: number; body: string } | null = null;
   let predicted: { status: number; body: string } | null = null;
+  let record: IdempotencyRecord | null = null;
   let saved = false;
   const attempt = (optimistic: boolean) =>
     ingestEvents(
@@ -177,7 +178,7 @@ export async function ingestPayload(
           ? undefined
           : (ids: readonly string[]) => deps.store.findExistingEventIds(ids),
         record: (result: IngestResult) =>
-          deps.idempotency.record(ticket, predicted = render(payload.kind, result)),
+          record = deps.idempotency.record(ticket, predicted = render(payload.kind, result)),
       },
     );
   try {
@@ -196,7 +197,7 @@ export async function ingestPayload(
     saved = result.remembered;
     outcome = saved && predicted ? predicted : render(payload.kind, result);
   } finally {
-    await deps.idempotency.finish(ticket, outcome, saved);
+    await deps.idempotency.finish(ticket, outcome, saved ? record : null);
   }
   return { ...outcome, replayed: false };
 }

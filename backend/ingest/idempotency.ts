@@ -131,18 +131,19 @@ export class IdempotencyGuard {
   }
 
   /**
-   * Releases the key; first remembers a 2xx `outcome` (before the response is sent) unless it
-   * was already committed with the events (`saved`).
+   * Releases the key; first remembers a 2xx `outcome` (before the response is sent), or the
+   * record of it that was committed with the events (`committed`).
    */
   async finish(
     ticket: IdempotencyTicket,
     outcome: { status: number; body: string } | null,
-    saved = false,
+    committed: IdempotencyRecord | null = null,
   ): Promise<void> {
     try {
-      if (outcome && outcome.status >= 200 && outcome.status < 300) {
+      if (committed) this.#remember(ticket.slot, committed);
+      else if (outcome && outcome.status >= 200 && outcome.status < 300) {
         const record = this.record(ticket, outcome);
-        if (!saved) await this.#enqueue(record);
+        await this.#enqueue(record);
         this.#remember(ticket.slot, record);
       }
     } finally {

@@ -220,15 +220,19 @@ export class PartitionSet {
  */
 export function seqOrderedUnion(
   days: readonly number[],
-  arm: (day: number) => { columns: string; where: string; args: SqlValue[] },
+  arm: (day: number) => { columns: string; where: string; args: SqlValue[]; byTime?: boolean },
   limit: number,
 ): SqlStatement {
   const sql: string[] = [];
   const args: SqlValue[] = [];
   for (const d of days) {
     const a = arm(d);
+    // `+seq` (an expression, not the rowid) keeps SQLite from walking the whole table in rowid order
+    // to skip the rows outside a time range: it searches the time index and sorts what it found.
     sql.push(
-      `SELECT * FROM (SELECT ${a.columns} FROM ${partitionTable(d)} WHERE ${a.where} ORDER BY seq LIMIT ?)`,
+      `SELECT * FROM (SELECT ${a.columns} FROM ${partitionTable(d)} WHERE ${a.where} ORDER BY ${
+        a.byTime ? "+seq" : "seq"
+      } LIMIT ?)`,
     );
     args.push(...a.args, limit);
   }

@@ -239,7 +239,12 @@ export async function sqliteEvents(
         (days) =>
           seqOrderedUnion(
             days,
-            (d) => ({ columns: pointColumns(d), where: "ms >= ?", args: [fromTs - d * DAY_MS] }),
+            (d) => ({
+              columns: pointColumns(d),
+              where: "ms >= ?",
+              args: [fromTs - d * DAY_MS],
+              byTime: true,
+            }),
             limit,
           ),
       );

@@ -91,14 +91,12 @@ async function* rollupPages(
       resolution: req.resolution!,
       from: req.from,
       to: req.to,
+      eventType: req.eventType,
+      deviceId: req.deviceId,
       after,
       limit: pageSize,
     });
-    const kept = page.filter((r) =>
-      (req.eventType === undefined || r.eventType === req.eventType) &&
-      (req.deviceId === undefined || r.deviceId === req.deviceId)
-    );
-    if (kept.length) yield kept;
+    if (page.length) yield page;
     if (page.length < pageSize) return;
     const last = page[page.length - 1];
     after = { eventType: last.eventType, deviceId: last.deviceId, start: last.start };

@@ -84,12 +84,15 @@ export interface StorageLifecycle {
   /**
    * Stored buckets of every series at `resolution` with start in [from, to), ordered by event
    * type, device (the all-device series, null, first) and start, strictly after the keyset
-   * position `after`, at most `limit` (the export's pages).
+   * position `after`, at most `limit` (the export's pages); only `eventType` / `deviceId` (null:
+   * the all-device series) when given.
    */
   scanRollups(query: {
     resolution: number;
     from: number;
     to: number;
+    eventType?: string;
+    deviceId?: string | null;
     after?: { eventType: string; deviceId: string | null; start: number };
     limit: number;
   }): Promise<RollupRecord[]>;

@@ -175,16 +175,33 @@ export function sqliteStorage(
     },
 
     async scanRollups(query) {
-      const args: SqlValue[] = [query.resolution, query.from, query.to];
-      let keyset = "";
-      if (query.after) {
-        keyset = "AND (event_type, device_id, start) > (?, ?, ?)";
-        args.push(query.after.eventType, query.after.deviceId ?? ALL_DEVICES, query.after.start);
+      // Each page starts with a search of the primary key where the last one ended (the keyset is
+      // the whole key, or what the filters leave of it) and walks the key in order: one pass over the
+      // tier for the whole export. `+resolution` keeps the equality from being taken for the key's
+      // second column, which made SQLite sort every bucket of the current event type for each page.
+      const cmp = query.after ? ">" : ">=";
+      const at = query.after ?? { eventType: "", deviceId: null, start: Number.MIN_SAFE_INTEGER };
+      const device = (id: string | null) => id ?? ALL_DEVICES;
+      const where = ["start >= ?", "start < ?"];
+      const args: SqlValue[] = [query.from, query.to];
+      if (query.eventType !== undefined && query.deviceId !== undefined) {
+        where.push("event_type = ?", "resolution = ?", "device_id = ?", `start ${cmp} ?`);
+        args.push(query.eventType, query.resolution, device(query.deviceId), at.start);
+      } else if (query.eventType !== undefined) {
+        where.push("event_type = ?", "+resolution = ?", `(resolution, device_id, start) ${cmp} (?, ?, ?)`);
+        args.push(query.eventType, query.resolution, query.resolution, device(at.deviceId), at.start);
+      } else {
+        where.push("+resolution = ?", `(event_type, resolution, device_id, start) ${cmp} (?, ?, ?, ?)`);
+        args.push(query.resolution, at.eventType, query.resolution, device(at.deviceId), at.start);
+        if (query.deviceId !== undefined) {
+          where.push("+device_id = ?");
+          args.push(device(query.deviceId));
+        }
       }
       const rows = await driver.all<RollupRow>(
         `SELECT event_type, resolution, device_id, start, ${STATE_COLUMNS} FROM rollups
-          WHERE resolution = ? AND start >= ? AND start < ? ${keyset}
-          ORDER BY event_type, device_id, start LIMIT ?`,
+          WHERE ${where.join(" AND ")}
+          ORDER BY event_type, resolution, device_id, start LIMIT ?`,
         [...args, query.limit],
       );
       return rows.map(toRollup);

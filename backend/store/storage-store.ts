@@ -40,6 +40,11 @@ export interface EventPartitionInfo {
 export interface RollupTierInfo {
   resolution: number;
   rows: number;
+  /**
+   * Bytes of its rows, estimated: the rollup table's bytes shared out by the rows' sizes (0 where
+   * the engine cannot tell).
+   */
+  bytes: number;
   /** Oldest and newest bucket start (null when none). */
   oldest: number | null;
   newest: number | null;

@@ -15,6 +15,11 @@ const STATE_COLUMNS =
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
+/**
+ * The bytes of a rollup row besides its names and sketches: the record header, the key's start and
+ * resolution, ten numbers, the cell's overhead (about what bench/storage.ts's rows take).
+ */
+const ROLLUP_ROW_FIXED_BYTES = 85;
 /** Rows (with their ids) one drop transaction deletes. */
 const DROP_CHUNK_ROWS = 2000;
 
@@ -228,9 +233,19 @@ export function sqliteStorage(
       const codes = await driver.all<{ kind: number; n: number }>(
         "SELECT kind, count(*) AS n FROM event_dictionary GROUP BY kind ORDER BY kind",
       );
-      const rollups = await driver.all<{ resolution: number; n: number; lo: number; hi: number }>(
-        "SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi FROM rollups GROUP BY resolution ORDER BY resolution",
+      // SQLite sizes B-trees, not the rows of one resolution inside one: a tier's share of the table
+      // is estimated from its rows' variable-length columns plus a fixed part per row.
+      const rollups = await driver.all<
+        { resolution: number; n: number; lo: number; hi: number; variable: number }
+      >(
+        `SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi,
+           sum(length(event_type) + length(device_id) + coalesce(length(sketch), 0) + coalesce(length(devices), 0))
+             AS variable
+           FROM rollups GROUP BY resolution ORDER BY resolution`,
       );
+      const rollupTable = await bytesOf(["rollups"]);
+      const weight = (r: { n: number; variable: number }) => r.n * ROLLUP_ROW_FIXED_BYTES + r.variable;
+      const weights = rollups.reduce((sum, r) => sum + weight(r), 0);
       const [file] = driver.local
         ? await driver.all<{ pages: number; free: number; size: number; mode: number }>(
           `SELECT page_count AS pages, freelist_count AS free, page_size AS size, auto_vacuum AS mode
@@ -246,7 +261,13 @@ export function sqliteStorage(
           tagSets: codes.find((c) => c.kind === 2)?.n ?? 0,
           bytes: await bytesOf(["event_dictionary"]),
         },
-        rollups: rollups.map((r) => ({ resolution: r.resolution, rows: r.n, oldest: r.lo, newest: r.hi })),
+        rollups: rollups.map((r) => ({
+          resolution: r.resolution,
+          rows: r.n,
+          bytes: weights > 0 ? Math.round((rollupTable * weight(r)) / weights) : 0,
+          oldest: r.lo,
+          newest: r.hi,
+        })),
         rollupBytes: await bytesOf(["rollups", "series"]),
         file: {
           bytes: file.pages * file.size,

@@ -82,7 +82,10 @@ export interface StorageLifecycle {
   resumeDrops(): Promise<number>;
   /** Deletes rollup buckets of `resolution` that start before `before`, a few series per transaction. */
   expireRollups(resolution: number, before: number): Promise<number>;
-  /** Returns free pages to the file system, `maxPages` (default 512) per step (incremental vacuum). Pages freed. */
+  /**
+   * Returns free pages to the file system (incremental vacuum) in short steps: at most `maxPages`
+   * (default 512) per step, fewer when a step would hold the writer longer than ~50 ms. Pages freed.
+   */
   reclaimSpace(options?: { maxPages?: number }): Promise<number>;
   /** Partitions, rows, bytes and time ranges per tier. Scans sizes: an admin call, not a hot path. */
   layout(): Promise<StorageLayout>;

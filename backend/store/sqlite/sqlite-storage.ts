@@ -15,6 +15,8 @@ const STATE_COLUMNS =
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
+/** What one incremental-vacuum step aims to take, ms: its page count follows the measured pace. */
+const VACUUM_STEP_MS = 50;
 /**
  * The bytes of a rollup row besides its names and sketches: the record header, the key's start and
  * resolution, ten numbers, the cell's overhead (about what bench/storage.ts's rows take).
@@ -46,6 +48,19 @@ export function sqliteStorage(
   forgetCachedRollups: () => void,
 ): StorageLifecycle {
   const { partitions, retired } = state;
+
+  /**
+   * Between two lifecycle steps: copies the WAL's pages back into the database file (a passive
+   * checkpoint, which never waits for a reader or writer), then lets queued commits run. A drop or a
+   * vacuum writes pages fast; left to the automatic checkpoint, every ~20,000 of them (the server's
+   * `SQLITE_WAL_AUTOCHECKPOINT_PAGES`) one unlucky commit copied them all back (~150 ms on a quiet
+   * machine here, ~600 ms on a busy one; docs/PERFORMANCE.md). A failed checkpoint only leaves the
+   * work to the automatic one.
+   */
+  const betweenSteps = async () => {
+    if (driver.local) await driver.all("PRAGMA wal_checkpoint(PASSIVE)").catch(() => []);
+    await othersTurn();
+  };
 
   /** Bytes of the named tables and indexes (dbstat), 0 if the engine has no dbstat. */
   const bytesOf = async (names: string[]) => {
@@ -81,7 +96,7 @@ export function sqliteStorage(
         { sql: `DELETE FROM ${table} WHERE seq <= ?`, args: [upper] },
       ]);
       if (!edge.length) break;
-      await othersTurn();
+      await betweenSteps();
     }
     await driver.writeBatch([{ sql: `DROP TABLE ${table}`, args: [] }, seqFloorStatement(state.lastSeq())]);
     retired.splice(retired.indexOf(day), 1);
@@ -151,7 +166,7 @@ export function sqliteStorage(
           args: [s.event_type, resolution, s.device_id, before],
         }));
         for (const n of await driver.writeBatch(statements)) deleted += n;
-        await othersTurn();
+        await betweenSteps();
       }
       if (deleted > 0) forgetCachedRollups();
       return deleted;
@@ -168,13 +183,22 @@ export function sqliteStorage(
       if (mode !== 2) return 0;
       let before = await free();
       let freed = 0;
+      // Steps sized by time, not pages: a page costs ~0.25 ms on a quiet machine here and ~1 ms on a
+      // busy one, so a fixed 512 pages held the writer from ~120 to ~550 ms.
+      let pages = Math.min(maxPages, 64);
       while (before > 0) {
-        await driver.exec(`PRAGMA incremental_vacuum(${maxPages})`);
+        const t = performance.now();
+        await driver.exec(`PRAGMA incremental_vacuum(${pages})`);
+        const ms = performance.now() - t;
         const now = await free();
         if (now >= before) break;
         freed += before - now;
         before = now;
-        await othersTurn();
+        pages = Math.max(
+          8,
+          Math.min(maxPages, pages * 2, Math.round((pages * VACUUM_STEP_MS) / Math.max(ms, 1))),
+        );
+        await betweenSteps();
       }
       return freed;
     },

@@ -15,6 +15,8 @@ const STATE_COLUMNS =
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
+/** Lifecycle work between two of its own WAL checkpoints, ms (a few thousand pages). */
+const CHECKPOINT_EVERY_MS = 100;
 /** What one incremental-vacuum step aims to take, ms: its page count follows the measured pace. */
 const VACUUM_STEP_MS = 50;
 /**
@@ -50,15 +52,19 @@ export function sqliteStorage(
   const { partitions, retired } = state;
 
   /**
-   * Between two lifecycle steps: copies the WAL's pages back into the database file (a passive
-   * checkpoint, which never waits for a reader or writer), then lets queued commits run. A drop or a
-   * vacuum writes pages fast; left to the automatic checkpoint, every ~20,000 of them (the server's
-   * `SQLITE_WAL_AUTOCHECKPOINT_PAGES`) one unlucky commit copied them all back (~150 ms on a quiet
-   * machine here, ~600 ms on a busy one; docs/PERFORMANCE.md). A failed checkpoint only leaves the
-   * work to the automatic one.
+   * Between two lifecycle steps: every `CHECKPOINT_EVERY_MS` of them, copies the WAL's pages back
+   * into the database file on the writer (a passive checkpoint, which never waits for a reader); then
+   * lets queued commits run. A drop or a vacuum writes pages fast; left to the automatic checkpoint,
+   * every ~20,000 of them (`SQLITE_WAL_AUTOCHECKPOINT_PAGES`) one unlucky commit copied them all
+   * back (~150 ms on a quiet machine here, ~600 ms on a busy one; docs/PERFORMANCE.md). A failed
+   * checkpoint only leaves the work to the automatic one.
    */
+  let checkpointedAt = performance.now();
   const betweenSteps = async () => {
-    if (driver.local) await driver.all("PRAGMA wal_checkpoint(PASSIVE)").catch(() => []);
+    if (driver.local && performance.now() - checkpointedAt >= CHECKPOINT_EVERY_MS) {
+      await driver.exec("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {});
+      checkpointedAt = performance.now();
+    }
     await othersTurn();
   };
 

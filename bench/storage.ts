@@ -2,17 +2,20 @@
  * Storage lifecycle figures on a fresh temp-file store (the server's SQLite defaults):
  *
  *   ./node_modules/.bin/deno run -A bench/storage.ts [--rows 1000000] [--driver node-sqlite-worker]
- *       [--formats ndjson,csv,parquet] [--export-runs 3]
+ *       [--formats ndjson,csv,parquet] [--export-runs 3] [--keep]
  *
  * 1. Commits `rows` events of one UTC day (100 devices, 3 types, metadata {site}, no payload;
  *    UUIDv7 ids, batches of 1,000) and reports bytes per event on disk: the partition's table
  *    and indexes plus the event_ids table (dbstat), and the whole file after a checkpoint.
  * 2. Folds the same events through the stream engine and flushes them: rollup bytes per bucket
  *    and per event (1 min and 1 h tiers).
- * 3. Exports the day in each format (`export-runs` times, median): events/s and bytes.
+ * 3. Exports the day in each format (`export-runs` times, median): events/s and bytes; then the
+ *    day's 1 min rollup buckets in each format: buckets/s and bytes.
  * 4. Drops the partition, then returns its pages to the file system (incremental vacuum), while
  *    single events are committed back to back to another day, and reports the drop and vacuum
  *    times and the commits overlapping each (count, longest, 99th percentile).
+ *
+ * `--keep` leaves the database file (with the rollups; the raw day is dropped) and prints its path.
  */
 import { uuidv7 } from "uuidv7";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
@@ -34,6 +37,7 @@ const ROWS = Number(args.rows ?? 1_000_000);
 const DRIVER = (args.driver ?? "node-sqlite-worker") as "node-sqlite-worker" | "node-sqlite" | "libsql";
 const FORMATS = (args.formats ?? "ndjson,csv,parquet").split(",") as ExportFormat[];
 const EXPORT_RUNS = Number(args["export-runs"] ?? 3);
+const KEEP = Deno.args.includes("--keep");
 const DAY = 86_400_000;
 const T0 = Date.parse("2026-11-22T00:00:00.000Z");
 const DEVICES = Array.from({ length: 100 }, (_, i) => `dev-${i}`);
@@ -123,21 +127,35 @@ try {
       } B/event`,
   );
 
-  for (const format of FORMATS) {
-    const rates: number[] = [];
-    let bytes = 0;
-    for (let r = 0; r < EXPORT_RUNS; r++) {
-      const t = performance.now();
-      const stream = await exportStream(store, { source: "events", format, from: T0, to: T0 + DAY });
-      bytes = 0;
-      for await (const chunk of stream) bytes += chunk.length;
-      rates.push(ROWS / ((performance.now() - t) / 1000));
+  const minuteBuckets = after.rollups.find((r) => r.resolution === 60_000)?.rows ?? 0;
+  for (
+    const [source, records, unit] of [
+      ["events", ROWS, "event"],
+      ["rollups", minuteBuckets, "bucket"],
+    ] as const
+  ) {
+    for (const format of FORMATS) {
+      const rates: number[] = [];
+      let bytes = 0;
+      for (let r = 0; r < EXPORT_RUNS; r++) {
+        const t = performance.now();
+        const stream = await exportStream(store, {
+          source,
+          format,
+          from: T0,
+          to: T0 + DAY,
+          ...(source === "rollups" ? { resolution: 60_000 } : {}),
+        });
+        bytes = 0;
+        for await (const chunk of stream) bytes += chunk.length;
+        rates.push(records / ((performance.now() - t) / 1000));
+      }
+      console.log(
+        `export ${source} ${format}: median ${Math.round(median(rates))} ${unit}s/s (runs ${
+          rates.map(Math.round).join(", ")
+        }) | ${mib(bytes)} MiB, ${(bytes / records).toFixed(1)} B/${unit}`,
+      );
     }
-    console.log(
-      `export ${format}: median ${Math.round(median(rates))} events/s (runs ${
-        rates.map(Math.round).join(", ")
-      }) | ${mib(bytes)} MiB, ${(bytes / ROWS).toFixed(1)} B/event`,
-    );
   }
 
   // Drop the day, then reclaim its pages, while another day takes single-event commits back to back.
@@ -191,5 +209,6 @@ try {
   );
 } finally {
   await store.close();
-  await Deno.remove(dir, { recursive: true });
+  if (KEEP) console.log(`kept ${dbPath}`);
+  else await Deno.remove(dir, { recursive: true });
 }

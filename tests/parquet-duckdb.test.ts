@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
 import { exportStream } from "../backend/export/export-service.ts";
+import { fileColdStorage } from "../backend/adapters/cold-storage/file-cold-storage.ts";
+import { createLogger } from "../backend/logger.ts";
+import { RetentionService } from "../backend/storage/retention-service.ts";
 import { FakeClock, withApp } from "../backend/testing/with-app.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
@@ -119,5 +122,68 @@ describe("Parquet export", () => {
       }
       expect(buckets).toEqual(expected);
     }, { clock: new FakeClock(NOW), env: { RATE_LIMIT_BURST: "100000", MAX_EVENTS_PER_REQUEST: "5000" } });
+  });
+
+  it("is what the cold export writes (EXPORT_FORMAT=parquet) before a day leaves the raw tier", async () => {
+    const DAY = 86_400_000;
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      // Two events on the day that will leave, one on the day that stays.
+      const old = NOW - 9 * DAY - (NOW % DAY); // midnight, 9 days back
+      const events = [
+        {
+          id: "cold-0",
+          deviceId: "d1",
+          eventType: "t",
+          value: 1.5,
+          timestamp: old + 1,
+          metadata: { k: "v" },
+        },
+        { id: "cold-1", deviceId: "d2", eventType: "t", timestamp: old + DAY - 1, data: { x: [1, "é"] } },
+        { id: "warm-0", deviceId: "d1", eventType: "t", value: 2, timestamp: NOW - DAY },
+      ];
+      // Accepted while still inside retention, then the clock moves on.
+      clock.current = old + DAY;
+      expect(
+        (await f.request("/v1/events", { method: "POST", body: JSON.stringify(events.slice(0, 2)) })).status,
+      )
+        .toBe(202);
+      clock.current = NOW;
+      expect(
+        (await f.request("/v1/events", { method: "POST", body: JSON.stringify(events.slice(2)) })).status,
+      )
+        .toBe(202);
+      const stored = await f.server.store.listEvents({ limit: 10, order: "asc" });
+      const retention = new RetentionService(f.server.store, clock, createLogger("silent"), {
+        rawMs: 7 * DAY,
+        minuteRollupsMs: 90 * DAY,
+        hourRollupsMs: 730 * DAY,
+        checkMs: 60_000,
+        storedResolutions: [],
+        cold: { storage: fileColdStorage(join(f.dir, "cold")), format: "parquet" },
+      });
+      const day = new Date(old).toISOString().slice(0, 10);
+      const run = await retention.runOnce();
+      expect(run.exported.map((e) => e.day)).toEqual([day]);
+      expect(run.dropped).toEqual([{ day, rows: 2, ms: expect.any(Number) }]);
+      const file = join(f.dir, "cold", `events-${day}.parquet`);
+      expect(run.exported[0].path).toBe(file);
+      const rows = await query(`SELECT * FROM read_parquet('${file}') ORDER BY timestamp`);
+      expect(rows).toEqual(
+        stored.slice(0, 2).map((e) => ({
+          id: e.id,
+          deviceId: e.deviceId,
+          eventType: e.eventType,
+          value: e.value,
+          timestamp: BigInt(e.timestamp),
+          receivedAt: BigInt(e.receivedAt),
+          seq: BigInt(e.seq),
+          metadata: e.metadata === null ? null : JSON.stringify(e.metadata),
+          data: e.data === null ? null : JSON.stringify(e.data),
+        })),
+      );
+      expect(rows.map((r) => r.id)).toEqual(["cold-0", "cold-1"]);
+      expect((await f.server.store.listEvents({ limit: 10 })).map((e) => e.id)).toEqual(["warm-0"]);
+    }, { clock, env: { STREAM_PROCESSING: "off" } });
   });
 });

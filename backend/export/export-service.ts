@@ -6,6 +6,7 @@
  * the range (backpressure from the socket or file reaches the store reads).
  */
 import { ValidationError } from "../errors.ts";
+import { nextMacrotask } from "../ingest/macrotask.ts";
 import type { StoredEvent } from "../../shared/event.ts";
 import type { RollupRecord, Store } from "../store/store.ts";
 import {
@@ -91,14 +92,12 @@ async function* rollupPages(
       resolution: req.resolution!,
       from: req.from,
       to: req.to,
+      eventType: req.eventType,
+      deviceId: req.deviceId,
       after,
       limit: pageSize,
     });
-    const kept = page.filter((r) =>
-      (req.eventType === undefined || r.eventType === req.eventType) &&
-      (req.deviceId === undefined || r.deviceId === req.deviceId)
-    );
-    if (kept.length) yield kept;
+    if (page.length) yield page;
     if (page.length < pageSize) return;
     const last = page[page.length - 1];
     after = { eventType: last.eventType, deviceId: last.deviceId, start: last.start };
@@ -180,6 +179,7 @@ function pagedStream<T>(
   onError: (error: unknown, records: number) => void,
 ): ReadableStream<Uint8Array> {
   let records = 0;
+  let pulled = false;
   let failure: { error: unknown } | null = null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -190,6 +190,11 @@ function pagedStream<T>(
       // One page per pull: the stream asks again only when its queue has room.
       try {
         for (;;) {
+          // Commits and requests queued while the last page was read and encoded run first: with a
+          // driver that answers on this thread, an export never left the microtask queue otherwise,
+          // and a cold export held every commit until it ended (529 ms for a 30 k-event day).
+          if (pulled) await nextMacrotask();
+          pulled = true;
           const next = await pages.next();
           if (next.done) {
             const tail = encoder.end();

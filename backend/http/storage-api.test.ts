@@ -160,6 +160,15 @@ describe("GET /v1/admin/storage", () => {
         .toEqual([["60s", 90], ["3600s", 730]]);
       // 60 events in 60 distinct hours: per tier, one bucket per event per series (device, all devices).
       expect(report.rollups.tiers.map((t: { rows: number }) => t.rows)).toEqual([120, 120]);
+      // Each tier's share of the rollup table's bytes (estimated from its rows' sizes).
+      const tierBytes = report.rollups.tiers.map((t: { bytes: number }) => t.bytes);
+      expect(tierBytes.every((b: number) => b > 0)).toBe(true);
+      expect(tierBytes[0] + tierBytes[1]).toBeLessThanOrEqual(report.rollups.bytes);
+      expect(report.rollups.tiers.map((t: { oldest: string; newest: string }) => [t.oldest, t.newest]))
+        .toEqual([
+          [new Date(first).toISOString(), new Date(first + 59 * HOUR).toISOString()],
+          [new Date(first).toISOString(), new Date(first + 59 * HOUR).toISOString()],
+        ]);
       expect(report.file.autoVacuum).toBe("incremental");
       expect(report.deadLetters).toEqual([]);
       expect((await f.request("/v1/admin/storage", { key: "nope-nope-nope-nope" })).status).toBe(401);

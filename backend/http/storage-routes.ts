@@ -138,6 +138,7 @@ export function storageAdminRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
         resolutionMs: resolution,
         retentionDays: keepMs / DAY_MS,
         rows: t?.rows ?? 0,
+        bytes: t?.bytes ?? 0,
         oldest: iso(t?.oldest ?? null),
         newest: iso(t?.newest ?? null),
       };

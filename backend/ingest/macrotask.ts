@@ -33,3 +33,19 @@ export function createMacrotask(callback: () => void): Macrotask {
     },
   };
 }
+
+/**
+ * Resolves as the next macrotask: a long chain of awaits on a driver that answers on the calling
+ * thread never leaves the microtask queue, so work queued meanwhile (a group commit, a request) waits
+ * for its end. Awaiting this between steps lets it run.
+ */
+export function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}

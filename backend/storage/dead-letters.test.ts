@@ -19,6 +19,12 @@ const request = (server: PulseStream, path: string, init: RequestInit = {}) =>
     headers: { "x-api-key": TEST_KEY, "content-type": "application/json" },
   });
 
+/** The dead-letter samples of `GET /metrics`. */
+const deadLetterSamples = async (server: PulseStream) =>
+  (await (await request(server, "/metrics")).text()).split("\n").filter((l) =>
+    l.startsWith("pulsestream_dead_letters{")
+  );
+
 const events = (from: number, n: number) =>
   Array.from({ length: n }, (_, i) => ({
     id: `e-${from + i}`,
@@ -61,6 +67,10 @@ describe("Dead letters", () => {
           replayed: 0,
         }]);
         await expect(expectRollupsMatchEvents(server.store, RESOLUTIONS)).rejects.toThrow();
+        expect(await deadLetterSamples(server)).toEqual([
+          'pulsestream_dead_letters{kind="rollup-flush",state="pending"} 1',
+          'pulsestream_dead_letters{kind="rollup-flush",state="replayed"} 0',
+        ]);
 
         // New events flow while the disk still fails for rollups; then the disk heals.
         await request(server, "/v1/events", { method: "POST", body: JSON.stringify(events(50, 20)) });
@@ -75,6 +85,10 @@ describe("Dead letters", () => {
           await (await request(server, `/v1/admin/dead-letters/${letter.id}/replay`, { method: "POST" }))
             .json();
         expect(replayed).toEqual({ id: letter.id, outcome: "replayed" });
+        expect(await deadLetterSamples(server)).toEqual([
+          'pulsestream_dead_letters{kind="rollup-flush",state="pending"} 0',
+          'pulsestream_dead_letters{kind="rollup-flush",state="replayed"} 1',
+        ]);
         expect(await expectRollupsMatchEvents(server.store, RESOLUTIONS)).toBeGreaterThan(0);
         // A second replay, one at a time or all at once, changes nothing.
         expect(

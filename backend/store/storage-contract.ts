@@ -147,10 +147,16 @@ export function describeStorageContract(name: string, harness: StoreHarness): vo
           to: MIDNIGHT + DAY,
         });
         expect(cols.map((c) => Array.from(c.start))).toEqual([[MIDNIGHT + 60_000], [MIDNIGHT + 120_000]]);
-        expect((await store.storage.layout()).rollups).toEqual([
+        const layout = await store.storage.layout();
+        expect(layout.rollups.map(({ bytes: _, ...tier }) => tier)).toEqual([
           { resolution: 60_000, rows: 2, oldest: MIDNIGHT + 60_000, newest: MIDNIGHT + 120_000 },
           { resolution: 3_600_000, rows: 2, oldest: MIDNIGHT, newest: MIDNIGHT },
         ]);
+        // Two rows of the same names and sketch sizes each: the table's bytes shared out equally.
+        const [minute, hour] = layout.rollups.map((t) => t.bytes);
+        expect(minute).toBe(hour);
+        expect(minute + hour).toBeLessThanOrEqual(layout.rollupBytes);
+        if (layout.rollupBytes > 0) expect(minute).toBeGreaterThan(0);
       });
     });
 

@@ -40,6 +40,11 @@ export interface EventPartitionInfo {
 export interface RollupTierInfo {
   resolution: number;
   rows: number;
+  /**
+   * Bytes of its rows, estimated: the rollup table's bytes shared out by the rows' sizes (0 where
+   * the engine cannot tell).
+   */
+  bytes: number;
   /** Oldest and newest bucket start (null when none). */
   oldest: number | null;
   newest: number | null;
@@ -77,19 +82,25 @@ export interface StorageLifecycle {
   resumeDrops(): Promise<number>;
   /** Deletes rollup buckets of `resolution` that start before `before`, a few series per transaction. */
   expireRollups(resolution: number, before: number): Promise<number>;
-  /** Returns free pages to the file system, `maxPages` (default 512) per step (incremental vacuum). Pages freed. */
+  /**
+   * Returns free pages to the file system (incremental vacuum) in short steps: at most `maxPages`
+   * (default 512) per step, fewer when a step would hold the writer longer than ~50 ms. Pages freed.
+   */
   reclaimSpace(options?: { maxPages?: number }): Promise<number>;
   /** Partitions, rows, bytes and time ranges per tier. Scans sizes: an admin call, not a hot path. */
   layout(): Promise<StorageLayout>;
   /**
    * Stored buckets of every series at `resolution` with start in [from, to), ordered by event
    * type, device (the all-device series, null, first) and start, strictly after the keyset
-   * position `after`, at most `limit` (the export's pages).
+   * position `after`, at most `limit` (the export's pages); only `eventType` / `deviceId` (null:
+   * the all-device series) when given.
    */
   scanRollups(query: {
     resolution: number;
     from: number;
     to: number;
+    eventType?: string;
+    deviceId?: string | null;
     after?: { eventType: string; deviceId: string | null; start: number };
     limit: number;
   }): Promise<RollupRecord[]>;

@@ -9,6 +9,8 @@ import { GuardFailedError, type SqlStatement } from "../../store/sqlite/sql-driv
 export interface NodeSqliteConnection {
   /** The cached prepared statement for `sql`. */
   prepared(sql: string): StatementSync;
+  /** Runs statements without arguments, each to its end (`SqlDriver.exec`). */
+  exec(sql: string): void;
   /**
    * Runs `batch` in one `BEGIN IMMEDIATE` transaction; rows changed per statement. Rolls back on
    * error, or when a guard does not hold (`GuardFailedError`).
@@ -28,6 +30,14 @@ export function nodeSqliteConnection(db: DatabaseSync): NodeSqliteConnection {
   };
   return {
     prepared,
+    exec(sql) {
+      // Deno's `DatabaseSync.exec` steps each statement once: a statement that returns a row per
+      // unit of work then does one unit (`PRAGMA incremental_vacuum(512)` freed one page, not 512).
+      // A single statement is stepped to its end here; several (DDL, pragma lists) return no rows.
+      const one = sql.trim().replace(/;$/, "");
+      if (one.includes(";")) db.exec(sql);
+      else db.prepare(one).all();
+    },
     writeBatch(batch) {
       db.exec("BEGIN IMMEDIATE");
       try {

@@ -40,7 +40,7 @@ export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): S
   return {
     name: "node:sqlite",
     local: path !== ":memory:",
-    exec: (sql) => guard("exec", () => db.exec(sql)),
+    exec: (sql) => guard("exec", () => connection.exec(sql)),
     all: <T>(sql: string, args: SqlValue[] = []) =>
       guard("query", () => connection.prepared(sql).all(...args) as T[]),
     writeBatch: (batch: readonly SqlStatement[]) => guard("write", () => connection.writeBatch(batch)),

@@ -31,7 +31,7 @@ function handle(port: MessagePort, request: WriterRequest): void {
       db.exec(request.pragmas);
       connection = nodeSqliteConnection(db);
     } else if (request.op === "exec") {
-      db!.exec(request.sql);
+      connection!.exec(request.sql);
     } else if (request.op === "write") {
       result = connection!.writeBatch(request.statements);
     } else if (request.op === "close") {

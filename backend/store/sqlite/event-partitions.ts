@@ -6,7 +6,7 @@
  * readable partitions with their highest seq in memory: this process is the
  * database's only writer, so the set is exact.
  */
-import { ID_SQL, ID_TEXT_SQL, ROW_COLUMNS, ROW_VALUES } from "./event-encoding.ts";
+import { ID_COLUMNS_SQL, ID_SQL, ROW_COLUMNS, ROW_VALUES } from "./event-encoding.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
 export const DAY_MS = 86_400_000;
@@ -79,7 +79,7 @@ export function pointColumns(day: number): string {
 
 /** The columns of a whole event (`EventRow`) read from the partition of `day`. */
 export function eventColumns(day: number): string {
-  return `${pointColumns(day)}, ${ID_TEXT_SQL} AS id, metadata, data`;
+  return `${pointColumns(day)}, ${ID_COLUMNS_SQL}, metadata, data`;
 }
 
 const sqlCache = new Map<string, string>();
@@ -220,15 +220,19 @@ export class PartitionSet {
  */
 export function seqOrderedUnion(
   days: readonly number[],
-  arm: (day: number) => { columns: string; where: string; args: SqlValue[] },
+  arm: (day: number) => { columns: string; where: string; args: SqlValue[]; byTime?: boolean },
   limit: number,
 ): SqlStatement {
   const sql: string[] = [];
   const args: SqlValue[] = [];
   for (const d of days) {
     const a = arm(d);
+    // `+seq` (an expression, not the rowid) keeps SQLite from walking the whole table in rowid order
+    // to skip the rows outside a time range: it searches the time index and sorts what it found.
     sql.push(
-      `SELECT * FROM (SELECT ${a.columns} FROM ${partitionTable(d)} WHERE ${a.where} ORDER BY seq LIMIT ?)`,
+      `SELECT * FROM (SELECT ${a.columns} FROM ${partitionTable(d)} WHERE ${a.where} ORDER BY ${
+        a.byTime ? "+seq" : "seq"
+      } LIMIT ?)`,
     );
     args.push(...a.args, limit);
   }

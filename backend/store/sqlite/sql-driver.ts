@@ -36,7 +36,10 @@ export interface SqlDriver {
   readonly name: string;
   /** Whether the database is a local file (so pragmas and file sizes apply). */
   readonly local: boolean;
-  /** Runs one or more statements without arguments (DDL, pragmas). */
+  /**
+   * Runs one or more statements without arguments (DDL, pragmas), each to its end: every row a
+   * statement returns is stepped through (`PRAGMA incremental_vacuum(N)` frees a page per row).
+   */
   exec(sql: string): Promise<void>;
   /** Rows of a query, as plain objects keyed by column name. */
   all<T>(sql: string, args?: SqlValue[]): Promise<T[]>;

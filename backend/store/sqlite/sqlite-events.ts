@@ -253,14 +253,10 @@ export async function sqliteEvents(
     },
 
     async eventPointsSince(fromTs, limit) {
+      const since = (d: number) => ({ where: "ms >= ?", args: [fromTs - d * DAY_MS], byTime: true });
       const rows = await onDays<PointRow>(
         () => partitions.overlapping(fromTs),
-        (days) =>
-          seqOrderedUnion(
-            days,
-            (d) => ({ columns: pointColumns(d), where: "ms >= ?", args: [fromTs - d * DAY_MS] }),
-            limit,
-          ),
+        (days) => seqOrderedUnion(days, (d) => ({ columns: pointColumns(d), ...since(d) }), limit),
       );
       return rows.map((r) => codec.point(r));
     },

@@ -15,6 +15,15 @@ const STATE_COLUMNS =
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
+/** Lifecycle work between two of its own WAL checkpoints, ms (a few thousand pages). */
+const CHECKPOINT_EVERY_MS = 100;
+/** What one incremental-vacuum step aims to take, ms: its page count follows the measured pace. */
+const VACUUM_STEP_MS = 50;
+/**
+ * The bytes of a rollup row besides its names and sketches: the record header, the key's start and
+ * resolution, ten numbers, the cell's overhead (about what bench/storage.ts's rows take).
+ */
+const ROLLUP_ROW_FIXED_BYTES = 85;
 /** Rows (with their ids) one drop transaction deletes. */
 const DROP_CHUNK_ROWS = 2000;
 
@@ -41,6 +50,23 @@ export function sqliteStorage(
   forgetCachedRollups: () => void,
 ): StorageLifecycle {
   const { partitions, retired } = state;
+
+  /**
+   * Between two lifecycle steps: every `CHECKPOINT_EVERY_MS` of them, copies the WAL's pages back
+   * into the database file on the writer (a passive checkpoint, which never waits for a reader); then
+   * lets queued commits run. A drop or a vacuum writes pages fast; left to the automatic checkpoint,
+   * every ~20,000 of them (`SQLITE_WAL_AUTOCHECKPOINT_PAGES`) one unlucky commit copied them all
+   * back (~150 ms on a quiet machine here, ~600 ms on a busy one; docs/PERFORMANCE.md). A failed
+   * checkpoint only leaves the work to the automatic one.
+   */
+  let checkpointedAt = performance.now();
+  const betweenSteps = async () => {
+    if (driver.local && performance.now() - checkpointedAt >= CHECKPOINT_EVERY_MS) {
+      await driver.exec("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {});
+      checkpointedAt = performance.now();
+    }
+    await othersTurn();
+  };
 
   /** Bytes of the named tables and indexes (dbstat), 0 if the engine has no dbstat. */
   const bytesOf = async (names: string[]) => {
@@ -76,7 +102,7 @@ export function sqliteStorage(
         { sql: `DELETE FROM ${table} WHERE seq <= ?`, args: [upper] },
       ]);
       if (!edge.length) break;
-      await othersTurn();
+      await betweenSteps();
     }
     await driver.writeBatch([{ sql: `DROP TABLE ${table}`, args: [] }, seqFloorStatement(state.lastSeq())]);
     retired.splice(retired.indexOf(day), 1);
@@ -146,7 +172,7 @@ export function sqliteStorage(
           args: [s.event_type, resolution, s.device_id, before],
         }));
         for (const n of await driver.writeBatch(statements)) deleted += n;
-        await othersTurn();
+        await betweenSteps();
       }
       if (deleted > 0) forgetCachedRollups();
       return deleted;
@@ -163,28 +189,54 @@ export function sqliteStorage(
       if (mode !== 2) return 0;
       let before = await free();
       let freed = 0;
+      // Steps sized by time, not pages: a page costs ~0.04 ms here (a 1 M-event day's 27,950 pages in
+      // ~1 s), but a busy disk or a large checkpoint can make a step of 512 many times that.
+      let pages = Math.min(maxPages, 64);
       while (before > 0) {
-        await driver.exec(`PRAGMA incremental_vacuum(${maxPages})`);
+        const t = performance.now();
+        await driver.exec(`PRAGMA incremental_vacuum(${pages})`);
+        const ms = performance.now() - t;
         const now = await free();
         if (now >= before) break;
         freed += before - now;
         before = now;
-        await othersTurn();
+        pages = Math.max(
+          8,
+          Math.min(maxPages, pages * 2, Math.round((pages * VACUUM_STEP_MS) / Math.max(ms, 1))),
+        );
+        await betweenSteps();
       }
       return freed;
     },
 
     async scanRollups(query) {
-      const args: SqlValue[] = [query.resolution, query.from, query.to];
-      let keyset = "";
-      if (query.after) {
-        keyset = "AND (event_type, device_id, start) > (?, ?, ?)";
-        args.push(query.after.eventType, query.after.deviceId ?? ALL_DEVICES, query.after.start);
+      // Each page starts with a search of the primary key where the last one ended (the keyset is
+      // the whole key, or what the filters leave of it) and walks the key in order: one pass over the
+      // tier for the whole export. `+resolution` keeps the equality from being taken for the key's
+      // second column, which made SQLite sort every bucket of the current event type for each page.
+      const cmp = query.after ? ">" : ">=";
+      const at = query.after ?? { eventType: "", deviceId: null, start: Number.MIN_SAFE_INTEGER };
+      const device = (id: string | null) => id ?? ALL_DEVICES;
+      const where = ["start >= ?", "start < ?"];
+      const args: SqlValue[] = [query.from, query.to];
+      if (query.eventType !== undefined && query.deviceId !== undefined) {
+        where.push("event_type = ?", "resolution = ?", "device_id = ?", `start ${cmp} ?`);
+        args.push(query.eventType, query.resolution, device(query.deviceId), at.start);
+      } else if (query.eventType !== undefined) {
+        where.push("event_type = ?", "+resolution = ?", `(resolution, device_id, start) ${cmp} (?, ?, ?)`);
+        args.push(query.eventType, query.resolution, query.resolution, device(at.deviceId), at.start);
+      } else {
+        where.push("+resolution = ?", `(event_type, resolution, device_id, start) ${cmp} (?, ?, ?, ?)`);
+        args.push(query.resolution, at.eventType, query.resolution, device(at.deviceId), at.start);
+        if (query.deviceId !== undefined) {
+          where.push("+device_id = ?");
+          args.push(device(query.deviceId));
+        }
       }
       const rows = await driver.all<RollupRow>(
         `SELECT event_type, resolution, device_id, start, ${STATE_COLUMNS} FROM rollups
-          WHERE resolution = ? AND start >= ? AND start < ? ${keyset}
-          ORDER BY event_type, device_id, start LIMIT ?`,
+          WHERE ${where.join(" AND ")}
+          ORDER BY event_type, resolution, device_id, start LIMIT ?`,
         [...args, query.limit],
       );
       return rows.map(toRollup);
@@ -211,9 +263,19 @@ export function sqliteStorage(
       const codes = await driver.all<{ kind: number; n: number }>(
         "SELECT kind, count(*) AS n FROM event_dictionary GROUP BY kind ORDER BY kind",
       );
-      const rollups = await driver.all<{ resolution: number; n: number; lo: number; hi: number }>(
-        "SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi FROM rollups GROUP BY resolution ORDER BY resolution",
+      // SQLite sizes B-trees, not the rows of one resolution inside one: a tier's share of the table
+      // is estimated from its rows' variable-length columns plus a fixed part per row.
+      const rollups = await driver.all<
+        { resolution: number; n: number; lo: number; hi: number; variable: number }
+      >(
+        `SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi,
+           sum(length(event_type) + length(device_id) + coalesce(length(sketch), 0) + coalesce(length(devices), 0))
+             AS variable
+           FROM rollups GROUP BY resolution ORDER BY resolution`,
       );
+      const rollupTable = await bytesOf(["rollups"]);
+      const weight = (r: { n: number; variable: number }) => r.n * ROLLUP_ROW_FIXED_BYTES + r.variable;
+      const weights = rollups.reduce((sum, r) => sum + weight(r), 0);
       const [file] = driver.local
         ? await driver.all<{ pages: number; free: number; size: number; mode: number }>(
           `SELECT page_count AS pages, freelist_count AS free, page_size AS size, auto_vacuum AS mode
@@ -229,7 +291,13 @@ export function sqliteStorage(
           tagSets: codes.find((c) => c.kind === 2)?.n ?? 0,
           bytes: await bytesOf(["event_dictionary"]),
         },
-        rollups: rollups.map((r) => ({ resolution: r.resolution, rows: r.n, oldest: r.lo, newest: r.hi })),
+        rollups: rollups.map((r) => ({
+          resolution: r.resolution,
+          rows: r.n,
+          bytes: weights > 0 ? Math.round((rollupTable * weight(r)) / weights) : 0,
+          oldest: r.lo,
+          newest: r.hi,
+        })),
         rollupBytes: await bytesOf(["rollups", "series"]),
         file: {
           bytes: file.pages * file.size,

@@ -36,6 +36,11 @@ export interface SqlDriver {
   readonly name: string;
   /** Whether the database is a local file (so pragmas and file sizes apply). */
   readonly local: boolean;
+  /**
+   * How many `writeBatch` calls may be in flight at once, committed in call order (default 1:
+   * a caller that needs that order waits for each before the next).
+   */
+  readonly orderedWritesInFlight?: number;
   /** Runs one or more statements without arguments (DDL, pragmas). */
   exec(sql: string): Promise<void>;
   /** Rows of a query, as plain objects keyed by column name. */

@@ -139,12 +139,10 @@ export async function sqliteEvents(
     return owner;
   };
 
-  /** `commitEvents`, with one prediction guard per record when `splitGuards` (see below). */
   const commit = async (
     events: readonly EnrichedEvent[],
     records: readonly IdempotencyRecord[],
     keys: KeyGuard | undefined,
-    splitGuards: boolean,
   ): Promise<CommitResult> => {
     const firstSeq = nextSeq;
     nextSeq += events.length;
@@ -153,17 +151,12 @@ export async function sqliteEvents(
     // guard at statement i protects: the keys, every predicted record, or the record of that index.
     const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
     const guarded: number[] = statements.map(() => KEYS_GUARD);
-    // Predictions are checked by one statement for the whole batch; when it fails, the commit is
-    // tried again with a guard per record, to learn whose prediction went stale.
+    // Predictions are checked by one statement for the whole batch (which cannot tell whose
+    // prediction went stale when there are several).
     const predicted = records.flatMap((r, i) => (r.predictedNewIds === undefined ? [] : [i]));
-    if (predicted.length > 1 && !splitGuards) {
+    if (predicted.length > 0) {
       statements.push(predictionsGuard(predicted.map((i) => records[i])));
-      guarded.push(BATCH_GUARD);
-    } else {
-      for (const i of predicted) {
-        statements.push(predictionsGuard([records[i]]));
-        guarded.push(i);
-      }
+      guarded.push(predicted.length === 1 ? predicted[0] : SOME_RECORD_GUARD);
     }
     const created = new Set<number>();
     const days = events.map((e) => {
@@ -209,11 +202,9 @@ export async function sqliteEvents(
     const changes = await driver.writeBatch(statements).catch((error) => {
       if (!(error instanceof GuardFailedError)) throw error;
       const record = guarded[error.statement] ?? KEYS_GUARD;
-      if (record === BATCH_GUARD) return null;
-      throw record === KEYS_GUARD ? new InactiveKeyError() : new StalePredictionError(record);
+      if (record === KEYS_GUARD) throw new InactiveKeyError();
+      throw new StalePredictionError(record === SOME_RECORD_GUARD ? null : record);
     });
-    // Some prediction of the batch went stale and nothing was committed: find whose.
-    if (changes === null) return commit(events, records, keys, true);
     names.confirm();
     for (const day of created) partitions.add(day);
     const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
@@ -234,7 +225,7 @@ export async function sqliteEvents(
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },
 
-    commitEvents: (events, records = [], keys) => commit(events, records, keys, false),
+    commitEvents: (events, records = [], keys) => commit(events, records, keys),
 
     async eventsAfter(after, limit) {
       const rows = await onDays<PointRow>(
@@ -403,7 +394,7 @@ function activeKeysGuard(keys: KeyGuard): SqlStatement {
 
 /** What a guard statement of a commit protects, besides the index of one record. */
 const KEYS_GUARD = -1;
-const BATCH_GUARD = -2;
+const SOME_RECORD_GUARD = -2;
 
 /**
  * A guard that holds while the predictions behind every record of `predicted` hold (see

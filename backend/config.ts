@@ -167,6 +167,8 @@ export interface CommitConfig {
   maxQueuedEvents: number;
   /** How long the writer waits for more requests before committing, in ms (0: next tick). */
   lingerMs: number;
+  /** Most group commits handed to the store at once (the store may allow fewer). */
+  maxInFlight: number;
 }
 
 /** SQLite tuning for local files. */
@@ -223,6 +225,7 @@ const schema = z.object({
   COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
+  COMMIT_MAX_IN_FLIGHT: int(1, 4).default(2),
   CORS_ORIGINS: z.string().trim().refine(
     (v) => v === "*" || v.split(",").every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
@@ -368,6 +371,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
       lingerMs: e.COMMIT_LINGER_MS,
+      maxInFlight: e.COMMIT_MAX_IN_FLIGHT,
     },
     stream: {
       enabled: e.STREAM_PROCESSING === "on",

@@ -107,10 +107,18 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   // Ingest commits re-check their keys, which is what lets ingestion read keys from a cache.
   const keyCache = new ApiKeyCache(store, clock);
-  const committer = new GroupCommitter(store, config.commit, undefined, {
-    now: () => clock.now(),
-    refusals: (ids) => keyCache.refusals(ids),
-  });
+  const committer = new GroupCommitter(
+    store,
+    {
+      ...config.commit,
+      maxInFlight: Math.min(config.commit.maxInFlight, store.maxCommitsInFlight),
+    },
+    undefined,
+    {
+      now: () => clock.now(),
+      refusals: (ids) => keyCache.refusals(ids),
+    },
+  );
   const observability = new Observability({ enabled: config.observability.instrumentation, logger });
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })

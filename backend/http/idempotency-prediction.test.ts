@@ -39,6 +39,43 @@ describe("Idempotency-Key prediction checked at commit", () => {
     }, { clock: new FakeClock(NOW) });
   });
 
+  it("answers a stale and a fresh prediction committed together each exactly", async () => {
+    await withApp(async (f) => {
+      const event = { deviceId: "d", eventType: "t", value: 1 };
+      await f.server.store.saveIdempotencyRecords([{
+        keyId: await adminKeyId(f),
+        idemKey: "stale",
+        fingerprint: fingerprintOf(canonicalJson({ kind: "single", items: [event] })),
+        status: 202,
+        body: '{"status":"success","answered":"before"}',
+        createdAt: NOW,
+        expiresAt: NOW + 60_000,
+      }]);
+      // Sent together, so that they can share a group commit whose prediction check fails as one.
+      const [stale, fresh, batch] = await Promise.all([
+        f.request("/v1/events", post(event, "stale")),
+        f.request("/v1/events", post(event, "fresh")),
+        f.request("/v1/events", post([{ ...event, id: "b1" }, { ...event, id: "b2" }], "fresh-batch")),
+      ]);
+      expect(stale.status).toBe(202);
+      expect(stale.headers.get("idempotent-replayed")).toBe("true");
+      expect(await stale.text()).toBe('{"status":"success","answered":"before"}');
+      expect(fresh.status).toBe(202);
+      expect(fresh.headers.get("idempotent-replayed")).toBeNull();
+      expect((await fresh.json()).data.id).toBe("fresh");
+      expect((await batch.json()).data.totals).toEqual({
+        received: 2,
+        accepted: 2,
+        duplicate: 0,
+        rejected: 0,
+      });
+      expect(await storedCount(f)).toBe(3);
+      const again = await f.request("/v1/events", post(event, "fresh"));
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect(await storedCount(f)).toBe(3);
+    }, { clock: new FakeClock(NOW) });
+  });
+
   it("reports an already stored id as duplicate and replays exactly that", async () => {
     await withApp(async (f) => {
       const event = { id: "ev-1", deviceId: "d", eventType: "t", value: 1 };

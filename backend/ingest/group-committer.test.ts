@@ -121,4 +121,42 @@ describe("GroupCommitter", () => {
       expect(await store.getEvent("o2")).not.toBeNull();
     });
   });
+
+  it("hands the next batch to the store while one commits (maxInFlight 2), reporting in commit order", async () => {
+    await withCommitter({}, async (_unused, store) => {
+      // The store's first commit is held open until the second call arrives, so the second batch
+      // must have been handed over while the first was in flight (the store itself runs them one
+      // after the other, as a writer thread does).
+      let calls = 0;
+      let secondArrived!: () => void;
+      const second = new Promise<void>((resolve) => (secondArrived = resolve));
+      const held: Store = Object.create(store, {
+        commitEvents: {
+          value: async (...args: Parameters<Store["commitEvents"]>) => {
+            const call = ++calls;
+            if (call === 2) secondArrived();
+            const result = await store.commitEvents(...args);
+            if (call === 1) await second;
+            return result;
+          },
+        },
+      });
+      const heard: string[] = [];
+      const committer = new GroupCommitter(held, {
+        maxBatchEvents: 2,
+        maxQueuedEvents: 100,
+        lingerMs: 0,
+        maxInFlight: 2,
+      }, {
+        onCommitted: (events, result) => heard.push(`commit ${result.firstSeq} ${events.map((e) => e.id)}`),
+      });
+      const r1 = committer.submit([event("x"), event("y")]).then((o) => (heard.push("r1"), o));
+      const r2 = committer.submit([event("x"), event("z")]).then((o) => (heard.push("r2"), o));
+      expect(await Promise.all([r1, r2])).toEqual([["accepted", "accepted"], ["duplicate", "accepted"]]);
+      await committer.close();
+      expect(calls).toBe(2);
+      const firstSeq = Number(heard[0].split(" ")[1]);
+      expect(heard).toEqual([`commit ${firstSeq} x,y`, "r1", `commit ${firstSeq + 2} x,z`, "r2"]);
+    });
+  });
 });

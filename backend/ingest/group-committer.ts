@@ -3,10 +3,12 @@
  *
  * `submit(events)` queues a request's events and resolves with their outcomes
  * once the transaction holding them has committed, so a caller acknowledges
- * only durable events. One commit runs at a time; whatever queues while it
- * runs forms the next transaction (up to `maxBatchEvents`, never splitting a
- * request), so the batch size grows with load and a transaction's cost is
- * shared by every request in it.
+ * only durable events. Up to `maxInFlight` commits are in the store at once
+ * (1 by default); whatever queues meanwhile forms the next transaction (up to
+ * `maxBatchEvents`, never splitting a request), so the batch size grows with
+ * load and a transaction's cost is shared by every request in it. Commits in
+ * flight together are made in the order they were handed to the store, and
+ * observers and submitters hear of them in that order.
  *
  * The queue is bounded by `maxQueuedEvents`: beyond it `submit` throws
  * `OverloadedError` at once (503 with Retry-After) instead of buffering.
@@ -37,6 +39,12 @@ export interface GroupCommitterOptions {
   maxQueuedEvents: number;
   /** Wait before committing so that more requests can join, in ms (0: next macrotask). */
   lingerMs: number;
+  /**
+   * Most commits handed to the store at once (default 1). Above 1 only for a store whose commits
+   * queue in call order (its writer thread runs one after the other): the next batch is then on
+   * its way while the previous one commits, instead of after its reply came back.
+   */
+  maxInFlight?: number;
 }
 
 /** Observations of each commit, for metrics and downstream processing. */
@@ -67,7 +75,9 @@ interface Pending {
 export class GroupCommitter {
   #queue: Pending[] = [];
   #queuedEvents = 0;
-  #committing = false;
+  #inFlight = 0;
+  // Resolves once the latest commit handed to the store, and every one before it, was reported.
+  #reported: Promise<void> = Promise.resolve();
   #scheduled = false;
   #closed = false;
   #idle: (() => void)[] = [];
@@ -119,14 +129,14 @@ export class GroupCommitter {
   /** Stops taking new work and resolves when everything queued has committed. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#committing || this.#queue.length > 0) {
+    if (this.#inFlight > 0 || this.#queue.length > 0) {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
     this.#nextTick.close();
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#committing) return;
+    if (this.#scheduled || this.#inFlight >= (this.options.maxInFlight ?? 1)) return;
     this.#scheduled = true;
     if (this.options.lingerMs > 0) setTimeout(() => this.#run(), this.options.lingerMs);
     else this.#nextTick.schedule();
@@ -138,8 +148,8 @@ export class GroupCommitter {
   }
 
   async #flush(): Promise<void> {
-    if (this.#committing || this.#queue.length === 0) return;
-    this.#committing = true;
+    if (this.#inFlight >= (this.options.maxInFlight ?? 1) || this.#queue.length === 0) return;
+    this.#inFlight++;
     const batch: Pending[] = [];
     let size = 0;
     while (this.#queue.length > 0) {
@@ -155,13 +165,27 @@ export class GroupCommitter {
     const guard = keyIds.length ? { ids: keyIds, now: this.keys!.now() } : undefined;
     let result: CommitResult;
     const records = batch.flatMap((p) => p.records);
+    // Reported after the commits handed to the store before this one (the same order as theirs).
+    const earlier = this.#reported;
+    let reported!: () => void;
+    this.#reported = new Promise((resolve) => (reported = resolve));
+    const committing = this.store.commitEvents(all, records, guard);
+    if (this.#queue.length > 0) this.#schedule(); // with room for one more, the next batch goes now
     try {
-      result = await this.store.commitEvents(all, records, guard);
+      result = await committing;
     } catch (error) {
+      // A failed commit reports nothing, but the next ones wait for it to have its turn.
+      void earlier.then(reported);
       const refused = error instanceof InactiveKeyError
         ? await this.#inactive(batch, keyIds)
         : error instanceof StalePredictionError
-        ? new Map([[batch.find((p) => p.records.includes(records[error.record]))!, error]])
+        ? new Map(
+          batch.filter((p) =>
+            error.record === null
+              ? p.records.some((r) => r.predictedNewIds)
+              : p.records.includes(records[error.record])
+          ).map((p) => [p, error]),
+        )
         : null;
       if (refused?.size) {
         this.#retryWithout(batch, refused);
@@ -178,8 +202,10 @@ export class GroupCommitter {
       this.#settled();
       return;
     }
-    // The transaction alone is timed: downstream processing is not part of the commit.
+    // The transaction alone is timed (with the one before it, when two are in flight):
+    // downstream processing is not part of the commit.
     const durationMs = performance.now() - started;
+    await earlier;
     try {
       this.observer?.onCommitted?.(all, result);
     } catch {
@@ -193,6 +219,7 @@ export class GroupCommitter {
       p.resolve(outcomes.slice(offset, offset + p.events.length));
       offset += p.events.length;
     }
+    reported();
     this.#settled();
   }
 
@@ -231,8 +258,8 @@ export class GroupCommitter {
   }
 
   #settled(): void {
-    this.#committing = false;
+    this.#inFlight--;
     if (this.#queue.length > 0) this.#schedule();
-    else for (const done of this.#idle.splice(0)) done();
+    else if (this.#inFlight === 0) { for (const done of this.#idle.splice(0)) done(); }
   }
 }

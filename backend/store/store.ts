@@ -178,15 +178,19 @@ export interface IdempotencyRecord {
    * Only for `commitEvents`: the record was rendered on the prediction that no unexpired record
    * exists for (keyId, idemKey) at `createdAt` and that none of these event ids is stored. The
    * commit checks both inside its transaction and, when either fails, commits nothing and rejects
-   * with `StalePredictionError` naming this record.
+   * with `StalePredictionError` naming this record (or none, when several records of the commit
+   * were predicted: then any of them may be the stale one).
    */
   predictedNewIds?: readonly string[];
 }
 
-/** `commitEvents` committed nothing: the prediction of record `record` (its index) did not hold. */
+/**
+ * `commitEvents` committed nothing: the prediction of record `record` (its index) did not hold;
+ * `null`: the prediction of one of the commit's records with `predictedNewIds`, not known which.
+ */
 export class StalePredictionError extends Error {
-  constructor(readonly record: number) {
-    super(`the outcome predicted for idempotency record ${record} no longer holds`);
+  constructor(readonly record: number | null) {
+    super(`the outcome predicted for idempotency record ${record ?? "(one of several)"} no longer holds`);
   }
 }
 
@@ -236,6 +240,12 @@ export interface StoreStats {
 export interface Store {
   /** Engine name for health output, e.g. `sqlite (node:sqlite)`. */
   readonly engine: string;
+  /**
+   * How many `commitEvents` calls may be in flight at once (at least 1). Calls in flight together
+   * commit in the order they were made: their seqs and outcomes are as if each waited for the one
+   * before it.
+   */
+  readonly maxCommitsInFlight: number;
   /** Partitions, retention and space (see storage-store.ts). */
   readonly storage: StorageLifecycle;
   /** Items that failed inside the pipeline, kept for replay (see storage-store.ts). */

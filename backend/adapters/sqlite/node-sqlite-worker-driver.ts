@@ -108,6 +108,8 @@ export async function openNodeSqliteWorkerDriver(
   return {
     name: "node:sqlite (writer worker)",
     local: true,
+    // One port, one worker running each message to its end: batches commit in the order sent.
+    orderedWritesInFlight: 4,
     exec: async (sql) => {
       await call({ op: "exec", sql }, "exec");
     },

@@ -37,6 +37,11 @@ export interface SqlDriver {
   /** Whether the database is a local file (so pragmas and file sizes apply). */
   readonly local: boolean;
   /**
+   * How many `writeBatch` calls may be in flight at once, committed in call order (default 1:
+   * a caller that needs that order waits for each before the next).
+   */
+  readonly orderedWritesInFlight?: number;
+  /**
    * Runs one or more statements without arguments (DDL, pragmas), each to its end: every row a
    * statement returns is stepped through (`PRAGMA incremental_vacuum(N)` frees a page per row).
    */

@@ -40,6 +40,7 @@ import {
   seqOrderedUnion,
 } from "./event-partitions.ts";
 import { idempotencyStatements } from "./sqlite-rows.ts";
+import { activeKeysGuard, KEYS_GUARD, predictionsGuard, SOME_RECORD_GUARD } from "./commit-guards.ts";
 import { GuardFailedError, type SqlDriver, type SqlStatement, type SqlValue } from "./sql-driver.ts";
 
 const SEQ_FLOOR = "seq_floor";
@@ -139,12 +140,10 @@ export async function sqliteEvents(
     return owner;
   };
 
-  /** `commitEvents`, with one prediction guard per record when `splitGuards` (see below). */
   const commit = async (
     events: readonly EnrichedEvent[],
     records: readonly IdempotencyRecord[],
     keys: KeyGuard | undefined,
-    splitGuards: boolean,
   ): Promise<CommitResult> => {
     const firstSeq = nextSeq;
     nextSeq += events.length;
@@ -153,17 +152,12 @@ export async function sqliteEvents(
     // guard at statement i protects: the keys, every predicted record, or the record of that index.
     const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
     const guarded: number[] = statements.map(() => KEYS_GUARD);
-    // Predictions are checked by one statement for the whole batch; when it fails, the commit is
-    // tried again with a guard per record, to learn whose prediction went stale.
+    // Predictions are checked by one statement for the whole batch (which cannot tell whose
+    // prediction went stale when there are several).
     const predicted = records.flatMap((r, i) => (r.predictedNewIds === undefined ? [] : [i]));
-    if (predicted.length > 1 && !splitGuards) {
+    if (predicted.length > 0) {
       statements.push(predictionsGuard(predicted.map((i) => records[i])));
-      guarded.push(BATCH_GUARD);
-    } else {
-      for (const i of predicted) {
-        statements.push(predictionsGuard([records[i]]));
-        guarded.push(i);
-      }
+      guarded.push(predicted.length === 1 ? predicted[0] : SOME_RECORD_GUARD);
     }
     const created = new Set<number>();
     const days = events.map((e) => {
@@ -209,11 +203,9 @@ export async function sqliteEvents(
     const changes = await driver.writeBatch(statements).catch((error) => {
       if (!(error instanceof GuardFailedError)) throw error;
       const record = guarded[error.statement] ?? KEYS_GUARD;
-      if (record === BATCH_GUARD) return null;
-      throw record === KEYS_GUARD ? new InactiveKeyError() : new StalePredictionError(record);
+      if (record === KEYS_GUARD) throw new InactiveKeyError();
+      throw new StalePredictionError(record === SOME_RECORD_GUARD ? null : record);
     });
-    // Some prediction of the batch went stale and nothing was committed: find whose.
-    if (changes === null) return commit(events, records, keys, true);
     names.confirm();
     for (const day of created) partitions.add(day);
     const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
@@ -234,7 +226,7 @@ export async function sqliteEvents(
   return {
     state: { partitions, retired, lastSeq: () => nextSeq - 1 },
 
-    commitEvents: (events, records = [], keys) => commit(events, records, keys, false),
+    commitEvents: (events, records = [], keys) => commit(events, records, keys),
 
     async eventsAfter(after, limit) {
       const rows = await onDays<PointRow>(
@@ -382,47 +374,5 @@ export async function sqliteEvents(
     async findExistingEventIds(ids) {
       return new Set((await owners(ids)).keys());
     },
-  };
-}
-
-/** A guard that holds while every key of `keys` is active (see `Store.commitEvents`). */
-function activeKeysGuard(keys: KeyGuard): SqlStatement {
-  const ids = [...new Set(keys.ids)];
-  return {
-    // One SQL text whatever the number of keys, so one prepared statement.
-    sql: "SELECT id FROM api_keys WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL" +
-      " AND (expires_at IS NULL OR expires_at > ?)",
-    args: [JSON.stringify(ids), keys.now],
-    expectRows: ids.length,
-  };
-}
-
-/** What a guard statement of a commit protects, besides the index of one record. */
-const KEYS_GUARD = -1;
-const BATCH_GUARD = -2;
-
-/**
- * A guard that holds while the predictions behind every record of `predicted` hold (see
- * `IdempotencyRecord`): none of their keys has an unexpired record, none of their ids is stored.
- * One SQL text for any number of records. Records count as unexpired at the earliest `createdAt`
- * of the batch, which can only make the guard fail more often, never hold wrongly.
- */
-function predictionsGuard(predicted: readonly IdempotencyRecord[]): SqlStatement {
-  let now = Infinity;
-  const keys: string[][] = [];
-  const ids: (string | null)[][] = [];
-  for (const r of predicted) {
-    now = Math.min(now, r.createdAt);
-    keys.push([r.keyId, r.idemKey]);
-    // Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null].
-    for (const id of r.predictedNewIds ?? []) ids.push(isCanonicalUuid(id) ? [id, null] : [null, id]);
-  }
-  return {
-    sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE (key_id, idem_key) IN" +
-      " (SELECT value ->> 0, value ->> 1 FROM json_each(?)) AND expires_at > ?) AND NOT EXISTS" +
-      " (SELECT 1 FROM event_ids WHERE id IN (SELECT coalesce(unhex(value ->> 0, '-'), value ->> 1)" +
-      " FROM json_each(?)))",
-    args: [JSON.stringify(keys), now, JSON.stringify(ids)],
-    expectRows: 1,
   };
 }

@@ -59,6 +59,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
   return {
     engine: `sqlite (${driver.name})`,
+    maxCommitsInFlight: driver.orderedWritesInFlight ?? 1,
     storage,
     deadLetters,
     ...rollups,

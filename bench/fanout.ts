@@ -8,7 +8,7 @@
  * /v1/stream (all events); a steady HTTP load of 10-event batches on an
  * evenly spaced schedule; 5 subscribers record, per delivered event, receipt
  * time − the event's `receivedAt` (the server's receive time; same machine
- * clock, ms resolution). Prints p50/p99 over their deliveries, the server's
+ * clock, ms resolution); the other subscribers read and drop the bytes. Prints p50/p99 over their deliveries, the server's
  * own receive → commit p99 (GET /health), and the CPU seconds the server and
  * this client used during the load.
  *
@@ -57,7 +57,7 @@ async function fanout(subscribers: number, rate: number, seconds: number) {
     const wsUrl = `${server.url.replace("http", "ws")}/v1/stream?apiKey=${BENCH_KEY}`;
     // Latency is measured on `measured` subscribers in this thread, which does nothing else: each
     // frame is timestamped on receipt (Date.now(), the clock of `receivedAt`) and parsed after the
-    // run. The other subscribers only count frames, and they and the load generator run on
+    // run. The other subscribers read and drop bytes, and they and the load generator run on
     // threads of their own (bench/lib/fanout-worker.ts), so that neither their frames nor the
     // HTTP responses queue in front of a measured frame.
     const measured = Math.min(5, subscribers);
@@ -73,7 +73,7 @@ async function fanout(subscribers: number, rate: number, seconds: number) {
     await new Promise((r) => setTimeout(r, 1000));
     const health = await (await fetch(`${server.url}/health`)).json();
     silent.worker.postMessage({ stop: true });
-    const { frames } = await silent.reply();
+    const { minBytes, maxBytes } = await silent.reply();
     for (const s of sockets) s.close();
     silent.worker.terminate();
     load.worker.terminate();
@@ -92,7 +92,8 @@ async function fanout(subscribers: number, rate: number, seconds: number) {
       p50: quantile(latencies, 0.5),
       p99: quantile(latencies, 0.99),
       delivered: latencies.length,
-      frames,
+      /** Bytes each silent subscriber received (least and most): equal when none fell behind. */
+      silentMiB: [minBytes / 2 ** 20, maxBytes / 2 ** 20],
       measured,
       lagged,
       failed,
@@ -159,7 +160,9 @@ for (let r = 1; r <= runs; r++) {
     console.log(
       `run ${r}: ${subs} subscribers, ${rate} events/s for ${seconds} s: receive → delivery p50 ${x.p50} ms ` +
         `p99 ${x.p99} ms over ${x.delivered} deliveries to ${x.measured} measured subscribers ` +
-        `(${x.frames} frames to the others), ${x.lagged} lagged messages, ${x.failed} failed requests | ` +
+        `(the others ${
+          x.silentMiB.map((m) => m.toFixed(1)).join("–")
+        } MiB each), ${x.lagged} lagged messages, ${x.failed} failed requests | ` +
         `server receive → commit p99 ${x.commitP99?.toFixed(1)} ms | CPU s server ${x.serverCpu} ` +
         `client ${x.clientCpu} | server peak RSS ${x.peak?.toFixed(0)} MiB`,
     );

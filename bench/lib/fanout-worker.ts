@@ -4,7 +4,8 @@
  * thread that timestamps deliveries. One message starts a role:
  *
  *   {role: "subscribers", url, count}: opens `count` WebSockets that only count
- *     frames; replies {ready: true}; on {stop: true} closes them and replies {frames}.
+ *     the bytes they receive; replies {ready: true}; on {stop: true} closes them
+ *     and replies {minBytes, maxBytes} over the subscribers.
  *   {role: "load", url, key, rate, seconds}: POSTs 10-event batches on an evenly
  *     spaced schedule for `seconds`; replies {done: true, failed} when all were answered.
  */
@@ -13,21 +14,58 @@ const scope = self as unknown as {
   postMessage(message: unknown): void;
 };
 
-function open(url: string): Promise<WebSocket> {
-  const socket = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    socket.onopen = () => resolve(socket);
-    socket.onerror = () => reject(new Error(`cannot open ${url}`));
-  });
+/**
+ * A subscriber that reads its WebSocket's bytes and drops them: the upgrade is done by hand over
+ * TCP and frames are never decoded, so that 95 copies of the stream cost this process a socket
+ * read each, not a UTF-8 decode into a string and an event per frame. Counts the bytes after the
+ * upgrade response. The server's pings go unanswered, which is fine for runs shorter than its idle
+ * timeout (2 × LIVE_HEARTBEAT_MS, 30 s by default).
+ */
+async function silentSubscriber(url: string): Promise<{ bytes: () => number; close: () => void }> {
+  const target = new URL(url);
+  const conn = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+  await conn.write(
+    new TextEncoder().encode(
+      `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    ),
+  );
+  const buffer = new Uint8Array(256 * 1024);
+  let head = "";
+  let bytes = 0;
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("closed during the upgrade");
+    head += new TextDecoder().decode(buffer.subarray(0, n));
+    const end = head.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${head.split("\r\n")[0]}`);
+    bytes = head.length - end - 4; // frames that came with the response (ASCII head, so lengths agree)
+    break;
+  }
+  let open = true;
+  (async () => {
+    try {
+      for (let n = await conn.read(buffer); n !== null && open; n = await conn.read(buffer)) bytes += n;
+    } catch { /* closed */ }
+  })();
+  return {
+    bytes: () => bytes,
+    close: () => {
+      open = false;
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    },
+  };
 }
 
 async function subscribers(url: string, count: number): Promise<void> {
-  const sockets = await Promise.all(Array.from({ length: count }, () => open(url)));
-  let frames = 0;
-  for (const s of sockets) s.onmessage = () => void frames++;
+  const sockets = await Promise.all(Array.from({ length: count }, () => silentSubscriber(url)));
   scope.onmessage = () => {
+    const bytes = sockets.map((s) => s.bytes());
     for (const s of sockets) s.close();
-    scope.postMessage({ frames });
+    scope.postMessage({ minBytes: Math.min(...bytes), maxBytes: Math.max(...bytes) });
   };
   scope.postMessage({ ready: true });
 }

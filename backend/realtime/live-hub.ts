@@ -21,9 +21,9 @@
  *
  * A published message is one object shared by all its subscribers (never
  * copied or changed), and a subscriber to every event takes a whole commit in
- * one step: the cost of publishing grows with the commits and the subscribers,
- * not with their product, and transports render a batch that several
- * subscribers drain once (shared-frames.ts).
+ * one step (a push per message, no filtering or bookkeeping per message);
+ * transports render a batch that several subscribers drain once
+ * (shared-frames.ts).
  */
 import { type StoredEvent, toEventView } from "../../shared/event.ts";
 import type { WindowMessage } from "../stream/engine.ts";

@@ -1,14 +1,20 @@
 /**
  * Live fan-out and WebSocket ingestion, end to end on one machine.
  *
- *   deno run -A bench/fanout.ts fanout [subscribers=100] [eventsPerSec=10000] [seconds=15] [runs=3]
+ *   deno run -A bench/fanout.ts fanout [subscribers=100] [eventsPerSec=10000] [seconds=15] [runs=3] [warmup=3]
  *   deno run -A bench/fanout.ts ws-ingest [connections=4] [batch=1000] [seconds=10] [runs=3]
  *
  * fanout: a fresh server per run; `subscribers` WebSocket clients on
  * /v1/stream (all events); a steady HTTP load of 10-event batches on an
- * evenly spaced schedule; each subscriber records, per delivered event, now −
- * the event's `receivedAt` (the server's receive time; same machine clock,
- * ms resolution). Prints p50/p99 over all deliveries and the delivered count.
+ * evenly spaced schedule; 5 subscribers record, per delivered event, receipt
+ * time − the event's `receivedAt` (the server's receive time; same machine
+ * clock, ms resolution); the other subscribers read and drop the bytes.
+ * The load runs `warmup` seconds before the measured `seconds`: events
+ * received in the warm-up (a fresh process compiling its hot paths and
+ * growing its heap and its SQLite files) are delivered but not counted; the
+ * whole-run p99, warm-up included, is printed next to it. Prints p50/p99 over their deliveries, the server's
+ * own receive → commit p99 (GET /health), and the CPU seconds the server and
+ * this client used during the load.
  *
  * ws-ingest: `connections` WebSocket clients on /v1/ingest, each keeping 8
  * frames of `batch` events in flight (sending the next on each ack); prints
@@ -27,62 +33,85 @@ function ws(url: string): Promise<WebSocket> {
   });
 }
 
-async function fanout(subscribers: number, rate: number, seconds: number) {
+/** Starts a role of bench/lib/fanout-worker.ts on its own thread. */
+function worker(
+  start: Record<string, unknown>,
+): { reply: () => Promise<Record<string, number>>; worker: Worker } {
+  const w = new Worker(new URL("./lib/fanout-worker.ts", import.meta.url).href, { type: "module" });
+  w.postMessage(start);
+  return {
+    worker: w,
+    reply: () => new Promise((resolve) => (w.onmessage = (m) => resolve(m.data))),
+  };
+}
+
+/** CPU time (user + system) of a process so far, ms, from /proc; null where /proc is missing. */
+function cpuMs(pid: number): number | null {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}
+
+async function fanout(subscribers: number, rate: number, seconds: number, warmup: number) {
   const server = await startBenchServer({ LIVE_MAX_SUBSCRIBERS_PER_KEY: String(subscribers + 10) });
   try {
     const wsUrl = `${server.url.replace("http", "ws")}/v1/stream?apiKey=${BENCH_KEY}`;
-    const latencies: number[] = [];
-    let delivered = 0;
-    let lagged = 0;
-    const sockets = await Promise.all(Array.from({ length: subscribers }, () => ws(wsUrl)));
-    // Latency is measured on `measured` subscribers; the others only count frames, so that parsing
-    // a million events a second on the client's share of the two cores does not stand in for the
-    // server's fan-out.
+    // Latency is measured on `measured` subscribers in this thread, which does nothing else: each
+    // frame is timestamped on receipt (Date.now(), the clock of `receivedAt`) and parsed after the
+    // run. The other subscribers read and drop bytes, and they and the load generator run on
+    // threads of their own (bench/lib/fanout-worker.ts), so that neither their frames nor the
+    // HTTP responses queue in front of a measured frame.
     const measured = Math.min(5, subscribers);
-    let frames = 0;
-    sockets.slice(measured).forEach((s) => (s.onmessage = () => void frames++));
-    for (const s of sockets.slice(0, measured)) {
-      s.onmessage = (m) => {
-        const now = Date.now();
-        for (const frame of [JSON.parse(m.data as string)].flat()) {
-          if (frame.type === "lagged") lagged++;
-          if (frame.type !== "event") continue;
-          delivered++;
-          latencies.push(now - Date.parse(frame.data.receivedAt));
-        }
-      };
-    }
-    const batch = 10;
-    const interval = (batch / rate) * 1000;
-    const start = performance.now();
-    const pending = new Set<Promise<unknown>>();
-    for (let i = 0; performance.now() - start < seconds * 1000; i++) {
-      const wait = start + i * interval - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const body = JSON.stringify(
-        Array.from(
-          { length: batch },
-          (_, k) => ({ deviceId: `dev-${(i + k) % 100}`, eventType: "t", value: k }),
-        ),
-      );
-      const p: Promise<unknown> = fetch(`${server.url}/v1/events`, {
-        method: "POST",
-        headers: { "x-api-key": BENCH_KEY, "content-type": "application/json" },
-        body,
-      }).then((r) => r.arrayBuffer()).finally(() => pending.delete(p));
-      pending.add(p);
-    }
-    await Promise.all(pending);
+    const received: [number, string][] = [];
+    const sockets = await Promise.all(Array.from({ length: measured }, () => ws(wsUrl)));
+    for (const s of sockets) s.onmessage = (m) => void received.push([Date.now(), m.data as string]);
+    const silent = worker({ role: "subscribers", url: wsUrl, count: subscribers - measured });
+    await silent.reply();
+    const cpuBefore = [cpuMs(server.pid), cpuMs(Deno.pid)];
+    const measureFrom = Date.now() + warmup * 1000;
+    const load = worker({ role: "load", url: server.url, key: BENCH_KEY, rate, seconds: seconds + warmup });
+    const { failed } = await load.reply();
+    const cpuAfter = [cpuMs(server.pid), cpuMs(Deno.pid)];
     await new Promise((r) => setTimeout(r, 1000));
+    const health = await (await fetch(`${server.url}/health`)).json();
+    silent.worker.postMessage({ stop: true });
+    const { minBytes, maxBytes } = await silent.reply();
     for (const s of sockets) s.close();
+    silent.worker.terminate();
+    load.worker.terminate();
+    const latencies: number[] = [];
+    const whole: number[] = [];
+    let lagged = 0;
+    for (const [at, text] of received) {
+      for (const frame of [JSON.parse(text)].flat()) {
+        if (frame.type === "lagged") lagged++;
+        if (frame.type !== "event") continue;
+        const receivedAt = Date.parse(frame.data.receivedAt);
+        whole.push(at - receivedAt);
+        if (receivedAt >= measureFrom) latencies.push(at - receivedAt);
+      }
+    }
     latencies.sort((a, b) => a - b);
+    whole.sort((a, b) => a - b);
+    const cpu = (i: number) =>
+      cpuBefore[i] === null || cpuAfter[i] === null ? null : (cpuAfter[i]! - cpuBefore[i]!) / 1000;
     return {
       p50: quantile(latencies, 0.5),
       p99: quantile(latencies, 0.99),
-      delivered,
-      frames,
+      wholeP99: quantile(whole, 0.99),
+      delivered: latencies.length,
+      /** Bytes each silent subscriber received (least and most): equal when none fell behind. */
+      silentMiB: [minBytes / 2 ** 20, maxBytes / 2 ** 20],
       measured,
       lagged,
+      failed,
+      /** The server's own receive → in the engine (just after the commit, before publishing), ms. */
+      commitP99: health.stream?.receiveToAggregateMs?.p99 as number | undefined,
+      serverCpu: cpu(0),
+      clientCpu: cpu(1),
       peak: peakRssMiB(server.pid),
     };
   } finally {
@@ -136,15 +165,19 @@ const runs = mode === "fanout" ? (nums[3] ?? 3) : (nums[3] ?? 3);
 const medians: number[] = [];
 for (let r = 1; r <= runs; r++) {
   if (mode === "fanout") {
-    const [subs = 100, rate = 10_000, seconds = 15] = nums;
-    const x = await fanout(subs, rate, seconds);
+    const [subs = 100, rate = 10_000, seconds = 15, , warmup = 3] = nums;
+    const x = await fanout(subs, rate, seconds, warmup);
     medians.push(x.p99);
     console.log(
-      `run ${r}: ${subs} subscribers, ${rate} events/s for ${seconds} s: receive → delivery p50 ${x.p50} ms ` +
-        `p99 ${x.p99} ms over ${x.delivered} deliveries to ${x.measured} measured subscribers ` +
-        `(${x.frames} frames to the others), ${x.lagged} lagged messages, server peak RSS ${
-          x.peak?.toFixed(0)
-        } MiB`,
+      `run ${r}: ${subs} subscribers, ${rate} events/s for ${seconds} s after ${warmup} s of warm-up: ` +
+        `receive → delivery p50 ${x.p50} ms p99 ${x.p99} ms (with the warm-up: p99 ${x.wholeP99} ms) over ${x.delivered} deliveries to ${x.measured} measured subscribers ` +
+        `(the others ${
+          x.silentMiB.map((m) => m.toFixed(1)).join("–")
+        } MiB each), ${x.lagged} lagged messages, ${x.failed} failed requests | ` +
+        `server receive → commit p99 (whole run) ${
+          x.commitP99?.toFixed(1)
+        } ms | CPU s server ${x.serverCpu} ` +
+        `client ${x.clientCpu} | server peak RSS ${x.peak?.toFixed(0)} MiB`,
     );
   } else {
     const [connections = 4, batch = 1000, seconds = 10] = nums;

@@ -22,7 +22,11 @@ interface Frame {
 function connect(url: string, headers: Record<string, string> = { "x-api-key": KEY }) {
   const ws = new WebSocket(url, { headers });
   const frames: Frame[] = [];
-  ws.on("message", (data) => frames.push(...[JSON.parse(String(data))].flat()));
+  let binaryFrames = 0;
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) binaryFrames++;
+    frames.push(...[JSON.parse(String(data))].flat());
+  });
   const opened = new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", reject);
@@ -32,6 +36,10 @@ function connect(url: string, headers: Record<string, string> = { "x-api-key": K
     ws,
     frames,
     opened,
+    /** Frames that arrived as binary (browsers would get a Blob): must stay 0. */
+    get binaryFrames() {
+      return binaryFrames;
+    },
     async until(n: number): Promise<Frame[]> {
       const deadline = Date.now() + 5000;
       while (frames.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -90,7 +98,26 @@ for (const runtime of ["deno", "node"] as Runtime[]) {
       await post([{ id: "w4", deviceId: "ws-a", eventType: "t", value: 4 }]);
       const frames = await b.until(2);
       expect(frames.map((f) => f.data.id)).toEqual(["w3", "w4"]);
+      expect([a.binaryFrames, b.binaryFrames]).toEqual([0, 0]);
       b.ws.close();
+    });
+
+    it("sends the same text frame to every subscriber of a batch", async () => {
+      const subs = [connect(wsUrl("?deviceId=ws-same")), connect(wsUrl("?deviceId=ws-same"))];
+      const raw: string[][] = [[], []];
+      subs.forEach((s, i) => s.ws.on("message", (data, isBinary) => !isBinary && raw[i].push(String(data))));
+      await Promise.all(subs.map((s) => s.opened));
+      const batch = Array.from(
+        { length: 5 },
+        (_, i) => ({ id: `same-${i}`, deviceId: "ws-same", eventType: "t", value: i }),
+      );
+      expect((await post(batch)).status).toBe(202);
+      const [one, two] = await Promise.all(subs.map((s) => s.until(5)));
+      expect(one.map((f) => f.data.id)).toEqual(["same-0", "same-1", "same-2", "same-3", "same-4"]);
+      expect(two.map((f) => f.seq)).toEqual(one.map((f) => f.seq));
+      expect(raw[1]).toEqual(raw[0]);
+      expect(subs.map((s) => s.binaryFrames)).toEqual([0, 0]);
+      for (const s of subs) s.ws.close();
     });
 
     it("drops a peer that stops answering pings within two heartbeat intervals", async () => {

@@ -27,6 +27,7 @@ import {
   type LiveHub,
   type OutMessage,
 } from "../realtime/live-hub.ts";
+import { SharedFrames } from "../realtime/shared-frames.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import { metadataFilters } from "./query-params.ts";
@@ -36,6 +37,11 @@ export interface RealtimeAdapter {
   upgradeWebSocket: UpgradeWebSocket<unknown>;
   /** Starts protocol-level ping/pong on a socket; the returned function stops it. */
   keepAlive?(ws: WSContext<unknown>, intervalMs: number): () => void;
+  /**
+   * Sends UTF-8 bytes as one text frame, where the runtime's socket can (Node's `ws`): a batch is
+   * then encoded once for every subscriber instead of once per socket. Absent: text is sent.
+   */
+  sendUtf8Text?(ws: WSContext<unknown>, bytes: Uint8Array): void;
 }
 
 export interface StreamRoutesDeps {
@@ -52,6 +58,13 @@ const MAX_FILTER_VALUES = 100;
 
 export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // Subscribers handed the same batch write the same text, rendered once (shared-frames.ts).
+  const sseFrames = new SharedFrames((messages) => messages.map(sseFrame).join(""));
+  const sendUtf8 = deps.realtime?.sendUtf8Text?.bind(deps.realtime);
+  const utf8 = new TextEncoder();
+  const wsFrames = new SharedFrames<string | Uint8Array>((messages) =>
+    sendUtf8 ? utf8.encode(wsBatchFrame(messages)) : wsBatchFrame(messages)
+  );
   app.use("*", requireScope("read", deps.auth, { queryKey: true }));
 
   app.get("/sse", (c) => {
@@ -66,7 +79,7 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
     const unsubscribe = deps.hub.subscribe(keyId, filter, {
       send: async (messages) => {
         const stream = await opened;
-        await stream.write(messages.map(sseFrame).join(""));
+        await stream.write(sseFrames.frame(messages));
       },
       close: (reason) => {
         void opened.then((stream) => stream.writeSSE({ event: "close", data: JSON.stringify({ reason }) }))
@@ -110,9 +123,9 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
           unsubscribe = hub.subscribe(keyId, filter, {
             send: async (messages) => {
               await waitForBuffer(ws, deps.wsBufferLimit);
-              // One frame per write: a single message as an object, several as an array.
-              const frames = messages.map(wsFrame);
-              ws.send(frames.length === 1 ? frames[0] : `[${frames.join(",")}]`);
+              const frame = wsFrames.frame(messages);
+              if (typeof frame === "string") ws.send(frame);
+              else sendUtf8!(ws, frame);
             },
             close: (reason) => ws.close(4008, reason),
           }, since);
@@ -144,6 +157,11 @@ function sseFrame(m: OutMessage): string {
 
 function wsFrame(m: OutMessage): string {
   return `{"seq":${m.seq},"type":"${m.type}","data":${m.data}}`;
+}
+
+/** One WebSocket frame per write: a single message as an object, several as an array. */
+function wsBatchFrame(messages: readonly OutMessage[]): string {
+  return messages.length === 1 ? wsFrame(messages[0]) : `[${messages.map(wsFrame).join(",")}]`;
 }
 
 /** Waits (bounded) while the socket has more than `limit` bytes queued. */

@@ -18,6 +18,12 @@
  * (how many messages it missed, and the seq to resume from) and skipped
  * ahead; one that lags again and again is disconnected. Nothing here blocks
  * ingestion or other subscribers.
+ *
+ * A published message is one object shared by all its subscribers (never
+ * copied or changed), and a subscriber to every event takes a whole commit in
+ * one step (a push per message, no filtering or bookkeeping per message);
+ * transports render a batch that several subscribers drain once
+ * (shared-frames.ts).
  */
 import { type StoredEvent, toEventView } from "../../shared/event.ts";
 import type { WindowMessage } from "../stream/engine.ts";
@@ -83,6 +89,8 @@ interface Subscriber {
   id: number;
   keyId: string;
   filter: LiveFilter;
+  /** Subscribed to `events` without filters: takes every published event. */
+  allEvents: boolean;
   sink: Sink;
   queue: OutMessage[];
   /** Set while resuming: live events wait here until the replay caught up. */
@@ -141,6 +149,8 @@ export class LiveHub {
       id: this.#nextId++,
       keyId,
       filter,
+      allEvents: filter.channels.has("events") && !filter.deviceIds && !filter.eventTypes &&
+        filter.metadata.length === 0,
       sink,
       queue: [],
       held: since !== null && filter.channels.has("events") ? [] : null,
@@ -164,34 +174,50 @@ export class LiveHub {
   /** Publishes committed events (commit order). */
   publishEvents(events: readonly StoredEvent[]): void {
     for (const e of events) if (e.seq > this.#lastSeq) this.#lastSeq = e.seq;
-    if (!this.wants("events")) return;
-    for (const e of events) {
-      let text: string | null = null;
-      for (const sub of this.#subscribers.values()) {
-        if (!sub.filter.channels.has("events") || !matchesEvent(sub.filter, e)) continue;
-        text ??= JSON.stringify({ ...toEventView(e), seq: e.seq });
-        this.#enqueue(sub, { seq: e.seq, type: "event", data: text });
+    if (events.length === 0 || !this.wants("events")) return;
+    // One message object per event for every subscriber, built on first need: transports
+    // recognise identical batches by identity (shared-frames.ts).
+    const messages: (OutMessage | undefined)[] = new Array(events.length);
+    const message = (i: number) => (messages[i] ??= eventMessage(events[i]));
+    let all: OutMessage[] | null = null;
+    for (const sub of this.#subscribers.values()) {
+      if (!sub.filter.channels.has("events")) continue;
+      if (sub.allEvents) {
+        all ??= events.map((_, i) => message(i));
+        this.#enqueueAll(sub, all);
+        continue;
+      }
+      for (let i = 0; i < events.length; i++) {
+        if (matchesEvent(sub.filter, events[i])) this.#enqueue(sub, message(i));
       }
     }
   }
 
   /** Publishes a window update, closed window or correction from the stream engine. */
   publishWindow(m: WindowMessage): void {
-    let text: string | null = null;
+    let message: OutMessage | null = null;
     for (const sub of this.#subscribers.values()) {
       if (!sub.filter.channels.has("aggregates") || !matchesWindow(sub.filter, m)) continue;
-      text ??= JSON.stringify({ ...m, startTime: new Date(m.start).toISOString() });
-      this.#enqueue(sub, { seq: this.#lastSeq, type: m.kind, data: text });
+      message ??= {
+        seq: this.#lastSeq,
+        type: m.kind,
+        data: JSON.stringify({ ...m, startTime: new Date(m.start).toISOString() }),
+      };
+      this.#enqueue(sub, message);
     }
   }
 
   /** Publishes on `stats` or `alerts` (no filters apply). */
   publishTo(channel: "stats" | "alerts", body: unknown): void {
-    let text: string | null = null;
+    let message: OutMessage | null = null;
     for (const sub of this.#subscribers.values()) {
       if (!sub.filter.channels.has(channel)) continue;
-      text ??= JSON.stringify(body);
-      this.#enqueue(sub, { seq: this.#lastSeq, type: channel === "stats" ? "stats" : "alert", data: text });
+      message ??= {
+        seq: this.#lastSeq,
+        type: channel === "stats" ? "stats" : "alert",
+        data: JSON.stringify(body),
+      };
+      this.#enqueue(sub, message);
     }
   }
 
@@ -223,11 +249,7 @@ export class LiveHub {
           after = e.seq;
           replayed++;
           if (!matchesEvent(sub.filter, e)) continue;
-          this.#push(sub, {
-            seq: e.seq,
-            type: "event",
-            data: JSON.stringify({ ...toEventView(e), seq: e.seq }),
-          });
+          this.#push(sub, eventMessage(e));
         }
         sub.lastSeq = after;
         if (after >= this.#lastSeq) break;
@@ -245,6 +267,22 @@ export class LiveHub {
     const held = sub.held ?? [];
     sub.held = null;
     for (const m of held) if (m.type !== "event" || m.seq > sub.lastSeq) this.#push(sub, m);
+  }
+
+  /**
+   * `#enqueue` of each message in turn, in one step when the subscriber is live and they all fit
+   * in its queue (the common case: no per-message work for a subscriber to every event).
+   */
+  #enqueueAll(sub: Subscriber, messages: readonly OutMessage[]): void {
+    if (sub.closed) return;
+    if (sub.held || sub.queue.length + messages.length > this.options.queueLimit) {
+      for (const m of messages) this.#enqueue(sub, m);
+      return;
+    }
+    for (const m of messages) sub.queue.push(m);
+    const last = messages[messages.length - 1].seq;
+    if (last > sub.lastSeq) sub.lastSeq = last;
+    this.#startDrain(sub);
   }
 
   #enqueue(sub: Subscriber, m: OutMessage): void {
@@ -267,13 +305,16 @@ export class LiveHub {
     }
     sub.queue.push(m);
     if (m.type === "event" && m.seq > sub.lastSeq) sub.lastSeq = m.seq;
-    if (!sub.writing) {
-      // Start a drain after a short coalescing delay, so that messages published close together
-      // (many small commits) share one transport write instead of one each.
-      sub.writing = true;
-      if (this.options.coalesceMs > 0) setTimeout(() => void this.#drain(sub), this.options.coalesceMs);
-      else queueMicrotask(() => void this.#drain(sub));
-    }
+    this.#startDrain(sub);
+  }
+
+  #startDrain(sub: Subscriber): void {
+    if (sub.writing) return;
+    // Start a drain after a short coalescing delay, so that messages published close together
+    // (many small commits) share one transport write instead of one each.
+    sub.writing = true;
+    if (this.options.coalesceMs > 0) setTimeout(() => void this.#drain(sub), this.options.coalesceMs);
+    else queueMicrotask(() => void this.#drain(sub));
   }
 
   /** The subscriber cannot keep up: drop its backlog, tell it the gap, or disconnect it. */
@@ -327,6 +368,10 @@ function lagMessage(fromSeq: number, toSeq: number, missed: number, seq: number)
       message: "subscriber fell behind; messages were skipped (reconnect with since= to replay events)",
     }),
   };
+}
+
+function eventMessage(e: StoredEvent): OutMessage {
+  return { seq: e.seq, type: "event", data: JSON.stringify({ ...toEventView(e), seq: e.seq }) };
 }
 
 function matchesEvent(f: LiveFilter, e: StoredEvent): boolean {

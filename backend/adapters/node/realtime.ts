@@ -12,6 +12,7 @@ interface PingableSocket {
   ping(): void;
   terminate(): void;
   on(event: "pong", listener: () => void): void;
+  send(data: Uint8Array, options: { binary: boolean }): void;
 }
 
 export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketServer } {
@@ -33,6 +34,10 @@ export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketSer
         raw.ping();
       }, intervalMs);
       return () => clearInterval(timer);
+    },
+    sendUtf8Text(ws: WSContext<unknown>, bytes: Uint8Array) {
+      // `binary: false` makes `ws` send the bytes as they are in a text frame (opcode 1).
+      (ws.raw as PingableSocket).send(bytes, { binary: false });
     },
   };
   return { adapter, server };

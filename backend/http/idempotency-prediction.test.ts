@@ -52,10 +52,11 @@ describe("Idempotency-Key prediction checked at commit", () => {
         expiresAt: NOW + 60_000,
       }]);
       // Sent together, so that they can share a group commit whose prediction check fails as one.
-      const [stale, fresh, batch] = await Promise.all([
+      const [stale, fresh, batch, plain] = await Promise.all([
         f.request("/v1/events", post(event, "stale")),
         f.request("/v1/events", post(event, "fresh")),
         f.request("/v1/events", post([{ ...event, id: "b1" }, { ...event, id: "b2" }], "fresh-batch")),
+        f.request("/v1/events", post({ ...event, id: "plain" })),
       ]);
       expect(stale.status).toBe(202);
       expect(stale.headers.get("idempotent-replayed")).toBe("true");
@@ -69,10 +70,13 @@ describe("Idempotency-Key prediction checked at commit", () => {
         duplicate: 0,
         rejected: 0,
       });
-      expect(await storedCount(f)).toBe(3);
+      // A request without a key in the same group is committed in the next round, as it was.
+      expect(plain.status).toBe(202);
+      expect((await plain.json()).data.id).toBe("plain");
+      expect(await storedCount(f)).toBe(4);
       const again = await f.request("/v1/events", post(event, "fresh"));
       expect(again.headers.get("idempotent-replayed")).toBe("true");
-      expect(await storedCount(f)).toBe(3);
+      expect(await storedCount(f)).toBe(4);
     }, { clock: new FakeClock(NOW) });
   });
 

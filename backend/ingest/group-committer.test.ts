@@ -124,19 +124,20 @@ describe("GroupCommitter", () => {
 
   it("hands the next batch to the store while one commits (maxInFlight 2), reporting in commit order", async () => {
     await withCommitter({}, async (_unused, store) => {
-      // The store's first commit is held open until the second call arrives, so the second batch
-      // must have been handed over while the first was in flight (the store itself runs them one
-      // after the other, as a writer thread does).
+      // The store's first commit answers only after the second has answered (and a macrotask
+      // later), so the second batch must have been handed over while the first was in flight,
+      // and its answer arrives first; the store itself runs them one after the other, as a
+      // writer thread does.
       let calls = 0;
-      let secondArrived!: () => void;
-      const second = new Promise<void>((resolve) => (secondArrived = resolve));
+      let secondDone!: () => void;
+      const second = new Promise<void>((resolve) => (secondDone = resolve));
       const held: Store = Object.create(store, {
         commitEvents: {
           value: async (...args: Parameters<Store["commitEvents"]>) => {
             const call = ++calls;
-            if (call === 2) secondArrived();
             const result = await store.commitEvents(...args);
-            if (call === 1) await second;
+            if (call === 2) secondDone();
+            if (call === 1) await second.then(() => new Promise((resolve) => setTimeout(resolve, 5)));
             return result;
           },
         },
@@ -157,6 +158,35 @@ describe("GroupCommitter", () => {
       expect(calls).toBe(2);
       const firstSeq = Number(heard[0].split(" ")[1]);
       expect(heard).toEqual([`commit ${firstSeq} x,y`, "r1", `commit ${firstSeq + 2} x,z`, "r2"]);
+    });
+  });
+
+  it("with two in flight, a failed first commit fails only its requests and the second is reported", async () => {
+    await withCommitter({}, async (_unused, store) => {
+      let calls = 0;
+      const failing: Store = Object.create(store, {
+        commitEvents: {
+          value: (...args: Parameters<Store["commitEvents"]>) => {
+            // The first throws at once (not even a promise): the chain of reports must go on.
+            if (++calls === 1) throw new Error("store down");
+            return store.commitEvents(...args);
+          },
+        },
+      });
+      const heard: string[] = [];
+      const committer = new GroupCommitter(failing, {
+        maxBatchEvents: 1,
+        maxQueuedEvents: 100,
+        lingerMs: 0,
+        maxInFlight: 2,
+      }, { onCommitted: (events) => heard.push(`commit ${events.map((e) => e.id)}`) });
+      const r1 = committer.submit([event("f1")]).catch((e: Error) => e.message);
+      const r2 = committer.submit([event("f2")]);
+      const r3 = committer.submit([event("f3")]);
+      expect(await Promise.all([r1, r2, r3])).toEqual(["store down", ["accepted"], ["accepted"]]);
+      await committer.close();
+      expect(heard).toEqual(["commit f2", "commit f3"]);
+      expect(await store.findExistingEventIds(["f1", "f2", "f3"])).toEqual(new Set(["f2", "f3"]));
     });
   });
 });

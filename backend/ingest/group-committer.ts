@@ -4,7 +4,7 @@
  * `submit(events)` queues a request's events and resolves with their outcomes
  * once the transaction holding them has committed, so a caller acknowledges
  * only durable events. Up to `maxInFlight` commits are in the store at once
- * (1 by default); whatever queues meanwhile forms the next transaction (up to
+ * (1 unless given; the server asks for COMMIT_MAX_IN_FLIGHT); whatever queues meanwhile forms the next transaction (up to
  * `maxBatchEvents`, never splitting a request), so the batch size grows with
  * load and a transaction's cost is shared by every request in it. Commits in
  * flight together are made in the order they were handed to the store, and
@@ -17,8 +17,9 @@
  * is active: the transaction checks every key of the batch (`KeyGuard`), and
  * when one was revoked or expired in the meantime its requests are refused
  * with the 401 and the others are committed in the next round. Likewise a
- * request whose idempotency record was predicted wrongly (`StalePredictionError`)
- * fails alone with that error, for its caller to retry, and the others go on.
+ * request whose idempotency record was predicted wrongly (`StalePredictionError`
+ * names it; when the store cannot tell which, every request with a prediction)
+ * fails with that error, for its caller to retry, and the others go on.
  */
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
@@ -169,7 +170,12 @@ export class GroupCommitter {
     const earlier = this.#reported;
     let reported!: () => void;
     this.#reported = new Promise((resolve) => (reported = resolve));
-    const committing = this.store.commitEvents(all, records, guard);
+    let committing: Promise<CommitResult>;
+    try {
+      committing = this.store.commitEvents(all, records, guard);
+    } catch (error) {
+      committing = Promise.reject(error); // a store that throws at once must not stall the chain
+    }
     if (this.#queue.length > 0) this.#schedule(); // with room for one more, the next batch goes now
     try {
       result = await committing;
@@ -181,9 +187,9 @@ export class GroupCommitter {
         : error instanceof StalePredictionError
         ? new Map(
           batch.filter((p) =>
-            error.record === null
+            error.records.length === 0
               ? p.records.some((r) => r.predictedNewIds)
-              : p.records.includes(records[error.record])
+              : error.records.some((i) => p.records.includes(records[i]))
           ).map((p) => [p, error]),
         )
         : null;

@@ -97,44 +97,54 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
-    it("checks every predicted record in the commit: a stale one fails the commit, nothing stored", async () => {
+    it("checks every predicted record in the commit: stale ones fail it by index, nothing stored", async () => {
       await withStore(async (store) => {
-        const record = (idemKey: string, id: string) => ({
+        const record = (idemKey: string, id: string, createdAt = T0) => ({
           keyId: "k",
           idemKey,
           fingerprint: `f-${idemKey}`,
           status: 202,
           body: `{"id":"${id}"}`,
-          createdAt: T0,
-          expiresAt: T0 + 1000,
+          createdAt,
+          expiresAt: createdAt + 1000,
           predictedNewIds: [id],
         });
-        // Already known to the store: a record of key "used" and the event id "taken"; an
-        // expired record of key "old" does not count.
+        // Known to the store: a record of key "used", the event id "taken", a record of key "old"
+        // expired at T0 and one of key "soon" that expires at T0 + 100.
         await store.commitEvents([event("taken")], [
           { ...record("used", "x"), predictedNewIds: undefined },
           { ...record("old", "y"), expiresAt: T0, predictedNewIds: undefined },
+          { ...record("soon", "z"), expiresAt: T0 + 100, predictedNewIds: undefined },
         ]);
-        const events = ["p0", "p1", "p2", "p3"].map((id) => event(id));
-        const fresh = [record("a", "p0"), record("b", "p1"), record("c", "p2"), record("old", "p3")];
-        for (const [index, stale] of [[1, record("used", "p1")], [2, record("c", "taken")]] as const) {
-          const records = fresh.map((r, i) => (i === index ? stale : r));
+        const ids = ["p0", "p1", "p2", "p3", "p4"]; // five records: two multi-row chunks (4 + 1)
+        const events = ids.map((id) => event(id));
+        const fresh = [
+          record("a", "p0"),
+          record("b", "p1"),
+          record("c", "p2"),
+          record("d", "p3"),
+          record("old", "p4"),
+        ];
+        const cases: [Record<number, ReturnType<typeof record>>, number[]][] = [
+          [{ 1: record("used", "p1"), 3: record("c", "taken") }, [1, 3]],
+          [{ 4: record("used", "p4") }, [4]],
+          // "soon" is unexpired at T0, when record 0 was made, though not at T0 + 500.
+          [{ 0: record("soon", "p0"), 2: record("e", "p2", T0 + 500) }, [0]],
+        ];
+        for (const [stale, named] of cases) {
+          const records = fresh.map((r, i) => stale[i] ?? r);
           const error = await store.commitEvents(events, records).catch((e) => e);
           expect(error).toBeInstanceOf(StalePredictionError);
-          expect(error.record).toBeNull(); // several records were predicted: any may be the stale one
-          expect(await store.findExistingEventIds(["p0", "p1", "p2", "p3"])).toEqual(new Set());
+          expect(error.records).toEqual(named);
+          expect(await store.findExistingEventIds(ids)).toEqual(new Set());
           expect(await store.getIdempotencyRecord("k", "a", T0)).toBeNull();
-          // The stale record alone among records without predictions is named.
-          const alone = records.map((r, i) => (i === index ? r : { ...r, predictedNewIds: undefined }));
-          const named = await store.commitEvents(events, alone).catch((e) => e);
-          expect(named).toBeInstanceOf(StalePredictionError);
-          expect(named.record).toBe(index);
-          expect(await store.findExistingEventIds(["p0", "p1", "p2", "p3"])).toEqual(new Set());
         }
-        expect((await store.commitEvents(events, fresh)).outcomes).toEqual(Array(4).fill("accepted"));
-        const { predictedNewIds: _, ...stored } = fresh[3];
-        expect(await store.getIdempotencyRecord("k", "old", T0)).toEqual(stored);
-        expect((await store.stats()).events).toBe(5);
+        expect((await store.commitEvents(events, fresh)).outcomes).toEqual(Array(5).fill("accepted"));
+        for (const r of fresh) {
+          const { predictedNewIds: _, ...stored } = r;
+          expect(await store.getIdempotencyRecord("k", r.idemKey, T0)).toEqual(stored);
+        }
+        expect((await store.stats()).events).toBe(6);
       });
     });
 

@@ -178,19 +178,18 @@ export interface IdempotencyRecord {
    * Only for `commitEvents`: the record was rendered on the prediction that no unexpired record
    * exists for (keyId, idemKey) at `createdAt` and that none of these event ids is stored. The
    * commit checks both inside its transaction and, when either fails, commits nothing and rejects
-   * with `StalePredictionError` naming this record (or none, when several records of the commit
-   * were predicted: then any of them may be the stale one).
+   * with `StalePredictionError` naming the stale records.
    */
   predictedNewIds?: readonly string[];
 }
 
 /**
- * `commitEvents` committed nothing: the prediction of record `record` (its index) did not hold;
- * `null`: the prediction of one of the commit's records with `predictedNewIds`, not known which.
+ * `commitEvents` committed nothing: the predictions of the records at these indexes did not hold.
+ * Empty when the store could not tell which (any record with `predictedNewIds` may be stale).
  */
 export class StalePredictionError extends Error {
-  constructor(readonly record: number | null) {
-    super(`the outcome predicted for idempotency record ${record ?? "(one of several)"} no longer holds`);
+  constructor(readonly records: readonly number[]) {
+    super(`the outcome predicted for idempotency records [${records}] no longer holds`);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type { IdempotencyRecord, KeyGuard } from "../store.ts";
 import { isCanonicalUuid } from "./event-encoding.ts";
-import type { SqlStatement } from "./sql-driver.ts";
+import type { SqlStatement, SqlValue } from "./sql-driver.ts";
 
 /** A guard that holds while every key of `keys` is active (see `Store.commitEvents`). */
 export function activeKeysGuard(keys: KeyGuard): SqlStatement {
@@ -36,8 +36,7 @@ export function predictionsGuard(predicted: readonly IdempotencyRecord[]): SqlSt
   for (const r of predicted) {
     now = Math.min(now, r.createdAt);
     keys.push([r.keyId, r.idemKey]);
-    // Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null].
-    for (const id of r.predictedNewIds ?? []) ids.push(isCanonicalUuid(id) ? [id, null] : [null, id]);
+    ids.push(...storedIds(r.predictedNewIds ?? []));
   }
   return {
     sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE (key_id, idem_key) IN" +
@@ -47,4 +46,25 @@ export function predictionsGuard(predicted: readonly IdempotencyRecord[]): SqlSt
     args: [JSON.stringify(keys), now, JSON.stringify(ids)],
     expectRows: 1,
   };
+}
+
+/**
+ * Which of `predicted` have a stale prediction (column `i`: the index in `predicted`), each at its
+ * own `createdAt`: asked after a `predictionsGuard` over several records failed.
+ */
+export const staleRecordsQuery = {
+  sql: "SELECT j.key AS i FROM json_each(?) AS j WHERE EXISTS (SELECT 1 FROM idempotency_records" +
+    " WHERE key_id = j.value ->> 0 AND idem_key = j.value ->> 1 AND expires_at > j.value ->> 2) OR EXISTS" +
+    " (SELECT 1 FROM event_ids WHERE id IN (SELECT coalesce(unhex(n.value ->> 0, '-'), n.value ->> 1)" +
+    " FROM json_each(j.value -> 3) AS n)) ORDER BY j.key",
+  args: (predicted: readonly IdempotencyRecord[]): SqlValue[] => [
+    JSON.stringify(
+      predicted.map((r) => [r.keyId, r.idemKey, r.createdAt, storedIds(r.predictedNewIds ?? [])]),
+    ),
+  ],
+};
+
+/** Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null]. */
+function storedIds(ids: readonly string[]): (string | null)[][] {
+  return ids.map((id) => (isCanonicalUuid(id) ? [id, null] : [null, id]));
 }

@@ -40,7 +40,13 @@ import {
   seqOrderedUnion,
 } from "./event-partitions.ts";
 import { idempotencyStatements } from "./sqlite-rows.ts";
-import { activeKeysGuard, KEYS_GUARD, predictionsGuard, SOME_RECORD_GUARD } from "./commit-guards.ts";
+import {
+  activeKeysGuard,
+  KEYS_GUARD,
+  predictionsGuard,
+  SOME_RECORD_GUARD,
+  staleRecordsQuery,
+} from "./commit-guards.ts";
 import { GuardFailedError, type SqlDriver, type SqlStatement, type SqlValue } from "./sql-driver.ts";
 
 const SEQ_FLOOR = "seq_floor";
@@ -204,8 +210,18 @@ export async function sqliteEvents(
       if (!(error instanceof GuardFailedError)) throw error;
       const record = guarded[error.statement] ?? KEYS_GUARD;
       if (record === KEYS_GUARD) throw new InactiveKeyError();
-      throw new StalePredictionError(record === SOME_RECORD_GUARD ? null : record);
+      return record === SOME_RECORD_GUARD ? null : Promise.reject(new StalePredictionError([record]));
     });
+    // The group's check failed and nothing was committed: name whose predictions are stale (a read
+    // after the fact; whatever it gets wrong costs a fallback or another round, never a wrong answer).
+    if (changes === null) {
+      const stale = await driver.all<{ i: number }>(
+        staleRecordsQuery.sql,
+        staleRecordsQuery.args(predicted.map((i) => records[i])),
+      )
+        .catch(() => []);
+      throw new StalePredictionError(stale.map((r) => predicted[r.i]));
+    }
     names.confirm();
     for (const day of created) partitions.add(day);
     const claimed = claims.reduce((sum, at) => sum + changes[at], 0);

@@ -2,10 +2,13 @@
  * The typed-array side of metric queries: scalar aggregates (count, sum, min,
  * max, avg, last) per step slot without an object per bucket, and fill modes.
  */
-import { type AggregateName, SCALAR_FIELDS } from "../stream/aggregate.ts";
-import type { FillMode } from "./metrics-query.ts";
+import { type AggregateName, SCALAR_FIELDS, type ScalarField } from "../stream/aggregate.ts";
+import type { FillMode } from "./metrics-types.ts";
 
-/** Scalar aggregates per step slot, as typed arrays (NaN: no valued event). */
+/**
+ * Scalar aggregates per step slot, as typed arrays. An empty slot has count, valueCount and sum 0
+ * and NaN elsewhere (NaN in min, max and last*: no valued event), like `RollupSlots`.
+ */
 export class ScalarColumns {
   declare count: Float64Array;
   declare valueCount: Float64Array;
@@ -16,9 +19,12 @@ export class ScalarColumns {
   declare lastTs: Float64Array;
   declare lastSeq: Float64Array;
 
-  constructor(readonly length: number) {
+  /** Empty slots, or (with `adopt`) these arrays as they are: they become this object's state. */
+  constructor(readonly length: number, adopt?: Readonly<Record<ScalarField, Float64Array>>) {
     for (const f of SCALAR_FIELDS) {
-      this[f] = new Float64Array(length).fill(f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN);
+      this[f] = adopt ? adopt[f] : new Float64Array(length).fill(
+        f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN,
+      );
     }
   }
 
@@ -48,9 +54,31 @@ export class ScalarColumns {
     }
   }
 
-  /** The values of `name` per slot, null where undefined. */
-  column(name: AggregateName): (number | null)[] {
-    const out: (number | null)[] = new Array(this.length);
+  /** Merges slot j of `slots` into slot ⌊j / ratio⌋ (finer stored buckets into step slots). */
+  addSlots(slots: Readonly<Record<ScalarField, Float64Array>>, ratio: number): void {
+    const { count, valueCount, sum, min, max, lastValue, lastTs, lastSeq } = slots;
+    for (let j = 0; j < count.length; j++) {
+      if (count[j] === 0) continue;
+      this.add(
+        Math.floor(j / ratio),
+        count[j],
+        valueCount[j],
+        sum[j],
+        min[j],
+        max[j],
+        lastValue[j],
+        lastTs[j],
+        lastSeq[j],
+      );
+    }
+  }
+
+  /**
+   * The values of `name` per slot with the fill mode applied: NaN where the answer is null (an
+   * empty slot, or no valued event for the value aggregates).
+   */
+  column(name: AggregateName, fill: FillMode): Float64Array {
+    const out = new Float64Array(this.length);
     const { count, valueCount } = this;
     const source = name === "sum" || name === "avg"
       ? this.sum
@@ -59,11 +87,18 @@ export class ScalarColumns {
       : name === "max"
       ? this.max
       : this.lastValue;
+    const counted = name === "count";
+    const empty = fill === "zero" ? 0 : NaN;
+    // "previous" repeats the last answered value, even a non-finite one, as `fillColumn` does.
+    let previous = NaN;
     for (let i = 0; i < this.length; i++) {
-      if (count[i] === 0) out[i] = null;
-      else if (name === "count") out[i] = count[i];
-      else if (valueCount[i] === 0) out[i] = null;
-      else out[i] = name === "avg" ? source[i] / valueCount[i] : source[i];
+      if (count[i] === 0 || (!counted && valueCount[i] === 0)) {
+        out[i] = fill === "previous" ? previous : empty;
+        continue;
+      }
+      const v = counted ? count[i] : name === "avg" ? source[i] / valueCount[i] : source[i];
+      out[i] = v;
+      previous = v;
     }
     return out;
   }
@@ -101,4 +136,18 @@ export function fillColumn(column: (number | null)[], fill: FillMode): (number |
     else column[i] = fill === "zero" ? 0 : previous;
   }
   return column;
+}
+
+/** A nullable column as a typed one: null becomes NaN. */
+export function toTypedColumn(column: readonly (number | null)[]): Float64Array {
+  const out = new Float64Array(column.length);
+  for (let i = 0; i < column.length; i++) out[i] = column[i] ?? NaN;
+  return out;
+}
+
+/** A typed column as a nullable one: NaN becomes null (JSON writes both as null). */
+export function toNullableColumn(column: Float64Array): (number | null)[] {
+  const out: (number | null)[] = new Array(column.length);
+  for (let i = 0; i < column.length; i++) out[i] = Number.isNaN(column[i]) ? null : column[i];
+  return out;
 }

@@ -5,7 +5,7 @@
  * `sqlite-store.ts`; this process is the only writer of these tables.
  */
 import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
-import type { RollupColumns, RollupRecord, SeriesRecord, Store } from "../store.ts";
+import type { RollupColumns, RollupRecord, RollupSlots, SeriesRecord, Store } from "../store.ts";
 import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
@@ -21,6 +21,7 @@ type RollupMethods = Pick<
   Store,
   | "applyRollupFlush"
   | "readRollupColumns"
+  | "readRollupSlots"
   | "rollupCheckpoint"
   | "readRollups"
   | "readRollupsEndingAfter"
@@ -168,6 +169,32 @@ export function sqliteRollups(
           }
         });
         out.push(col);
+      }
+      return out;
+    },
+
+    async readRollupSlots(query) {
+      const res = query.resolution;
+      if (query.from % res !== 0) {
+        throw new RangeError("readRollupSlots: from must be a multiple of resolution");
+      }
+      const slots = Math.max(0, Math.ceil((query.to - query.from) / res));
+      const span = CHUNK_SLOTS * res;
+      const out: RollupSlots[] = [];
+      for (const deviceId of query.deviceIds) {
+        // One allocation per series; the chunks tile [from, to), so every slot is written below.
+        const block = new Float64Array(SCALAR_FIELDS.length * slots);
+        const series = { deviceId } as RollupSlots;
+        SCALAR_FIELDS.forEach((f, i) => series[f] = block.subarray(i * slots, (i + 1) * slots));
+        const device = deviceId ?? ALL_DEVICES;
+        for (let c = RollupColumnCache.chunkStart(query.from, res); c < query.to; c += span) {
+          const chunk = await loadChunk(query.eventType, res, device, c);
+          const first = Math.max(c, query.from);
+          const end = Math.min(c + span, query.from + slots * res);
+          const [lo, hi] = [(first - c) / res, (end - c) / res];
+          for (const f of SCALAR_FIELDS) series[f].set(chunk[f].subarray(lo, hi), (first - query.from) / res);
+        }
+        out.push(series);
       }
       return out;
     },

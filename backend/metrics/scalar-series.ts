@@ -1,0 +1,86 @@
+/**
+ * The fast path of metric queries: aggregates without sketches (count, sum,
+ * min, max, avg, last) over stored rollups. The store's cached buckets arrive
+ * as dense typed slots per series (`readRollupSlots`); when the step is the
+ * stored resolution they are the answer's accumulators as they are, otherwise
+ * they are folded into step slots. The engine's unflushed deltas are added on
+ * top, and each aggregate becomes one typed column. No object per bucket.
+ */
+import type { Store } from "../store/store.ts";
+import { ScalarColumns } from "./scalar-columns.ts";
+import type { ConsistentReader, MetricsColumnSeries, MetricsQuery } from "./metrics-types.ts";
+
+/** Where a scalar read starts and how many step slots it covers. */
+export interface ScalarRange {
+  /** The stored resolution read, ms: divides `q.step`. */
+  resolution: number;
+  /** Start of the first slot read: step-aligned, `extra` steps before the first output point. */
+  from: number;
+  /** Output points. */
+  points: number;
+  /** Steps before the first point that hopping windows read. */
+  extra: number;
+}
+
+/** The series of `q` over `devices` (groupBy), or one merged series, as typed columns. */
+export async function readScalarSeries(
+  deps: { store: Store; reader: ConsistentReader },
+  q: MetricsQuery,
+  devices: string[],
+  range: ScalarRange,
+): Promise<MetricsColumnSeries[]> {
+  const { resolution, from, points, extra } = range;
+  const overall = !q.groupByDevice && devices.length === 0;
+  const keys = q.groupByDevice ? devices : [""];
+  const length = points + extra;
+  const ratio = q.step / resolution;
+  const acc = new Map<string, ScalarColumns>();
+  const target = (deviceId: string | null): ScalarColumns => {
+    const key = q.groupByDevice ? deviceId! : "";
+    let columns = acc.get(key);
+    if (!columns) acc.set(key, columns = new ScalarColumns(length));
+    return columns;
+  };
+  await deps.reader.consistentRead(async (engine) => {
+    const slots = await deps.store.readRollupSlots({
+      eventType: q.eventType,
+      resolution,
+      deviceIds: overall ? [null] : devices,
+      from,
+      to: q.to,
+    });
+    for (const s of slots) {
+      const key = q.groupByDevice ? s.deviceId! : "";
+      // The step is the stored resolution: the slots (as long as the answer) are the accumulators.
+      if (ratio === 1 && !acc.has(key)) acc.set(key, new ScalarColumns(length, s));
+      else target(s.deviceId).addSlots(s, ratio);
+    }
+    const pending = engine?.unflushedRollups({
+      eventType: q.eventType,
+      resolution,
+      deviceIds: overall ? null : devices,
+      from,
+      to: q.to,
+    }) ?? [];
+    for (const { deviceId, start, agg } of pending) {
+      const valued = agg.valueCount > 0;
+      target(deviceId).add(
+        Math.floor((start - from) / q.step),
+        agg.count,
+        agg.valueCount,
+        agg.sum,
+        valued ? agg.min : NaN,
+        valued ? agg.max : NaN,
+        agg.lastValue ?? NaN,
+        valued ? agg.lastTs : NaN,
+        valued ? agg.lastSeq : NaN,
+      );
+    }
+  });
+  return keys.map((key): MetricsColumnSeries => {
+    const columns = (acc.get(key) ?? new ScalarColumns(length)).window(extra);
+    const values: MetricsColumnSeries["values"] = {};
+    for (const name of q.aggregates) values[name] = columns.column(name, q.fill);
+    return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
+  });
+}

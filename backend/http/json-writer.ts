@@ -17,6 +17,17 @@ const NUMBER_ROOM = 32;
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 /** Below this, a decimal with at most 15 significant digits is the only one that reads back as its double. */
 const EXACT_DIGITS_LIMIT = 1e15;
+/** Dekker's splitter, 2^27 + 1, and 10^k split into two halves of 26 bits for error-free products. */
+const SPLITTER = 134217729;
+const POW10_HI = POW10.map((p) => SPLITTER * p - (SPLITTER * p - p));
+const POW10_LO = POW10.map((p, k) => p - POW10_HI[k]);
+/** Half a unit in the last place of a double with binary exponent e: 2^(e-53), e from 0 to 49. */
+const HALF_ULP = Array.from({ length: 50 }, (_, e) => {
+  let x = 1;
+  for (let i = 0; i < 53; i++) x /= 2;
+  for (let i = 0; i < e; i++) x *= 2;
+  return x;
+});
 
 /** Builds JSON text as a list of byte chunks (about `chunkBytes` each), taken as they fill up. */
 export class JsonChunkWriter {
@@ -32,12 +43,14 @@ export class JsonChunkWriter {
 
   /** Writes `text` as it is: punctuation, or text that is already valid JSON. */
   raw(text: string): this {
-    let { read, written } = encoder.encodeInto(text, this.#buf.subarray(this.#pos));
-    this.#pos += written;
-    while (read < text.length) {
+    const first = encoder.encodeInto(text, this.#buf.subarray(this.#pos));
+    this.#pos += first.written;
+    // What did not fit goes into fresh chunks (encodeInto never splits a character).
+    for (let read = first.read; read < text.length;) {
       this.#next();
-      ({ read, written } = encoder.encodeInto(text.slice(read), this.#buf));
-      this.#pos = written;
+      const more = encoder.encodeInto(text.slice(read), this.#buf);
+      read += more.read;
+      this.#pos = more.written;
     }
     return this;
   }
@@ -103,12 +116,22 @@ export function writeNumber(buf: Uint8Array, pos: number, v: number): number {
   }
   const a = v < 0 ? -v : v;
   // Fixed notation ("123.45", "0.000001") is what ECMAScript writes from 1e-6 up to 1e21.
-  if (a >= 1e-6 && a < EXACT_DIGITS_LIMIT) {
+  if (a >= 1 && a < EXACT_DIGITS_LIMIT) {
     if (v < 0) buf[pos++] = 0x2d; // "-"
-    if (Math.floor(a) === a) return writeInteger(buf, pos, a);
-    // The fewest decimals k whose rounding m / 10^k reads back as `a`. With at most 15
-    // significant digits only one such decimal exists and the first k found has the fewest
-    // digits, so this is the text ECMAScript's Number::toString picks. Longer ones: String().
+    const whole = Math.floor(a);
+    if (whole === a) return writeUnsigned(buf, pos, a, digitCount(a));
+    // Short decimals first (most measured values), then the general case.
+    for (let k = 1; k <= 3; k++) {
+      const m = Math.round(a * POW10[k]);
+      if (m >= EXACT_DIGITS_LIMIT) break;
+      if (m / POW10[k] === a) return writeDecimal(buf, pos, m, k);
+    }
+    const end = writeFraction(buf, pos, a, whole);
+    return end >= 0 ? end : writeAscii(buf, pos, String(a));
+  }
+  if (a >= 1e-6 && a < 1) {
+    if (v < 0) buf[pos++] = 0x2d;
+    // The fewest decimals k whose rounding m / 10^k reads back as `a` (see writeFraction).
     for (let k = 1; k < POW10.length; k++) {
       const scale = POW10[k];
       const m = Math.round(a * scale);
@@ -120,39 +143,120 @@ export function writeNumber(buf: Uint8Array, pos: number, v: number): number {
   return writeAscii(buf, pos, String(v));
 }
 
-/** A non-negative integer below 1e15, in decimal digits. */
-function writeInteger(buf: Uint8Array, pos: number, m: number): number {
-  let digits = 1;
-  while (digits < 16 && m >= POW10[digits]) digits++;
-  const end = pos + digits;
-  for (let i = end - 1; i >= pos; i--) {
-    const q = Math.floor(m / 10);
-    buf[i] = 0x30 + (m - q * 10);
-    m = q;
+/**
+ * `a` (1 <= a < 1e15, not an integer; `whole` is its integer part) as the text ECMAScript's
+ * Number::toString gives: the fewest significant digits that read back as `a`, the closest to
+ * `a` if several. Returns the end position, or -1 where it cannot decide cheaply (within 1e-9
+ * of a rounding tie), for the caller to use String().
+ *
+ * 15 digits: m = a × 10^k rounded, k giving 15 significant digits. Decimals of 15 digits are
+ * further apart than a double's rounding interval, so if m / 10^k reads back as `a` it is the
+ * only one, and with its trailing zeros removed the shortest. Otherwise 16 or 17 digits are
+ * needed: the exact remainder ρ = a × 10^k − m (from an error-free product) gives the nearest
+ * 16-digit decimal, 10m + round(10ρ), which reads back as `a` exactly when it is less than half
+ * a unit in the last place of `a` away; if not, the nearest 17-digit one, 100m + round(100ρ),
+ * always does.
+ */
+function writeFraction(buf: Uint8Array, pos: number, a: number, whole: number): number {
+  const intDigits = digitCount(whole);
+  let k = 15 - intDigits;
+  const scale = POW10[k];
+  const product = a * scale;
+  let m = Math.round(product);
+  if (m / scale === a) {
+    // Drop trailing zeros, 8, 4, 2 and 1 at a time: m / 10^j is an integer exactly when 10^j
+    // divides m (below 1e15 a remainder is too large a fraction of the quotient to round away).
+    for (let j = 8; j >= 1; j >>= 1) {
+      const q = m / POW10[j];
+      if (Math.floor(q) === q) {
+        m = q;
+        k -= j;
+      }
+    }
+    return writeDecimal(buf, pos, m, k);
   }
-  return end;
+  const rho = (product - m) + productError(a, k, product);
+  // a's binary exponent e (a >= 1, so that of its integer part) and half its ulp, 2^(e-53),
+  // in units of the 16th significant digit.
+  const e = whole < 4294967296 ? 31 - Math.clz32(whole) : 63 - Math.clz32(Math.floor(whole / 4294967296));
+  const half16 = HALF_ULP[e] * POW10[k + 1];
+  const r16 = rho * 10;
+  const t16 = Math.round(r16);
+  const off16 = Math.abs(t16 - r16);
+  if (Math.abs(off16 - half16) < 1e-9 || Math.abs(off16 - 0.5) < 1e-9) return -1;
+  const sixteen = off16 < half16;
+  const r = sixteen ? r16 : rho * 100;
+  const t = sixteen ? t16 : Math.round(r);
+  if (!sixteen && Math.abs(Math.abs(t - r) - 0.5) < 1e-9) return -1;
+  // 15 digits of mm, then the tail's 1 or 2, carrying a negative or overflowing tail into mm.
+  const unit = sixteen ? 10 : 100;
+  const carry = Math.floor(t / unit);
+  const mm = m + carry;
+  const tail = t - carry * unit;
+  if (mm < 1e14 || mm >= EXACT_DIGITS_LIMIT || tail % 10 === 0) return -1;
+  const intPart = Math.floor(mm / scale);
+  pos = writeUnsigned(buf, pos, intPart, intDigits);
+  buf[pos++] = 0x2e; // "."
+  if (k > 0) pos = writeUnsigned(buf, pos, mm - intPart * scale, k);
+  return writeUnsigned(buf, pos, tail, sixteen ? 1 : 2);
 }
 
-/** m / 10^k in fixed notation (m below 1e15, k >= 1, m not a multiple of 10). */
-function writeDecimal(buf: Uint8Array, pos: number, m: number, k: number): number {
+/** The rounding error of `product` = fl(a × 10^k): a × 10^k − product, exactly (Dekker). */
+function productError(a: number, k: number, product: number): number {
+  const c = SPLITTER * a;
+  const ah = c - (c - a);
+  const al = a - ah;
+  const bh = POW10_HI[k];
+  const bl = POW10_LO[k];
+  return ((ah * bh - product) + ah * bl + al * bh) + al * bl;
+}
+
+/** Decimal digits of a positive integer below 1e15. */
+function digitCount(m: number): number {
   let digits = 1;
-  while (digits < 16 && m >= POW10[digits]) digits++;
+  while (digits < 15 && m >= POW10[digits]) digits++;
+  return digits;
+}
+
+/** m / 10^k in fixed notation (m a positive integer below 1e15, k >= 1). */
+function writeDecimal(buf: Uint8Array, pos: number, m: number, k: number): number {
+  const digits = digitCount(m);
   if (digits <= k) {
     // 0.00ddd
     buf[pos++] = 0x30;
     buf[pos++] = 0x2e;
     for (let z = digits; z < k; z++) buf[pos++] = 0x30;
-    return writeInteger(buf, pos, m);
+    return writeUnsigned(buf, pos, m, digits);
   }
-  const end = pos + digits + 1;
-  for (let i = end - 1, written = 0; i >= pos; i--, written++) {
-    if (written === k) {
-      buf[i] = 0x2e; // "."
-      continue;
+  // Below 1e15 the quotient is exact enough that its floor is the integer part.
+  const intPart = Math.floor(m / POW10[k]);
+  pos = writeUnsigned(buf, pos, intPart, digits - k);
+  buf[pos++] = 0x2e; // "."
+  return writeUnsigned(buf, pos, m - intPart * POW10[k], k);
+}
+
+/**
+ * A non-negative integer below 1e15 as exactly `digits` decimal digits (zero-padded), in 32-bit
+ * arithmetic (whose division by 10 compiles to a multiplication).
+ */
+function writeUnsigned(buf: Uint8Array, pos: number, m: number, digits: number): number {
+  const end = pos + digits;
+  let i = end - 1;
+  if (m >= 2147483648) {
+    const high = Math.floor(m / 1e8);
+    let low = (m - high * 1e8) | 0;
+    for (const stop = end - 8; i >= stop; i--) {
+      const q = (low / 10) | 0;
+      buf[i] = 0x30 + low - q * 10;
+      low = q;
     }
-    const q = Math.floor(m / 10);
-    buf[i] = 0x30 + (m - q * 10);
-    m = q;
+    m = high;
+  }
+  let n = m | 0;
+  for (; i >= pos; i--) {
+    const q = (n / 10) | 0;
+    buf[i] = 0x30 + n - q * 10;
+    n = q;
   }
   return end;
 }

@@ -74,7 +74,7 @@ describe("metrics answer JSON", () => {
     );
   });
 
-  it("streams a large answer in chunks whose text is the reference", async () => {
+  it("streams a large answer in chunks whose text is the reference", () => {
     const points = 1440;
     const timestamps = Array.from({ length: points }, (_, i) => T + i * M);
     const series = Array.from({ length: 40 }, (_, d) => {

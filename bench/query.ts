@@ -4,7 +4,7 @@
  * count/avg/min/max per device (groupBy=deviceId), through the real app
  * (routing, auth, JSON).
  *
- *   deno run -A bench/query.ts [devices=100] [events=1000000] [runs=15] [--db <path>]
+ *   deno run -A bench/query.ts [devices=100] [events=1000000] [runs=15] [--db <path>] [--http]
  *
  * Loading goes through the group committer and the stream engine like live
  * ingestion (events land in the raw table and in rollups); the engine is
@@ -16,13 +16,17 @@
  * `--db <path>` keeps the database: the first run loads it and writes the
  * load's devices, events and time range next to it (`<path>.json`); later runs
  * with the same devices and events reuse it (loading 10 M events takes
- * minutes) and query the same 24 h.
+ * minutes) and query the same 24 h. `--http` sends the queries over a real
+ * socket (`Deno.serve` on 127.0.0.1) instead of `app.request()`; the time is to
+ * the last byte of the answer either way.
  */
 import { boot } from "../backend/adapters/boot.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
 
 const args = [...Deno.args];
+const httpFlag = args.indexOf("--http");
+if (httpFlag >= 0) args.splice(httpFlag, 1);
 const dbFlag = args.indexOf("--db");
 const dbPath = dbFlag >= 0 ? args.splice(dbFlag, 2)[1] : null;
 if (dbFlag >= 0 && !dbPath) throw new Error("--db needs a path");
@@ -124,15 +128,20 @@ async function load(): Promise<void> {
   db.close();
 }
 
-const url =
-  `http://x/v1/metrics?eventType=temperature&from=${start}&to=${end}&step=1m&agg=count,avg,min,max` +
+const url = `/v1/metrics?eventType=temperature&from=${start}&to=${end}&step=1m&agg=count,avg,min,max` +
   `&groupBy=deviceId&limit=${devices}`;
+const listener = httpFlag >= 0
+  ? Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, server.app.fetch)
+  : null;
+const ask = listener
+  ? (path: string, init: RequestInit) => fetch(`http://127.0.0.1:${listener.addr.port}${path}`, init)
+  : (path: string, init: RequestInit) => server.app.request(path, init);
 const times: number[] = [];
 let bytes = 0;
 let points = 0;
 for (let r = 0; r < runs; r++) {
   const t = performance.now();
-  const res = await server.app.request(url, { headers: { "x-api-key": KEY } });
+  const res = await ask(url, { headers: { "x-api-key": KEY } });
   const text = await res.text();
   times.push(performance.now() - t);
   if (res.status !== 200) throw new Error(`query failed: ${res.status} ${text.slice(0, 200)}`);
@@ -141,7 +150,7 @@ for (let r = 0; r < runs; r++) {
   points = body.timestamps.length * body.series.length;
   const counted = body.series.reduce(
     (n: number, s: { values: { count: (number | null)[] } }) =>
-      n + s.values.count.reduce((a, b) => a + (b ?? 0), 0),
+      n + s.values.count.reduce((a: number, b) => a + (b ?? 0), 0),
     0,
   );
   if (counted !== total) throw new Error(`answer counts ${counted} events, expected ${total}`);
@@ -152,8 +161,10 @@ const warm = times.slice(1).sort((a, b) => a - b);
 console.log(
   `first (cold cache) ${cold.toFixed(1)} ms, median of the rest ${warm[warm.length >> 1].toFixed(1)} ms | ` +
     `${points.toLocaleString("en")} points ` +
-    `(${devices} series × 1440), answer ${(bytes / 2 ** 20).toFixed(1)} MiB | deno ${Deno.version.deno}`,
+    `(${devices} series × 1440), answer ${(bytes / 2 ** 20).toFixed(1)} MiB | ` +
+    `${listener ? "HTTP" : "app.request"} | deno ${Deno.version.deno}`,
 );
+await listener?.shutdown();
 await server.close();
 if (dir) await Deno.remove(dir, { recursive: true });
 

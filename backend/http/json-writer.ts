@@ -32,8 +32,8 @@ const HALF_ULP = Array.from({ length: 50 }, (_, e) => {
 /** Builds JSON text as a list of byte chunks (about `chunkBytes` each), taken as they fill up. */
 export class JsonChunkWriter {
   readonly #chunkBytes: number;
-  #done: Uint8Array[] = [];
-  #buf: Uint8Array;
+  #done: Uint8Array<ArrayBuffer>[] = [];
+  #buf: Uint8Array<ArrayBuffer>;
   #pos = 0;
 
   constructor(options: { chunkBytes?: number } = {}) {
@@ -87,12 +87,12 @@ export class JsonChunkWriter {
   }
 
   /** The chunks filled so far; they leave the writer (for streaming while writing goes on). */
-  take(): Uint8Array[] {
+  take(): Uint8Array<ArrayBuffer>[] {
     return this.#done.splice(0);
   }
 
   /** Every byte not taken yet, as chunks; the writer starts over empty. */
-  end(): Uint8Array[] {
+  end(): Uint8Array<ArrayBuffer>[] {
     this.#next();
     return this.take();
   }
@@ -109,22 +109,24 @@ export class JsonChunkWriter {
  * caller leaves `NUMBER_ROOM` bytes.
  */
 export function writeNumber(buf: Uint8Array, pos: number, v: number): number {
+  const int = v | 0;
+  if (int === v) return writeInt32(buf, pos, int); // counts and the like; -0 too, which JSON writes as 0
   if (v - v !== 0) return writeAscii(buf, pos, "null"); // NaN and ±Infinity
-  if (v === 0) {
-    buf[pos] = 0x30; // also -0, which JSON writes as 0
-    return pos + 1;
-  }
   const a = v < 0 ? -v : v;
   // Fixed notation ("123.45", "0.000001") is what ECMAScript writes from 1e-6 up to 1e21.
   if (a >= 1 && a < EXACT_DIGITS_LIMIT) {
     if (v < 0) buf[pos++] = 0x2d; // "-"
     const whole = Math.floor(a);
     if (whole === a) return writeUnsigned(buf, pos, a, digitCount(a));
-    // Short decimals first (most measured values), then the general case.
-    for (let k = 1; k <= 3; k++) {
-      const m = Math.round(a * POW10[k]);
-      if (m >= EXACT_DIGITS_LIMIT) break;
-      if (m / POW10[k] === a) return writeDecimal(buf, pos, m, k);
+    // One decimal first (the commonest reading), then the general case (see writeFraction).
+    const tenths = Math.round(a * 10);
+    if (tenths < 2147483648 && tenths / 10 === a) {
+      const n = tenths | 0;
+      const q = (n / 10) | 0;
+      pos = writeUnsigned(buf, pos, q, digitCount(q));
+      buf[pos] = 0x2e;
+      buf[pos + 1] = 0x30 + n - q * 10;
+      return pos + 2;
     }
     const end = writeFraction(buf, pos, a, whole);
     return end >= 0 ? end : writeAscii(buf, pos, String(a));
@@ -190,14 +192,20 @@ function writeFraction(buf: Uint8Array, pos: number, a: number, whole: number): 
   if (!sixteen && Math.abs(Math.abs(t - r) - 0.5) < 1e-9) return -1;
   // 15 digits of mm, then the tail's 1 or 2, carrying a negative or overflowing tail into mm.
   const unit = sixteen ? 10 : 100;
-  const carry = Math.floor(t / unit);
+  const carry = t < 0 ? -1 : t >= unit ? 1 : 0; // |t| is at most a unit and a half
   const mm = m + carry;
   const tail = t - carry * unit;
   if (mm < 1e14 || mm >= EXACT_DIGITS_LIMIT || tail % 10 === 0) return -1;
-  const intPart = Math.floor(mm / scale);
-  pos = writeUnsigned(buf, pos, intPart, intDigits);
+  // mm's integer part is `whole`, or one more where rounding carried into it.
+  let frac = mm - whole * scale;
+  let intPart = whole;
+  if (frac >= scale) {
+    frac -= scale;
+    intPart++;
+  }
+  pos = writeUnsigned(buf, pos, intPart, digitCount(intPart));
   buf[pos++] = 0x2e; // "."
-  if (k > 0) pos = writeUnsigned(buf, pos, mm - intPart * scale, k);
+  if (k > 0) pos = writeUnsigned(buf, pos, frac, k);
   return writeUnsigned(buf, pos, tail, sixteen ? 1 : 2);
 }
 
@@ -211,11 +219,25 @@ function productError(a: number, k: number, product: number): number {
   return ((ah * bh - product) + ah * bl + al * bh) + al * bl;
 }
 
-/** Decimal digits of a positive integer below 1e15. */
+/** Decimal digits of a non-negative integer below 1e15. */
 function digitCount(m: number): number {
-  let digits = 1;
+  if (m < 1e5) return m < 10 ? 1 : m < 100 ? 2 : m < 1000 ? 3 : m < 1e4 ? 4 : 5;
+  let digits = 6;
   while (digits < 15 && m >= POW10[digits]) digits++;
   return digits;
+}
+
+/** A 32-bit integer in decimal. */
+function writeInt32(buf: Uint8Array, pos: number, n: number): number {
+  if (n >= 0 && n < 10) {
+    buf[pos] = 0x30 + n;
+    return pos + 1;
+  }
+  if (n < 0) {
+    buf[pos++] = 0x2d; // "-"
+    n = -n; // 2^31 for the smallest int32: writeUnsigned takes it as a double
+  }
+  return writeUnsigned(buf, pos, n, digitCount(n));
 }
 
 /** m / 10^k in fixed notation (m a positive integer below 1e15, k >= 1). */
@@ -243,8 +265,17 @@ function writeUnsigned(buf: Uint8Array, pos: number, m: number, digits: number):
   const end = pos + digits;
   let i = end - 1;
   if (m >= 2147483648) {
-    const high = Math.floor(m / 1e8);
-    let low = (m - high * 1e8) | 0;
+    // m = high × 1e8 + low, by a multiplication (corrected by one where it rounded) not a division.
+    let high = Math.floor(m * 1e-8);
+    let rest = m - high * 1e8;
+    if (rest < 0) {
+      high--;
+      rest += 1e8;
+    } else if (rest >= 1e8) {
+      high++;
+      rest -= 1e8;
+    }
+    let low = rest | 0;
     for (const stop = end - 8; i >= stop; i--) {
       const q = (low / 10) | 0;
       buf[i] = 0x30 + low - q * 10;

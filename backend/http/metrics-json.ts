@@ -23,13 +23,16 @@ export interface MetricsAnswerHead {
   fill: string;
 }
 
-/** The answer as UTF-8 chunks, produced as they are read. */
+/**
+ * The answer as a stream of UTF-8 chunks, written as they are read: the server holds a chunk or
+ * two of text rather than the whole answer (34 MiB for a day of minutes of 1,000 devices).
+ */
 export function metricsAnswerStream(
   head: MetricsAnswerHead,
   result: MetricsColumnsResult,
-): ReadableStream<Uint8Array> {
+): ReadableStream<Uint8Array<ArrayBuffer>> {
   const chunks = metricsAnswerChunks(head, result);
-  return new ReadableStream<Uint8Array>({
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
     pull(controller) {
       const next = chunks.next();
       if (next.done) controller.close();
@@ -39,27 +42,26 @@ export function metricsAnswerStream(
 }
 
 /**
- * The answer as UTF-8 chunks of about 64 KiB: `JSON.stringify(metricsAnswerObject(head, result))`
+ * The answer as UTF-8 chunks of about 128 KiB: `JSON.stringify(metricsAnswerObject(head, result))`
  * without the objects. Each chunk is yielded as soon as it is full.
  */
 export function* metricsAnswerChunks(
   head: MetricsAnswerHead,
   result: MetricsColumnsResult,
-): Generator<Uint8Array, void, undefined> {
-  const w = new JsonChunkWriter();
+): Generator<Uint8Array<ArrayBuffer>, void, undefined> {
+  const w = new JsonChunkWriter({ chunkBytes: 128 * 1024 });
   const opening = JSON.stringify(head);
   w.raw(opening.slice(0, -1)).raw(opening === "{}" ? '"timestamps":' : ',"timestamps":');
-  w.numbers(result.timestamps).raw(',"series":[');
+  // As a typed array: numbers() then only ever sees one kind of array, and stays fast for columns.
+  w.numbers(Float64Array.from(result.timestamps)).raw(',"series":[');
+  // One array for every column in turn: the columns are computed as they are written.
+  const scratch = new Float64Array(result.timestamps.length);
   for (let i = 0; i < result.series.length; i++) {
     const s = result.series[i];
     w.raw(i === 0 ? '{"deviceId":' : ',{"deviceId":').value(s.deviceId).raw(',"values":{');
-    let first = true;
-    for (const name of head.aggregates) {
-      const column = s.values[name];
-      if (!column) continue;
-      w.raw(first ? "" : ",").value(name).raw(":").numbers(column);
-      first = false;
-    }
+    head.aggregates.forEach((name, j) => {
+      w.raw(j === 0 ? "" : ",").value(name).raw(":").numbers(s.column(name, scratch));
+    });
     w.raw("}}");
     yield* w.take();
   }
@@ -74,11 +76,7 @@ export function metricsAnswerObject(head: MetricsAnswerHead, result: MetricsColu
     timestamps: result.timestamps,
     series: result.series.map((s) => ({
       deviceId: s.deviceId,
-      values: Object.fromEntries(
-        head.aggregates.filter((name) => s.values[name]).map((
-          name,
-        ) => [name, toNullableColumn(s.values[name]!)]),
-      ),
+      values: Object.fromEntries(head.aggregates.map((name) => [name, toNullableColumn(s.column(name))])),
     })),
     truncated: result.truncated,
   };

@@ -85,8 +85,8 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       aggregates,
       fill,
     };
-    // Written from the typed columns as it is sent: the same text as c.json, at a fraction of the
-    // cost for large answers (see metrics-json.ts).
+    // Written from the typed columns: the same text as c.json, at a fraction of the cost for large
+    // answers (see metrics-json.ts).
     return c.body(metricsAnswerStream(head, result), 200, { "Content-Type": "application/json" });
   });
 

@@ -129,7 +129,7 @@ export function bucketSeries(
       }
       return agg.count ? { agg, devices: union.size } : null;
     };
-    const values: MetricsColumnSeries["values"] = {};
+    const values: Partial<Record<AggregateName, Float64Array>> = {};
     for (const name of q.aggregates) {
       const column: (number | null)[] = new Array(points);
       for (let i = 0; i < points; i++) {
@@ -145,7 +145,10 @@ export function bucketSeries(
       }
       values[name] = toTypedColumn(fillColumn(column, q.fill));
     }
-    return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
+    return {
+      deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null,
+      column: (name) => values[name] ?? new Float64Array(points).fill(NaN),
+    };
   });
 }
 

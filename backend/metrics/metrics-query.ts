@@ -69,7 +69,7 @@ export class MetricsService {
       ...result,
       series: result.series.map((s): MetricsSeries => {
         const values: MetricsSeries["values"] = {};
-        for (const name of q.aggregates) values[name] = toNullableColumn(s.values[name]!);
+        for (const name of q.aggregates) values[name] = toNullableColumn(s.column(name));
         return { deviceId: s.deviceId, values };
       }),
     };

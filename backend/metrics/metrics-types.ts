@@ -58,7 +58,13 @@ export interface MetricsResult {
 export interface MetricsColumnSeries {
   /** null: all (or all selected) devices merged. */
   deviceId: string | null;
-  values: Partial<Record<AggregateName, Float64Array>>;
+  /**
+   * The column of `name`, one of the query's aggregates. The scalar path computes it on demand
+   * from its per-slot accumulators, so a day of minutes for 1,000 devices is not held twice; it
+   * may write it into `into` (when that has the column's length) and return it, so read a
+   * column before asking for the next one into the same array.
+   */
+  column(name: AggregateName, into?: Float64Array): Float64Array;
 }
 
 /** `MetricsResult` with typed columns (see `MetricsColumnSeries`): what the HTTP answer is written from. */

@@ -7,7 +7,8 @@ import type { FillMode } from "./metrics-types.ts";
 
 /**
  * Scalar aggregates per step slot, as typed arrays. An empty slot has count, valueCount and sum 0
- * and NaN elsewhere (NaN in min, max and last*: no valued event), like `RollupSlots`.
+ * and NaN elsewhere (NaN in min, max and last*: no valued event), like `RollupSlots`. Without the
+ * `last` aggregate, `lastValue`, `lastTs` and `lastSeq` may be empty arrays: nothing tracks them.
  */
 export class ScalarColumns {
   declare count: Float64Array;
@@ -20,11 +21,18 @@ export class ScalarColumns {
   declare lastSeq: Float64Array;
 
   /** Empty slots, or (with `adopt`) these arrays as they are: they become this object's state. */
-  constructor(readonly length: number, adopt?: Readonly<Record<ScalarField, Float64Array>>) {
+  constructor(
+    readonly length: number,
+    options: { adopt?: Readonly<Record<ScalarField, Float64Array>>; last?: boolean } = {},
+  ) {
+    const { adopt, last = true } = options;
     for (const f of SCALAR_FIELDS) {
-      this[f] = adopt ? adopt[f] : new Float64Array(length).fill(
-        f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN,
-      );
+      this[f] = adopt
+        ? adopt[f]
+        : !last && LAST_FIELDS.includes(f)
+        ? new Float64Array(0)
+        : new Float64Array(length)
+          .fill(f === "count" || f === "valueCount" || f === "sum" ? 0 : NaN);
     }
   }
 
@@ -46,6 +54,7 @@ export class ScalarColumns {
     this.sum[i] += sum;
     if (!(this.min[i] <= min)) this.min[i] = min;
     if (!(this.max[i] >= max)) this.max[i] = max;
+    if (this.lastTs.length === 0) return;
     const ts = this.lastTs[i];
     if (Number.isNaN(ts) || lastTs > ts || (lastTs === ts && lastSeq > this.lastSeq[i])) {
       this.lastTs[i] = lastTs;
@@ -66,19 +75,20 @@ export class ScalarColumns {
         sum[j],
         min[j],
         max[j],
-        lastValue[j],
-        lastTs[j],
-        lastSeq[j],
+        lastValue[j] ?? NaN,
+        lastTs[j] ?? NaN,
+        lastSeq[j] ?? NaN,
       );
     }
   }
 
   /**
    * The values of `name` per slot with the fill mode applied: NaN where the answer is null (an
-   * empty slot, or no valued event for the value aggregates).
+   * empty slot, or no valued event for the value aggregates). Written into `into` when it has
+   * this length.
    */
-  column(name: AggregateName, fill: FillMode): Float64Array {
-    const out = new Float64Array(this.length);
+  column(name: AggregateName, fill: FillMode, into?: Float64Array): Float64Array {
+    const out = into?.length === this.length ? into : new Float64Array(this.length);
     const { count, valueCount } = this;
     const source = name === "sum" || name === "avg"
       ? this.sum
@@ -106,7 +116,7 @@ export class ScalarColumns {
   /** Slot i of the result merges slots i..i+extra (hopping windows); `extra` 0 returns this. */
   window(extra: number): ScalarColumns {
     if (extra === 0) return this;
-    const out = new ScalarColumns(this.length - extra);
+    const out = new ScalarColumns(this.length - extra, { last: this.lastTs.length > 0 });
     for (let i = 0; i < out.length; i++) {
       for (let j = i; j <= i + extra; j++) {
         out.add(
@@ -116,15 +126,18 @@ export class ScalarColumns {
           this.sum[j],
           this.min[j],
           this.max[j],
-          this.lastValue[j],
-          this.lastTs[j],
-          this.lastSeq[j],
+          this.lastValue[j] ?? NaN,
+          this.lastTs[j] ?? NaN,
+          this.lastSeq[j] ?? NaN,
         );
       }
     }
     return out;
   }
 }
+
+/** The fields only the `last` aggregate reads. */
+export const LAST_FIELDS: readonly ScalarField[] = ["lastValue", "lastTs", "lastSeq"];
 
 /** Applies the fill mode to a column in place. */
 export function fillColumn(column: (number | null)[], fill: FillMode): (number | null)[] {

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import { bucketSeries, collectBuckets } from "./bucket-series.ts";
 import { readScalarSeries } from "./scalar-series.ts";
+import type { AggregateName } from "../stream/aggregate.ts";
 import { floorTo, type MetricsColumnSeries, type MetricsQuery } from "./metrics-types.ts";
 
 const T = Date.parse("2026-11-22T12:00:00.000Z");
@@ -34,10 +35,10 @@ const CASES: [string, Partial<MetricsQuery>][] = [
   ["2h from hours, unaligned range", { step: 2 * H, from: T + 1234, to: T + 5 * H - 1 }],
 ];
 
-const plain = (series: MetricsColumnSeries[]) =>
+const plain = (series: MetricsColumnSeries[], names: readonly AggregateName[]) =>
   series.map((s) => ({
     deviceId: s.deviceId,
-    values: Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, Array.from(v!)])),
+    values: Object.fromEntries(names.map((name) => [name, Array.from(s.column(name))])),
   }));
 
 describe("scalar metric series", () => {
@@ -74,8 +75,8 @@ describe("scalar metric series", () => {
           const scalar = await readScalarSeries(deps, q, devices, { resolution, from, points, extra });
           const collected = await collectBuckets(deps, q, resolution, devices, { from, to: q.to });
           const general = bucketSeries(q, collected, devices, { points, extra });
-          expect(plain(scalar)).toEqual(plain(general));
-          compared += scalar.reduce((n, s) => n + s.values.count!.filter((c) => c > 0).length, 0);
+          expect(plain(scalar, q.aggregates)).toEqual(plain(general, q.aggregates));
+          compared += scalar.reduce((n, s) => n + s.column("count").filter((c) => c > 0).length, 0);
         }
         expect(compared).toBeGreaterThan(1000);
         // Every event is counted once in the per-device minutes.
@@ -97,7 +98,7 @@ describe("scalar metric series", () => {
           points: 420,
           extra: 0,
         });
-        expect(all.values.count!.reduce((n, c) => n + (Number.isNaN(c) ? 0 : c), 0)).toBe(EVENTS.length);
+        expect(all.column("count").reduce((n, c) => n + (Number.isNaN(c) ? 0 : c), 0)).toBe(EVENTS.length);
       }, { clock: new FakeClock(T + 6 * H) });
     },
   );

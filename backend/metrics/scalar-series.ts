@@ -7,7 +7,8 @@
  * top, and each aggregate becomes one typed column. No object per bucket.
  */
 import type { Store } from "../store/store.ts";
-import { ScalarColumns } from "./scalar-columns.ts";
+import { SCALAR_FIELDS } from "../stream/aggregate.ts";
+import { LAST_FIELDS, ScalarColumns } from "./scalar-columns.ts";
 import type { ConsistentReader, MetricsColumnSeries, MetricsQuery } from "./metrics-types.ts";
 
 /** Where a scalar read starts and how many step slots it covers. */
@@ -34,11 +35,14 @@ export async function readScalarSeries(
   const keys = q.groupByDevice ? devices : [""];
   const length = points + extra;
   const ratio = q.step / resolution;
+  // Without `last`, its three fields are neither read from the store nor tracked.
+  const last = q.aggregates.includes("last");
+  const fields = last ? SCALAR_FIELDS : SCALAR_FIELDS.filter((f) => !LAST_FIELDS.includes(f));
   const acc = new Map<string, ScalarColumns>();
   const target = (deviceId: string | null): ScalarColumns => {
     const key = q.groupByDevice ? deviceId! : "";
     let columns = acc.get(key);
-    if (!columns) acc.set(key, columns = new ScalarColumns(length));
+    if (!columns) acc.set(key, columns = new ScalarColumns(length, { last }));
     return columns;
   };
   await deps.reader.consistentRead(async (engine) => {
@@ -48,11 +52,12 @@ export async function readScalarSeries(
       deviceIds: overall ? [null] : devices,
       from,
       to: q.to,
+      fields,
     });
     for (const s of slots) {
       const key = q.groupByDevice ? s.deviceId! : "";
       // The step is the stored resolution: the slots (as long as the answer) are the accumulators.
-      if (ratio === 1 && !acc.has(key)) acc.set(key, new ScalarColumns(length, s));
+      if (ratio === 1 && !acc.has(key)) acc.set(key, new ScalarColumns(length, { adopt: s }));
       else target(s.deviceId).addSlots(s, ratio);
     }
     const pending = engine?.unflushedRollups({
@@ -78,9 +83,10 @@ export async function readScalarSeries(
     }
   });
   return keys.map((key): MetricsColumnSeries => {
-    const columns = (acc.get(key) ?? new ScalarColumns(length)).window(extra);
-    const values: MetricsColumnSeries["values"] = {};
-    for (const name of q.aggregates) values[name] = columns.column(name, q.fill);
-    return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
+    const columns = (acc.get(key) ?? new ScalarColumns(length, { last })).window(extra);
+    return {
+      deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null,
+      column: (name, into) => columns.column(name, q.fill, into),
+    };
   });
 }

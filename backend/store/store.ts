@@ -290,7 +290,12 @@ export interface Store {
    * fastest read of metric queries (no per-bucket objects or per-bucket start times). `from`
    * must be a multiple of `resolution` (RangeError otherwise).
    */
-  readRollupSlots(query: Omit<RollupQuery, "sketches">): Promise<RollupSlots[]>;
+  readRollupSlots(
+    query: Omit<RollupQuery, "sketches"> & {
+      /** Only these fields (default: all); the others are empty arrays, to save a large read. */
+      fields?: readonly ScalarField[];
+    },
+  ): Promise<RollupSlots[]>;
   /** Stored buckets of every series whose end is after `since` (to rebuild open windows at start). */
   readRollupsEndingAfter(since: number, resolutions: readonly number[]): Promise<RollupRecord[]>;
   /**

@@ -17,6 +17,11 @@ const NUMBER_ROOM = 32;
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 /** Below this, a decimal with at most 15 significant digits is the only one that reads back as its double. */
 const EXACT_DIGITS_LIMIT = 1e15;
+/** "00" to "99" as ASCII: two digits per step. */
+const DIGIT_PAIRS = Uint8Array.from(
+  { length: 200 },
+  (_, i) => 0x30 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)),
+);
 /** Dekker's splitter, 2^27 + 1, and 10^k split into two halves of 26 bits for error-free products. */
 const SPLITTER = 134217729;
 const POW10_HI = POW10.map((p) => SPLITTER * p - (SPLITTER * p - p));
@@ -195,7 +200,7 @@ function writeFraction(buf: Uint8Array, pos: number, a: number, whole: number): 
   const carry = t < 0 ? -1 : t >= unit ? 1 : 0; // |t| is at most a unit and a half
   const mm = m + carry;
   const tail = t - carry * unit;
-  if (mm < 1e14 || mm >= EXACT_DIGITS_LIMIT || tail % 10 === 0) return -1;
+  if (mm < 1e14 || mm >= EXACT_DIGITS_LIMIT || (tail | 0) % 10 === 0) return -1; // 32-bit %: no fmod
   // mm's integer part is `whole`, or one more where rounding carried into it.
   let frac = mm - whole * scale;
   let intPart = whole;
@@ -263,7 +268,7 @@ function writeDecimal(buf: Uint8Array, pos: number, m: number, k: number): numbe
  */
 function writeUnsigned(buf: Uint8Array, pos: number, m: number, digits: number): number {
   const end = pos + digits;
-  let i = end - 1;
+  let i = end;
   if (m >= 2147483648) {
     // m = high × 1e8 + low, by a multiplication (corrected by one where it rounded) not a division.
     let high = Math.floor(m * 1e-8);
@@ -275,21 +280,33 @@ function writeUnsigned(buf: Uint8Array, pos: number, m: number, digits: number):
       high++;
       rest -= 1e8;
     }
-    let low = rest | 0;
-    for (const stop = end - 8; i >= stop; i--) {
-      const q = (low / 10) | 0;
-      buf[i] = 0x30 + low - q * 10;
-      low = q;
-    }
+    i = writePairs(buf, i, rest | 0, 4);
     m = high;
   }
   let n = m | 0;
-  for (; i >= pos; i--) {
-    const q = (n / 10) | 0;
-    buf[i] = 0x30 + n - q * 10;
+  // Two digits per division: half the dependent steps of one at a time.
+  for (; i - 2 >= pos; i -= 2) {
+    const q = (n / 100) | 0;
+    const r = (n - q * 100) << 1;
+    buf[i - 2] = DIGIT_PAIRS[r];
+    buf[i - 1] = DIGIT_PAIRS[r + 1];
     n = q;
   }
+  if (i > pos) buf[pos] = 0x30 + n;
   return end;
+}
+
+/** The last `pairs` × 2 digits of the 32-bit `n`, ending before `end`; returns where they start. */
+function writePairs(buf: Uint8Array, end: number, n: number, pairs: number): number {
+  let i = end;
+  for (let p = 0; p < pairs; p++, i -= 2) {
+    const q = (n / 100) | 0;
+    const r = (n - q * 100) << 1;
+    buf[i - 2] = DIGIT_PAIRS[r];
+    buf[i - 1] = DIGIT_PAIRS[r + 1];
+    n = q;
+  }
+  return i;
 }
 
 function writeAscii(buf: Uint8Array, pos: number, text: string): number {

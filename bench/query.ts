@@ -144,9 +144,9 @@ for (let r = 0; r < runs; r++) {
   const res = await ask(url, { headers: { "x-api-key": KEY } });
   // The time to the answer's last byte; joining and decoding it for the checks below is the
   // client's business.
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let length = 0;
-  for await (const chunk of res.body!) {
+  for await (const chunk of res.body as ReadableStream<Uint8Array<ArrayBuffer>>) {
     chunks.push(chunk);
     length += chunk.length;
   }

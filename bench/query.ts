@@ -20,6 +20,7 @@
  * socket (`Deno.serve` on 127.0.0.1) instead of `app.request()`; the time is to
  * the last byte of the answer either way.
  */
+import process from "node:process";
 import { boot } from "../backend/adapters/boot.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
@@ -137,10 +138,13 @@ const ask = listener
   ? (path: string, init: RequestInit) => fetch(`http://127.0.0.1:${listener.addr.port}${path}`, init)
   : (path: string, init: RequestInit) => server.app.request(path, init);
 const times: number[] = [];
+/** CPU time of this process per run (server and client share it), less sensitive to a busy machine. */
+const cpu: number[] = [];
 let bytes = 0;
 let points = 0;
 for (let r = 0; r < runs; r++) {
   const t = performance.now();
+  const c = process.cpuUsage();
   const res = await ask(url, { headers: { "x-api-key": KEY } });
   // The time to the answer's last byte; joining and decoding it for the checks below is the
   // client's business.
@@ -151,6 +155,8 @@ for (let r = 0; r < runs; r++) {
     length += chunk.length;
   }
   times.push(performance.now() - t);
+  const used = process.cpuUsage(c);
+  cpu.push((used.user + used.system) / 1000);
   if (res.status !== 200) throw new Error(`query failed: ${res.status}`);
   // Parsing 34 MiB builds millions of objects whose collection would land in the next run's
   // time: every answer must have the first one's length, the first and the last are parsed and
@@ -171,6 +177,12 @@ for (let r = 0; r < runs; r++) {
   if (counted !== total) throw new Error(`answer counts ${counted} events, expected ${total}`);
 }
 console.log(`runs in order (ms): ${times.map((t) => t.toFixed(1)).join(" ")}`);
+const warmCpu = cpu.slice(1).sort((a, b) => a - b);
+console.log(
+  `CPU per run (ms): ${cpu.map((t) => t.toFixed(0)).join(" ")} | median of the rest ${
+    (warmCpu[warmCpu.length >> 1] ?? 0).toFixed(1)
+  } ms`,
+);
 const cold = times[0];
 const warm = times.slice(1).sort((a, b) => a - b);
 console.log(

@@ -43,7 +43,8 @@ const text = (chunks: Iterable<Uint8Array>) => {
 };
 
 describe("metrics answer JSON", () => {
-  it("is byte for byte JSON.stringify of the answer with nullable arrays", async () => {
+  it("is byte for byte JSON.stringify of the answer with nullable arrays, and releases it once written", async () => {
+    let released = 0;
     const result: MetricsColumnsResult = {
       source: 60000,
       timestamps: [T, T + M, T + 2 * M],
@@ -56,10 +57,18 @@ describe("metrics answer JSON", () => {
         series(null, { count: Float64Array.of(1, 2, 3), avg: new Float64Array(3), min: new Float64Array(3) }),
       ],
       truncated: true,
+      release: () => released++,
     };
     const reference = JSON.stringify(metricsAnswerObject(HEAD, result));
     expect(text(metricsAnswerChunks(HEAD, result))).toBe(reference);
+    expect(released).toBe(1);
     expect(await new Response(metricsAnswerStream(HEAD, result)).text()).toBe(reference);
+    expect(released).toBe(2);
+    // A reader that gives up after the first chunk releases it too.
+    const reader = metricsAnswerStream(HEAD, result).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(released).toBe(3);
     expect(JSON.parse(reference).series[0].values).toEqual({
       count: [4, 0, null],
       avg: [1 / 3, 0, null],
@@ -68,7 +77,13 @@ describe("metrics answer JSON", () => {
   });
 
   it("writes an answer without series or points", () => {
-    const result: MetricsColumnsResult = { source: "raw", timestamps: [], series: [], truncated: false };
+    const result: MetricsColumnsResult = {
+      source: "raw",
+      timestamps: [],
+      series: [],
+      truncated: false,
+      release: () => {},
+    };
     expect(text(metricsAnswerChunks({ ...HEAD, source: "raw" }, result))).toBe(
       JSON.stringify({ ...HEAD, source: "raw", timestamps: [], series: [], truncated: false }),
     );
@@ -83,7 +98,13 @@ describe("metrics answer JSON", () => {
       const min = count.map((c, i) => (c === 0 ? NaN : 15 + ((i + d) % 200) / 10));
       return series(`device-${d}`, { count, avg, min });
     });
-    const result: MetricsColumnsResult = { source: 60000, timestamps, series: many, truncated: false };
+    const result: MetricsColumnsResult = {
+      source: 60000,
+      timestamps,
+      series: many,
+      truncated: false,
+      release: () => {},
+    };
     const chunks = [...metricsAnswerChunks(HEAD, result)];
     expect(chunks.length).toBeGreaterThan(2);
     expect(text(chunks)).toBe(JSON.stringify(metricsAnswerObject(HEAD, result)));

@@ -38,6 +38,9 @@ export function metricsAnswerStream(
       if (next.done) controller.close();
       else controller.enqueue(next.value);
     },
+    cancel() {
+      chunks.return(); // runs the generator's finally: the result's memory goes back
+    },
   }, { highWaterMark: 0 });
 }
 
@@ -49,24 +52,28 @@ export function* metricsAnswerChunks(
   head: MetricsAnswerHead,
   result: MetricsColumnsResult,
 ): Generator<Uint8Array<ArrayBuffer>, void, undefined> {
-  const w = new JsonChunkWriter({ chunkBytes: 128 * 1024 });
-  const opening = JSON.stringify(head);
-  w.raw(opening.slice(0, -1)).raw(opening === "{}" ? '"timestamps":' : ',"timestamps":');
-  // As a typed array: numbers() then only ever sees one kind of array, and stays fast for columns.
-  w.numbers(Float64Array.from(result.timestamps)).raw(',"series":[');
-  // One array for every column in turn: the columns are computed as they are written.
-  const scratch = new Float64Array(result.timestamps.length);
-  for (let i = 0; i < result.series.length; i++) {
-    const s = result.series[i];
-    w.raw(i === 0 ? '{"deviceId":' : ',{"deviceId":').value(s.deviceId).raw(',"values":{');
-    head.aggregates.forEach((name, j) => {
-      w.raw(j === 0 ? "" : ",").value(name).raw(":").numbers(s.column(name, scratch));
-    });
-    w.raw("}}");
-    yield* w.take();
+  try {
+    const w = new JsonChunkWriter({ chunkBytes: 128 * 1024 });
+    const opening = JSON.stringify(head);
+    w.raw(opening.slice(0, -1)).raw(opening === "{}" ? '"timestamps":' : ',"timestamps":');
+    // As a typed array: numbers() then only ever sees one kind of array, and stays fast for columns.
+    w.numbers(Float64Array.from(result.timestamps)).raw(',"series":[');
+    // One array for every column in turn: the columns are computed as they are written.
+    const scratch = new Float64Array(result.timestamps.length);
+    for (let i = 0; i < result.series.length; i++) {
+      const s = result.series[i];
+      w.raw(i === 0 ? '{"deviceId":' : ',{"deviceId":').value(s.deviceId).raw(',"values":{');
+      head.aggregates.forEach((name, j) => {
+        w.raw(j === 0 ? "" : ",").value(name).raw(":").numbers(s.column(name, scratch));
+      });
+      w.raw("}}");
+      yield* w.take();
+    }
+    w.raw('],"truncated":').value(result.truncated).raw("}");
+    yield* w.end();
+  } finally {
+    result.release(); // the columns are written (or never will be): their memory may be reused
   }
-  w.raw('],"truncated":').value(result.truncated).raw("}");
-  yield* w.end();
 }
 
 /** The answer as the object `c.json` used to serialise (nullable arrays): the reference of the tests. */

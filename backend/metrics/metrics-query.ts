@@ -16,6 +16,7 @@ import { toNullableColumn } from "./scalar-columns.ts";
 import { cmp, combineSeries, type SeriesTotals } from "./series-totals.ts";
 import { bucketSeries, collectBuckets, SKETCH_AGGREGATES } from "./bucket-series.ts";
 import { readScalarSeries } from "./scalar-series.ts";
+import { SlotBlockPool } from "./slot-pool.ts";
 import {
   type ConsistentReader,
   type DeviceSessions,
@@ -45,6 +46,9 @@ export type {
  * (`query`, `queryColumns`), sessions, totals per type and device, and top-N devices.
  */
 export class MetricsService {
+  /** Slot memory reused across scalar queries: two answers of a day of minutes for 1,000 devices. */
+  readonly #pool = new SlotBlockPool(128 * 2 ** 20);
+
   constructor(
     private readonly store: Store,
     private readonly reader: ConsistentReader,
@@ -65,14 +69,13 @@ export class MetricsService {
   /** The answer as nullable arrays (see `queryColumns`; NaN there is null here). */
   async query(q: MetricsQuery): Promise<MetricsResult> {
     const result = await this.queryColumns(q);
-    return {
-      ...result,
-      series: result.series.map((s): MetricsSeries => {
-        const values: MetricsSeries["values"] = {};
-        for (const name of q.aggregates) values[name] = toNullableColumn(s.column(name));
-        return { deviceId: s.deviceId, values };
-      }),
-    };
+    const series = result.series.map((s): MetricsSeries => {
+      const values: MetricsSeries["values"] = {};
+      for (const name of q.aggregates) values[name] = toNullableColumn(s.column(name));
+      return { deviceId: s.deviceId, values };
+    });
+    result.release();
+    return { source: result.source, timestamps: result.timestamps, series, truncated: result.truncated };
   }
 
   /**
@@ -105,13 +108,15 @@ export class MetricsService {
     if (source !== "raw") {
       this.#checkScan((q.to - from) / source, Math.max(1, devices.length));
     }
-    const deps = { store: this.store, reader: this.reader, limits: this.limits };
+    const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
-      const series = await readScalarSeries(deps, q, devices, { resolution: source, from, points, extra });
-      return { source, timestamps, series, truncated };
+      const range = { resolution: source, from, points, extra };
+      const { series, release } = await readScalarSeries(deps, q, devices, range);
+      return { source, timestamps, series, truncated, release };
     }
     const collected = await collectBuckets(deps, q, source, devices, { from, to: q.to });
-    return { source, timestamps, series: bucketSeries(q, collected, devices, { points, extra }), truncated };
+    const series = bucketSeries(q, collected, devices, { points, extra });
+    return { source, timestamps, series, truncated, release: () => {} };
   }
 
   /**

@@ -73,6 +73,11 @@ export interface MetricsColumnsResult {
   timestamps: number[];
   series: MetricsColumnSeries[];
   truncated: boolean;
+  /**
+   * Gives the memory behind the columns back for reuse: call it once nothing will ask for a
+   * column again (the serialiser does when it is done or cancelled). Calling it again does nothing.
+   */
+  release(): void;
 }
 
 export interface MetricsLimits {

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import { bucketSeries, collectBuckets } from "./bucket-series.ts";
 import { readScalarSeries } from "./scalar-series.ts";
+import { SlotBlockPool } from "./slot-pool.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
 import { floorTo, type MetricsColumnSeries, type MetricsQuery } from "./metrics-types.ts";
 
@@ -50,9 +51,11 @@ describe("scalar metric series", () => {
         expect(res.status).toBe(202);
         f.server.stream!.tick();
         if (flush) await f.server.stream!.flush();
-        const deps = { store: f.server.store, reader: f.server.stream!, limits: f.config.metrics };
+        // Every case twice over one pool: the second pass reads into blocks the first gave back.
+        const pool = new SlotBlockPool(64 * 2 ** 20);
+        const deps = { store: f.server.store, reader: f.server.stream!, limits: f.config.metrics, pool };
         let compared = 0;
-        for (const [, overrides] of CASES) {
+        for (const [, overrides] of [...CASES, ...CASES]) {
           const q: MetricsQuery = {
             eventType: "temp",
             deviceIds: [],
@@ -72,13 +75,20 @@ describe("scalar metric series", () => {
           const first = floorTo(q.from, q.step);
           const points = Math.ceil((q.to - first) / q.step);
           const from = first - extra * q.step;
-          const scalar = await readScalarSeries(deps, q, devices, { resolution, from, points, extra });
+          const read = await readScalarSeries(deps, q, devices, { resolution, from, points, extra });
+          const scalar = read.series;
           const collected = await collectBuckets(deps, q, resolution, devices, { from, to: q.to });
           const general = bucketSeries(q, collected, devices, { points, extra });
           expect(plain(scalar, q.aggregates)).toEqual(plain(general, q.aggregates));
           compared += scalar.reduce((n, s) => n + s.column("count").filter((c) => c > 0).length, 0);
+          const held = pool.bytes;
+          read.release();
+          const after = pool.bytes;
+          expect(after).toBeGreaterThan(held);
+          read.release(); // a second call gives nothing back twice
+          expect(pool.bytes).toBe(after);
         }
-        expect(compared).toBeGreaterThan(1000);
+        expect(compared).toBeGreaterThan(2000);
         // Every event is counted once in the per-device minutes.
         const q: MetricsQuery = {
           eventType: "temp",
@@ -92,7 +102,7 @@ describe("scalar metric series", () => {
           fill: "null",
           limit: 100,
         };
-        const [all] = await readScalarSeries(deps, q, [], {
+        const { series: [all] } = await readScalarSeries(deps, q, [], {
           resolution: M,
           from: q.from,
           points: 420,

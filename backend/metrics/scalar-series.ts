@@ -9,6 +9,7 @@
 import type { Store } from "../store/store.ts";
 import { SCALAR_FIELDS } from "../stream/aggregate.ts";
 import { LAST_FIELDS, ScalarColumns } from "./scalar-columns.ts";
+import type { SlotBlockPool } from "./slot-pool.ts";
 import type { ConsistentReader, MetricsColumnSeries, MetricsQuery } from "./metrics-types.ts";
 
 /** Where a scalar read starts and how many step slots it covers. */
@@ -23,13 +24,16 @@ export interface ScalarRange {
   extra: number;
 }
 
-/** The series of `q` over `devices` (groupBy), or one merged series, as typed columns. */
+/**
+ * The series of `q` over `devices` (groupBy), or one merged series, as typed columns, and a
+ * `release` that gives their slots back to `deps.pool` (once no column will be asked for again).
+ */
 export async function readScalarSeries(
-  deps: { store: Store; reader: ConsistentReader },
+  deps: { store: Store; reader: ConsistentReader; pool?: SlotBlockPool },
   q: MetricsQuery,
   devices: string[],
   range: ScalarRange,
-): Promise<MetricsColumnSeries[]> {
+): Promise<{ series: MetricsColumnSeries[]; release: () => void }> {
   const { resolution, from, points, extra } = range;
   const overall = !q.groupByDevice && devices.length === 0;
   const keys = q.groupByDevice ? devices : [""];
@@ -45,8 +49,16 @@ export async function readScalarSeries(
     if (!columns) acc.set(key, columns = new ScalarColumns(length, { last }));
     return columns;
   };
+  const taken: Float64Array<ArrayBuffer>[] = [];
+  const pool = deps.pool;
+  const allocate = pool && ((size: number) => {
+    const block = pool.take(size);
+    taken.push(block);
+    return block;
+  });
   await deps.reader.consistentRead(async (engine) => {
     const slots = await deps.store.readRollupSlots({
+      allocate,
       eventType: q.eventType,
       resolution,
       deviceIds: overall ? [null] : devices,
@@ -82,11 +94,18 @@ export async function readScalarSeries(
       );
     }
   });
-  return keys.map((key): MetricsColumnSeries => {
+  const series = keys.map((key): MetricsColumnSeries => {
     const columns = (acc.get(key) ?? new ScalarColumns(length, { last })).window(extra);
     return {
       deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null,
       column: (name, into) => columns.column(name, q.fill, into),
     };
   });
+  let released = false;
+  const release = () => {
+    if (released || !pool) return;
+    released = true;
+    pool.give(taken);
+  };
+  return { series, release };
 }

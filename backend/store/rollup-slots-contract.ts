@@ -130,6 +130,39 @@ export function describeRollupSlotsContract(name: string, harness: StoreHarness)
       });
     });
 
+    it("reads only the fields asked for, into blocks the caller allocates, overwriting every slot", async () => {
+      await withStore(async (store) => {
+        const start = DAY0 + 20 * M;
+        await store.applyRollupFlush({
+          rollups: [bucket("dev-1", start + M, [3, 5])],
+          series: [],
+          checkpoint: 1,
+        });
+        const sizes: number[] = [];
+        const [slots] = await store.readRollupSlots({
+          eventType: "temperature",
+          resolution: M,
+          deviceIds: ["dev-1"],
+          from: start,
+          to: start + 3 * M,
+          fields: ["count", "sum", "max"],
+          allocate: (length) => {
+            sizes.push(length);
+            return new Float64Array(length + 5).fill(-7); // larger, and not zeroed
+          },
+        });
+        expect(sizes).toEqual([9]);
+        expect(plain(slots)).toMatchObject({
+          count: [0, 2, 0],
+          sum: [0, 8, 0],
+          max: [NaN, 5, NaN],
+          valueCount: [],
+          min: [],
+          lastValue: [],
+        });
+      });
+    });
+
     it("gives no slots for an empty range and refuses an unaligned start", async () => {
       await withStore(async (store) => {
         const query = { eventType: "temperature", resolution: M, deviceIds: ["dev-1"], from: DAY0, to: DAY0 };

@@ -294,6 +294,11 @@ export interface Store {
     query: Omit<RollupQuery, "sketches"> & {
       /** Only these fields (default: all); the others are empty arrays, to save a large read. */
       fields?: readonly ScalarField[];
+      /**
+       * Where a series' slots live: a block of at least `fields.length × slots` doubles, which the
+       * store overwrites entirely (default: a new array). Lets callers reuse memory.
+       */
+      allocate?: (length: number) => Float64Array<ArrayBuffer>;
     },
   ): Promise<RollupSlots[]>;
   /** Stored buckets of every series whose end is after `since` (to rebuild open windows at start). */

@@ -186,7 +186,8 @@ export function sqliteRollups(
       const out: RollupSlots[] = [];
       for (const deviceId of query.deviceIds) {
         // One allocation per series; the chunks tile [from, to), so every slot is written below.
-        const block = new Float64Array(fields.length * slots);
+        const size = fields.length * slots;
+        const block = query.allocate ? query.allocate(size).subarray(0, size) : new Float64Array(size);
         const series = { deviceId } as RollupSlots;
         for (const f of SCALAR_FIELDS) series[f] = NO_SLOTS;
         fields.forEach((f, i) => series[f] = block.subarray(i * slots, (i + 1) * slots));

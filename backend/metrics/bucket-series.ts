@@ -41,12 +41,10 @@ export interface BucketDeps {
  */
 export async function collectBuckets(
   deps: BucketDeps,
-  q: MetricsQuery,
-  source: "raw" | number,
-  devices: string[],
-  range: { from: number; to: number },
+  read: { query: MetricsQuery; source: "raw" | number; devices: string[]; from: number; to: number },
 ): Promise<CollectedBuckets> {
-  const { from, to } = range;
+  const { query: q, source, devices, from, to } = read;
+  const range = { from, to };
   const cells = new Map<string, Map<number, Agg>>();
   const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
   const into = (key: string, index: number): Agg => {
@@ -106,12 +104,10 @@ export async function collectBuckets(
  * and the `extra` before it (hopping windows), with the fill mode applied.
  */
 export function bucketSeries(
-  q: MetricsQuery,
   collected: CollectedBuckets,
-  devices: string[],
-  shape: { points: number; extra: number },
+  shape: { query: MetricsQuery; devices: string[]; points: number; extra: number },
 ): MetricsColumnSeries[] {
-  const { points, extra } = shape;
+  const { query: q, devices, points, extra } = shape;
   const keys = q.groupByDevice ? devices : [""];
   return keys.map((key): MetricsColumnSeries => {
     const byIndex = collected.cells.get(key);

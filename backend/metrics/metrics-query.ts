@@ -110,12 +110,12 @@ export class MetricsService {
     }
     const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
-      const range = { resolution: source, from, points, extra };
-      const { series, release } = await readScalarSeries(deps, q, devices, range);
+      const read = { query: q, devices, resolution: source, from, points, extra };
+      const { series, release } = await readScalarSeries(deps, read);
       return { source, timestamps, series, truncated, release };
     }
-    const collected = await collectBuckets(deps, q, source, devices, { from, to: q.to });
-    const series = bucketSeries(q, collected, devices, { points, extra });
+    const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
+    const series = bucketSeries(collected, { query: q, devices, points, extra });
     return { source, timestamps, series, truncated, release: () => {} };
   }
 
@@ -161,10 +161,7 @@ export class MetricsService {
     if (source !== "raw") this.#checkScan((q.to - first) / source, Math.max(1, devices.length));
     const collected = await collectBuckets(
       { store: this.store, reader: this.reader, limits: this.limits },
-      base,
-      source,
-      devices,
-      { from: first, to: q.to },
+      { query: base, source, devices, from: first, to: q.to },
     );
     const out: DeviceSessions[] = [];
     for (const deviceId of devices) {

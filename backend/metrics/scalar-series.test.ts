@@ -75,10 +75,16 @@ describe("scalar metric series", () => {
           const first = floorTo(q.from, q.step);
           const points = Math.ceil((q.to - first) / q.step);
           const from = first - extra * q.step;
-          const read = await readScalarSeries(deps, q, devices, { resolution, from, points, extra });
+          const read = await readScalarSeries(deps, { query: q, devices, resolution, from, points, extra });
           const scalar = read.series;
-          const collected = await collectBuckets(deps, q, resolution, devices, { from, to: q.to });
-          const general = bucketSeries(q, collected, devices, { points, extra });
+          const collected = await collectBuckets(deps, {
+            query: q,
+            source: resolution,
+            devices,
+            from,
+            to: q.to,
+          });
+          const general = bucketSeries(collected, { query: q, devices, points, extra });
           expect(plain(scalar, q.aggregates)).toEqual(plain(general, q.aggregates));
           compared += scalar.reduce((n, s) => n + s.column("count").filter((c) => c > 0).length, 0);
           const held = pool.bytes;
@@ -102,7 +108,9 @@ describe("scalar metric series", () => {
           fill: "null",
           limit: 100,
         };
-        const { series: [all] } = await readScalarSeries(deps, q, [], {
+        const { series: [all] } = await readScalarSeries(deps, {
+          query: q,
+          devices: [],
           resolution: M,
           from: q.from,
           points: 420,

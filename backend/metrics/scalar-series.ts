@@ -12,9 +12,12 @@ import { LAST_FIELDS, ScalarColumns } from "./scalar-columns.ts";
 import type { SlotBlockPool } from "./slot-pool.ts";
 import type { ConsistentReader, MetricsColumnSeries, MetricsQuery } from "./metrics-types.ts";
 
-/** Where a scalar read starts and how many step slots it covers. */
-export interface ScalarRange {
-  /** The stored resolution read, ms: divides `q.step`. */
+/** What a scalar read covers: the query, its series and its step slots. */
+export interface ScalarRead {
+  query: MetricsQuery;
+  /** The devices read (groupBy, or merged into one series); empty: the all-device series. */
+  devices: string[];
+  /** The stored resolution read, ms: divides the step. */
   resolution: number;
   /** Start of the first slot read: step-aligned, `extra` steps before the first output point. */
   from: number;
@@ -25,16 +28,15 @@ export interface ScalarRange {
 }
 
 /**
- * The series of `q` over `devices` (groupBy), or one merged series, as typed columns, and a
- * `release` that gives their slots back to `deps.pool` (once no column will be asked for again).
+ * The series of the query over its devices (groupBy), or one merged series, as typed columns,
+ * and a `release` that gives their slots back to `deps.pool` (once no column will be asked for
+ * again).
  */
 export async function readScalarSeries(
   deps: { store: Store; reader: ConsistentReader; pool?: SlotBlockPool },
-  q: MetricsQuery,
-  devices: string[],
-  range: ScalarRange,
+  read: ScalarRead,
 ): Promise<{ series: MetricsColumnSeries[]; release: () => void }> {
-  const { resolution, from, points, extra } = range;
+  const { query: q, devices, resolution, from, points, extra } = read;
   const overall = !q.groupByDevice && devices.length === 0;
   const keys = q.groupByDevice ? devices : [""];
   const length = points + extra;

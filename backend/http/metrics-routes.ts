@@ -12,6 +12,7 @@ import { parseDuration } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import type { FillMode, MetricsService } from "../metrics/metrics-query.ts";
 import type { AppEnv } from "./app-env.ts";
+import { metricsAnswerStream } from "./metrics-json.ts";
 import { metadataFilters, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 
@@ -61,7 +62,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     }
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     if (step === 0) step = AUTO_STEPS.find((s) => (to - from) / s <= AUTO_POINTS) ?? AUTO_STEPS.at(-1)!;
-    const result = await deps.metrics.query({
+    const result = await deps.metrics.queryColumns({
       eventType: eventType!,
       deviceIds,
       metadata,
@@ -74,8 +75,8 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       limit,
       window,
     });
-    return c.json({
-      eventType,
+    const head = {
+      eventType: eventType!,
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
       step,
@@ -83,10 +84,10 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       source: result.source === "raw" ? "raw" : `rollup:${result.source}`,
       aggregates,
       fill,
-      timestamps: result.timestamps,
-      series: result.series,
-      truncated: result.truncated,
-    });
+    };
+    // Written from the typed columns: the same text as c.json, at a fraction of the cost for large
+    // answers (see metrics-json.ts).
+    return c.body(metricsAnswerStream(head, result), 200, { "Content-Type": "application/json" });
   });
 
   app.get("/types", async (c) => {

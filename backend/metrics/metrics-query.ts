@@ -10,78 +10,45 @@
  * folded but not flushed yet, so a query sees every committed event.
  */
 import { Agg, type AggregateName } from "../stream/aggregate.ts";
-import type { StreamEngine } from "../stream/engine.ts";
-import { fillColumn, ScalarColumns } from "./scalar-columns.ts";
+import type { Store } from "../store/store.ts";
+import { ValidationError } from "../errors.ts";
+import { toNullableColumn } from "./scalar-columns.ts";
 import { cmp, combineSeries, type SeriesTotals } from "./series-totals.ts";
+import { bucketSeries, collectBuckets, SKETCH_AGGREGATES } from "./bucket-series.ts";
+import { readScalarSeries } from "./scalar-series.ts";
+import { SlotBlockPool } from "./slot-pool.ts";
+import {
+  type ConsistentReader,
+  type DeviceSessions,
+  floorTo,
+  type MetricsColumnsResult,
+  type MetricsLimits,
+  type MetricsQuery,
+  type MetricsResult,
+  type MetricsSeries,
+} from "./metrics-types.ts";
 
 export type { SeriesTotals };
-import type { CommittedEventPoint, RollupRecord, Store } from "../store/store.ts";
-import { ValidationError } from "../errors.ts";
+export type {
+  ConsistentReader,
+  DeviceSessions,
+  FillMode,
+  MetricsColumnSeries,
+  MetricsColumnsResult,
+  MetricsLimits,
+  MetricsQuery,
+  MetricsResult,
+  MetricsSeries,
+} from "./metrics-types.ts";
 
-export type FillMode = "null" | "zero" | "previous";
-
-export interface MetricsQuery {
-  eventType: string;
-  /** Selected devices; empty: all devices. */
-  deviceIds: string[];
-  metadata: [string, string][];
-  from: number;
-  to: number;
-  step: number;
-  aggregates: AggregateName[];
-  /** One series per device instead of one merged series. */
-  groupByDevice: boolean;
-  fill: FillMode;
-  /** Most series (groupBy) to return. */
-  limit: number;
-  /** Hopping windows: each point aggregates the `window` ms ending with its step (default: the step). */
-  window?: number;
-}
-
-/** Session windows of one device. */
-export interface DeviceSessions {
-  deviceId: string;
-  /** start/end: first and last event time of the session. */
-  sessions: { start: number; end: number; values: Partial<Record<AggregateName, number | null>> }[];
-}
-
-interface Collected {
-  cells: Map<string, Map<number, Agg>>;
-  seen: Map<number, Set<string>>;
-  /** Whether `seen` holds the exact device sets for `distinct`. */
-  exactDistinct: boolean;
-}
-
-export interface MetricsSeries {
-  /** null: all (or all selected) devices merged. */
-  deviceId: string | null;
-  /** One array per aggregate, aligned with `timestamps`. */
-  values: Partial<Record<AggregateName, (number | null)[]>>;
-}
-
-export interface MetricsResult {
-  /** `raw` or the resolution read, ms. */
-  source: "raw" | number;
-  timestamps: number[];
-  series: MetricsSeries[];
-  /** Whether more devices matched than `limit` allowed. */
-  truncated: boolean;
-}
-
-export interface MetricsLimits {
-  maxPoints: number;
-  maxSeries: number;
-  maxRawEvents: number;
-}
-
-/** Reads with the engine's unflushed deltas, without a flush in between (StreamService). */
-export interface ConsistentReader {
-  consistentRead<T>(read: (engine: StreamEngine | null) => Promise<T>): Promise<T>;
-}
-
-const SKETCH_AGGREGATES = new Set<AggregateName>(["p50", "p90", "p95", "p99", "distinct"]);
-
+/**
+ * Metric reads over the store and the engine's unflushed deltas: series of aggregates
+ * (`query`, `queryColumns`), sessions, totals per type and device, and top-N devices.
+ */
 export class MetricsService {
+  /** Slot memory reused across scalar queries: two answers of a day of minutes for 1,000 devices. */
+  readonly #pool = new SlotBlockPool(128 * 2 ** 20);
+
   constructor(
     private readonly store: Store,
     private readonly reader: ConsistentReader,
@@ -99,7 +66,23 @@ export class MetricsService {
     return "raw";
   }
 
+  /** The answer as nullable arrays (see `queryColumns`; NaN there is null here). */
   async query(q: MetricsQuery): Promise<MetricsResult> {
+    const result = await this.queryColumns(q);
+    const series = result.series.map((s): MetricsSeries => {
+      const values: MetricsSeries["values"] = {};
+      for (const name of q.aggregates) values[name] = toNullableColumn(s.column(name));
+      return { deviceId: s.deviceId, values };
+    });
+    result.release();
+    return { source: result.source, timestamps: result.timestamps, series, truncated: result.truncated };
+  }
+
+  /**
+   * The answer as typed columns, one per aggregate and series, aligned with `timestamps`: what
+   * the HTTP answer is written from without an array of boxed numbers in between.
+   */
+  async queryColumns(q: MetricsQuery): Promise<MetricsColumnsResult> {
     const window = q.window ?? q.step;
     if (window < q.step || window % q.step !== 0) {
       throw new ValidationError("Invalid window", [{
@@ -115,62 +98,25 @@ export class MetricsService {
         message: `the range holds ${buckets} steps; at most ${this.limits.maxPoints} points per series`,
       }]);
     }
-    const timestamps = Array.from({ length: Math.max(0, buckets) }, (_, i) => first + i * q.step);
+    const points = Math.max(0, buckets);
+    const timestamps = Array.from({ length: points }, (_, i) => first + i * q.step);
     const source = this.sourceFor(q.step, q.metadata.length > 0);
     const { devices, truncated } = await this.#selectDevices(q);
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
+    const from = first - extra * q.step;
     if (source !== "raw") {
-      this.#checkScan((q.to - first + extra * q.step) / source, Math.max(1, devices.length));
+      this.#checkScan((q.to - from) / source, Math.max(1, devices.length));
     }
+    const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
-      const series = await this.#scalarSeries(
-        q,
-        source,
-        devices,
-        first - extra * q.step,
-        timestamps.length,
-        extra,
-      );
-      return { source, timestamps, series, truncated };
+      const read = { query: q, devices, resolution: source, from, points, extra };
+      const { series, release } = await readScalarSeries(deps, read);
+      return { source, timestamps, series, truncated, release };
     }
-    const collected = await this.#collect(q, source, devices, first - extra * q.step, q.to);
-    const keys = q.groupByDevice ? devices : [""];
-    const series = keys.map((key): MetricsSeries => {
-      const byIndex = collected.cells.get(key);
-      const windowAt = (i: number): { agg: Agg; devices: number | undefined } | null => {
-        if (extra === 0) {
-          const agg = byIndex?.get(i);
-          return agg ? { agg, devices: collected.seen.get(i)?.size } : null;
-        }
-        const agg = new Agg();
-        const union = new Set<string>();
-        for (let j = i; j <= i + extra; j++) {
-          const part = byIndex?.get(j);
-          if (part) agg.merge(part);
-          for (const d of collected.seen.get(j) ?? []) union.add(d);
-        }
-        return agg.count ? { agg, devices: union.size } : null;
-      };
-      const values: MetricsSeries["values"] = {};
-      for (const name of q.aggregates) {
-        const column: (number | null)[] = new Array(timestamps.length);
-        for (let i = 0; i < timestamps.length; i++) {
-          const w = windowAt(i);
-          const exact = name !== "distinct"
-            ? undefined
-            : q.groupByDevice
-            ? 1
-            : collected.exactDistinct
-            ? w?.devices ?? 0
-            : undefined;
-          column[i] = w && w.agg.count > 0 ? w.agg.value(name, exact) : null;
-        }
-        values[name] = fillColumn(column, q.fill);
-      }
-      return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
-    });
-    return { source, timestamps, series, truncated };
+    const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
+    const series = bucketSeries(collected, { query: q, devices, points, extra });
+    return { source, timestamps, series, truncated, release: () => {} };
   }
 
   /**
@@ -213,7 +159,10 @@ export class MetricsService {
     };
     const { devices, truncated } = await this.#selectDevices(base);
     if (source !== "raw") this.#checkScan((q.to - first) / source, Math.max(1, devices.length));
-    const collected = await this.#collect(base, source, devices, first, q.to);
+    const collected = await collectBuckets(
+      { store: this.store, reader: this.reader, limits: this.limits },
+      { query: base, source, devices, from: first, to: q.to },
+    );
     const out: DeviceSessions[] = [];
     for (const deviceId of devices) {
       const byIndex = collected.cells.get(deviceId);
@@ -244,78 +193,6 @@ export class MetricsService {
     return { source, devices: out, truncated };
   }
 
-  /**
-   * The fast path for aggregates without sketches (count, sum, min, max, avg, last) over
-   * rollups: the store's cached columns are folded into typed arrays per series, no objects per
-   * bucket. `from` is step-aligned and `extra` steps before the first output point.
-   */
-  async #scalarSeries(
-    q: MetricsQuery,
-    resolution: number,
-    devices: string[],
-    from: number,
-    points: number,
-    extra: number,
-  ): Promise<MetricsSeries[]> {
-    const overall = !q.groupByDevice && devices.length === 0;
-    const keys = q.groupByDevice ? devices : [""];
-    const slots = points + extra;
-    const acc = new Map(keys.map((k) => [k, new ScalarColumns(slots)]));
-    const target = (deviceId: string | null) => acc.get(q.groupByDevice ? deviceId! : "")!;
-    await this.reader.consistentRead(async (engine) => {
-      const columns = await this.store.readRollupColumns({
-        eventType: q.eventType,
-        resolution,
-        deviceIds: overall ? [null] : devices,
-        from,
-        to: q.to,
-      });
-      for (const c of columns) {
-        const into = target(c.deviceId);
-        for (let r = 0; r < c.start.length; r++) {
-          into.add(
-            Math.floor((c.start[r] - from) / q.step),
-            c.count[r],
-            c.valueCount[r],
-            c.sum[r],
-            c.min[r],
-            c.max[r],
-            c.lastValue[r],
-            c.lastTs[r],
-            c.lastSeq[r],
-          );
-        }
-      }
-      const pending = engine?.unflushedRollups({
-        eventType: q.eventType,
-        resolution,
-        deviceIds: overall ? null : devices,
-        from,
-        to: q.to,
-      }) ?? [];
-      for (const { deviceId, start, agg } of pending) {
-        const valued = agg.valueCount > 0;
-        target(deviceId).add(
-          Math.floor((start - from) / q.step),
-          agg.count,
-          agg.valueCount,
-          agg.sum,
-          valued ? agg.min : NaN,
-          valued ? agg.max : NaN,
-          agg.lastValue ?? NaN,
-          valued ? agg.lastTs : NaN,
-          valued ? agg.lastSeq : NaN,
-        );
-      }
-    });
-    return keys.map((key): MetricsSeries => {
-      const a = acc.get(key)!.window(extra);
-      const values: MetricsSeries["values"] = {};
-      for (const name of q.aggregates) values[name] = fillColumn(a.column(name), q.fill);
-      return { deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null, values };
-    });
-  }
-
   /** Refuses a query that would read more stored buckets than the limits allow. */
   #checkScan(bucketsPerSeries: number, series: number): void {
     const perSeries = this.limits.maxPoints * 100;
@@ -343,71 +220,6 @@ export class MetricsService {
       }]);
     }
     return { devices: q.deviceIds, truncated: false };
-  }
-
-  /**
-   * Aggregates per series and step bucket over [from, to) (`from` step-aligned): bucket index 0
-   * starts at `from`. Series keys are device ids (groupBy) or "" for one merged series.
-   */
-  async #collect(
-    q: MetricsQuery,
-    source: "raw" | number,
-    devices: string[],
-    from: number,
-    to: number,
-  ): Promise<Collected> {
-    const cells = new Map<string, Map<number, Agg>>();
-    const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
-    const into = (key: string, index: number): Agg => {
-      let byIndex = cells.get(key);
-      if (!byIndex) cells.set(key, byIndex = new Map());
-      let agg = byIndex.get(index);
-      if (!agg) byIndex.set(index, agg = new Agg());
-      return agg;
-    };
-    const needSketches = q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
-    // Distinct devices of a merged series of listed devices (or raw events) is exact: the set seen.
-    const seen = new Map<number, Set<string>>();
-    const overall = !q.groupByDevice && devices.length === 0;
-    const exactDistinct = !q.groupByDevice && (!overall || source === "raw");
-
-    if (source === "raw") {
-      const points = await this.#rawPoints(q, from, to, devices);
-      for (const e of points) {
-        const index = Math.floor((e.timestamp - from) / q.step);
-        into(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
-        if (exactDistinct) addSeen(seen, index, e.deviceId);
-      }
-      return { cells, seen, exactDistinct };
-    }
-    await this.reader.consistentRead(async (engine) => {
-      const rows = await this.store.readRollups({
-        eventType: q.eventType,
-        resolution: source,
-        deviceIds: overall ? [null] : devices,
-        from,
-        to,
-        sketches: needSketches,
-      });
-      const pending = engine?.unflushedRollups({
-        eventType: q.eventType,
-        resolution: source,
-        deviceIds: overall ? null : devices,
-        from,
-        to,
-      }) ?? [];
-      for (const row of rows) {
-        const index = Math.floor((row.start - from) / q.step);
-        mergeState(into(keyOf(row.deviceId ?? ""), index), row, needSketches);
-        if (exactDistinct && row.state.count > 0) addSeen(seen, index, row.deviceId!);
-      }
-      for (const p of pending) {
-        const index = Math.floor((p.start - from) / q.step);
-        into(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
-        if (exactDistinct && p.agg.count > 0) addSeen(seen, index, p.deviceId!);
-      }
-    });
-    return { cells, seen, exactDistinct };
   }
 
   /** Device totals of one type: latest value, last seen, event count. */
@@ -492,43 +304,4 @@ export class MetricsService {
       return [...names].sort(cmp).slice(0, limit);
     });
   }
-
-  async #rawPoints(
-    q: MetricsQuery,
-    from: number,
-    to: number,
-    devices: string[],
-  ): Promise<CommittedEventPoint[]> {
-    const points = await this.store.scanEventPoints({
-      eventType: q.eventType,
-      deviceIds: devices.length ? devices : undefined,
-      metadata: q.metadata,
-      from,
-      to,
-      limit: this.limits.maxRawEvents + 1,
-    });
-    if (points.length > this.limits.maxRawEvents) {
-      throw new ValidationError("Too many raw events", [{
-        field: "step",
-        message: `the range holds more than ${this.limits.maxRawEvents} events; use a step of 1m or more ` +
-          "without metadata filters (read from rollups), or a shorter range",
-      }]);
-    }
-    return points;
-  }
-}
-
-function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {
-  const s = row.state;
-  agg.merge(Agg.fromState(withSketches ? s : { ...s, sketch: null, devices: null }), withSketches);
-}
-
-function addSeen(seen: Map<number, Set<string>>, index: number, deviceId: string): void {
-  let set = seen.get(index);
-  if (!set) seen.set(index, set = new Set());
-  set.add(deviceId);
-}
-
-function floorTo(t: number, step: number): number {
-  return t - (((t % step) + step) % step);
 }

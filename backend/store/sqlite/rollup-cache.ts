@@ -10,9 +10,14 @@
 import { type AggState, SCALAR_FIELDS, type ScalarField } from "../../stream/aggregate.ts";
 
 export const CHUNK_SLOTS = 1440;
-/** One chunk: per field, one value per slot (count 0: no bucket; NaN: no valued event). */
+/**
+ * One chunk: per field, one value per slot. A slot without a bucket has count, valueCount and sum
+ * 0 and NaN elsewhere, like a slot whose events had no value: the empty state of a scalar
+ * accumulator, so `readRollupSlots` copies chunks as they are.
+ */
 export type Chunk = Record<ScalarField, Float64Array>;
 const CHUNK_BYTES = SCALAR_FIELDS.length * CHUNK_SLOTS * 8;
+const ZERO_WHEN_EMPTY = new Set<ScalarField>(["count", "valueCount", "sum"]);
 
 export class RollupColumnCache {
   #chunks = new Map<string, Chunk>();
@@ -38,7 +43,9 @@ export class RollupColumnCache {
 
   static emptyChunk(): Chunk {
     const chunk = {} as Chunk;
-    for (const f of SCALAR_FIELDS) chunk[f] = new Float64Array(CHUNK_SLOTS).fill(f === "count" ? 0 : NaN);
+    for (const f of SCALAR_FIELDS) {
+      chunk[f] = new Float64Array(CHUNK_SLOTS).fill(ZERO_WHEN_EMPTY.has(f) ? 0 : NaN);
+    }
     return chunk;
   }
 

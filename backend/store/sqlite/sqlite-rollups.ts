@@ -5,7 +5,7 @@
  * `sqlite-store.ts`; this process is the only writer of these tables.
  */
 import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
-import type { RollupColumns, RollupRecord, SeriesRecord, Store } from "../store.ts";
+import type { RollupColumns, RollupRecord, RollupSlots, SeriesRecord, Store } from "../store.ts";
 import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
@@ -14,6 +14,8 @@ import { checkpointStatement, settleGuardStatement, settleStatement } from "./sq
 const SCALAR_COLUMNS = "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts";
 const ROLLUP_KEY = "event_type, resolution, device_id, start";
 const CHECKPOINT = "rollup_checkpoint";
+/** The slots of a field not asked for. */
+const NO_SLOTS = new Float64Array(0);
 /** Longest stretch of rollup-flush work between yields to the event loop, ms. */
 const FLUSH_SLICE_MS = 4;
 
@@ -21,6 +23,7 @@ type RollupMethods = Pick<
   Store,
   | "applyRollupFlush"
   | "readRollupColumns"
+  | "readRollupSlots"
   | "rollupCheckpoint"
   | "readRollups"
   | "readRollupsEndingAfter"
@@ -168,6 +171,35 @@ export function sqliteRollups(
           }
         });
         out.push(col);
+      }
+      return out;
+    },
+
+    async readRollupSlots(query) {
+      const res = query.resolution;
+      if (query.from % res !== 0) {
+        throw new RangeError("readRollupSlots: from must be a multiple of resolution");
+      }
+      const slots = Math.max(0, Math.ceil((query.to - query.from) / res));
+      const span = CHUNK_SLOTS * res;
+      const fields = query.fields ?? SCALAR_FIELDS;
+      const out: RollupSlots[] = [];
+      for (const deviceId of query.deviceIds) {
+        // One allocation per series; the chunks tile [from, to), so every slot is written below.
+        const size = fields.length * slots;
+        const block = query.allocate ? query.allocate(size).subarray(0, size) : new Float64Array(size);
+        const series = { deviceId } as RollupSlots;
+        for (const f of SCALAR_FIELDS) series[f] = NO_SLOTS;
+        fields.forEach((f, i) => series[f] = block.subarray(i * slots, (i + 1) * slots));
+        const device = deviceId ?? ALL_DEVICES;
+        for (let c = RollupColumnCache.chunkStart(query.from, res); c < query.to; c += span) {
+          const chunk = await loadChunk(query.eventType, res, device, c);
+          const first = Math.max(c, query.from);
+          const end = Math.min(c + span, query.from + slots * res);
+          const [lo, hi] = [(first - c) / res, (end - c) / res];
+          for (const f of fields) series[f].set(chunk[f].subarray(lo, hi), (first - query.from) / res);
+        }
+        out.push(series);
       }
       return out;
     },

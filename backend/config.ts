@@ -225,7 +225,7 @@ const schema = z.object({
   COMMIT_MAX_BATCH_EVENTS: int(1, 1_000_000).default(20_000),
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
-  COMMIT_MAX_IN_FLIGHT: int(1, 4).default(2),
+  COMMIT_MAX_IN_FLIGHT: int(1, 4).default(1),
   CORS_ORIGINS: z.string().trim().refine(
     (v) => v === "*" || v.split(",").every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },

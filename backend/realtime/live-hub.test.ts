@@ -58,6 +58,33 @@ function hubOn(
 const settle = () => new Promise((r) => setTimeout(r, 30));
 
 describe("LiveHub", () => {
+  it("does not send again what a resume already read from the store when its commit is published", async () => {
+    await withApp(async (f) => {
+      const hub = hubOn(f.server.store, { queueLimit: 100, coalesceMs: 0 });
+      const ingest = async (id: string) =>
+        expect(
+          (await f.request("/v1/events", {
+            method: "POST",
+            body: JSON.stringify({ id, deviceId: "a", eventType: "t", value: 1 }),
+          })).status,
+        ).toBe(202);
+      await ingest("r1");
+      await ingest("r2");
+      const [first, second] = await f.server.store.readEventsAfter(0, 10);
+      // The resume reads both from the store; this hub has not published them yet.
+      const [all, onlyA] = [recorder(), recorder()];
+      hub.subscribe("k", filter(), all, 0);
+      hub.subscribe("k", filter(["a"]), onlyA, 0);
+      await settle();
+      hub.publishEvents([first, second]);
+      hub.publishEvents([{ ...second, id: "r3", seq: second.seq + 1 }]);
+      await settle();
+      const seqs = (r: typeof all) => r.batches.flat().filter((m) => m.type === "event").map((m) => m.seq);
+      expect(seqs(all)).toEqual([first.seq, second.seq, second.seq + 1]);
+      expect(seqs(onlyA)).toEqual([first.seq, second.seq, second.seq + 1]);
+    });
+  });
+
   it("hands every unfiltered subscriber the same message objects, and a filtered one its matches", async () => {
     await withApp(async (f) => {
       const hub = hubOn(f.server.store, { queueLimit: 100, coalesceMs: 0 });

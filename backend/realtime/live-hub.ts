@@ -182,13 +182,16 @@ export class LiveHub {
     let all: OutMessage[] | null = null;
     for (const sub of this.#subscribers.values()) {
       if (!sub.filter.channels.has("events")) continue;
-      if (sub.allEvents) {
+      // A resume can read a commit from the store before it is published here: what the
+      // subscriber already has (seq <= lastSeq) is not sent again.
+      const after = sub.lastSeq;
+      if (sub.allEvents && events[0].seq > after) {
         all ??= events.map((_, i) => message(i));
         this.#enqueueAll(sub, all);
         continue;
       }
       for (let i = 0; i < events.length; i++) {
-        if (matchesEvent(sub.filter, events[i])) this.#enqueue(sub, message(i));
+        if (events[i].seq > after && matchesEvent(sub.filter, events[i])) this.#enqueue(sub, message(i));
       }
     }
   }

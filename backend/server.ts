@@ -202,6 +202,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
       }
       hub.publishEvents(acceptedEvents(events, result));
     },
+    onCommitUncertain: () => service?.halt("a commit's outcome could not be read back"),
   });
   const startedAt = clock.now();
   const storeProbe = new StoreProbe(store);

@@ -25,6 +25,7 @@ import type { EnrichedEvent } from "../../shared/event.ts";
 import { OverloadedError } from "../errors.ts";
 import {
   type CommitOutcome,
+  CommitOutcomeUnknownError,
   type CommitResult,
   type IdempotencyRecord,
   InactiveKeyError,
@@ -56,6 +57,12 @@ export interface CommitObserver {
    * `events[i]` was accepted as seq `firstSeq + i` when `outcomes[i]` is `accepted`.
    */
   onCommitted?(events: readonly EnrichedEvent[], result: CommitResult): void;
+  /**
+   * Called, in commit order, when a commit's events were stored but the store could not say
+   * which were new (`CommitOutcomeUnknownError`): processing downstream must not move past them.
+   * Its submitters then fail with that error (503; a retry finds their events stored).
+   */
+  onCommitUncertain?(events: readonly EnrichedEvent[]): void;
 }
 
 /** How commits check the API keys they are made for. */
@@ -197,6 +204,14 @@ export class GroupCommitter {
         this.#retryWithout(batch, refused);
         this.#settled();
         return;
+      }
+      if (error instanceof CommitOutcomeUnknownError) {
+        await earlier;
+        try {
+          this.observer?.onCommitUncertain?.(all);
+        } catch {
+          // The observer reports its own failures; the submitters hear of the error below.
+        }
       }
       this.#report({
         events: size,

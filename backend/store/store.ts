@@ -24,6 +24,7 @@ import type { EnrichedEvent, StoredEvent } from "../../shared/event.ts";
 import type { AggState, ScalarField } from "../stream/aggregate.ts";
 import type { EngineEvent } from "../stream/engine.ts";
 import type { AlertStore } from "./alert-store.ts";
+import { StoreUnavailableError } from "../errors.ts";
 import type { DeadLetterStore, StorageLifecycle } from "./storage-store.ts";
 
 /** The API keys a commit is made for: it must not land once one of them stopped being active. */
@@ -36,6 +37,16 @@ export interface KeyGuard {
 export class InactiveKeyError extends Error {
   constructor() {
     super("an API key of the commit is no longer active");
+  }
+}
+
+/**
+ * `commitEvents` committed, but the outcome of its events (which were new, which duplicates) could
+ * not be read back afterwards: they are stored, and nothing downstream may assume which.
+ */
+export class CommitOutcomeUnknownError extends StoreUnavailableError {
+  constructor(options?: ErrorOptions) {
+    super("commit outcome", options);
   }
 }
 

@@ -165,6 +165,15 @@ export class StreamService {
     }
   }
 
+  /**
+   * Stops rollup flushes until a restart, whose replay from the last checkpoint then folds what
+   * this process could not (committed events whose outcome it does not know).
+   */
+  halt(reason: string): void {
+    if (!this.#halted) this.logger.error(`${reason}; rollup flushes stop until restart`);
+    this.#halted = true;
+  }
+
   /** Figures for /health (and, later, /metrics). */
   health(): Record<string, unknown> {
     const latency = this.latency.snapshot();

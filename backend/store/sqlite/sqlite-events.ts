@@ -7,6 +7,7 @@
  */
 import {
   type CommitOutcome,
+  CommitOutcomeUnknownError,
   type CommitResult,
   type CommittedEventPoint,
   type IdempotencyRecord,
@@ -228,7 +229,10 @@ export async function sqliteEvents(
     // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
     let holds = (_i: number) => true;
     if (claimed !== events.length) {
-      const owner = await owners(events.map((e) => e.id));
+      // The commit is durable: if its outcome cannot be read, say so rather than fail it plainly.
+      const owner = await owners(events.map((e) => e.id)).catch((cause) => {
+        throw new CommitOutcomeUnknownError({ cause });
+      });
       holds = (i) => owner.get(events[i].id) === firstSeq + i;
     }
     const outcomes = events.map((_, i): CommitOutcome => {

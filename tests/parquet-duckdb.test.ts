@@ -13,6 +13,20 @@ import { fileColdStorage } from "../backend/adapters/cold-storage/file-cold-stor
 import { createLogger } from "../backend/logger.ts";
 import { RetentionService } from "../backend/storage/retention-service.ts";
 import { FakeClock, withApp } from "../backend/testing/with-app.ts";
+import type { StoredEvent } from "../shared/event.ts";
+
+/** A stored event as DuckDB reads its row back from our Parquet export. */
+const parquetRow = (e: StoredEvent) => ({
+  id: e.id,
+  deviceId: e.deviceId,
+  eventType: e.eventType,
+  value: e.value,
+  timestamp: BigInt(e.timestamp),
+  receivedAt: BigInt(e.receivedAt),
+  seq: BigInt(e.seq),
+  metadata: e.metadata === null ? null : JSON.stringify(e.metadata),
+  data: e.data === null ? null : JSON.stringify(e.data),
+});
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 
@@ -54,17 +68,7 @@ describe("Parquet export", () => {
       const rows = await query(`SELECT * FROM read_parquet('${file}') ORDER BY timestamp, seq`);
       const stored = await f.server.store.listEvents({ limit: 20_000, order: "asc" });
       expect(rows.length).toBe(12_000);
-      expect(rows).toEqual(stored.map((e) => ({
-        id: e.id,
-        deviceId: e.deviceId,
-        eventType: e.eventType,
-        value: e.value,
-        timestamp: BigInt(e.timestamp),
-        receivedAt: BigInt(e.receivedAt),
-        seq: BigInt(e.seq),
-        metadata: e.metadata === null ? null : JSON.stringify(e.metadata),
-        data: e.data === null ? null : JSON.stringify(e.data),
-      })));
+      expect(rows).toEqual(stored.map(parquetRow));
       // The stored events are the ones sent.
       expect(stored.map((e) => [e.id, e.value, e.timestamp])).toEqual(
         events.map((e) => [e.id, e.value ?? null, e.timestamp]),
@@ -170,17 +174,7 @@ describe("Parquet export", () => {
       expect(run.exported[0].path).toBe(file);
       const rows = await query(`SELECT * FROM read_parquet('${file}') ORDER BY timestamp`);
       expect(rows).toEqual(
-        stored.slice(0, 2).map((e) => ({
-          id: e.id,
-          deviceId: e.deviceId,
-          eventType: e.eventType,
-          value: e.value,
-          timestamp: BigInt(e.timestamp),
-          receivedAt: BigInt(e.receivedAt),
-          seq: BigInt(e.seq),
-          metadata: e.metadata === null ? null : JSON.stringify(e.metadata),
-          data: e.data === null ? null : JSON.stringify(e.data),
-        })),
+        stored.slice(0, 2).map(parquetRow),
       );
       expect(rows.map((r) => r.id)).toEqual(["cold-0", "cold-1"]);
       expect((await f.server.store.listEvents({ limit: 10 })).map((e) => e.id)).toEqual(["warm-0"]);

@@ -9,6 +9,7 @@ import { DAY_MS, dayOf, isoDay, partitionTable, partitionTrees, retiredTable } f
 import { type EventPartitionState, seqFloorStatement } from "./sqlite-events.ts";
 import { ALL_DEVICES, type RollupRow, toRollup } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+import { nextMacrotask } from "../../ingest/macrotask.ts";
 
 const STATE_COLUMNS =
   "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices";
@@ -26,23 +27,6 @@ const VACUUM_STEP_MS = 50;
 const ROLLUP_ROW_FIXED_BYTES = 85;
 /** Rows (with their ids) one drop transaction deletes. */
 const DROP_CHUNK_ROWS = 2000;
-
-/**
- * Lets the macrotasks already queued (the group committer's next commit, requests) run between two
- * steps: with a driver that answers on the calling thread (libSQL, node:sqlite), awaiting it never
- * leaves the microtask queue, and a drop would hold every commit until it ended. A message, not a
- * timer: `setTimeout` waits behind a busy loop's immediates and would stretch a drop many times.
- */
-function othersTurn(): Promise<void> {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
-}
 
 export function sqliteStorage(
   driver: SqlDriver,
@@ -65,7 +49,9 @@ export function sqliteStorage(
       await driver.exec("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {});
       checkpointedAt = performance.now();
     }
-    await othersTurn();
+    // The macrotasks already queued (the next commit, requests) run between two steps: with a
+    // driver that answers on the calling thread, awaiting it never leaves the microtask queue.
+    await nextMacrotask();
   };
 
   /** Bytes of the named tables and indexes (dbstat), 0 if the engine has no dbstat. */

@@ -10,6 +10,7 @@ import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
+import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 
 export const TEST_KEY = "test-admin-key-0123456789abcdef";
 
@@ -52,6 +53,8 @@ export function withApp<T>(
     indexHtml?: string;
     /** The server's logger (default: silent). */
     logger?: Logger;
+    /** Wraps the real driver, e.g. to make one kind of statement fail on demand. */
+    wrapDriver?: (driver: SqlDriver) => SqlDriver;
   } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
@@ -66,7 +69,7 @@ export function withApp<T>(
       preference: options.driver ?? "auto",
     });
     const server = await createPulseStream(config, {
-      driver,
+      driver: options.wrapDriver ? options.wrapDriver(driver) : driver,
       logger: options.logger ?? createLogger("silent"),
       clock: options.clock,
       dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },

@@ -12,6 +12,7 @@ import { GroupCommitter } from "../../ingest/group-committer.ts";
 import { event } from "../store-contract.ts";
 import { CommitOutcomeUnknownError } from "../store.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
+import { withApp } from "../../testing/with-app.ts";
 
 describe("A commit whose outcome cannot be read back", () => {
   it("is stored, rejects with CommitOutcomeUnknownError, and the committer's observer hears of it", async () => {
@@ -57,5 +58,34 @@ describe("A commit whose outcome cannot be read back", () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("stops rollup flushes in the server until a restart, and answers 503 for a request whose events are stored", async () => {
+    let failOwners = false;
+    await withApp(async (f) => {
+      const post = (ids: string[]) =>
+        f.request("/v1/events", {
+          method: "POST",
+          body: JSON.stringify(ids.map((id) => ({ id, deviceId: "d", eventType: "t", value: 1 }))),
+        });
+      expect((await post(["a"])).status).toBe(202);
+      const halted = async () => (await (await f.request("/health")).json()).stream.halted;
+      expect(await halted()).toBe(false);
+      failOwners = true;
+      expect((await post(["a", "b"])).status).toBe(503);
+      failOwners = false;
+      expect(await halted()).toBe(true);
+      expect(await f.server.store.findExistingEventIds(["a", "b"])).toEqual(new Set(["a", "b"]));
+      const retry = await (await post(["a", "b"])).json();
+      expect(retry.data.totals).toEqual({ received: 2, accepted: 0, duplicate: 2, rejected: 0 });
+    }, {
+      wrapDriver: (driver) => ({
+        ...driver,
+        all: (sql, args) =>
+          failOwners && sql.includes("FROM event_ids WHERE id IN")
+            ? Promise.reject(new Error("disk I/O error"))
+            : driver.all(sql, args),
+      }),
+    });
   });
 });

@@ -9,16 +9,22 @@ import { tmpdir } from "node:os";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { zlibPayloadCodec } from "../adapters/sqlite/zlib-payload-codec.ts";
 import { createSqliteStore, type SqliteStoreOptions } from "../store/sqlite/sqlite-store.ts";
+import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 
 const tuning = { cacheMb: 16, walAutocheckpointPages: 1000, synchronous: "normal" as const };
 
 /** Whether this runtime has node:sqlite (Deno 2, Node ≥ 22.5). */
 export const hasNodeSqlite = await import("node:sqlite").then(() => true, () => false);
 
-/** `options`: store options besides the driver (the payload codec is zlib's unless given). */
+/**
+ * `options`: store options besides the driver (the payload codec is zlib's unless given), and
+ * `wrapDriver` to wrap the real driver (e.g. to make one kind of statement fail on demand).
+ */
 export function sqliteHarness(
   preference: DriverPreference,
-  options: Omit<SqliteStoreOptions, "driver"> = {},
+  { wrapDriver = (d) => d, ...options }: Omit<SqliteStoreOptions, "driver"> & {
+    wrapDriver?: (driver: SqlDriver) => SqlDriver;
+  } = {},
 ) {
   return {
     async open() {
@@ -28,7 +34,7 @@ export function sqliteHarness(
         createSqliteStore({
           payloadCodec: zlibPayloadCodec,
           ...options,
-          driver: await openSqlDriver(url, { ...tuning, preference }),
+          driver: wrapDriver(await openSqlDriver(url, { ...tuning, preference })),
         });
       const store = await openStore();
       return {

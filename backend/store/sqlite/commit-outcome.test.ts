@@ -3,39 +3,32 @@
  * after a batch with duplicates) is reported as such, and the group committer tells its observer,
  * so that rollups never move past events they did not see.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
 import { GroupCommitter } from "../../ingest/group-committer.ts";
+import { sqliteHarness } from "../../testing/sqlite-harness.ts";
+import { withApp } from "../../testing/with-app.ts";
 import { event } from "../store-contract.ts";
 import { CommitOutcomeUnknownError } from "../store.ts";
-import { createSqliteStore } from "./sqlite-store.ts";
-import { withApp } from "../../testing/with-app.ts";
+import type { SqlDriver } from "./sql-driver.ts";
+
+/** The real driver, with its read of `event_ids` after a commit failing while `failing.on`. */
+function failingOwners(failing: { on: boolean }) {
+  return (driver: SqlDriver): SqlDriver => ({
+    ...driver,
+    all: (sql, args) =>
+      failing.on && sql.includes("FROM event_ids WHERE id IN")
+        ? Promise.reject(new Error("disk I/O error"))
+        : driver.all(sql, args),
+  });
+}
 
 describe("A commit whose outcome cannot be read back", () => {
   it("is stored, rejects with CommitOutcomeUnknownError, and the committer's observer hears of it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pulsestream-outcome-"));
-    const driver = await openSqlDriver(`file:${join(dir, "o.db")}`, {
-      cacheMb: 16,
-      walAutocheckpointPages: 1000,
-      synchronous: "normal",
-    });
-    let failOwners = false;
-    // The real driver, with its read of `event_ids` after a commit failing on demand.
-    const store = await createSqliteStore({
-      driver: {
-        ...driver,
-        all: (sql, args) =>
-          failOwners && sql.includes("FROM event_ids WHERE id IN")
-            ? Promise.reject(new Error("disk I/O error"))
-            : driver.all(sql, args),
-      },
-    });
+    const failing = { on: false };
+    const { store, cleanup } = await sqliteHarness("auto", { wrapDriver: failingOwners(failing) }).open();
     try {
       await store.commitEvents([event("a")]);
-      failOwners = true;
+      failing.on = true;
       await expect(store.commitEvents([event("a"), event("b")])).rejects.toBeInstanceOf(
         CommitOutcomeUnknownError,
       );
@@ -51,17 +44,16 @@ describe("A commit whose outcome cannot be read back", () => {
       await committer.close();
       expect(uncertain).toEqual([["b", "c"]]);
       expect(committed).toEqual([]);
-      failOwners = false;
+      failing.on = false;
       expect(await store.findExistingEventIds(["a", "b", "c"])).toEqual(new Set(["a", "b", "c"]));
       expect((await store.stats()).events).toBe(3);
     } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     }
   });
 
   it("stops rollup flushes in the server until a restart, and answers 503 for a request whose events are stored", async () => {
-    let failOwners = false;
+    const failing = { on: false };
     await withApp(async (f) => {
       const post = (ids: string[]) =>
         f.request("/v1/events", {
@@ -71,21 +63,13 @@ describe("A commit whose outcome cannot be read back", () => {
       expect((await post(["a"])).status).toBe(202);
       const halted = async () => (await (await f.request("/health")).json()).stream.halted;
       expect(await halted()).toBe(false);
-      failOwners = true;
+      failing.on = true;
       expect((await post(["a", "b"])).status).toBe(503);
-      failOwners = false;
+      failing.on = false;
       expect(await halted()).toBe(true);
       expect(await f.server.store.findExistingEventIds(["a", "b"])).toEqual(new Set(["a", "b"]));
       const retry = await (await post(["a", "b"])).json();
       expect(retry.data.totals).toEqual({ received: 2, accepted: 0, duplicate: 2, rejected: 0 });
-    }, {
-      wrapDriver: (driver) => ({
-        ...driver,
-        all: (sql, args) =>
-          failOwners && sql.includes("FROM event_ids WHERE id IN")
-            ? Promise.reject(new Error("disk I/O error"))
-            : driver.all(sql, args),
-      }),
-    });
+    }, { wrapDriver: failingOwners(failing) });
   });
 });

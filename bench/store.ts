@@ -2,13 +2,16 @@
  * Raw `Store.commitEvents` throughput on a fresh temp-file SQLite store (no HTTP, no queue).
  *
  *   ./node_modules/.bin/deno run -A bench/store.ts [--rows 1000000] [--batch 1000]
- *       [--ids v7|v4] [--driver node-sqlite|libsql] [--runs 3]
+ *       [--ids v7|v4|idem] [--driver node-sqlite|libsql] [--runs 3]
  *
  * Each run opens a new store in a new temp directory with the server's defaults
  * (cache 128 MiB, wal_autocheckpoint 20000 pages, synchronous=NORMAL), commits `rows` events in
  * `commitEvents` calls of `batch` events, then checks the stored count, closes
  * the store (after a TRUNCATE checkpoint) and measures the database file. Ids are UUIDv7 (time-ordered, what
- * the server generates) or crypto.randomUUID() (v4, random client ids).
+ * the server generates) or crypto.randomUUID() (v4, random client ids), or `idem`: what
+ * single-event requests with an Idempotency-Key commit: the key is the event id (text) and each
+ * event comes with its idempotency record (response body, predicted new id, 24 h TTL), checked
+ * and written in the same transaction.
  *
  * Timing: each batch (ids included) is built just before its commitEvents call
  * and only the commitEvents call is timed; rows/s = rows / sum of commit times.
@@ -21,10 +24,12 @@ import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
 import { zlibPayloadCodec } from "../backend/adapters/sqlite/zlib-payload-codec.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
+import type { IdempotencyRecord } from "../backend/store/store.ts";
 import { partitionOf } from "../shared/partition.ts";
 
 const USAGE = "usage: deno run -A bench/store.ts [--rows 1000000] [--batch 1000] [--ids v7|v4] " +
   "[--driver node-sqlite|node-sqlite-worker|libsql] [--runs 3]";
+const IDEM_PREFIX = `idem-${crypto.randomUUID().slice(0, 8)}-`;
 
 function parse(args: string[]) {
   const o = { rows: 1_000_000, batch: 1000, ids: "v7", driver: "node-sqlite", runs: 3 };
@@ -46,7 +51,7 @@ function parse(args: string[]) {
         break;
       }
       case "--ids":
-        if (val !== "v7" && val !== "v4") die("--ids must be v7 or v4");
+        if (val !== "v7" && val !== "v4" && val !== "idem") die("--ids must be v7, v4 or idem");
         o.ids = val;
         break;
       case "--driver":
@@ -72,7 +77,22 @@ const DEVICES = Array.from({ length: 100 }, (_, i) => `dev-${i}`);
 const PARTS = DEVICES.map((d) => partitionOf(d, 8)); // server default PARTITIONS=8
 const TYPES = ["temperature", "humidity", "pressure"];
 const T0 = Date.parse("2026-11-22T12:00:00.000Z");
-const newId = opts.ids === "v7" ? uuidv7 : () => crypto.randomUUID();
+const newId = opts.ids === "v7" ? uuidv7 : opts.ids === "v4" ? () => crypto.randomUUID() : null;
+
+/** The record a single-event request with Idempotency-Key `e.id` commits with its event. */
+function recordFor(e: EnrichedEvent): IdempotencyRecord {
+  return {
+    keyId: "0190b2c4-1234-7abc-8def-0123456789ab",
+    idemKey: e.id,
+    fingerprint: "c2b08cc5cdc3cb3058",
+    status: 202,
+    body: `{"status":"success","message":"Event accepted for processing","data":{"id":"${e.id}",` +
+      `"deviceId":"${e.deviceId}","timestamp":"${new Date(e.timestamp).toISOString()}"}}`,
+    createdAt: e.receivedAt,
+    expiresAt: e.receivedAt + 86_400_000,
+    predictedNewIds: [e.id],
+  };
+}
 
 function makeBatch(start: number, n: number): EnrichedEvent[] {
   const out = new Array<EnrichedEvent>(n);
@@ -80,7 +100,7 @@ function makeBatch(start: number, n: number): EnrichedEvent[] {
     const i = start + j;
     const d = i % 100;
     out[j] = {
-      id: newId(),
+      id: newId ? newId() : `${IDEM_PREFIX}${i}`,
       deviceId: DEVICES[d],
       eventType: TYPES[i % 3],
       value: (i % 10_000) / 100,
@@ -133,7 +153,8 @@ for (let run = 1; run <= opts.runs; run++) {
     for (let done = 0; done < opts.rows; done += opts.batch) {
       const batch = makeBatch(done, Math.min(opts.batch, opts.rows - done));
       const t = performance.now();
-      const { outcomes } = await store.commitEvents(batch);
+      const records = newId ? [] : batch.map(recordFor);
+      const { outcomes } = await store.commitEvents(batch, records);
       commitMs += performance.now() - t;
       for (const o of outcomes) if (o === "accepted") accepted++;
       const mem = Deno.memoryUsage();

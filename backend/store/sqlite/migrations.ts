@@ -259,4 +259,31 @@ export const MIGRATIONS: readonly Migration[] = [
     // Failed automatic replays: the backoff before the next one and the cap (storage/auto-replay.ts).
     sql: "ALTER TABLE dead_letters ADD COLUMN auto_replays INTEGER NOT NULL DEFAULT 0",
   },
+  {
+    version: 17,
+    name: "idempotency records in creation order",
+    // Keyed by (key_id, idem_key) as a WITHOUT ROWID table, every record of a group commit went
+    // into a random leaf of a table whose rows carry the whole response body, plus a second
+    // B-tree for the expiry. As a rowid table the records are appended; only the small unique
+    // index takes random inserts, and the purge deletes a rowid range from the front
+    // (`purgeIdempotencyRecords`), so no expiry index is needed. Records live at most one TTL
+    // (24 h by default), which bounds the copy.
+    sql: `
+      CREATE TABLE idempotency_records_v17 (
+        key_id       TEXT    NOT NULL,
+        idem_key     TEXT    NOT NULL,
+        fingerprint  TEXT    NOT NULL,
+        status       INTEGER NOT NULL,
+        body         TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+      );
+      INSERT INTO idempotency_records_v17
+        SELECT key_id, idem_key, fingerprint, status, body, created_at, expires_at
+        FROM idempotency_records ORDER BY created_at, key_id, idem_key;
+      DROP TABLE idempotency_records;
+      ALTER TABLE idempotency_records_v17 RENAME TO idempotency_records;
+      CREATE UNIQUE INDEX idempotency_key ON idempotency_records (key_id, idem_key);
+    `,
+  },
 ];

@@ -37,6 +37,9 @@ export interface SqliteStoreOptions {
   dictionaryCaps?: Partial<Record<NameKind, number>>;
 }
 
+/** Expired idempotency records deleted per transaction. */
+export const PURGE_BATCH = 5_000;
+
 const IMPORT_JOB_COLUMNS =
   "id, key_id, state, format, bytes_read, lines, accepted, duplicates, rejected, errors, failure, started_at, updated_at, finished_at";
 
@@ -147,11 +150,26 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
     },
 
     async purgeIdempotencyRecords(now) {
-      const [changes] = await driver.writeBatch([{
-        sql: "DELETE FROM idempotency_records WHERE expires_at <= ?",
-        args: [now],
-      }]);
-      return changes;
+      // Records are appended in creation order (migration 17): the expired ones are a prefix of
+      // the rowids, up to the first record still valid. A record created with a longer TTL than
+      // the ones after it (the TTL was lowered since) holds them back until it expires itself;
+      // reads check `expires_at`, so that costs disk space for at most one TTL, never an answer.
+      const [first] = await driver.all<{ rowid: number }>(
+        "SELECT rowid FROM idempotency_records WHERE expires_at > ? ORDER BY rowid LIMIT 1",
+        [now],
+      );
+      const end = first?.rowid ?? Number.MAX_SAFE_INTEGER;
+      let purged = 0;
+      // In transactions of PURGE_BATCH rows, so that commits of events wait at most one of them.
+      for (;;) {
+        const [changes] = await driver.writeBatch([{
+          sql: "DELETE FROM idempotency_records WHERE rowid IN" +
+            " (SELECT rowid FROM idempotency_records WHERE rowid < ? ORDER BY rowid LIMIT ?)",
+          args: [end, PURGE_BATCH],
+        }]);
+        purged += changes;
+        if (changes < PURGE_BATCH) return purged;
+      }
     },
 
     async appendAudit(entry) {

@@ -17,7 +17,7 @@
 import type { AggState } from "../../stream/aggregate.ts";
 import type { RollupRecord } from "../store.ts";
 import type { EventDictionary } from "./event-dictionary.ts";
-import { ALL_DEVICES, type RollupRow, stateArgs, toRollup } from "./sqlite-rows.ts";
+import { ALL_DEVICES, type RollupRow, stateArgs, toState } from "./sqlite-rows.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 
 /** The stored form of a name in `rollups_c`: a dictionary code, or the name's UTF-8 bytes. */
@@ -95,14 +95,18 @@ export class RollupNames {
 
   /** A row of either table as a record (the old table's names are text and pass as they are). */
   toRecord(row: RollupRow): RollupRecord {
+    // No copy of the row: this runs for every bucket an export or a query reads.
     const stored = row as unknown as { event_type: unknown; device_id: unknown };
-    return toRollup({
-      ...row,
-      event_type: this.dictionary.name("type", stored.event_type) ?? "",
-      device_id: stored.device_id === ALL_DEVICES_CODE
-        ? ALL_DEVICES
-        : this.dictionary.name("device", stored.device_id) ?? "",
-    });
+    const device = stored.device_id === ALL_DEVICES_CODE
+      ? ALL_DEVICES
+      : this.dictionary.name("device", stored.device_id);
+    return {
+      resolution: row.resolution,
+      eventType: this.dictionary.name("type", stored.event_type) ?? "",
+      deviceId: device === ALL_DEVICES || device === undefined ? null : device,
+      start: row.start,
+      state: toState(row),
+    };
   }
 }
 

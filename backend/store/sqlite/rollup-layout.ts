@@ -71,26 +71,18 @@ export const firstBucketFrom = (t: number, resolution: number) => Math.ceil(t / 
 export class RollupNames {
   constructor(readonly dictionary: EventDictionary) {}
 
-  /** Stored form for a write: hands out a code for a new name while its kind has room. */
-  encodeType(eventType: string): StoredName {
-    return this.dictionary.encode("type", eventType);
+  /**
+   * The stored form of an event type: for a read (`write` false) a name without a code is its
+   * bytes; for a write a code is handed out first while the kind has room.
+   */
+  type(eventType: string, write = false): StoredName {
+    return write ? this.dictionary.encode("type", eventType) : this.dictionary.lookup("type", eventType);
   }
 
-  encodeDevice(deviceId: string | null): StoredName {
-    return deviceId === null || deviceId === ALL_DEVICES
-      ? ALL_DEVICES_CODE
-      : this.dictionary.encode("device", deviceId);
-  }
-
-  /** Stored form for a read (never hands out a code: a name without one is stored as its bytes). */
-  type(eventType: string): StoredName {
-    return this.dictionary.lookup("type", eventType);
-  }
-
-  device(deviceId: string | null): StoredName {
-    return deviceId === null || deviceId === ALL_DEVICES
-      ? ALL_DEVICES_CODE
-      : this.dictionary.lookup("device", deviceId);
+  /** The stored form of a device id (as `type`); the all-device series (null or '') is -1. */
+  device(deviceId: string | null, write = false): StoredName {
+    if (deviceId === null || deviceId === ALL_DEVICES) return ALL_DEVICES_CODE;
+    return write ? this.dictionary.encode("device", deviceId) : this.dictionary.lookup("device", deviceId);
   }
 
   /** A row of either table as a record (the old table's names are text and pass as they are). */

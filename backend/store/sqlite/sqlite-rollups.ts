@@ -129,9 +129,9 @@ export function sqliteRollups(
         await breathe();
         const device = r.deviceId ?? ALL_DEVICES;
         const key = {
-          eventType: names.encodeType(r.eventType),
+          eventType: names.type(r.eventType, true),
           resolution: r.resolution,
-          device: names.encodeDevice(r.deviceId),
+          device: names.device(r.deviceId, true),
           start: r.start,
         };
         let rows = await driver.all<RollupRow>(

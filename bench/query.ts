@@ -103,7 +103,8 @@ async function load(): Promise<void> {
   const db = new DatabaseSync(file, { readOnly: true });
   const r = db.prepare(
     `SELECT resolution, count(*) AS n, avg(length(sketch)) AS sketch, avg(length(devices)) AS hll
-       FROM rollups GROUP BY resolution`,
+       FROM (SELECT resolution, sketch, devices FROM rollups_c
+             UNION ALL SELECT resolution, sketch, devices FROM rollups) GROUP BY resolution`,
   ).all() as { resolution: number; n: number; sketch: number; hll: number | null }[];
   for (const x of r) {
     console.log(
@@ -114,12 +115,14 @@ async function load(): Promise<void> {
     );
   }
   try {
-    const [size] = db.prepare("SELECT sum(pgsize) AS bytes FROM dbstat WHERE name = 'rollups'").all() as {
+    const [size] = db.prepare(
+      "SELECT sum(pgsize) AS bytes FROM dbstat WHERE name IN ('rollups', 'rollups_c')",
+    ).all() as {
       bytes: number;
     }[];
     const rows = r.reduce((n, x) => n + x.n, 0);
     console.log(
-      `rollups table: ${(size.bytes / 2 ** 20).toFixed(1)} MiB on disk, ${
+      `rollup tables: ${(size.bytes / 2 ** 20).toFixed(1)} MiB on disk, ${
         (size.bytes / rows).toFixed(0)
       } B/row`,
     );

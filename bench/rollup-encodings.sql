@@ -3,6 +3,8 @@
 --   sqlite3 <kept file> < bench/rollup-encodings.sql
 -- v0: the table as it is, freshly packed; v1: times relative to the bucket start; v2: v1 + dictionary
 -- codes for the names; v3: v2 + start as a bucket number (docs/PERFORMANCE.md).
+-- It sizes the old `rollups` table: run it on a file written before migration 16 (since then
+-- flushes write `rollups_c`, which is v3's layout, and bench/storage.ts reports it).
 ATTACH ':memory:' AS m;
 CREATE TABLE m.names AS SELECT DISTINCT event_type AS name FROM rollups UNION SELECT DISTINCT device_id FROM rollups;
 CREATE TABLE m.codes (name TEXT PRIMARY KEY, code INTEGER);

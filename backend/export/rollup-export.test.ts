@@ -96,7 +96,7 @@ describe.each(drivers)("Rollup export (%s)", (preference) => {
       local: driver.local,
       exec: (sql) => driver.exec(sql),
       all(sql, args = []) {
-        if (/FROM rollups\s/.test(sql)) reads.push({ sql, args });
+        if (/FROM rollups_c\s/.test(sql)) reads.push({ sql, args });
         return driver.all(sql, args);
       },
       writeBatch: (statements) => driver.writeBatch(statements),
@@ -138,7 +138,7 @@ describe.each(drivers)("Rollup export (%s)", (preference) => {
       for (const r of reads) {
         const plan = (await driver.all<{ detail: string }>(`EXPLAIN QUERY PLAN ${r.sql}`, r.args))
           .map((p) => p.detail);
-        expect(plan, r.sql).toEqual([expect.stringMatching(/^SEARCH rollups USING PRIMARY KEY \(/)]);
+        expect(plan, r.sql).toEqual([expect.stringMatching(/^SEARCH rollups_c USING PRIMARY KEY \(/)]);
       }
     } finally {
       await store.close().catch(() => {});

@@ -93,7 +93,9 @@ export interface StorageLifecycle {
    * Stored buckets of every series at `resolution` with start in [from, to), ordered by event
    * type, device (the all-device series, null, first) and start, strictly after the keyset
    * position `after`, at most `limit` (the export's pages); only `eventType` / `deviceId` (null:
-   * the all-device series) when given.
+   * the all-device series) when given. Types and devices are in the order of the store's key, which
+   * need not be by name (SQLite: the order their dictionary codes were handed out); it is fixed for
+   * a stored series, so paging from `after` returns each bucket once.
    */
   scanRollups(query: {
     resolution: number;

@@ -3,8 +3,11 @@
  * before a version applied the way the runner applies them, then rows written
  * the way that code wrote them.
  */
+import { kindNumber } from "../store/sqlite/event-dictionary.ts";
 import { MIGRATIONS } from "../store/sqlite/migrations.ts";
-import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
+import type { SqlDriver, SqlStatement } from "../store/sqlite/sql-driver.ts";
+import type { RollupRecord, SeriesRecord } from "../store/store.ts";
+import type { AggState } from "../stream/aggregate.ts";
 
 /** SQLite tuning of a small test database on libSQL (both runtimes have it). */
 export const OLD_SCHEMA_TUNING = {
@@ -30,3 +33,74 @@ export async function migrateBefore(driver: SqlDriver, version: number): Promise
     ]);
   }
 }
+
+/**
+ * The statements with which the code before migration 16 wrote `records` and the series totals
+ * into the old `rollups` / `series` tables (names as text, times absolute), and the checkpoint.
+ */
+export function oldRollupStatements(
+  records: readonly RollupRecord[],
+  series: readonly SeriesRecord[],
+  checkpoint: number,
+): SqlStatement[] {
+  const scalars = (s: AggState) => [
+    s.count,
+    s.valueCount,
+    s.sum,
+    s.min,
+    s.max,
+    s.lastValue,
+    s.lastTs,
+    s.lastSeq,
+    s.minTs,
+    s.maxTs,
+  ];
+  return [
+    ...records.map((r) => ({
+      sql: `INSERT OR REPLACE INTO rollups (event_type, resolution, device_id, start, count, value_count, sum,
+              min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      args: [
+        r.eventType,
+        r.resolution,
+        r.deviceId ?? "",
+        r.start,
+        ...scalars(r.state),
+        r.state.sketch,
+        r.state.devices,
+      ],
+    })),
+    ...series.map((s) => ({
+      sql:
+        `INSERT OR REPLACE INTO series (event_type, device_id, count, value_count, sum, min, max, last_value,
+              last_ts, last_seq, min_ts, max_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      args: [s.eventType, s.deviceId ?? "", ...scalars(s.state)],
+    })),
+    {
+      sql: "INSERT OR REPLACE INTO stream_state (name, value) VALUES ('rollup_checkpoint', ?)",
+      args: [checkpoint],
+    },
+  ];
+}
+
+/**
+ * Statements that put every bucket of `rollups_c` back into the old `rollups` table as the code
+ * before migration 16 wrote it (names as text, absolute times), leaving `rollups_c` empty: a
+ * database whose rollups all predate the upgrade.
+ */
+export const COMPACT_ROLLUPS_TO_OLD_LAYOUT: SqlStatement[] = [
+  {
+    sql: `INSERT INTO rollups (event_type, resolution, device_id, start, count, value_count, sum, min, max,
+            last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices)
+          SELECT coalesce(t.name, CAST(c.event_type AS TEXT)), c.resolution,
+            CASE WHEN c.device_id = -1 THEN '' ELSE coalesce(d.name, CAST(c.device_id AS TEXT)) END,
+            c.bucket * c.resolution, c.count, c.value_count, c.sum, c.min, c.max, c.last_value,
+            c.last_ts + c.bucket * c.resolution, c.last_seq, c.min_ts + c.bucket * c.resolution,
+            c.max_ts + c.bucket * c.resolution, c.sketch, c.devices
+          FROM rollups_c AS c
+          LEFT JOIN event_dictionary AS t ON t.kind = ${kindNumber("type")} AND t.code = c.event_type
+          LEFT JOIN event_dictionary AS d ON d.kind = ${kindNumber("device")} AND d.code = c.device_id`,
+    args: [],
+  },
+  { sql: "DELETE FROM rollups_c", args: [] },
+];

@@ -14,9 +14,12 @@
  *   docs/STORAGE.md) and `event_ids` is the dedup arbiter.
  * - Since migration 14 their rows are compact (`event-encoding.ts`): dictionary codes,
  *   UUIDs as bytes, times relative to the day, large payloads compressed.
+ * - Since migration 16 flushes write rollups to `rollups_c` (rollup-layout.ts): codes,
+ *   bucket numbers, times relative to the bucket; `rollups` is read until it expires.
  */
 import { compactMigration } from "./compact-migration.ts";
 import { partitionMigration, V1_EVENT_COLUMNS } from "./partition-migration.ts";
+import { compactRollupsMigration } from "./rollup-migration.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 
 export interface Migration {
@@ -259,6 +262,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // Failed automatic replays: the backoff before the next one and the cap (storage/auto-replay.ts).
     sql: "ALTER TABLE dead_letters ADD COLUMN auto_replays INTEGER NOT NULL DEFAULT 0",
   },
+  compactRollupsMigration,
   {
     version: 17,
     name: "idempotency records in creation order",

@@ -62,6 +62,9 @@ describe.each(drivers)("Reclaiming a dropped day's space (%s)", (preference) => 
       await driver.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       const free = await freePages();
       const sizeBefore = statSync(file).size;
+      const pageCount = async () =>
+        (await driver.all<{ n: number }>("SELECT page_count AS n FROM pragma_page_count()"))[0].n;
+      const pagesBefore = await pageCount();
       expect(free).toBeGreaterThan(500);
 
       const freed = await store.storage.reclaimSpace();
@@ -71,7 +74,13 @@ describe.each(drivers)("Reclaiming a dropped day's space (%s)", (preference) => 
       const [{ pageSize }] = await driver.all<{ pageSize: number }>(
         "SELECT page_size AS pageSize FROM pragma_page_size()",
       );
-      expect(sizeBefore - statSync(file).size).toBe(free * pageSize);
+      // The file shrinks by the free pages and by the pointer-map pages (auto_vacuum's, one every
+      // pageSize / 5 pages from page 2) that stood among them: which ones do depends on the layout.
+      const pagesAfter = await pageCount();
+      const pointerMaps = Array.from({ length: pagesBefore }, (_, i) => i + 1)
+        .filter((p) => p > pagesAfter && (p - 2) % (Math.floor(pageSize / 5) + 1) === 0).length;
+      expect(pagesBefore - pagesAfter).toBe(free + pointerMaps);
+      expect(sizeBefore - statSync(file).size).toBe((free + pointerMaps) * pageSize);
       // Each step frees its pages (at least 8 a step, 64 at first), not one.
       expect(steps.length).toBeGreaterThan(0);
       expect(steps.length).toBeLessThanOrEqual(Math.ceil(free / 8));

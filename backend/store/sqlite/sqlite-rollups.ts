@@ -3,11 +3,23 @@
  * into stored buckets with the checkpoint, reading buckets (rows, or cached
  * scalar columns), and the per-series totals. Spread into the store by
  * `sqlite-store.ts`; this process is the only writer of these tables.
+ * Buckets live in `rollups_c`, or in the old `rollups` table until a flush
+ * moves or retention expires them (rollup-layout.ts); reads take both.
  */
 import { type AggState, mergeStates, SCALAR_FIELDS } from "../../stream/aggregate.ts";
 import type { RollupColumns, RollupRecord, RollupSlots, SeriesRecord, Store } from "../store.ts";
 import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
-import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toRollup, toState } from "./sqlite-rows.ts";
+import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toState } from "./sqlite-rows.ts";
+import {
+  bucketOf,
+  COMPACT_ROW,
+  COMPACT_SCALARS,
+  COMPACT_START,
+  compactWrite,
+  firstBucketFrom,
+  type OldRollups,
+  type RollupNames,
+} from "./rollup-layout.ts";
 import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
 import { checkpointStatement, settleGuardStatement, settleStatement } from "./sqlite-dead-letters.ts";
 
@@ -35,27 +47,63 @@ export interface SqliteRollups extends RollupMethods {
   forgetCached(): void;
 }
 
+/** Merges rows of the two tables (disjoint sets of buckets) into start order. */
+const byStart = (rows: RollupRow[]) => rows.sort((a, b) => a.start - b.start);
+
 export function sqliteRollups(
   driver: SqlDriver,
-  cacheBytes: number,
+  options: { cacheBytes: number; names: RollupNames; old: OldRollups },
 ): SqliteRollups {
+  const { names, old } = options;
+  /**
+   * Rows of one series with start in [from, to) from both tables, in start order; `columns` of the
+   * compact table and of the old one.
+   */
+  const seriesRows = async (
+    columns: [compact: string, old: string],
+    key: { eventType: string; resolution: number; device: string; from: number; to: number },
+  ) => {
+    const res = key.resolution;
+    const rows = await driver.all<RollupRow>(
+      `SELECT ${columns[0]} FROM rollups_c
+        WHERE event_type = ? AND resolution = ? AND device_id = ? AND bucket >= ? AND bucket < ?
+        ORDER BY bucket`,
+      [
+        names.type(key.eventType),
+        res,
+        names.device(key.device),
+        firstBucketFrom(key.from, res),
+        firstBucketFrom(key.to, res),
+      ],
+    );
+    if (!old.present) return rows;
+    const before = await driver.all<RollupRow>(
+      `SELECT ${columns[1]} FROM rollups
+        WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?
+        ORDER BY start`,
+      [key.eventType, res, key.device, key.from, key.to],
+    );
+    return before.length ? byStart([...rows, ...before]) : rows;
+  };
   const readCheckpoint = async () => {
     const rows = await driver.all<{ value: number }>("SELECT value FROM stream_state WHERE name = ?", [
       CHECKPOINT,
     ]);
     return rows.length ? rows[0].value : 0;
   };
-  const cache = new RollupColumnCache(cacheBytes);
+  const cache = new RollupColumnCache(options.cacheBytes);
   const loadChunk = async (eventType: string, resolution: number, device: string, chunkStart: number) => {
     const key = RollupColumnCache.key(eventType, resolution, device, chunkStart);
     const cached = cache.get(key);
     if (cached) return cached;
     const generation = cache.generation;
-    const rows = await driver.all<RollupRow>(
-      `SELECT start, ${SCALAR_COLUMNS} FROM rollups
-        WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?`,
-      [eventType, resolution, device, chunkStart, chunkStart + CHUNK_SLOTS * resolution],
-    );
+    const rows = await seriesRows([`${COMPACT_START}, ${COMPACT_SCALARS}`, `start, ${SCALAR_COLUMNS}`], {
+      eventType,
+      resolution,
+      device,
+      from: chunkStart,
+      to: chunkStart + CHUNK_SLOTS * resolution,
+    });
     const chunk = rows.length ? RollupColumnCache.emptyChunk() : RollupColumnCache.EMPTY;
     for (const row of rows) {
       RollupColumnCache.setSlot(chunk, (row.start - chunkStart) / resolution, toState(row));
@@ -80,26 +128,37 @@ export function sqliteRollups(
       for (const r of flush.rollups) {
         await breathe();
         const device = r.deviceId ?? ALL_DEVICES;
-        const rows = await driver.all<RollupRow>(
-          `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
-            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?`,
-          [r.eventType, r.resolution, device, r.start],
+        const key = {
+          eventType: names.type(r.eventType, true),
+          resolution: r.resolution,
+          device: names.device(r.deviceId, true),
+          start: r.start,
+        };
+        let rows = await driver.all<RollupRow>(
+          `SELECT ${COMPACT_SCALARS}, sketch, devices FROM rollups_c
+            WHERE event_type = ? AND resolution = ? AND device_id = ? AND bucket = ?`,
+          [key.eventType, key.resolution, key.device, bucketOf(r.start, r.resolution)],
         );
+        if (rows.length === 0 && old.present) {
+          // Move on touch: a bucket still in the old table is merged, deleted there and written to
+          // the new one in this flush's transaction, so it is in exactly one table and merged once.
+          const oldKey = [r.eventType, r.resolution, device, r.start];
+          rows = await driver.all<RollupRow>(
+            `SELECT ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+              WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?`,
+            oldKey,
+          );
+          if (rows.length) {
+            statements.push({
+              sql:
+                "DELETE FROM rollups WHERE event_type = ? AND resolution = ? AND device_id = ? AND start = ?",
+              args: oldKey,
+            });
+          }
+        }
         const state = rows.length ? mergeStates(toState(rows[0]), r.state) : r.state;
         merged.push(state);
-        statements.push({
-          sql: `INSERT OR REPLACE INTO rollups (${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          args: [
-            r.eventType,
-            r.resolution,
-            device,
-            r.start,
-            ...stateArgs(state),
-            state.sketch,
-            state.devices,
-          ],
-        });
+        statements.push(compactWrite(key, state));
       }
       for (const s of flush.series) {
         await breathe();
@@ -116,11 +175,15 @@ export function sqliteRollups(
         });
       }
       statements.push(checkpointStatement(flush.checkpoint));
+      // Codes handed out above for names no commit has stored yet go in with the buckets.
+      const codes = names.dictionary.pending();
+      statements.push(...codes.statements);
       if (flush.settlesDeadLetter) {
         statements.push(settleStatement(flush.settlesDeadLetter.id, flush.settlesDeadLetter.at));
         statements.push(settleGuardStatement());
       }
       await driver.writeBatch(statements);
+      codes.confirm();
       cache.generation++;
       flush.rollups.forEach((r, i) =>
         cache.update(r.eventType, r.resolution, r.deviceId ?? ALL_DEVICES, r.start, merged[i])
@@ -207,16 +270,21 @@ export function sqliteRollups(
     rollupCheckpoint: readCheckpoint,
 
     async readRollups(query) {
-      const columns = `${ROLLUP_KEY}, ${SCALAR_COLUMNS}${query.sketches ? ", sketch, devices" : ""}`;
+      const sketches = query.sketches ? ", sketch, devices" : "";
+      const columns: [string, string] = [
+        `event_type, resolution, device_id, ${COMPACT_START}, ${COMPACT_SCALARS}${sketches}`,
+        `${ROLLUP_KEY}, ${SCALAR_COLUMNS}${sketches}`,
+      ];
       const out: RollupRecord[] = [];
       for (const deviceId of query.deviceIds) {
-        const rows = await driver.all<RollupRow>(
-          `SELECT ${columns} FROM rollups
-            WHERE event_type = ? AND resolution = ? AND device_id = ? AND start >= ? AND start < ?
-            ORDER BY start`,
-          [query.eventType, query.resolution, deviceId ?? ALL_DEVICES, query.from, query.to],
-        );
-        for (const row of rows) out.push(toRollup(row));
+        const rows = await seriesRows(columns, {
+          eventType: query.eventType,
+          resolution: query.resolution,
+          device: deviceId ?? ALL_DEVICES,
+          from: query.from,
+          to: query.to,
+        });
+        for (const row of rows) out.push(names.toRecord(row));
       }
       return out;
     },
@@ -225,11 +293,19 @@ export function sqliteRollups(
       const out: RollupRecord[] = [];
       for (const resolution of resolutions) {
         const rows = await driver.all<RollupRow>(
-          `SELECT ${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices FROM rollups
-            WHERE resolution = ? AND start > ?`,
-          [resolution, since - resolution],
+          `SELECT ${COMPACT_ROW} FROM rollups_c WHERE resolution = ? AND bucket > ?`,
+          [resolution, Math.floor((since - resolution) / resolution)],
         );
-        for (const row of rows) out.push(toRollup(row));
+        if (old.present) {
+          rows.push(
+            ...await driver.all<RollupRow>(
+              `SELECT ${ROLLUP_KEY}, ${SCALAR_COLUMNS}, sketch, devices FROM rollups
+                WHERE resolution = ? AND start > ?`,
+              [resolution, since - resolution],
+            ),
+          );
+        }
+        for (const row of rows) out.push(names.toRecord(row));
       }
       return out;
     },

@@ -4,7 +4,7 @@
  * Raw event rows have their own encoding (`event-encoding.ts`).
  */
 import type { AggState } from "../../stream/aggregate.ts";
-import type { ApiKeyRecord, IdempotencyRecord, ImportJobRecord, RollupRecord } from "../store.ts";
+import type { ApiKeyRecord, IdempotencyRecord, ImportJobRecord } from "../store.ts";
 import type { SqlStatement, SqlValue } from "./sql-driver.ts";
 import { chunks } from "./event-partitions.ts";
 
@@ -151,16 +151,6 @@ export function toState(r: StateColumns): AggState {
 
 export function stateArgs(s: AggState): SqlValue[] {
   return [s.count, s.valueCount, s.sum, s.min, s.max, s.lastValue, s.lastTs, s.lastSeq, s.minTs, s.maxTs];
-}
-
-export function toRollup(r: RollupRow): RollupRecord {
-  return {
-    resolution: r.resolution,
-    eventType: r.event_type,
-    deviceId: r.device_id === ALL_DEVICES ? null : r.device_id,
-    start: r.start,
-    state: toState(r),
-  };
 }
 
 export function toImportJob(r: ImportJobRow): ImportJobRecord {

@@ -7,12 +7,11 @@
 import type { StorageLayout, StorageLifecycle } from "../storage-store.ts";
 import { DAY_MS, dayOf, isoDay, partitionTable, partitionTrees, retiredTable } from "./event-partitions.ts";
 import { type EventPartitionState, seqFloorStatement } from "./sqlite-events.ts";
-import { ALL_DEVICES, type RollupRow, toRollup } from "./sqlite-rows.ts";
-import type { SqlDriver, SqlStatement, SqlValue } from "./sql-driver.ts";
+import { ALL_DEVICES } from "./sqlite-rows.ts";
+import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
+import { firstBucketFrom, type OldRollups, type RollupNames } from "./rollup-layout.ts";
+import { rollupScan } from "./rollup-scan.ts";
 import { nextMacrotask } from "../../ingest/macrotask.ts";
-
-const STATE_COLUMNS =
-  "count, value_count, sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices";
 
 /** Series whose old buckets one expiry transaction deletes. */
 const SERIES_PER_STEP = 50;
@@ -21,19 +20,21 @@ const CHECKPOINT_EVERY_MS = 100;
 /** What one incremental-vacuum step aims to take, ms: its page count follows the measured pace. */
 const VACUUM_STEP_MS = 50;
 /**
- * The bytes of a rollup row besides its names and sketches: the record header, the key's start and
- * resolution, ten numbers, the cell's overhead (about what bench/storage.ts's rows take).
+ * The bytes of a rollup row besides its names (when stored as text) and sketches: the record
+ * header, the key's start and resolution, ten numbers, the cell's overhead (about what
+ * bench/storage.ts's rows take), in the old table and in `rollups_c` (codes, smaller numbers).
  */
-const ROLLUP_ROW_FIXED_BYTES = 85;
+const ROLLUP_ROW_FIXED_BYTES = { rollups: 85, rollups_c: 75 };
 /** Rows (with their ids) one drop transaction deletes. */
 const DROP_CHUNK_ROWS = 2000;
 
 export function sqliteStorage(
   driver: SqlDriver,
   state: EventPartitionState,
-  forgetCachedRollups: () => void,
+  rollups: { forgetCachedRollups: () => void; names: RollupNames; old: OldRollups },
 ): StorageLifecycle {
   const { partitions, retired } = state;
+  const { names, old } = rollups;
 
   /**
    * Between two lifecycle steps: every `CHECKPOINT_EVERY_MS` of them, copies the WAL's pages back
@@ -153,14 +154,33 @@ export function sqliteStorage(
       );
       let deleted = 0;
       for (let i = 0; i < series.length; i += SERIES_PER_STEP) {
-        const statements: SqlStatement[] = series.slice(i, i + SERIES_PER_STEP).map((s) => ({
-          sql: "DELETE FROM rollups WHERE event_type = ? AND resolution = ? AND device_id = ? AND start < ?",
-          args: [s.event_type, resolution, s.device_id, before],
-        }));
+        const statements: SqlStatement[] = [];
+        for (const s of series.slice(i, i + SERIES_PER_STEP)) {
+          statements.push({
+            sql:
+              "DELETE FROM rollups_c WHERE event_type = ? AND resolution = ? AND device_id = ? AND bucket < ?",
+            args: [
+              names.type(s.event_type),
+              resolution,
+              names.device(s.device_id),
+              firstBucketFrom(before, resolution),
+            ],
+          });
+          if (old.present) {
+            statements.push({
+              sql:
+                "DELETE FROM rollups WHERE event_type = ? AND resolution = ? AND device_id = ? AND start < ?",
+              args: [s.event_type, resolution, s.device_id, before],
+            });
+          }
+        }
         for (const n of await driver.writeBatch(statements)) deleted += n;
         await betweenSteps();
       }
-      if (deleted > 0) forgetCachedRollups();
+      if (deleted > 0) {
+        rollups.forgetCachedRollups();
+        await old.recheck();
+      }
       return deleted;
     },
 
@@ -195,38 +215,7 @@ export function sqliteStorage(
       return freed;
     },
 
-    async scanRollups(query) {
-      // Each page starts with a search of the primary key where the last one ended (the keyset is
-      // the whole key, or what the filters leave of it) and walks the key in order: one pass over the
-      // tier for the whole export. `+resolution` keeps the equality from being taken for the key's
-      // second column, which made SQLite sort every bucket of the current event type for each page.
-      const cmp = query.after ? ">" : ">=";
-      const at = query.after ?? { eventType: "", deviceId: null, start: Number.MIN_SAFE_INTEGER };
-      const device = (id: string | null) => id ?? ALL_DEVICES;
-      const where = ["start >= ?", "start < ?"];
-      const args: SqlValue[] = [query.from, query.to];
-      if (query.eventType !== undefined && query.deviceId !== undefined) {
-        where.push("event_type = ?", "resolution = ?", "device_id = ?", `start ${cmp} ?`);
-        args.push(query.eventType, query.resolution, device(query.deviceId), at.start);
-      } else if (query.eventType !== undefined) {
-        where.push("event_type = ?", "+resolution = ?", `(resolution, device_id, start) ${cmp} (?, ?, ?)`);
-        args.push(query.eventType, query.resolution, query.resolution, device(at.deviceId), at.start);
-      } else {
-        where.push("+resolution = ?", `(event_type, resolution, device_id, start) ${cmp} (?, ?, ?, ?)`);
-        args.push(query.resolution, at.eventType, query.resolution, device(at.deviceId), at.start);
-        if (query.deviceId !== undefined) {
-          where.push("+device_id = ?");
-          args.push(device(query.deviceId));
-        }
-      }
-      const rows = await driver.all<RollupRow>(
-        `SELECT event_type, resolution, device_id, start, ${STATE_COLUMNS} FROM rollups
-          WHERE ${where.join(" AND ")}
-          ORDER BY event_type, resolution, device_id, start LIMIT ?`,
-        [...args, query.limit],
-      );
-      return rows.map(toRollup);
-    },
+    scanRollups: rollupScan(driver, rollups),
 
     async layout(): Promise<StorageLayout> {
       const out: StorageLayout["partitions"] = [];
@@ -249,19 +238,40 @@ export function sqliteStorage(
       const codes = await driver.all<{ kind: number; n: number }>(
         "SELECT kind, count(*) AS n FROM event_dictionary GROUP BY kind ORDER BY kind",
       );
-      // SQLite sizes B-trees, not the rows of one resolution inside one: a tier's share of the table
+      // SQLite sizes B-trees, not the rows of one resolution inside one: a tier's share of each table
       // is estimated from its rows' variable-length columns plus a fixed part per row.
-      const rollups = await driver.all<
-        { resolution: number; n: number; lo: number; hi: number; variable: number }
-      >(
-        `SELECT resolution, count(*) AS n, min(start) AS lo, max(start) AS hi,
-           sum(length(event_type) + length(device_id) + coalesce(length(sketch), 0) + coalesce(length(devices), 0))
-             AS variable
-           FROM rollups GROUP BY resolution ORDER BY resolution`,
-      );
-      const rollupTable = await bytesOf(["rollups"]);
-      const weight = (r: { n: number; variable: number }) => r.n * ROLLUP_ROW_FIXED_BYTES + r.variable;
-      const weights = rollups.reduce((sum, r) => sum + weight(r), 0);
+      const tiers = new Map<number, { rows: number; lo: number; hi: number; bytes: number }>();
+      for (const table of ["rollups_c", "rollups"] as const) {
+        if (table === "rollups" && !old.present) continue;
+        const start = table === "rollups" ? "start" : "bucket * resolution";
+        const text = (column: string) =>
+          table === "rollups" ? `length(${column})` : `iif(typeof(${column}) = 'blob', length(${column}), 0)`;
+        const rows = await driver.all<
+          { resolution: number; n: number; lo: number; hi: number; variable: number }
+        >(
+          `SELECT resolution, count(*) AS n, min(${start}) AS lo, max(${start}) AS hi,
+             sum(${text("event_type")} + ${text("device_id")} + coalesce(length(sketch), 0)
+               + coalesce(length(devices), 0)) AS variable
+             FROM ${table} GROUP BY resolution`,
+        );
+        const bytes = await bytesOf([table]);
+        const weight = (r: { n: number; variable: number }) =>
+          r.n * ROLLUP_ROW_FIXED_BYTES[table] + r.variable;
+        const weights = rows.reduce((sum, r) => sum + weight(r), 0);
+        for (const r of rows) {
+          const share = weights > 0 ? (bytes * weight(r)) / weights : 0;
+          const tier = tiers.get(r.resolution);
+          if (!tier) tiers.set(r.resolution, { rows: r.n, lo: r.lo, hi: r.hi, bytes: share });
+          else {
+            Object.assign(tier, {
+              rows: tier.rows + r.n,
+              lo: Math.min(tier.lo, r.lo),
+              hi: Math.max(tier.hi, r.hi),
+              bytes: tier.bytes + share,
+            });
+          }
+        }
+      }
       const [file] = driver.local
         ? await driver.all<{ pages: number; free: number; size: number; mode: number }>(
           `SELECT page_count AS pages, freelist_count AS free, page_size AS size, auto_vacuum AS mode
@@ -277,14 +287,14 @@ export function sqliteStorage(
           tagSets: codes.find((c) => c.kind === 2)?.n ?? 0,
           bytes: await bytesOf(["event_dictionary"]),
         },
-        rollups: rollups.map((r) => ({
-          resolution: r.resolution,
-          rows: r.n,
-          bytes: weights > 0 ? Math.round((rollupTable * weight(r)) / weights) : 0,
-          oldest: r.lo,
-          newest: r.hi,
+        rollups: [...tiers].sort(([a], [b]) => a - b).map(([resolution, t]) => ({
+          resolution,
+          rows: t.rows,
+          bytes: Math.round(t.bytes),
+          oldest: t.lo,
+          newest: t.hi,
         })),
-        rollupBytes: await bytesOf(["rollups", "series"]),
+        rollupBytes: await bytesOf(["rollups_c", "rollups", "series"]),
         file: {
           bytes: file.pages * file.size,
           freeBytes: file.free * file.size,

@@ -12,6 +12,7 @@ import { sqliteDeadLetters } from "./sqlite-dead-letters.ts";
 import { sqliteEvents } from "./sqlite-events.ts";
 import { sqliteStorage } from "./sqlite-storage.ts";
 import { sqliteRollups } from "./sqlite-rollups.ts";
+import { OldRollups, RollupNames } from "./rollup-layout.ts";
 import { sqliteAlerts } from "./sqlite-alerts.ts";
 import {
   type AuditRow,
@@ -47,17 +48,19 @@ const IMPORT_JOB_COLUMNS =
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const { driver } = options;
   await migrate(driver);
-  const { forgetCached, ...rollups } = sqliteRollups(driver, options.rollupCacheBytes ?? 256 * 2 ** 20);
-  const codec = new EventCodec(
-    await EventDictionary.load(driver, options.dictionaryCaps),
-    options.payloadCodec ?? null,
-  );
+  const dictionary = await EventDictionary.load(driver, options.dictionaryCaps);
+  const rollupTables = { names: new RollupNames(dictionary), old: await OldRollups.open(driver) };
+  const { forgetCached, ...rollups } = sqliteRollups(driver, {
+    cacheBytes: options.rollupCacheBytes ?? 256 * 2 ** 20,
+    ...rollupTables,
+  });
+  const codec = new EventCodec(dictionary, options.payloadCodec ?? null);
   const { state: partitions, ...events } = await sqliteEvents(
     driver,
     await rollups.rollupCheckpoint(),
     codec,
   );
-  const storage = sqliteStorage(driver, partitions, forgetCached);
+  const storage = sqliteStorage(driver, partitions, { forgetCachedRollups: forgetCached, ...rollupTables });
   const deadLetters = await sqliteDeadLetters(driver);
 
   return {

@@ -11,7 +11,15 @@ import type { SqlDriver } from "./sql-driver.ts";
 const T0 = Date.parse("2026-12-07T08:00:00.000Z");
 
 function record(idemKey: string, createdAt: number, expiresAt: number): IdempotencyRecord {
-  return { keyId: "k1", idemKey, fingerprint: `f-${idemKey}`, status: 202, body: `{"k":"${idemKey}"}`, createdAt, expiresAt };
+  return {
+    keyId: "k1",
+    idemKey,
+    fingerprint: `f-${idemKey}`,
+    status: 202,
+    body: `{"k":"${idemKey}"}`,
+    createdAt,
+    expiresAt,
+  };
 }
 
 async function withDatabase(fn: (url: string) => Promise<void>): Promise<void> {
@@ -33,9 +41,14 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
       const old = await openSqlDriver(url, tuning);
       await migrateBefore(old, 17);
       // Key order differs from creation order, so the copy's order is visible.
-      const records = [record("b", T0 + 2, T0 + 1000), record("a", T0 + 1, T0 + 1000), record("c", T0 + 3, T0 + 5)];
+      const records = [
+        record("b", T0 + 2, T0 + 1000),
+        record("a", T0 + 1, T0 + 1000),
+        record("c", T0 + 3, T0 + 5),
+      ];
       await old.writeBatch(records.map((r) => ({
-        sql: "INSERT INTO idempotency_records (key_id, idem_key, fingerprint, status, body, created_at, expires_at)" +
+        sql:
+          "INSERT INTO idempotency_records (key_id, idem_key, fingerprint, status, body, created_at, expires_at)" +
           " VALUES (?, ?, ?, ?, ?, ?, ?)",
         args: [r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt],
       })));
@@ -98,7 +111,9 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
         const expired = 2 * PURGE_BATCH + 3;
         const records = Array.from({ length: expired }, (_, i) => record(`e${i}`, T0 + i, T0 + 1000));
         records.push(record("valid", T0 + expired, T0 + 5000), record("late", T0 + expired + 1, T0 + 1000));
-        for (let i = 0; i < records.length; i += 1000) await store.saveIdempotencyRecords(records.slice(i, i + 1000));
+        for (let i = 0; i < records.length; i += 1000) {
+          await store.saveIdempotencyRecords(records.slice(i, i + 1000));
+        }
         expect(await store.purgeIdempotencyRecords(T0 + 2000)).toBe(expired);
         expect(await keysInRowidOrder(driver)).toEqual(["valid", "late"]);
       } finally {

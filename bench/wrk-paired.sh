@@ -5,7 +5,8 @@
 #   bench/wrk-paired.sh ROUNDS DURATION LUA CONFIG...
 #   CONFIG = "label;repo dir;ENV=1 ENV2=2;v8 flags"   (label "ceiling" serves bench/hono-ceiling.ts)
 # e.g. bench/wrk-paired.sh 5 8s bench/single-event.lua "ceiling;.;;" "main;.;;" "main-idem;.;;"
-# A label ending in "-idem" uses bench/single-event-idem.lua instead of LUA.
+# A label ending in "-idem" uses bench/single-event-idem.lua instead of LUA. For the cost of the
+# Idempotency-Key pass LUA=bench/single-event-dynamic.lua: it builds each request the same way.
 set -uo pipefail
 ROUNDS=$1; DUR=$2; LUA=$(realpath "$3"); shift 3
 KEY=bench-key-0123456789abcdef

@@ -158,7 +158,8 @@ export async function ingestPayload(
     const result = await ingestEvents(deps.ingest, ingestParams(deps, keyId, payload, null, undefined));
     return { ...render(payload.kind, result), replayed: false };
   }
-  const start = await deps.idempotency.begin(keyId, idemKey, payload);
+  const begun = deps.idempotency.begin(keyId, idemKey, payload);
+  const start = begun instanceof Promise ? await begun : begun;
   if (start.kind === "replay") return { status: start.status, body: start.body, replayed: true };
   const ticket = start.ticket;
   let outcome: { status: number; body: string } | null = null;
@@ -197,7 +198,8 @@ export async function ingestPayload(
     saved = result.remembered;
     outcome = saved && predicted ? predicted : render(payload.kind, result);
   } finally {
-    await deps.idempotency.finish(ticket, outcome, saved ? record : null);
+    const finishing = deps.idempotency.finish(ticket, outcome, saved ? record : null);
+    if (finishing) await finishing;
   }
   return { ...outcome, replayed: false };
 }

@@ -78,12 +78,16 @@ export class IdempotencyGuard {
     return value;
   }
 
-  /** Claims the key for this request, or answers with the remembered outcome. */
-  async begin(
+  /**
+   * Claims the key for this request, or answers with the remembered outcome. Synchronous for a
+   * single event (the hot path: no promise to create and await); a batch's derived-id prefix
+   * needs a digest, so a batch gets a promise.
+   */
+  begin(
     keyId: string,
     idemKey: string,
     payload: { kind: string; items: readonly unknown[] },
-  ): Promise<IdempotencyStart> {
+  ): IdempotencyStart | Promise<IdempotencyStart> {
     const slot = `${keyId}\u0000${idemKey}`;
     // Claimed synchronously, before any await, so two concurrent requests cannot both pass.
     if (this.#inFlight.has(slot)) {
@@ -97,10 +101,19 @@ export class IdempotencyGuard {
         this.#inFlight.delete(slot);
         return replayOf(recent, fingerprint);
       }
-      const derivedIdPrefix = payload.kind === "single"
-        ? ""
-        : `idem-${(await sha256Hex(`${keyId}\u0000${idemKey}`)).slice(0, 32)}-`;
-      return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, slot, derivedIdPrefix } };
+      if (payload.kind === "single") {
+        return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, slot, derivedIdPrefix: "" } };
+      }
+      return sha256Hex(slot).then(
+        (digest): IdempotencyStart => ({
+          kind: "proceed",
+          ticket: { keyId, idemKey, fingerprint, slot, derivedIdPrefix: `idem-${digest.slice(0, 32)}-` },
+        }),
+        (error) => {
+          this.#inFlight.delete(slot);
+          throw error;
+        },
+      );
     } catch (error) {
       this.#inFlight.delete(slot);
       throw error;
@@ -132,23 +145,30 @@ export class IdempotencyGuard {
 
   /**
    * Releases the key; first remembers a 2xx `outcome` (before the response is sent), or the
-   * record of it that was committed with the events (`committed`).
+   * record of it that was committed with the events (`committed`). Returns a promise only when the
+   * outcome still has to be written (the committed record and non-2xx outcomes need no write).
    */
-  async finish(
+  finish(
     ticket: IdempotencyTicket,
     outcome: { status: number; body: string } | null,
     committed: IdempotencyRecord | null = null,
-  ): Promise<void> {
-    try {
+  ): Promise<void> | undefined {
+    if (committed || !outcome || outcome.status < 200 || outcome.status >= 300) {
       if (committed) this.#remember(ticket.slot, committed);
-      else if (outcome && outcome.status >= 200 && outcome.status < 300) {
-        const record = this.record(ticket, outcome);
-        await this.#enqueue(record);
-        this.#remember(ticket.slot, record);
-      }
-    } finally {
       this.#inFlight.delete(ticket.slot);
+      return undefined;
     }
+    const record = this.record(ticket, outcome);
+    return this.#enqueue(record).then(
+      () => {
+        this.#remember(ticket.slot, record);
+        this.#inFlight.delete(ticket.slot);
+      },
+      (error) => {
+        this.#inFlight.delete(ticket.slot);
+        throw error;
+      },
+    );
   }
 
   /** Keeps a durable outcome in the bounded memory of recent outcomes. */
@@ -254,41 +274,58 @@ export function fingerprintOf(text: string): string {
  * request went into the intermediate strings). Stored records keep matching across the change.
  */
 export function payloadFingerprint(value: unknown): string {
-  const h = { a: 0x811c9dc5, b: 0x9e3779b9, length: 0 };
-  const feed = (text: string) => {
-    let { a, b } = h;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 15;
-    }
-    h.a = a;
-    h.b = b;
-    h.length += text.length;
-  };
-  const walk = (v: unknown): void => {
-    if (v instanceof UnparsableMarker || (v === null || typeof v !== "object")) {
-      return feed(canonicalJson(v));
-    }
-    if (Array.isArray(v)) {
-      feed("[");
-      v.forEach((item, i) => {
-        if (i > 0) feed(",");
-        walk(item);
-      });
-      return feed("]");
-    }
-    feed("{");
-    Object.keys(v).sort().forEach((k, i) => {
-      feed(i > 0 ? `,${JSON.stringify(k)}:` : `${JSON.stringify(k)}:`);
-      walk((v as Record<string, unknown>)[k]);
-    });
-    feed("}");
-  };
+  fpA = 0x811c9dc5;
+  fpB = 0x9e3779b9;
+  fpLength = 0;
   walk(value);
-  return (h.a >>> 0).toString(16).padStart(8, "0") + (h.b >>> 0).toString(16).padStart(8, "0") +
-    h.length.toString(16);
+  return (fpA >>> 0).toString(16).padStart(8, "0") + (fpB >>> 0).toString(16).padStart(8, "0") +
+    fpLength.toString(16);
+}
+
+// The running state of `payloadFingerprint` (module-level: one call at a time, no closures to
+// allocate per request).
+let fpA = 0;
+let fpB = 0;
+let fpLength = 0;
+
+function feed(text: string): void {
+  let a = fpA;
+  let b = fpB;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  fpA = a;
+  fpB = b;
+  fpLength += text.length;
+}
+
+function walk(v: unknown): void {
+  if (v instanceof UnparsableMarker || v === null || typeof v !== "object") return feed(canonicalJson(v));
+  if (Array.isArray(v)) {
+    feed("[");
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) feed(",");
+      walk(v[i]);
+    }
+    return feed("]");
+  }
+  const keys = Object.keys(v);
+  // Clients usually send keys in one order; sort only when they are not already sorted.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1] > keys[i]) {
+      keys.sort();
+      break;
+    }
+  }
+  feed("{");
+  for (let i = 0; i < keys.length; i++) {
+    feed(i > 0 ? `,${JSON.stringify(keys[i])}:` : `${JSON.stringify(keys[i])}:`);
+    walk((v as Record<string, unknown>)[keys[i]]);
+  }
+  feed("}");
 }
 
 async function sha256Hex(text: string): Promise<string> {

@@ -148,6 +148,42 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
+    it("fails a commit whose predicted ids are claimed inside it first; replaces an expired record", async () => {
+      await withStore(async (store) => {
+        const record = (idemKey: string, id: string, createdAt = T0) => ({
+          keyId: "k",
+          idemKey,
+          fingerprint: `f-${idemKey}`,
+          status: 202,
+          body: `{"id":"${id}"}`,
+          createdAt,
+          expiresAt: createdAt + 1000,
+          predictedNewIds: [id],
+        });
+        // Two predicted records for one id: only one request can have it accepted. Neither is
+        // stored, so the store cannot name which (an empty list: every prediction retries).
+        let error = await store.commitEvents([event("x"), event("x")], [record("a", "x"), record("b", "x")])
+          .catch((e) => e);
+        expect(error).toBeInstanceOf(StalePredictionError);
+        expect(error.records).toEqual([]);
+        // Another request's event in the same commit has the predicted id: the record is named.
+        error = await store.commitEvents([event("plain"), event("y"), event("y")], [record("c", "y")])
+          .catch((e) => e);
+        expect(error).toBeInstanceOf(StalePredictionError);
+        expect(error.records).toEqual([0]);
+        expect(await store.findExistingEventIds(["x", "y", "plain"])).toEqual(new Set());
+        expect(await store.getIdempotencyRecord("k", "a", T0)).toBeNull();
+        expect(await store.getIdempotencyRecord("k", "c", T0)).toBeNull();
+        // A key whose record expired is used again: the new record replaces it.
+        expect((await store.commitEvents([event("z1")], [record("d", "z1")])).outcomes).toEqual(["accepted"]);
+        const again = record("d", "z2", T0 + 1000);
+        expect((await store.commitEvents([event("z2")], [again])).outcomes).toEqual(["accepted"]);
+        const { predictedNewIds: _, ...stored } = again;
+        expect(await store.getIdempotencyRecord("k", "d", T0 + 1000)).toEqual(stored);
+        expect((await store.stats()).events).toBe(2);
+      });
+    });
+
     it("keeps the first payload of an id", async () => {
       await withStore(async (store) => {
         await store.commitEvents([event("x", { value: 1 })]);

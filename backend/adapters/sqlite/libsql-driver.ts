@@ -41,6 +41,9 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
       for (const [i, s] of batch.entries()) {
         const rs = await tx.execute({ sql: s.sql, args: s.args as InArgs });
         if (s.expectRows !== undefined && rs.rows.length !== s.expectRows) throw new GuardFailedError(i);
+        if (s.expectChanges !== undefined && rs.rowsAffected !== s.expectChanges) {
+          throw new GuardFailedError(i);
+        }
         changes.push(s.expectRows === undefined ? rs.rowsAffected : 0);
       }
       await tx.commit();
@@ -65,7 +68,9 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
       }),
     writeBatch: (batch: readonly SqlStatement[]) =>
       guard("write", async () => {
-        if (batch.some((s) => s.expectRows !== undefined)) return await guardedBatch(batch);
+        if (batch.some((s) => s.expectRows !== undefined || s.expectChanges !== undefined)) {
+          return await guardedBatch(batch);
+        }
         const results = await client.batch(
           batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })),
           "write",

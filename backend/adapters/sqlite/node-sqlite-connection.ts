@@ -42,7 +42,11 @@ export function nodeSqliteConnection(db: DatabaseSync): NodeSqliteConnection {
       db.exec("BEGIN IMMEDIATE");
       try {
         const changes = batch.map((s, i) => {
-          if (s.expectRows === undefined) return Number(prepared(s.sql).run(...s.args).changes);
+          if (s.expectRows === undefined) {
+            const changes = Number(prepared(s.sql).run(...s.args).changes);
+            if (s.expectChanges !== undefined && changes !== s.expectChanges) throw new GuardFailedError(i);
+            return changes;
+          }
           if (prepared(s.sql).all(...s.args).length !== s.expectRows) throw new GuardFailedError(i);
           return 0;
         });

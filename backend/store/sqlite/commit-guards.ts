@@ -5,6 +5,7 @@
  */
 import type { IdempotencyRecord, KeyGuard } from "../store.ts";
 import { isCanonicalUuid } from "./event-encoding.ts";
+import { chunks } from "./event-partitions.ts";
 import type { SqlStatement, SqlValue } from "./sql-driver.ts";
 
 /** A guard that holds while every key of `keys` is active (see `Store.commitEvents`). */
@@ -24,28 +25,58 @@ export const KEYS_GUARD = -1;
 export const SOME_RECORD_GUARD = -2;
 
 /**
- * A guard that holds while the predictions behind every record of `predicted` hold (see
- * `IdempotencyRecord`): none of their keys has an unexpired record, none of their ids is stored.
- * One SQL text for any number of records. Records count as unexpired at the earliest `createdAt`
- * of the batch, which can only make the guard fail more often, never hold wrongly.
+ * The statements that write the records of `predicted` (see `IdempotencyRecord`), each a guard on
+ * its own effect: a record goes in when its key has no record yet or only an expired one (at the
+ * record's `createdAt`), so a statement that changed fewer rows than it has records met a stale
+ * prediction and rolls the commit back. The other half of a prediction, that none of its ids is
+ * stored, is the claims' guard (`claimChunks`). One multi-row statement per power-of-two chunk.
+ * A replaced expired record keeps its place in creation order; the purge tolerates that.
  */
-export function predictionsGuard(predicted: readonly IdempotencyRecord[]): SqlStatement {
-  let now = Infinity;
-  const keys: string[][] = [];
-  const ids: (string | null)[][] = [];
-  for (const r of predicted) {
-    now = Math.min(now, r.createdAt);
-    keys.push([r.keyId, r.idemKey]);
-    ids.push(...storedIds(r.predictedNewIds ?? []));
+export function predictedRecordsStatements(predicted: readonly IdempotencyRecord[]): SqlStatement[] {
+  return chunks(0, predicted.length).map(([from, n]) => {
+    const args: SqlValue[] = [];
+    for (let i = from; i < from + n; i++) {
+      const r = predicted[i];
+      args.push(r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt);
+    }
+    return { sql: upsertRecordsSql(n), args, expectChanges: n };
+  });
+}
+
+const upserts = new Map<number, string>();
+function upsertRecordsSql(n: number): string {
+  let sql = upserts.get(n);
+  if (sql === undefined) {
+    sql = "INSERT INTO idempotency_records" +
+      " (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES " +
+      Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ") +
+      " ON CONFLICT (key_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint," +
+      " status = excluded.status, body = excluded.body, created_at = excluded.created_at," +
+      " expires_at = excluded.expires_at WHERE idempotency_records.expires_at <= excluded.created_at";
+    upserts.set(n, sql);
   }
-  return {
-    sql: "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM idempotency_records WHERE (key_id, idem_key) IN" +
-      " (SELECT value ->> 0, value ->> 1 FROM json_each(?)) AND expires_at > ?) AND NOT EXISTS" +
-      " (SELECT 1 FROM event_ids WHERE id IN (SELECT coalesce(unhex(value ->> 0, '-'), value ->> 1)" +
-      " FROM json_each(?)))",
-    args: [JSON.stringify(keys), now, JSON.stringify(ids)],
-    expectRows: 1,
-  };
+  return sql;
+}
+
+/**
+ * The claims of `events` in power-of-two chunks, in input order, each chunk either all of ids in
+ * `predicted` (a claim that must succeed for every row: run with `expectChanges`) or none.
+ */
+export function claimChunks(
+  events: readonly { id: string }[],
+  predicted: ReadonlySet<string>,
+): [number, number][] {
+  if (predicted.size === 0) return chunks(0, events.length);
+  const out: [number, number][] = [];
+  let from = 0;
+  while (from < events.length) {
+    const kind = predicted.has(events[from].id);
+    let to = from + 1;
+    while (to < events.length && predicted.has(events[to].id) === kind) to++;
+    out.push(...chunks(from, to - from));
+    from = to;
+  }
+  return out;
 }
 
 /**
@@ -66,5 +97,9 @@ export const staleRecordsQuery = {
 
 /** Ids in their stored form (`ID_SQL`): each as [uuid text or null, other text or null]. */
 function storedIds(ids: readonly string[]): (string | null)[][] {
-  return ids.map((id) => (isCanonicalUuid(id) ? [id, null] : [null, id]));
+  return ids.map(storedId);
+}
+
+function storedId(id: string): (string | null)[] {
+  return isCanonicalUuid(id) ? [id, null] : [null, id];
 }

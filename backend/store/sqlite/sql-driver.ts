@@ -20,6 +20,12 @@ export interface SqlStatement {
    * rows the whole transaction is rolled back and `writeBatch` rejects with `GuardFailedError`.
    */
   expectRows?: number;
+  /**
+   * Makes the statement a guard on its effect: it runs as usual (its changes are reported), and
+   * unless it changed exactly this many rows the whole transaction is rolled back and
+   * `writeBatch` rejects with `GuardFailedError`.
+   */
+  expectChanges?: number;
 }
 
 /** `writeBatch` rolled back because the guard at index `statement` did not hold. */
@@ -50,8 +56,8 @@ export interface SqlDriver {
   all<T>(sql: string, args?: SqlValue[]): Promise<T[]>;
   /**
    * Runs `statements` in one write transaction and resolves with the number of
-   * rows each changed, in order (0 for a guard). All or nothing: on error, or when a guard
-   * (`expectRows`) does not hold (`GuardFailedError`), nothing is committed.
+   * rows each changed, in order (0 for an `expectRows` guard). All or nothing: on error, or when a
+   * guard (`expectRows`, `expectChanges`) does not hold (`GuardFailedError`), nothing is committed.
    */
   writeBatch(statements: readonly SqlStatement[]): Promise<number[]>;
   close(): Promise<void>;

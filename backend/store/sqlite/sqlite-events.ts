@@ -43,8 +43,9 @@ import {
 import { idempotencyStatements } from "./sqlite-rows.ts";
 import {
   activeKeysGuard,
+  claimChunks,
   KEYS_GUARD,
-  predictionsGuard,
+  predictedRecordsStatements,
   SOME_RECORD_GUARD,
   staleRecordsQuery,
 } from "./commit-guards.ts";
@@ -155,17 +156,17 @@ export async function sqliteEvents(
     const firstSeq = nextSeq;
     nextSeq += events.length;
     if (events.length === 0 && records.length === 0) return { outcomes: [], firstSeq };
-    // Guards first, before anything of this transaction is written; `guarded[i]` is what the
-    // guard at statement i protects: the keys, every predicted record, or the record of that index.
+    // `guarded` maps each guard statement to what it protects: the keys, every predicted record,
+    // or the record of that index.
     const statements: SqlStatement[] = keys?.ids.length ? [activeKeysGuard(keys)] : [];
-    const guarded: number[] = statements.map(() => KEYS_GUARD);
-    // Predictions are checked by one statement for the whole batch (which cannot tell whose
-    // prediction went stale when there are several).
+    const guarded = new Map<number, number>(statements.map((_, i) => [i, KEYS_GUARD]));
+    // Predictions are checked by the writes themselves: the claims of the predicted ids must all
+    // succeed, and the predicted records must all be new or replace expired ones
+    // (`predictedRecordsStatements`). A statement cannot tell whose prediction went stale when
+    // there are several.
     const predicted = records.flatMap((r, i) => (r.predictedNewIds === undefined ? [] : [i]));
-    if (predicted.length > 0) {
-      statements.push(predictionsGuard(predicted.map((i) => records[i])));
-      guarded.push(predicted.length === 1 ? predicted[0] : SOME_RECORD_GUARD);
-    }
+    const predictionGuard = predicted.length === 1 ? predicted[0] : SOME_RECORD_GUARD;
+    const predictedIds = new Set(predicted.flatMap((i) => records[i].predictedNewIds!));
     const created = new Set<number>();
     const days = events.map((e) => {
       const day = dayOf(e.timestamp);
@@ -180,14 +181,17 @@ export async function sqliteEvents(
     // claims, its rows go into their day's partition where their own claim holds.
     const claims: number[] = [];
     const uuids = events.map((e) => isCanonicalUuid(e.id));
-    for (const [from, n] of chunks(0, events.length)) {
+    for (const [from, n] of claimChunks(events, predictedIds)) {
       const args: SqlValue[] = [];
       for (let i = from; i < from + n; i++) {
         pushId(args, events[i].id, uuids[i]);
         args.push(days[i], firstSeq + i);
       }
       claims.push(statements.length);
-      statements.push({ sql: claimSql(n), args });
+      if (predictedIds.has(events[from].id)) {
+        guarded.set(statements.length, predictionGuard);
+        statements.push({ sql: claimSql(n), args, expectChanges: n });
+      } else statements.push({ sql: claimSql(n), args });
       const byDay = new Map<number, number[]>();
       for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
       for (const [day, indexes] of byDay) {
@@ -206,10 +210,14 @@ export async function sqliteEvents(
     // Codes the rows above were given for new names go in with them.
     const names = dictionary.pending();
     statements.push(...names.statements);
-    statements.push(...idempotencyStatements(records));
+    statements.push(...idempotencyStatements(records.filter((r) => r.predictedNewIds === undefined)));
+    for (const statement of predictedRecordsStatements(predicted.map((i) => records[i]))) {
+      guarded.set(statements.length, predictionGuard);
+      statements.push(statement);
+    }
     const changes = await driver.writeBatch(statements).catch((error) => {
       if (!(error instanceof GuardFailedError)) throw error;
-      const record = guarded[error.statement] ?? KEYS_GUARD;
+      const record = guarded.get(error.statement) ?? KEYS_GUARD;
       if (record === KEYS_GUARD) throw new InactiveKeyError();
       return record === SOME_RECORD_GUARD ? null : Promise.reject(new StalePredictionError([record]));
     });

@@ -25,40 +25,6 @@ export const KEYS_GUARD = -1;
 export const SOME_RECORD_GUARD = -2;
 
 /**
- * The statements that write the records of `predicted` (see `IdempotencyRecord`), each a guard on
- * its own effect: a record goes in when its key has no record yet or only an expired one (at the
- * record's `createdAt`), so a statement that changed fewer rows than it has records met a stale
- * prediction and rolls the commit back. The other half of a prediction, that none of its ids is
- * stored, is the claims' guard (`claimChunks`). One multi-row statement per power-of-two chunk.
- * A replaced expired record keeps its place in creation order; the purge tolerates that.
- */
-export function predictedRecordsStatements(predicted: readonly IdempotencyRecord[]): SqlStatement[] {
-  return chunks(0, predicted.length).map(([from, n]) => {
-    const args: SqlValue[] = [];
-    for (let i = from; i < from + n; i++) {
-      const r = predicted[i];
-      args.push(r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt);
-    }
-    return { sql: upsertRecordsSql(n), args, expectChanges: n };
-  });
-}
-
-const upserts = new Map<number, string>();
-function upsertRecordsSql(n: number): string {
-  let sql = upserts.get(n);
-  if (sql === undefined) {
-    sql = "INSERT INTO idempotency_records" +
-      " (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES " +
-      Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ") +
-      " ON CONFLICT (key_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint," +
-      " status = excluded.status, body = excluded.body, created_at = excluded.created_at," +
-      " expires_at = excluded.expires_at WHERE idempotency_records.expires_at <= excluded.created_at";
-    upserts.set(n, sql);
-  }
-  return sql;
-}
-
-/**
  * The claims of `events` in power-of-two chunks, in input order, each chunk either all of ids in
  * `predicted` (a claim that must succeed for every row: run with `expectChanges`) or none.
  */

@@ -45,7 +45,6 @@ import {
   activeKeysGuard,
   claimChunks,
   KEYS_GUARD,
-  predictedRecordsStatements,
   SOME_RECORD_GUARD,
   staleRecordsQuery,
 } from "./commit-guards.ts";
@@ -162,7 +161,7 @@ export async function sqliteEvents(
     const guarded = new Map<number, number>(statements.map((_, i) => [i, KEYS_GUARD]));
     // Predictions are checked by the writes themselves: the claims of the predicted ids must all
     // succeed, and the predicted records must all be new or replace expired ones
-    // (`predictedRecordsStatements`). A statement cannot tell whose prediction went stale when
+    // (`idempotencyStatements`). A statement cannot tell whose prediction went stale when
     // there are several.
     const predicted = records.flatMap((r, i) => (r.predictedNewIds === undefined ? [] : [i]));
     const predictionGuard = predicted.length === 1 ? predicted[0] : SOME_RECORD_GUARD;
@@ -211,7 +210,7 @@ export async function sqliteEvents(
     const names = dictionary.pending();
     statements.push(...names.statements);
     statements.push(...idempotencyStatements(records.filter((r) => r.predictedNewIds === undefined)));
-    for (const statement of predictedRecordsStatements(predicted.map((i) => records[i]))) {
+    for (const statement of idempotencyStatements(predicted.map((i) => records[i]), "predicted")) {
       guarded.set(statements.length, predictionGuard);
       statements.push(statement);
     }

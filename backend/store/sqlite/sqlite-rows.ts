@@ -105,29 +105,46 @@ export function toApiKey(r: KeyRow): ApiKeyRecord {
 }
 
 /**
- * The statements that write `records` (insert, or replace an expired one with the same key): one
- * multi-row statement per power-of-two chunk, so a group commit of many idempotent requests runs
- * a handful of statements rather than one per request, from a few SQL texts.
+ * The statements that write `records`: one multi-row statement per power-of-two chunk, so a group
+ * commit of many idempotent requests runs a handful of statements rather than one per request,
+ * from a few SQL texts.
+ * - `"replace"`: insert, replacing any record of the same key (the replacement is appended).
+ * - `"predicted"`: the records of a commit's predictions (see `IdempotencyRecord`), each statement
+ *   a guard on its own effect: a record goes in when its key has no record yet or only an expired
+ *   one (at the record's `createdAt`, replaced in place), so a statement that changed fewer rows
+ *   than it has records met a stale prediction and rolls the commit back. The other half of a
+ *   prediction, that none of its ids is stored, is the claims' guard (`claimChunks`).
  */
-export function idempotencyStatements(records: readonly IdempotencyRecord[]): SqlStatement[] {
+export function idempotencyStatements(
+  records: readonly IdempotencyRecord[],
+  mode: "replace" | "predicted" = "replace",
+): SqlStatement[] {
   return chunks(0, records.length).map(([from, n]) => {
     const args: SqlValue[] = [];
     for (let i = from; i < from + n; i++) {
       const r = records[i];
       args.push(r.keyId, r.idemKey, r.fingerprint, r.status, r.body, r.createdAt, r.expiresAt);
     }
-    return { sql: insertRecordsSql(n), args };
+    return mode === "replace"
+      ? { sql: recordsSql(n, mode), args }
+      : { sql: recordsSql(n, mode), args, expectChanges: n };
   });
 }
 
-const recordsSql = new Map<number, string>();
-function insertRecordsSql(n: number): string {
-  let sql = recordsSql.get(n);
+const recordsSqlCache = new Map<string, string>();
+function recordsSql(n: number, mode: "replace" | "predicted"): string {
+  const key = `${mode} ${n}`;
+  let sql = recordsSqlCache.get(key);
   if (sql === undefined) {
-    sql = "INSERT OR REPLACE INTO idempotency_records" +
+    sql = `INSERT${mode === "replace" ? " OR REPLACE" : ""} INTO idempotency_records` +
       " (key_id, idem_key, fingerprint, status, body, created_at, expires_at) VALUES " +
-      Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ");
-    recordsSql.set(n, sql);
+      Array(n).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ") +
+      (mode === "replace"
+        ? ""
+        : " ON CONFLICT (key_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint," +
+          " status = excluded.status, body = excluded.body, created_at = excluded.created_at," +
+          " expires_at = excluded.expires_at WHERE idempotency_records.expires_at <= excluded.created_at");
+    recordsSqlCache.set(key, sql);
   }
   return sql;
 }

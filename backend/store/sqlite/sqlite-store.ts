@@ -157,7 +157,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
       // the rowids, up to the first record still valid. A record that holds a later expiry than
       // the ones after it holds them back until it expires itself: one created with a longer TTL
       // (the TTL was lowered since), or one that a commit's prediction wrote over an expired
-      // record of its key (`predictedRecordsStatements`, in place). Reads check `expires_at`, so
+      // record of its key (`idempotencyStatements`, in place). Reads check `expires_at`, so
       // that costs disk space for at most one TTL, never an answer.
       const [first] = await driver.all<{ rowid: number }>(
         "SELECT rowid FROM idempotency_records WHERE expires_at > ? ORDER BY rowid LIMIT 1",

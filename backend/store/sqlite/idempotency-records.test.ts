@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
-import type { IdempotencyRecord } from "../store.ts";
+import type { IdempotencyRecord, Store } from "../store.ts";
 import { migrateBefore, OLD_SCHEMA_TUNING as tuning } from "../../testing/old-schema.ts";
 import { createSqliteStore, PURGE_BATCH } from "./sqlite-store.ts";
 import type { SqlDriver } from "./sql-driver.ts";
@@ -31,6 +31,17 @@ async function withDatabase(fn: (url: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** Opens the store on `url` (migrating it), runs `fn`, closes it. */
+async function withStore(url: string, fn: (store: Store, driver: SqlDriver) => Promise<void>): Promise<void> {
+  const driver = await openSqlDriver(url, tuning);
+  const store = await createSqliteStore({ driver });
+  try {
+    await fn(store, driver);
+  } finally {
+    await store.close();
+  }
+}
+
 const keysInRowidOrder = async (driver: SqlDriver) =>
   (await driver.all<{ idem_key: string }>("SELECT idem_key FROM idempotency_records ORDER BY rowid"))
     .map((r) => r.idem_key);
@@ -54,9 +65,7 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
       })));
       await old.close();
 
-      const driver = await openSqlDriver(url, tuning);
-      const store = await createSqliteStore({ driver });
-      try {
+      await withStore(url, async (store, driver) => {
         expect(await keysInRowidOrder(driver)).toEqual(["a", "b", "c"]);
         for (const r of records) expect(await store.getIdempotencyRecord("k1", r.idemKey, T0 + 4)).toEqual(r);
         expect(await store.getIdempotencyRecord("k1", "c", T0 + 5)).toBeNull();
@@ -68,17 +77,13 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
         await store.saveIdempotencyRecords([record("c", T0 + 10, T0 + 2000)]);
         expect(await keysInRowidOrder(driver)).toEqual(["a", "b", "c"]);
         expect(await store.getIdempotencyRecord("k1", "c", T0 + 10)).toEqual(record("c", T0 + 10, T0 + 2000));
-      } finally {
-        await store.close();
-      }
+      });
     });
   });
 
   it("purges the expired prefix in creation order; a longer-lived record holds later expired ones back", async () => {
     await withDatabase(async (url) => {
-      const driver = await openSqlDriver(url, tuning);
-      const store = await createSqliteStore({ driver });
-      try {
+      await withStore(url, async (store, driver) => {
         // "b" was made with a longer TTL than "c" after it (the TTL was lowered in between).
         await store.saveIdempotencyRecords([
           record("a", T0, T0 + 10),
@@ -97,17 +102,13 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
         expect(await store.purgeIdempotencyRecords(T0 + 150)).toBe(0);
         expect(await store.purgeIdempotencyRecords(T0 + 500)).toBe(1);
         expect(await keysInRowidOrder(driver)).toEqual([]);
-      } finally {
-        await store.close();
-      }
+      });
     });
   });
 
   it("purges more than one transaction's worth of records, and stops at the first valid one", async () => {
     await withDatabase(async (url) => {
-      const driver = await openSqlDriver(url, tuning);
-      const store = await createSqliteStore({ driver });
-      try {
+      await withStore(url, async (store, driver) => {
         const expired = 2 * PURGE_BATCH + 3;
         const records = Array.from({ length: expired }, (_, i) => record(`e${i}`, T0 + i, T0 + 1000));
         records.push(record("valid", T0 + expired, T0 + 5000), record("late", T0 + expired + 1, T0 + 1000));
@@ -116,9 +117,7 @@ describe("Idempotency records (migration 17: appended in creation order)", () =>
         }
         expect(await store.purgeIdempotencyRecords(T0 + 2000)).toBe(expired);
         expect(await keysInRowidOrder(driver)).toEqual(["valid", "late"]);
-      } finally {
-        await store.close();
-      }
+      });
     });
   });
 });

@@ -95,6 +95,7 @@ export class StreamService {
     const checkpoint = await this.store.rollupCheckpoint();
     this.#checkpoint = checkpoint;
     this.engine.restoreCheckpoint(checkpoint);
+    await this.#restoreSeriesBudget();
     const now = this.clock.now();
     const horizon = now - this.options.allowedLatenessMs - this.options.idleMs;
     for (const row of await this.store.readRollupsEndingAfter(horizon, this.options.storedResolutions)) {
@@ -134,6 +135,19 @@ export class StreamService {
     this.#tickTimer = setInterval(() => this.tick(), this.options.tickMs);
     // A timer flush skips while one is in flight (explicit callers queue behind it instead).
     this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
+  }
+
+  /**
+   * The series budget as of the checkpoint: the series catalogue is written in the flushes'
+   * transactions, so it holds exactly the series tracked by then (series-budget.ts).
+   */
+  async #restoreSeriesBudget(): Promise<void> {
+    const all = Number.MAX_SAFE_INTEGER;
+    const types = await this.store.listSeries({ devices: false, limit: all });
+    const devices = await this.store.listSeries({ devices: true, limit: all });
+    const counts = (rows: typeof types) =>
+      rows.map((r) => ({ eventType: r.eventType, deviceId: r.deviceId, count: r.state.count }));
+    this.engine.restoreSeries([...counts(types), ...counts(devices)]);
   }
 
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
@@ -193,6 +207,7 @@ export class StreamService {
         lastMs: round(this.#flushes.lastMs),
         lastBuckets: this.#flushes.lastBuckets,
       },
+      series: this.engine.seriesFigures(),
       watermarkLagMs: watermarks.map((w) => (Number.isFinite(w) ? now - w : null)),
       receiveToAggregateMs: {
         count: latency.count,

@@ -162,6 +162,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     stream = new StreamService(store, engine, clock, logger, {
       flushMaxAttempts: config.stream.flushMaxAttempts,
       replayEngine: () => new StreamEngine({ ...engineOptions, budget }),
+      maxUnflushedCells: config.stream.maxUnflushedCells,
       flushMs: config.stream.flushMs,
       tickMs: config.stream.liveUpdateMs,
       allowedLatenessMs: config.stream.allowedLatenessMs,
@@ -199,6 +200,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   if (options.autoReplayTimer !== false) autoReplay?.start();
   committer.observe({
     onCommit: (info) => observability.onCommit(info),
+    busy: () => service?.behind() ?? false,
     onCommitted: (events, result) => {
       try {
         service?.onCommitted(events, result);

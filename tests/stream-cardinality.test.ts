@@ -28,7 +28,11 @@ async function post(server: ServerProcess, devices: number[]): Promise<void> {
       value: d % 100,
       timestamp: Date.now(),
     }));
-    const res = await fetch(`${server.url}/v1/events`, { method: "POST", headers, body: JSON.stringify(body) });
+    const res = await fetch(`${server.url}/v1/events`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBe(202);
     expect((await res.json()).data.totals.accepted).toBe(body.length);
   }
@@ -63,73 +67,77 @@ async function countOf(server: ServerProcess, from: number, deviceId?: string) {
 }
 
 describe("series budget on a real server (deno)", () => {
-  it("aggregates 5,000 of 21,000 series per device, all of them in the all-device windows, across restarts", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pulsestream-cardinality-"));
-    const env = {
-      DATABASE_URL: `file:${join(dir, "c.db")}`,
-      BOOTSTRAP_API_KEY: KEY,
-      LOG_LEVEL: "error",
-      STREAM_MAX_SERIES: String(BUDGET),
-      // No timer flush while the first two servers run: their state reaches the store only by the
-      // graceful stop, and the SIGKILL leaves 1,100 events for the replay.
-      ROLLUP_FLUSH_MS: "60000",
-      RATE_LIMIT_EVENTS_PER_SEC: "1000000",
-      RATE_LIMIT_BURST: "1000000",
-    };
-    const started = Date.now();
-    let server = await startServer("deno", env);
-    try {
-      // 20,000 devices, then a second event for 100 devices in the budget and 100 over it.
-      await post(server, range(0, 20_000));
-      await post(server, [...range(0, 100), ...range(BUDGET, BUDGET + 100)]);
-      const first = await budgetMetrics(server);
-      expect(first).toMatchObject({
-        tracked_series: BUDGET,
-        max_series: BUDGET,
-        series_over_budget_events_total: 15_100,
-      });
-      expect(Math.abs(first.series_over_budget - 15_000)).toBeLessThanOrEqual(15_000 * 0.04);
-      expect(await countOf(server, started)).toEqual({ source: "rollup:3600000", count: 20_200 });
-      expect(await countOf(server, started, device(1))).toEqual({ source: "rollup:3600000", count: 2 });
-      expect(await countOf(server, started, device(BUDGET + 1))).toEqual({ source: "raw", count: 2 });
-      expect(await server.kill("SIGTERM")).toBe(0);
-
-      // Graceful restart: the budget comes back from the series catalogue, still full.
-      server = await startServer("deno", env, { port: server.port });
-      await post(server, [...range(20_000, 21_000), ...range(0, 100)]);
-      expect(await budgetMetrics(server)).toMatchObject({
-        tracked_series: BUDGET,
-        series_over_budget_events_total: 1000,
-      });
-      await server.kill("SIGKILL");
-
-      // The replay of the 1,100 unflushed events decides as the killed server did.
-      server = await startServer("deno", { ...env, ROLLUP_FLUSH_MS: "200" }, { port: server.port });
-      const health = await (await fetch(`${server.url}/health`)).json();
-      expect(health.stream.replayedEvents).toBe(1100);
-      expect(health.stream.series).toMatchObject({ trackedSeries: BUDGET, overBudgetEvents: 1000 });
-      expect(await budgetMetrics(server)).toMatchObject({
-        tracked_series: BUDGET,
-        series_over_budget_events_total: 1000,
-      });
-      expect(await countOf(server, started)).toEqual({ source: "rollup:3600000", count: 21_300 });
-      expect(await countOf(server, started, device(1))).toEqual({ source: "rollup:3600000", count: 3 });
-      expect(await countOf(server, started, device(20_001))).toEqual({ source: "raw", count: 1 });
-      await new Promise((r) => setTimeout(r, 1000)); // a timer flush writes the replayed deltas
-      expect(await server.kill("SIGTERM")).toBe(0);
-
-      const store = await openStoreFile(env.DATABASE_URL);
+  it(
+    "aggregates 5,000 of 21,000 series per device, all of them in the all-device windows, across restarts",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "pulsestream-cardinality-"));
+      const env = {
+        DATABASE_URL: `file:${join(dir, "c.db")}`,
+        BOOTSTRAP_API_KEY: KEY,
+        LOG_LEVEL: "error",
+        STREAM_MAX_SERIES: String(BUDGET),
+        // No timer flush while the first two servers run: their state reaches the store only by the
+        // graceful stop, and the SIGKILL leaves 1,100 events for the replay.
+        ROLLUP_FLUSH_MS: "60000",
+        RATE_LIMIT_EVENTS_PER_SEC: "1000000",
+        RATE_LIMIT_BURST: "1000000",
+      };
+      const started = Date.now();
+      let server = await startServer("deno", env);
       try {
-        // All-device buckets hold all 21,300 events; per-device ones the first 5,000 series only.
-        expect(await expectRollupsMatchEvents(store, [60_000, HOUR], { maxSeries: BUDGET }))
-          .toBeGreaterThanOrEqual(2 * (BUDGET + 1));
-        expect((await store.listSeries({ devices: true, limit: 100_000 })).length).toBe(BUDGET);
+        // 20,000 devices, then a second event for 100 devices in the budget and 100 over it.
+        await post(server, range(0, 20_000));
+        await post(server, [...range(0, 100), ...range(BUDGET, BUDGET + 100)]);
+        const first = await budgetMetrics(server);
+        expect(first).toMatchObject({
+          tracked_series: BUDGET,
+          max_series: BUDGET,
+          series_over_budget_events_total: 15_100,
+        });
+        expect(Math.abs(first.series_over_budget - 15_000)).toBeLessThanOrEqual(15_000 * 0.04);
+        expect(await countOf(server, started)).toEqual({ source: "rollup:3600000", count: 20_200 });
+        expect(await countOf(server, started, device(1))).toEqual({ source: "rollup:3600000", count: 2 });
+        expect(await countOf(server, started, device(BUDGET + 1))).toEqual({ source: "raw", count: 2 });
+        expect(await server.kill("SIGTERM")).toBe(0);
+
+        // Graceful restart: the budget comes back from the series catalogue, still full.
+        server = await startServer("deno", env, { port: server.port });
+        await post(server, [...range(20_000, 21_000), ...range(0, 100)]);
+        expect(await budgetMetrics(server)).toMatchObject({
+          tracked_series: BUDGET,
+          series_over_budget_events_total: 1000,
+        });
+        await server.kill("SIGKILL");
+
+        // The replay of the 1,100 unflushed events decides as the killed server did.
+        server = await startServer("deno", { ...env, ROLLUP_FLUSH_MS: "200" }, { port: server.port });
+        const health = await (await fetch(`${server.url}/health`)).json();
+        expect(health.stream.replayedEvents).toBe(1100);
+        expect(health.stream.series).toMatchObject({ trackedSeries: BUDGET, overBudgetEvents: 1000 });
+        expect(await budgetMetrics(server)).toMatchObject({
+          tracked_series: BUDGET,
+          series_over_budget_events_total: 1000,
+        });
+        expect(await countOf(server, started)).toEqual({ source: "rollup:3600000", count: 21_300 });
+        expect(await countOf(server, started, device(1))).toEqual({ source: "rollup:3600000", count: 3 });
+        expect(await countOf(server, started, device(20_001))).toEqual({ source: "raw", count: 1 });
+        await new Promise((r) => setTimeout(r, 1000)); // a timer flush writes the replayed deltas
+        expect(await server.kill("SIGTERM")).toBe(0);
+
+        const store = await openStoreFile(env.DATABASE_URL);
+        try {
+          // All-device buckets hold all 21,300 events; per-device ones the first 5,000 series only.
+          expect(await expectRollupsMatchEvents(store, [60_000, HOUR], { maxSeries: BUDGET }))
+            .toBeGreaterThanOrEqual(2 * (BUDGET + 1));
+          expect((await store.listSeries({ devices: true, limit: 100_000 })).length).toBe(BUDGET);
+        } finally {
+          await store.close();
+        }
       } finally {
-        await store.close();
+        await server.kill("SIGKILL");
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      await server.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 });

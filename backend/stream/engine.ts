@@ -163,6 +163,14 @@ export class StreamEngine {
     return this.#lateEvents;
   }
 
+  /**
+   * Per-device cells (a device's second) created since start: each brings a few kilobytes of
+   * state until a flush takes its deltas, so the stream service bounds how many a flush lags.
+   */
+  get deviceCellsCreated(): number {
+    return this.#index.deviceCellsCreated;
+  }
+
   /** Events processed since start (replayed ones included). */
   get processedEvents(): number {
     return this.#processed;
@@ -274,9 +282,12 @@ export class StreamEngine {
     else for (const p of index.partitions) index.foldClosing(p);
     for (const p of index.partitions) {
       this.#closeCells(p, updates);
-      this.#closeWindows(p.windows, p.watermark, updates);
+      this.#closeWindows(p.windows, p.watermark, updates, updates);
     }
-    this.#closeWindows(index.overall, index.overallWatermark(), updates);
+    // Closed all-device windows are announced also when nobody listens live: alerting waits for
+    // them. Per-device ones only for listeners: computing every device's values as its windows
+    // close (a sketch decoded per window) cost seconds per minute boundary with 250,000 devices.
+    this.#closeWindows(index.overall, index.overallWatermark(), updates, publish !== undefined);
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
@@ -337,7 +348,7 @@ export class StreamEngine {
       for (const [deviceId, byStart] of byDevice) {
         for (const [start, cell] of byStart) {
           if (start + finest <= p.watermark) {
-            if (!cell.late && publish && cell.folded) publish(cellMessage(cell, finest, true));
+            if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
             byStart.delete(start);
           } else if (updates && cell.changed && !cell.late) {
             publish!(cellMessage(cell, finest, false));
@@ -350,12 +361,12 @@ export class StreamEngine {
     }
   }
 
-  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean): void {
+  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): void {
     const publish = this.#options.publish;
     for (const [key, w] of map) {
       if (!w.closed && w.start + w.resolution <= watermark) {
         w.closed = true;
-        if (!w.late && publish) publish(windowMessage("window", w, w.value(), true));
+        if (!w.late && finals) publish!(windowMessage("window", w, w.value(), true));
       } else if (updates && w.changed && !w.closed && !w.late) {
         publish!(windowMessage("window", w, w.value(), false));
       }

@@ -22,6 +22,7 @@
  * set of closed types and one 4 KiB HyperLogLog estimating the distinct series
  * over budget since start.
  */
+import type { Store } from "../store/store.ts";
 import { HyperLogLog } from "./hll.ts";
 
 /** What the budget needs of one per-device series row and one all-device row. */
@@ -129,4 +130,14 @@ export class SeriesBudget implements SeriesAdmission {
       closedTypes: this.#closedTypes.size,
     };
   }
+}
+
+/** Every row of the series catalogue (all-device and per-device) with its event count. */
+export async function seriesCounts(store: Pick<Store, "listSeries">): Promise<SeriesCount[]> {
+  const all = Number.MAX_SAFE_INTEGER;
+  const rows = [
+    ...await store.listSeries({ devices: false, limit: all }),
+    ...await store.listSeries({ devices: true, limit: all }),
+  ];
+  return rows.map((r) => ({ eventType: r.eventType, deviceId: r.deviceId, count: r.state.count }));
 }

@@ -16,14 +16,17 @@ import type { CommitResult, Store } from "../store/store.ts";
 import type { DeadLetter } from "../store/storage-store.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
 import { FedLog } from "./fed-log.ts";
+import { FlushBacklog } from "./flush-backlog.ts";
 import { LatencyHistogram } from "./latency.ts";
 import {
   eventLetterSeqs,
   foldDeadLetter,
   parkUndecodable,
+  reasonOf,
   REPLAY_PAGE,
   type RollupRangePayload,
 } from "./stream-dead-letters.ts";
+import { seriesCounts } from "./series-budget.ts";
 
 export { type RollupRangePayload, undecodable } from "./stream-dead-letters.ts";
 
@@ -45,6 +48,12 @@ export interface StreamServiceOptions {
   flushMaxAttempts?: number;
   /** A new engine with the live one's settings, to fold a dead-lettered seq range again on replay. */
   replayEngine?: () => StreamEngine;
+  /**
+   * Most per-device cells created since the last applied flush took its deltas
+   * (`STREAM_MAX_UNFLUSHED_CELLS`): beyond it `behind()` is true (ingestion answers 503) and a
+   * flush starts at once. Default: unbounded.
+   */
+  maxUnflushedCells?: number;
 }
 
 /** Most raw events read to rebuild the open live-only windows at start. */
@@ -68,6 +77,7 @@ export class StreamService {
   #readersIdle: (() => void)[] = [];
   /** Events fed to the engine above the checkpoint, to count what a parked range stands for. */
   readonly #fed = new FedLog();
+  readonly #backlog: FlushBacklog;
 
   constructor(
     private readonly store: Store,
@@ -75,7 +85,9 @@ export class StreamService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: StreamServiceOptions,
-  ) {}
+  ) {
+    this.#backlog = new FlushBacklog(engine, logger, options.maxUnflushedCells ?? Infinity);
+  }
 
   /** Events replayed from the store at start. */
   get replayedEvents(): number {
@@ -95,7 +107,8 @@ export class StreamService {
     const checkpoint = await this.store.rollupCheckpoint();
     this.#checkpoint = checkpoint;
     this.engine.restoreCheckpoint(checkpoint);
-    await this.#restoreSeriesBudget();
+    // The series catalogue is written in the flushes' transactions: it is the budget as of the checkpoint.
+    this.engine.restoreSeries(await seriesCounts(this.store));
     const now = this.clock.now();
     const horizon = now - this.options.allowedLatenessMs - this.options.idleMs;
     for (const row of await this.store.readRollupsEndingAfter(horizon, this.options.storedResolutions)) {
@@ -137,19 +150,6 @@ export class StreamService {
     this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
   }
 
-  /**
-   * The series budget as of the checkpoint: the series catalogue is written in the flushes'
-   * transactions, so it holds exactly the series tracked by then (series-budget.ts).
-   */
-  async #restoreSeriesBudget(): Promise<void> {
-    const all = Number.MAX_SAFE_INTEGER;
-    const types = await this.store.listSeries({ devices: false, limit: all });
-    const devices = await this.store.listSeries({ devices: true, limit: all });
-    const counts = (rows: typeof types) =>
-      rows.map((r) => ({ eventType: r.eventType, deviceId: r.deviceId, count: r.state.count }));
-    this.engine.restoreSeries([...counts(types), ...counts(devices)]);
-  }
-
   /** Feeds the accepted events of one commit to the engine (the committer's observer). */
   onCommitted(events: readonly EnrichedEvent[], result: CommitResult): void {
     const accepted: EngineEvent[] = [];
@@ -177,6 +177,17 @@ export class StreamService {
       this.logger.error("stream engine failed; rollup flushes stop until restart", { error: String(error) });
       throw error;
     }
+  }
+
+  /**
+   * Whether the engine holds more unflushed per-device state than `maxUnflushedCells` allows:
+   * ingestion is refused (503) meanwhile, and a flush is started if none runs. Each episode is
+   * logged once.
+   */
+  behind(): boolean {
+    const behind = this.#backlog.behind();
+    if (behind && !this.#flushing && !this.#halted) void this.flush().catch(() => {});
+    return behind;
   }
 
   /**
@@ -269,10 +280,12 @@ export class StreamService {
 
   async #flushOnce(): Promise<void> {
     if (this.#halted) return;
+    const cellsAtTake = this.#backlog.taking();
     const taken = this.engine.takeFlush();
     const { batch } = taken;
     // Nothing to merge: write only a checkpoint that passed dead-lettered events.
     if (batch.rollups.length === 0 && batch.series.length === 0 && batch.checkpoint <= this.#checkpoint) {
+      this.#backlog.settled(cellsAtTake);
       return;
     }
     const started = performance.now();
@@ -282,7 +295,10 @@ export class StreamService {
     } catch (error) {
       this.#flushFailures++;
       if (++this.#failedInARow >= (this.options.flushMaxAttempts ?? Infinity)) {
-        if (await this.#park(taken, reasonOf(error))) return;
+        if (await this.#park(taken, reasonOf(error))) {
+          this.#backlog.settled(cellsAtTake);
+          return;
+        }
       }
       this.engine.flushFailed(taken);
       this.logger.error("rollup flush failed; retrying with the next", {
@@ -293,6 +309,7 @@ export class StreamService {
     }
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
     this.#failedInARow = 0;
+    this.#backlog.settled(cellsAtTake);
     this.#checkpoint = batch.checkpoint;
     this.#fed.prune(this.#checkpoint);
     this.engine.flushed(taken, merged);
@@ -373,14 +390,6 @@ export class StreamService {
 }
 
 export type { LiveMessage };
-
-/** An error and its cause (the driver's message, which a dead letter should keep). */
-function reasonOf(error: unknown): string {
-  const cause = error instanceof Error ? error.cause : undefined;
-  const text = error instanceof Error ? error.message : String(error);
-  if (cause === undefined) return text;
-  return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
-}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

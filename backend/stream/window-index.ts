@@ -50,6 +50,8 @@ export class WindowIndex {
   readonly overallSeries = new Map<string, SeriesEntry>();
   /** The finest resolution, ms: the size of a cell. */
   readonly finest: number;
+  /** Per-device cells created since start: what unflushed engine state grows with. */
+  deviceCellsCreated = 0;
 
   constructor(private readonly options: WindowIndexOptions) {
     this.finest = options.resolutions[0];
@@ -75,6 +77,7 @@ export class WindowIndex {
     }
     let cell = byStart.get(start);
     if (!cell) {
+      this.deviceCellsCreated++;
       byStart.set(
         start,
         cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, watermark, late),

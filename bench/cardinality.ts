@@ -9,54 +9,22 @@
  *
  *   deno run -A bench/cardinality.ts [devices=2000000] [batch=5000] [concurrency=4]
  *
- * Server settings are the defaults (STREAM_MAX_SERIES 250,000) unless
- * STREAM_MAX_SERIES or ROLLUP_FLUSH_MS is set in this script's environment.
+ * Server settings are the defaults (STREAM_MAX_SERIES 20,000) unless set in this script's
+ * environment (STREAM_MAX_SERIES, STREAM_MAX_UNFLUSHED_CELLS, ROLLUP_FLUSH_MS, STREAM_PROCESSING;
+ * see bench/lib/server.ts).
  */
-import { BENCH_KEY } from "./lib/server.ts";
+import { BENCH_KEY, type BenchServer, startBenchServer } from "./lib/server.ts";
 
 const [devices = 2_000_000, batch = 5000, concurrency = 4] = Deno.args.map(Number);
-const ROOT = new URL("..", import.meta.url).pathname;
 const HOUR = 3_600_000;
 const BOUND_MIB = 1536;
 const headers = { "x-api-key": BENCH_KEY, "content-type": "application/json" };
 
-interface Server {
-  url: string;
-  child: Deno.ChildProcess;
-  startMs: number;
-}
-
-async function start(dir: string, port: number): Promise<Server> {
-  const passthrough = [
-    "STREAM_MAX_SERIES",
-    "STREAM_MAX_UNFLUSHED_CELLS",
-    "ROLLUP_FLUSH_MS",
-    "STREAM_PROCESSING",
-  ].flatMap((k) => Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []);
+/** Starts the server (on `at`: again on a killed one's file and port), timing it until /livez. */
+async function start(at: { dir: string; port: number } | null): Promise<BenchServer & { startMs: number }> {
   const t = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.tsx`],
-    env: {
-      DATABASE_URL: `file:${dir}/cardinality.db`,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      BOOTSTRAP_API_KEY: BENCH_KEY,
-      LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "silent",
-      RATE_LIMIT_EVENTS_PER_SEC: "1000000000",
-      RATE_LIMIT_BURST: "1000000000",
-      ...Object.fromEntries(passthrough),
-    },
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 6000; i++) {
-    try {
-      if ((await fetch(`${url}/livez`)).ok) return { url, child, startMs: performance.now() - t };
-    } catch { /* not listening yet (the replay runs before it listens) */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("server did not become live in 300 s");
+  const server = await startBenchServer({ LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "silent" }, at);
+  return { ...server, startMs: performance.now() - t };
 }
 
 /** Resident (VmRSS) and peak resident (VmHWM) memory of `pid`, MiB. */
@@ -72,7 +40,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function scrape(server: Server): Promise<Record<string, number>> {
+async function scrape(server: BenchServer): Promise<Record<string, number>> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^pulsestream_stream_(tracked_series|series_over_budget\w*) (\S+)$/gm)) {
@@ -82,7 +50,7 @@ async function scrape(server: Server): Promise<Record<string, number>> {
 }
 
 /** Every event since `from`, from the all-device hourly rollups (exact counts). */
-async function allDeviceCount(server: Server, from: number): Promise<number> {
+async function allDeviceCount(server: BenchServer, from: number): Promise<number> {
   const params = new URLSearchParams({
     eventType: "reading",
     from: String(from - (from % HOUR)),
@@ -94,11 +62,7 @@ async function allDeviceCount(server: Server, from: number): Promise<number> {
   return (body.series[0]?.values.count ?? []).reduce((a: number, b: number | null) => a + (b ?? 0), 0);
 }
 
-const dir = await Deno.makeTempDir({ prefix: "pulsestream-cardinality-" });
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-const port = (listener.addr as Deno.NetAddr).port;
-listener.close();
-let server = await start(dir, port);
+let server = await start(null);
 try {
   const startedAt = Date.now();
   let next = 0;
@@ -109,7 +73,7 @@ try {
   const heapTimeline: number[] = [];
   let ticks = 0;
   const sampler = setInterval(() => {
-    const rss = memory(server.child.pid).rss;
+    const rss = memory(server.pid).rss;
     peakSeen = Math.max(peakSeen, rss);
     if (ticks++ % 20 === 0) {
       timeline.push(Math.round(rss));
@@ -120,7 +84,7 @@ try {
       }).catch(() => {});
     }
   }, 250);
-  const cpu0 = cpuSeconds(server.child.pid);
+  const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();
   const client = async () => {
     while (next < devices) {
@@ -147,19 +111,18 @@ try {
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(server.child.pid) - cpu0;
+  const cpu = cpuSeconds(server.pid) - cpu0;
   clearInterval(sampler);
   const before = await scrape(server);
-  const first = memory(server.child.pid);
-  server.child.kill("SIGKILL");
-  await server.child.status;
+  const first = memory(server.pid);
+  await server.kill();
 
-  server = await start(dir, port);
-  const second = memory(server.child.pid);
+  server = await start({ dir: server.dir, port: server.port });
+  const second = memory(server.pid);
   const health = await (await fetch(`${server.url}/health`)).json();
   const counted = await allDeviceCount(server, startedAt);
   const after = await scrape(server);
-  const peakAfter = memory(server.child.pid).peak;
+  const peakAfter = memory(server.pid).peak;
   console.log(JSON.stringify(
     {
       devices,
@@ -190,7 +153,5 @@ try {
     1,
   ));
 } finally {
-  server.child.kill("SIGKILL");
-  await server.child.status;
-  await Deno.remove(dir, { recursive: true });
+  await server.stop();
 }

@@ -16,7 +16,7 @@ describe("loadConfig", () => {
       commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
       rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
-      stream: { maxSeries: 20_000, maxUnflushedCells: 10_000 },
+      stream: { maxSeries: 20_000, maxUnflushedDevices: 10_000 },
     });
     expect(c.eventLimits).toEqual({
       maxIdLength: 128,

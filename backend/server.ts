@@ -162,7 +162,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     stream = new StreamService(store, engine, clock, logger, {
       flushMaxAttempts: config.stream.flushMaxAttempts,
       replayEngine: () => new StreamEngine({ ...engineOptions, budget }),
-      maxUnflushedCells: config.stream.maxUnflushedCells,
+      maxUnflushedDevices: config.stream.maxUnflushedDevices,
       flushMs: config.stream.flushMs,
       tickMs: config.stream.liveUpdateMs,
       allowedLatenessMs: config.stream.allowedLatenessMs,

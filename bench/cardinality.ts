@@ -10,7 +10,7 @@
  *   deno run -A bench/cardinality.ts [devices=2000000] [batch=5000] [concurrency=4]
  *
  * Server settings are the defaults (STREAM_MAX_SERIES 20,000) unless set in this script's
- * environment (STREAM_MAX_SERIES, STREAM_MAX_UNFLUSHED_CELLS, ROLLUP_FLUSH_MS, STREAM_PROCESSING;
+ * environment (STREAM_MAX_SERIES, STREAM_MAX_UNFLUSHED_DEVICES, ROLLUP_FLUSH_MS, STREAM_PROCESSING;
  * see bench/lib/server.ts).
  */
 import { BENCH_KEY, type BenchServer, startBenchServer } from "./lib/server.ts";
@@ -99,7 +99,7 @@ try {
         const res = await fetch(`${server.url}/v1/events`, { method: "POST", headers, body: text });
         const answer = await res.json();
         if (res.status === 503) {
-          // The engine is behind its flushes (STREAM_MAX_UNFLUSHED_CELLS): back off, send again.
+          // The engine is behind its flushes (STREAM_MAX_UNFLUSHED_DEVICES): back off, send again.
           refused++;
           await new Promise((r) => setTimeout(r, 100));
           continue;

@@ -164,11 +164,12 @@ export class StreamEngine {
   }
 
   /**
-   * Per-device cells (a device's second) created since start: each brings a few kilobytes of
-   * state until a flush takes its deltas, so the stream service bounds how many a flush lags.
+   * Tracked devices that opened a cell while they had none (new devices, or devices back after
+   * their cells closed), since start: each brings a few kilobytes of state until a flush takes its
+   * deltas, so the stream service bounds how many a flush lags behind.
    */
-  get deviceCellsCreated(): number {
-    return this.#index.deviceCellsCreated;
+  get devicesOpened(): number {
+    return this.#index.devicesOpened;
   }
 
   /** Events processed since start (replayed ones included). */

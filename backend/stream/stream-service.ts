@@ -49,11 +49,11 @@ export interface StreamServiceOptions {
   /** A new engine with the live one's settings, to fold a dead-lettered seq range again on replay. */
   replayEngine?: () => StreamEngine;
   /**
-   * Most per-device cells created since the last applied flush took its deltas
-   * (`STREAM_MAX_UNFLUSHED_CELLS`): beyond it `behind()` is true (ingestion answers 503) and a
+   * Most tracked devices that opened new per-device state since the last applied flush took its
+   * deltas (`STREAM_MAX_UNFLUSHED_DEVICES`): beyond it `behind()` is true (ingestion answers 503) and a
    * flush starts at once. Default: unbounded.
    */
-  maxUnflushedCells?: number;
+  maxUnflushedDevices?: number;
 }
 
 /** Most raw events read to rebuild the open live-only windows at start. */
@@ -86,7 +86,7 @@ export class StreamService {
     private readonly logger: Logger,
     private readonly options: StreamServiceOptions,
   ) {
-    this.#backlog = new FlushBacklog(engine, logger, options.maxUnflushedCells ?? Infinity);
+    this.#backlog = new FlushBacklog(engine, logger, options.maxUnflushedDevices ?? Infinity);
   }
 
   /** Events replayed from the store at start. */
@@ -180,7 +180,7 @@ export class StreamService {
   }
 
   /**
-   * Whether the engine holds more unflushed per-device state than `maxUnflushedCells` allows:
+   * Whether the engine holds more unflushed per-device state than `maxUnflushedDevices` allows:
    * ingestion is refused (503) meanwhile, and a flush is started if none runs. Each episode is
    * logged once.
    */

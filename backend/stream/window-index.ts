@@ -50,8 +50,12 @@ export class WindowIndex {
   readonly overallSeries = new Map<string, SeriesEntry>();
   /** The finest resolution, ms: the size of a cell. */
   readonly finest: number;
-  /** Per-device cells created since start: what unflushed engine state grows with. */
-  deviceCellsCreated = 0;
+  /**
+   * Tracked devices that opened a cell while they had none open, since start: new per-device state
+   * (a cell, and windows where the device had none) that waits for a flush. Steady traffic of the
+   * same devices and late or historical events of one device add nothing.
+   */
+  devicesOpened = 0;
 
   constructor(private readonly options: WindowIndexOptions) {
     this.finest = options.resolutions[0];
@@ -74,10 +78,10 @@ export class WindowIndex {
       if (!admit(e.eventType, e.deviceId)) return this.#pooledCell(p, e.eventType, start, watermark, late);
       if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
       byDevice.set(e.deviceId, byStart = new Map());
+      this.devicesOpened++;
     }
     let cell = byStart.get(start);
     if (!cell) {
-      this.deviceCellsCreated++;
       byStart.set(
         start,
         cell = new Cell(e.eventType, e.deviceId, hash32(e.deviceId), start, watermark, late),

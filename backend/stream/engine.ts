@@ -128,11 +128,6 @@ export class StreamEngine {
     this.#admit = (eventType, deviceId) => this.#budget.admit(eventType, deviceId);
   }
 
-  /** The series budget this engine decides by. */
-  get budget(): SeriesAdmission {
-    return this.#budget;
-  }
-
   /** Whether the series is aggregated per device (else its queries read raw events). */
   isTracked(eventType: string, deviceId: string): boolean {
     return this.#budget.isTracked(eventType, deviceId);

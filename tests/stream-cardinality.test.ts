@@ -5,6 +5,8 @@
  * the rest only in the all-device windows; the counters say so; a graceful
  * restart and a SIGKILL restart (whose replay folds 1,100 events) keep the
  * same budget; the stored rollups equal a recomputation from the raw events.
+ * And the flush backlog bound: new devices faster than flushes get 503 with
+ * Retry-After, never a lost acknowledged event.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -140,4 +142,47 @@ describe("series budget on a real server (deno)", () => {
     },
     180_000,
   );
+
+  it("answers 503 with Retry-After while new devices wait for a flush, and loses nothing it acknowledged", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pulsestream-backlog-"));
+    const env = {
+      DATABASE_URL: `file:${join(dir, "b.db")}`,
+      BOOTSTRAP_API_KEY: KEY,
+      LOG_LEVEL: "warn",
+      STREAM_MAX_UNFLUSHED_DEVICES: "100",
+      ROLLUP_FLUSH_MS: "60000",
+      RATE_LIMIT_EVENTS_PER_SEC: "1000000",
+      RATE_LIMIT_BURST: "1000000",
+    };
+    const started = Date.now();
+    const server = await startServer("deno", env);
+    try {
+      const send = (from: number) =>
+        fetch(`${server.url}/v1/events`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify(
+            range(from, from + 1000).map((d) => ({ deviceId: device(d), eventType: "temp", value: 1 })),
+          ),
+        });
+      // 1,000 new devices pass (nothing waited before them); the next batch finds them unflushed.
+      expect((await send(0)).status).toBe(202);
+      const refused = await send(1000);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect((await refused.json()).status).toBe("error");
+      // The refusal started a flush: sent again after Retry-After, the batch is taken once it lands.
+      let status = 503;
+      for (let i = 0; i < 20 && status === 503; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        status = (await send(1000)).status;
+      }
+      expect(status).toBe(202);
+      expect(server.stderr()).toContain("stream engine behind its rollup flushes");
+      expect(await countOf(server, started)).toEqual({ source: "rollup:3600000", count: 2000 });
+    } finally {
+      await server.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

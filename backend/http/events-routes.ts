@@ -133,6 +133,7 @@ export function chargeRate(
     throw new PayloadTooLargeError(
       `A request of ${events} events exceeds this key's burst of ${limit.burst} events`,
       "events",
+      headers,
     );
   }
   outcomes?.rateLimited.inc(events);

@@ -54,7 +54,8 @@ export interface AppDeps {
     | "metrics"
     | "live"
     | "observability"
-  > & Partial<Pick<Config, "commit">>;
+    | "commit"
+  >;
   idempotency: IdempotencyGuard;
   /**
    * Key records for ingestion; give it only when the group committer checks keys at commit
@@ -157,7 +158,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       stream: deps.streamHealth,
       live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
       checks: deps.readinessChecks,
-      writeFailureMs: config.commit?.writeFailureUnreadyMs,
+      writeFailureMs: config.commit.writeFailureUnreadyMs,
       logger,
     }),
   );

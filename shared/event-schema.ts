@@ -110,7 +110,9 @@ export function createEventValidator(limits: EventLimits) {
             { error: keyError },
           ),
           metadataValue,
-          { error: (issue) => issue.code === "invalid_key" ? keyError : "metadata must be an object of tags" },
+          {
+            error: (issue) => issue.code === "invalid_key" ? keyError : "metadata must be an object of tags",
+          },
         )
         .refine((m) => Object.keys(m).length <= limits.maxMetadataKeys, {
           error: `metadata must have at most ${limits.maxMetadataKeys} keys`,
@@ -230,7 +232,9 @@ function walkJson(value: unknown, path: string, depth: number, maxDepth: number)
   for (const [key, child] of Object.entries(value)) {
     if (CONTROL_CHARS.test(key)) return { field: path, message: "keys must not contain control characters" };
     if (LONE_SURROGATE_CHAR.test(key)) return { field: path, message: `keys ${LONE_SURROGATE}` };
-    if (key === PROTO_KEY) return { field: `${path}.${key}`, message: `"${PROTO_KEY}" is not allowed as a key` };
+    if (key === PROTO_KEY) {
+      return { field: `${path}.${key}`, message: `"${PROTO_KEY}" is not allowed as a key` };
+    }
     const p = walkJson(child, `${path}.${key}`, depth + 1, maxDepth);
     if (p) return p;
   }

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { createSqliteStore } from "../backend/store/sqlite/sqlite-store.ts";
 import { zlibPayloadCodec } from "../backend/adapters/sqlite/zlib-payload-codec.ts";
-import { command, type ProcessResult, ROOT, type Runtime, startServer } from "./server-process.ts";
+import { command, type ProcessResult, ROOT, runCli, type Runtime, startServer } from "./server-process.ts";
 
 let dir = "";
 beforeEach(() => {
@@ -38,7 +38,11 @@ async function realDatabase(path: string): Promise<void> {
  * Runs the server to its exit; one that starts after all is killed (SIGKILL, by PID) after
  * `timeoutMs`, so that the test fails instead of leaving it running.
  */
-function runToExit(runtime: Runtime, env: Record<string, string>, timeoutMs = 30_000): Promise<ProcessResult> {
+function runToExit(
+  runtime: Runtime,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ProcessResult> {
   const [cmd, args] = command(runtime);
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
@@ -129,7 +133,9 @@ for (const runtime of runtimes) {
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatch(
           new RegExp(
-            `^Cannot open the database ${path.replace(/[.]/g, "\\.")} for writing: (EPERM: operation not permitted|EACCES: permission denied), open '`,
+            `^Cannot open the database ${
+              path.replace(/[.]/g, "\\.")
+            } for writing: (EPERM: operation not permitted|EACCES: permission denied), open '`,
           ),
         );
       } finally {
@@ -138,6 +144,23 @@ for (const runtime of runtimes) {
     });
   });
 }
+
+describe("the keys CLI on an unusable database", () => {
+  it("refuses an empty file with the same line", async () => {
+    const path = join(dir, "empty.db");
+    writeFileSync(path, "");
+    const result = await runCli(["list"], { DATABASE_URL: `file:${path}` });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(
+      new RegExp(
+        `^Cannot open the database ${
+          path.replace(/[.]/g, "\\.")
+        }: the file exists but is empty \\(0 bytes\\);`,
+      ),
+    );
+    expect(readFileSync(path).length).toBe(0);
+  });
+});
 
 describe("start-up where no file exists", () => {
   it("creates a new database (deno)", async () => {

@@ -77,8 +77,9 @@ for (const runtime of runtimes) {
       }
       expect(after.status).toBe(202);
       expect(recovered.body.checks.writes).toEqual({ status: "ok", durationMs: expect.any(Number) });
-      const listed = await (await fetch(`${server.url}/v1/events?deviceId=d`, { headers: { "x-api-key": KEY } }))
-        .json();
+      const listed =
+        await (await fetch(`${server.url}/v1/events?deviceId=d`, { headers: { "x-api-key": KEY } }))
+          .json();
       expect(listed.data.events.map((e: { id: string }) => e.id).sort()).toEqual(["after", "before"]);
     });
   });

@@ -145,7 +145,10 @@ export function eventCsvEncoder(metadataKeys: readonly string[], spill = false):
 }
 
 /** The metadata without a column of its own, as JSON; undefined (an empty cell) when there is none. */
-function spilledMetadata(metadata: StoredEvent["metadata"], columns: ReadonlySet<string>): string | undefined {
+function spilledMetadata(
+  metadata: StoredEvent["metadata"],
+  columns: ReadonlySet<string>,
+): string | undefined {
   if (metadata === null) return undefined;
   let rest: Record<string, unknown> | undefined;
   for (const k in metadata) {

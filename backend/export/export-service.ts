@@ -10,8 +10,8 @@ import type { StoredEvent } from "../../shared/event.ts";
 import type { RollupRecord, Store } from "../store/store.ts";
 import {
   csvEncoder,
-  EVENT_PARQUET_COLUMNS,
   EVENT_CSV_FIXED,
+  EVENT_PARQUET_COLUMNS,
   eventCsvEncoder,
   eventRecord,
   type ExportFormat,

@@ -87,7 +87,11 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
         const failure = deps.committer.lastFailure;
         const agoMs = failure ? Math.round(performance.now() - failure.at) : null;
         return agoMs !== null && agoMs <= (deps.writeFailureMs ?? 30_000)
-          ? { ok: false, reason: `the last commit failed ${agoMs} ms ago`, details: { lastFailureMsAgo: agoMs } }
+          ? {
+            ok: false,
+            reason: `the last commit failed ${agoMs} ms ago`,
+            details: { lastFailureMsAgo: agoMs },
+          }
           : { ok: true };
       },
     },

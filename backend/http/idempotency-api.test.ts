@@ -165,13 +165,17 @@ describe("Idempotency-Key", () => {
   it("answers 400, not 500, to nesting deeper than the call stack under an Idempotency-Key", async () => {
     await withApp(async (f) => {
       const depth = 200_000;
-      const deepData = `{"deviceId":"d","eventType":"t","data":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`;
+      const deepData = `{"deviceId":"d","eventType":"t","data":${'{"a":'.repeat(depth)}1${
+        "}".repeat(depth)
+      }}`;
       const data = await f.request("/v1/events", post(deepData, "deep-1"));
       expect(data.status).toBe(400);
       expect((await data.json()).errors).toEqual([
         { field: "data", message: "data must be nested at most 32 levels deep" },
       ]);
-      const deepMeta = `{"deviceId":"d","eventType":"t","metadata":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`;
+      const deepMeta = `{"deviceId":"d","eventType":"t","metadata":{"a":${"[".repeat(depth)}${
+        "]".repeat(depth)
+      }}}`;
       const meta = await f.request("/v1/events", post(deepMeta, "deep-2"));
       expect(meta.status).toBe(400);
       expect((await meta.json()).errors[0].field).toBe("metadata.a");

@@ -33,13 +33,17 @@ describe("POST /v1/events stores exactly what it acknowledges", () => {
     ["a lone low surrogate in eventType", '{"deviceId":"d","eventType":"\\udc00t"}', [
       { field: "eventType", message: `eventType ${SURROGATE}` },
     ]],
-    ["a lone surrogate in a metadata value", '{"deviceId":"d","eventType":"t","metadata":{"site":"x\\ud83d"}}', [
-      {
-        field: "metadata.site",
-        message:
-          "metadata values must be strings (at most 256 characters, no control characters or lone surrogates), finite numbers or booleans",
-      },
-    ]],
+    [
+      "a lone surrogate in a metadata value",
+      '{"deviceId":"d","eventType":"t","metadata":{"site":"x\\ud83d"}}',
+      [
+        {
+          field: "metadata.site",
+          message:
+            "metadata values must be strings (at most 256 characters, no control characters or lone surrogates), finite numbers or booleans",
+        },
+      ],
+    ],
     ["a lone surrogate in a metadata key", '{"deviceId":"d","eventType":"t","metadata":{"\\ud83d":1}}', [
       {
         field: "metadata.\ud83d",
@@ -95,7 +99,8 @@ describe("POST /v1/events stores exactly what it acknowledges", () => {
         data: event.data,
         timestamp: "2026-12-01T00:59:59.999Z",
       });
-      const listed = await (await f.request(`/v1/events?deviceId=${encodeURIComponent(event.deviceId)}`)).json();
+      const listed = await (await f.request(`/v1/events?deviceId=${encodeURIComponent(event.deviceId)}`))
+        .json();
       expect(listed.data.events.map((e: { id: string }) => e.id)).toEqual([data.id]);
     }, { clock: new FakeClock(NOW) });
   });

@@ -113,15 +113,10 @@ export function csvEncoder<T>(header: readonly string[], cells: (r: T) => unknow
   };
 }
 
+const EVENT_CSV_FIELDS = ["id", "deviceId", "eventType", "value", "timestamp"] as const;
+
 /** Column names of an event CSV that are not metadata keys (a key named so goes to `metadata`). */
-export const EVENT_CSV_FIXED: ReadonlySet<string> = new Set([
-  "id",
-  "deviceId",
-  "eventType",
-  "value",
-  "timestamp",
-  "metadata",
-]);
+export const EVENT_CSV_FIXED: ReadonlySet<string> = new Set([...EVENT_CSV_FIELDS, "metadata"]);
 
 /**
  * The CSV columns of events: the fixed fields, one column per key of `metadataKeys`, and with
@@ -129,7 +124,7 @@ export const EVENT_CSV_FIXED: ReadonlySet<string> = new Set([
  */
 export function eventCsvEncoder(metadataKeys: readonly string[], spill = false): PageEncoder<StoredEvent> {
   const columns = new Set(metadataKeys);
-  const header = ["id", "deviceId", "eventType", "value", "timestamp", ...metadataKeys];
+  const header = [...EVENT_CSV_FIELDS, ...metadataKeys];
   return csvEncoder(spill ? [...header, "metadata"] : header, (e) => {
     const cells: unknown[] = [
       e.id,

@@ -54,6 +54,7 @@ export interface AppDeps {
     | "metrics"
     | "live"
     | "observability"
+    | "commit"
   >;
   idempotency: IdempotencyGuard;
   /**
@@ -157,6 +158,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       stream: deps.streamHealth,
       live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
       checks: deps.readinessChecks,
+      writeFailureMs: config.commit.writeFailureUnreadyMs,
       logger,
     }),
   );

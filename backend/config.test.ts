@@ -71,6 +71,10 @@ describe("loadConfig", () => {
       "Invalid configuration: RETENTION_ROLLUP_HOUR_DAYS must be at least RETENTION_RAW_DAYS (800): rollups are computed from the raw events and must not expire before them",
     ],
     [
+      { READYZ_WRITE_FAILURE_MS: "500" },
+      'Invalid configuration: READYZ_WRITE_FAILURE_MS must be an integer from 1000 to 3600000 (got "500")',
+    ],
+    [
       { SQLITE_SYNCHRONOUS: "off" },
       'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
     ],

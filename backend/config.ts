@@ -169,6 +169,8 @@ export interface CommitConfig {
   lingerMs: number;
   /** Most group commits handed to the store at once (the store may allow fewer). */
   maxInFlight: number;
+  /** How long after a failed commit, with none succeeding since, /readyz answers 503, in ms. */
+  writeFailureUnreadyMs: number;
 }
 
 /** SQLite tuning for local files. */
@@ -226,6 +228,7 @@ const schema = z.object({
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
   COMMIT_MAX_IN_FLIGHT: int(1, 4).default(1),
+  READYZ_WRITE_FAILURE_MS: int(1000, 3_600_000).default(30_000),
   CORS_ORIGINS: z.string().trim().refine(
     (v) => v === "*" || v.split(",").every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
@@ -372,6 +375,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
       lingerMs: e.COMMIT_LINGER_MS,
       maxInFlight: e.COMMIT_MAX_IN_FLIGHT,
+      writeFailureUnreadyMs: e.READYZ_WRITE_FAILURE_MS,
     },
     stream: {
       enabled: e.STREAM_PROCESSING === "on",

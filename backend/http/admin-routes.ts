@@ -80,7 +80,10 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
       expiresAt,
       actor: actor(c),
     });
-    return c.json({ status: "success", data: { ...created.key, key: created.secret } }, 201);
+    // The secret is shown once: no cache (browser, proxy) may keep a copy of it.
+    return c.json({ status: "success", data: { ...created.key, key: created.secret } }, 201, {
+      "Cache-Control": "no-store",
+    });
   });
 
   app.get("/keys", async (c) => c.json({ status: "success", data: { keys: await listApiKeys(deps) } }));

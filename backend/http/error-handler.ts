@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import {
   AppError,
   OverloadedError,
+  PayloadTooLargeError,
   RateLimitedError,
   StoreUnavailableError,
   ValidationError,
@@ -21,6 +22,7 @@ export function errorResponse(error: unknown, c: Context, logger: Logger): Respo
     if (error instanceof OverloadedError || error instanceof StoreUnavailableError) {
       headers["Retry-After"] = String(error.retryAfterSeconds);
     }
+    if (error instanceof PayloadTooLargeError) Object.assign(headers, error.headers);
     if (error instanceof RateLimitedError) {
       Object.assign(headers, error.headers, { "Retry-After": String(error.retryAfterSeconds) });
     }

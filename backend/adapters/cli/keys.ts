@@ -18,6 +18,7 @@ import { AppError } from "../../errors.ts";
 import { parseTime } from "../../http/query-params.ts";
 import { createSqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { openSqlDriver } from "../sqlite/open-driver.ts";
+import { checkDatabaseFile, openFailureLine } from "../sqlite/database-file.ts";
 
 const USAGE = `usage:
   keys create --name <name> --scopes ingest,read,admin [--expires <epoch ms | ISO-8601 | now-… >]
@@ -45,9 +46,13 @@ try {
   if (error instanceof ConfigError) fail(error.message);
   throw error;
 }
-const store = await createSqliteStore({
-  driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "node-sqlite" }),
-});
+const databaseUrl = config.databaseUrl;
+const store = await (async () => {
+  checkDatabaseFile(databaseUrl);
+  return await createSqliteStore({
+    driver: await openSqlDriver(databaseUrl, { ...config.sqlite, preference: "node-sqlite" }),
+  });
+})().catch((error) => fail(openFailureLine(databaseUrl, error)));
 const deps = { store, clock: systemClock };
 const actor = { id: "cli", address: null };
 

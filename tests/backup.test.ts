@@ -9,7 +9,7 @@
  * unless forced), a path outside BACKUP_DIR (400), a read key (403), a second
  * backup while one runs (429 + Retry-After).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -314,6 +314,78 @@ describe.each(["deno", "node"] as Runtime[])("online backup and restore (%s)", (
         );
         expect(files).toHaveLength(3);
         expect(firstBytes).toBeGreaterThan(0);
+      } finally {
+        await server.kill("SIGKILL");
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
+});
+
+describe("restore", () => {
+  it(
+    "refuses a database in use, a damaged or foreign backup and an existing file without --force",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "pulsestream-restore-"));
+      const live = join(dir, "live.db");
+      const restore = (backup: string, db: string, ...flags: string[]) =>
+        runDenoScript("backend/adapters/cli/restore.ts", [backup, ...flags], { DATABASE_URL: `file:${db}` });
+      const cliBackup = (file: string, ...flags: string[]) =>
+        runDenoScript("backend/adapters/cli/backup.ts", [file, ...flags], { DATABASE_URL: `file:${live}` });
+      let server = await startServer("deno", env(dir, "live.db"));
+      try {
+        await prefill(server, Date.now() - 3_600_000, 2);
+        const made = await cliBackup(join(dir, "b.db"));
+        expect(made.code).toBe(0);
+        const again = await cliBackup(join(dir, "b.db"));
+        expect(again.code).toBe(1);
+        expect(again.stderr).toMatch(/b\.db exists/);
+        expect((await cliBackup(join(dir, "b.db"), "--force")).code).toBe(0);
+
+        // In use: refused, and the server goes on with its database.
+        const busy = await restore(join(dir, "b.db"), live, "--force");
+        expect(busy.code).toBe(1);
+        expect(busy.stderr).toMatch(/in use \(stop the server first\)/);
+        const res = await fetch(`${server.url}/v1/events`, {
+          method: "POST",
+          headers: headers(),
+          body: JSON.stringify({ id: "after-refusal", deviceId: "d", eventType: "t", value: 1 }),
+        });
+        expect(res.status).toBe(202);
+
+        // Damaged and foreign files change nothing.
+        const damaged = join(dir, "damaged.db");
+        const bytes = readFileSync(join(dir, "b.db"));
+        bytes.fill(0x5a, 8192, 8192 + 16384); // pages 3-6 overwritten
+        writeFileSync(damaged, bytes);
+        const fresh = join(dir, "fresh.db");
+        const bad = await restore(damaged, fresh);
+        expect(bad.code).toBe(1);
+        expect(bad.stderr).toMatch(/damaged|not a PulseStream database/);
+        writeFileSync(join(dir, "text.db"), "not a database at all, just text");
+        expect((await restore(join(dir, "text.db"), fresh)).stderr).toMatch(/not a PulseStream database/);
+        expect(existsSync(fresh)).toBe(false);
+
+        expect(await server.kill("SIGTERM")).toBe(0);
+        const exists = await restore(join(dir, "b.db"), live);
+        expect(exists.code).toBe(1);
+        expect(exists.stderr).toMatch(/exists: pass --force/);
+        const done = await restore(join(dir, "b.db"), live, "--force");
+        expect(done.code).toBe(0);
+        const { previous } = JSON.parse(done.stdout);
+        expect(previous).toMatch(/live\.db\.pre-restore-\d{8}T\d{6}Z$/);
+        expect(existsSync(previous)).toBe(true);
+        expect(existsSync(`${live}-wal`) || existsSync(`${live}-shm`)).toBe(false);
+
+        server = await startServer("deno", env(dir, "live.db"));
+        const probe = await fetch(`${server.url}/v1/events/pre-1-7`, { headers: headers() });
+        expect(probe.status).toBe(200);
+        // The event acknowledged after the backup is in the previous file, not in the restored one.
+        expect((await fetch(`${server.url}/v1/events/after-refusal`, { headers: headers() })).status).toBe(
+          404,
+        );
+        expect(await server.kill("SIGTERM")).toBe(0);
       } finally {
         await server.kill("SIGKILL");
         rmSync(dir, { recursive: true, force: true });

@@ -18,49 +18,18 @@
  * Exit status 0 on success, 1 otherwise.
  */
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../../config.ts";
 import { AppError } from "../../errors.ts";
-import { sqliteFilePath } from "../sqlite/file-path.ts";
 import { writeBackupFile } from "../sqlite/sqlite-backup.ts";
+import { fail, readFileCommand } from "./file-command.ts";
 
-const USAGE = "usage: backup <file> [--force]   (the database is DATABASE_URL's)";
-
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(1);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    options: { force: { type: "boolean", default: false } },
-    allowPositionals: true,
-    strict: true,
-  });
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`);
-}
-const [file] = parsed.positionals;
-if (!file || parsed.positionals.length > 1) fail(USAGE);
-
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  throw error;
-}
-const source = sqliteFilePath(config.databaseUrl);
-if (!config.databaseUrl.startsWith("file:") || source === ":memory:") {
-  fail(`DATABASE_URL ${config.databaseUrl} is not a local file: back up a remote database with its provider`);
-}
+const { file, force, database: source } = readFileCommand(
+  "usage: backup <file> [--force]   (the database is DATABASE_URL's)",
+);
 if (!existsSync(source)) fail(`no database at ${source} (DATABASE_URL)`);
 
 const started = Date.now();
 try {
-  const { bytes } = await writeBackupFile(source, file, { force: parsed.values.force });
+  const { bytes } = await writeBackupFile(source, file, { force });
   const finished = Date.now();
   console.log(JSON.stringify(
     {

@@ -11,46 +11,15 @@
  * and replays the rollups from the backup's checkpoint (docs/STORAGE.md).
  * Output: JSON on stdout. Exit status 0 on success, 1 otherwise.
  */
-import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../../config.ts";
-import { sqliteFilePath } from "../sqlite/file-path.ts";
 import { restoreDatabaseFile, RestoreError } from "../sqlite/sqlite-restore.ts";
+import { fail, readFileCommand } from "./file-command.ts";
 
-const USAGE = "usage: restore <backup file> [--force]   (restores into DATABASE_URL; stop the server first)";
-
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(1);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    options: { force: { type: "boolean", default: false } },
-    allowPositionals: true,
-    strict: true,
-  });
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`);
-}
-const [backup] = parsed.positionals;
-if (!backup || parsed.positionals.length > 1) fail(USAGE);
-
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  throw error;
-}
-const target = sqliteFilePath(config.databaseUrl);
-if (!config.databaseUrl.startsWith("file:") || target === ":memory:") {
-  fail(`DATABASE_URL ${config.databaseUrl} is not a local file`);
-}
+const { file: backup, force, database: target } = readFileCommand(
+  "usage: restore <backup file> [--force]   (restores into DATABASE_URL; stop the server first)",
+);
 
 try {
-  const result = await restoreDatabaseFile(backup, target, { force: parsed.values.force, now: Date.now() });
+  const result = await restoreDatabaseFile(backup, target, { force, now: Date.now() });
   console.log(JSON.stringify({ restored: target, from: backup, ...result }, null, 2));
 } catch (error) {
   if (error instanceof RestoreError) fail(error.message);

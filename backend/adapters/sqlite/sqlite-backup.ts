@@ -82,12 +82,7 @@ export async function writeBackupFile(
   try {
     await snapshotDatabase(source, temp);
     // VACUUM INTO does not sync its output; the backup must be on disk before it has its name.
-    const file = await open(temp, "r+");
-    try {
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await syncFile(temp);
     if (options.force) {
       await rename(temp, target);
     } else {
@@ -122,12 +117,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Makes a rename or link in `dir` durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const folder = await open(dir, "r");
+/** Flushes a file's data to disk (`mode` r for a directory: makes a rename or link in it durable). */
+export async function syncFile(path: string, mode: "r" | "r+" = "r+"): Promise<void> {
+  const handle = await open(path, mode);
   try {
-    await folder.sync();
+    await handle.sync();
   } finally {
-    await folder.close();
+    await handle.close();
   }
 }
+
+/** Makes a rename or link in `dir` durable. */
+export const syncDir = (dir: string): Promise<void> => syncFile(dir, "r");

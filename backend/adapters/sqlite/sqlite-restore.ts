@@ -13,10 +13,10 @@
  * from the checkpoint the backup holds (docs/STORAGE.md).
  */
 import { DatabaseSync } from "node:sqlite";
-import { copyFile, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { syncDir } from "./sqlite-backup.ts";
+import { syncDir, syncFile } from "./sqlite-backup.ts";
 
 /** A restore that was refused or failed; the message is for the operator. */
 export class RestoreError extends Error {}
@@ -103,12 +103,7 @@ export async function restoreDatabaseFile(
   const temp = join(dir, `.${basename(target)}.restoring-${crypto.randomUUID()}`);
   try {
     await copyFile(backup, temp);
-    const file = await open(temp, "r+");
-    try {
-      await file.sync();
-    } finally {
-      await file.close();
-    }
+    await syncFile(temp);
     if (previous !== null) await rename(target, previous);
     await rename(temp, target);
     await syncDir(dir);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
@@ -69,6 +69,10 @@ describe("POST /v1/admin/backup", () => {
       expect(data.bytes).toBeGreaterThan(0);
       expect(readdirSync(join(f.dir, "backups"))).toEqual([data.name]);
 
+      // The copy keeps incremental auto-vacuum (header offset 64), so retention can still shrink the file.
+      const header = readFileSync(path).subarray(0, 100);
+      expect(new TextDecoder().decode(header.subarray(0, 15))).toBe("SQLite format 3");
+      expect(new DataView(header.buffer, header.byteOffset).getUint32(64)).toBe(1);
       const copy = await openCopy(path);
       try {
         expect((await copy.stats()).events).toBe(50);

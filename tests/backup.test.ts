@@ -33,7 +33,8 @@ const env = (dir: string, db: string) => ({
   BACKUP_DIR: join(dir, "backups"),
   BOOTSTRAP_API_KEY: KEY,
   LOG_LEVEL: "error",
-  ROLLUP_FLUSH_MS: "100",
+  // Long enough that a copy taken mid-ingest always holds events above its checkpoint (replayed at start).
+  ROLLUP_FLUSH_MS: "2000",
   RATE_LIMIT_EVENTS_PER_SEC: "1000000000",
   RATE_LIMIT_BURST: "1000000000",
 });
@@ -130,6 +131,14 @@ async function checkRestored(
   expect(restored.stderr).toBe("");
   expect(restored.code).toBe(0);
   expect(JSON.parse(restored.stdout)).toMatchObject({ restored: join(dir, db), previous: null });
+
+  // The copy was taken mid-ingest: it holds events above its rollup checkpoint, which the start replays.
+  const copy = await openStoreFile(`file:${join(dir, db)}`);
+  try {
+    expect(await copy.eventsAfter(await copy.rollupCheckpoint(), 1)).toHaveLength(1);
+  } finally {
+    await copy.close();
+  }
 
   const server = await startServer(runtime, env(dir, db));
   const res = await fetch(`${server.url}/v1/events`, {

@@ -38,6 +38,16 @@ export class BackupInProgressError extends AppError {
   }
 }
 
+/**
+ * 500: the copy could not be written (disk full, BACKUP_DIR not writable, the database unreadable).
+ * The cause is logged, never sent; no file is left under the backup's name.
+ */
+export class BackupFailedError extends AppError {
+  constructor(options?: ErrorOptions) {
+    super(500, "The backup could not be written; the cause is in the server log", [], options);
+  }
+}
+
 /** 404: this database is not a local file (remote libSQL, `:memory:`), so there is nothing to copy here. */
 export class BackupUnavailableError extends AppError {
   constructor() {
@@ -119,10 +129,14 @@ export class BackupService {
     try {
       ({ bytes } = await target.write(name, { force }));
     } catch (error) {
-      if (!(error instanceof BackupExistsError)) {
-        logger.error("backup failed", { name, error: String(error), cause: String((error as Error).cause) });
-      }
-      throw error;
+      if (error instanceof BackupExistsError) throw error;
+      const cause = (error as Error).cause;
+      logger.error("backup failed", {
+        name,
+        error: String(error),
+        ...(cause ? { cause: String(cause) } : {}),
+      });
+      throw new BackupFailedError({ cause: error });
     } finally {
       this.#running = null;
     }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
@@ -125,6 +125,23 @@ describe("POST /v1/admin/backup", () => {
       const files = readdirSync(join(f.dir, "backups")).filter((n) => !/-(wal|shm)$/.test(n));
       expect(files.sort()).toEqual([data.name, "one.db"].sort());
     }, { clock: new FakeClock(NOW), backups: true });
+  });
+
+  it("answers 500 without internals when the copy cannot be written, and the next backup may run", async () => {
+    await withApp(async (f) => {
+      writeFileSync(join(f.dir, "backups"), "a file where the backup directory should be");
+      for (let i = 0; i < 2; i++) {
+        const res = await f.request("/v1/admin/backup", {
+          method: "POST",
+          body: JSON.stringify({ name: "x.db" }),
+        });
+        expect(res.status).toBe(500);
+        const body = await res.json();
+        expect(body.message).toBe("The backup could not be written; the cause is in the server log");
+        expect(JSON.stringify(body)).not.toMatch(/backups|ENOTDIR|EEXIST/);
+      }
+      expect(f.server.backups.running).toBeNull();
+    }, { backups: true });
   });
 
   it("is 404 where the database is not a local file given to it, 403 for a key without admin", async () => {

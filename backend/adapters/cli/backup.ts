@@ -20,7 +20,7 @@
 import { existsSync } from "node:fs";
 import { AppError } from "../../errors.ts";
 import { writeBackupFile } from "../sqlite/sqlite-backup.ts";
-import { fail, readFileCommand } from "./file-command.ts";
+import { fail, readFileCommand } from "./command-line.ts";
 
 const { file, force, database: source } = readFileCommand(
   "usage: backup <file> [--force]   (the database is DATABASE_URL's)",

@@ -12,7 +12,7 @@
  * Output: JSON on stdout. Exit status 0 on success, 1 otherwise.
  */
 import { restoreDatabaseFile, RestoreError } from "../sqlite/sqlite-restore.ts";
-import { fail, readFileCommand } from "./file-command.ts";
+import { fail, readFileCommand } from "./command-line.ts";
 
 const { file: backup, force, database: target } = readFileCommand(
   "usage: restore <backup file> [--force]   (restores into DATABASE_URL; stop the server first)",

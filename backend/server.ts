@@ -39,6 +39,7 @@ import { IngestCounters } from "./ingest/ingest-counters.ts";
 import { StoreProbe } from "./realtime/store-probe.ts";
 import type { DashboardFiles } from "./http/dashboard-routes.ts";
 import { BackupService, type BackupTarget } from "./admin/backup-service.ts";
+import { registerBackupCollectors } from "./observability/backup-collectors.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -285,6 +286,10 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   registerDeadLetterCollectors(observability.registry, () => deadLetters.counts());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const backups = new BackupService({ target: options.backupTarget ?? null, store, clock, logger });
+  registerBackupCollectors(observability.registry, () => ({
+    counts: backups.counts,
+    running: backups.running !== null,
+  }));
   const app = createApp({
     backups,
     observability,

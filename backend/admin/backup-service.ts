@@ -71,6 +71,16 @@ export interface BackupView {
   replaced: boolean;
 }
 
+/** What the service did since start, for `/metrics` (observability/backup-collectors.ts). */
+export interface BackupCounts {
+  written: number;
+  failed: number;
+  /** Refused because another was running, or because the name existed (no force). */
+  refused: number;
+  /** The last backup written: epoch ms when it finished, its duration and size; null before the first. */
+  last: { at: number; durationMs: number; bytes: number } | null;
+}
+
 /** A file name inside the backup directory: no separators, no leading dot, at most 128 characters. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -105,12 +115,18 @@ export interface BackupServiceDeps {
 /** Runs backups one at a time and records each in the audit log (`backup.created`). */
 export class BackupService {
   #running: string | null = null;
+  readonly #counts: BackupCounts = { written: 0, failed: 0, refused: 0, last: null };
 
   constructor(private readonly deps: BackupServiceDeps) {}
 
   /** The name of the backup being written, or null. */
   get running(): string | null {
     return this.#running;
+  }
+
+  /** Counts since start (a copy). */
+  get counts(): BackupCounts {
+    return { ...this.#counts };
   }
 
   /** Writes a backup; see `BackupTarget.write` for what the file holds. */
@@ -122,6 +138,7 @@ export class BackupService {
     const force = params.force === true;
     if (this.#running !== null) {
       logger.warn("backup refused: another is running", { name, running: this.#running });
+      this.#counts.refused++;
       throw new BackupInProgressError(this.#running);
     }
     this.#running = name;
@@ -129,7 +146,11 @@ export class BackupService {
     try {
       ({ bytes } = await target.write(name, { force }));
     } catch (error) {
-      if (error instanceof BackupExistsError) throw error;
+      if (error instanceof BackupExistsError) {
+        this.#counts.refused++;
+        throw error;
+      }
+      this.#counts.failed++;
       const cause = (error as Error).cause;
       logger.error("backup failed", {
         name,
@@ -157,6 +178,8 @@ export class BackupService {
       address: params.actor.address,
       details: { bytes, durationMs: view.durationMs, force },
     });
+    this.#counts.written++;
+    this.#counts.last = { at: finished, durationMs: view.durationMs, bytes };
     logger.info("backup written", { name, bytes, durationMs: view.durationMs });
     return view;
   }

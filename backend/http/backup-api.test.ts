@@ -121,6 +121,12 @@ describe("POST /v1/admin/backup", () => {
       expect(second.status).toBe(429);
       expect(second.headers.get("retry-after")).toBe("5");
       expect(f.server.backups.running).toBeNull();
+      const metrics = await (await f.request("/metrics")).text();
+      expect(metrics).toContain('pulsestream_backups_total{outcome="written"} 2\n');
+      expect(metrics).toContain('pulsestream_backups_total{outcome="refused"} 2\n'); // 409 and 429
+      expect(metrics).toContain('pulsestream_backups_total{outcome="failed"} 0\n');
+      expect(metrics).toContain("pulsestream_backup_running 0\n");
+      expect(metrics).toContain(`pulsestream_backup_last_success_timestamp_seconds ${NOW / 1000}\n`);
       // (the -wal/-shm beside the first copy are this test's, from opening it as a store above)
       const files = readdirSync(join(f.dir, "backups")).filter((n) => !/-(wal|shm)$/.test(n));
       expect(files.sort()).toEqual([data.name, "one.db"].sort());
@@ -141,6 +147,9 @@ describe("POST /v1/admin/backup", () => {
         expect(JSON.stringify(body)).not.toMatch(/backups|ENOTDIR|EEXIST/);
       }
       expect(f.server.backups.running).toBeNull();
+      const metrics = await (await f.request("/metrics")).text();
+      expect(metrics).toContain('pulsestream_backups_total{outcome="failed"} 2\n');
+      expect(metrics).not.toContain("pulsestream_backup_last_success_timestamp_seconds");
     }, { backups: true });
   });
 

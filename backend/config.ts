@@ -48,6 +48,8 @@ export interface Config {
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
   retention: RetentionConfig;
+  /** Directory of the files written by `POST /v1/admin/backup`. */
+  backupDir: string;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */
@@ -288,6 +290,7 @@ const schema = z.object({
   RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
   RETENTION_CHECK_MS: int(1000, 86_400_000).default(600_000),
   EXPORT_DIR: z.string().trim().min(1, { error: "must not be empty" }).optional(),
+  BACKUP_DIR: z.string().trim().min(1, { error: "must not be empty" }).default("./data/backups"),
   EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default(
     "ndjson.gz",
   ),
@@ -396,6 +399,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       exportDir: e.EXPORT_DIR ?? null,
       exportFormat: e.EXPORT_FORMAT,
     },
+    backupDir: e.BACKUP_DIR,
     live: {
       queueLimit: e.LIVE_QUEUE_LIMIT,
       replayLimit: e.LIVE_REPLAY_LIMIT,

@@ -13,6 +13,8 @@ import { StoreUnavailableError } from "../errors.ts";
 import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 import { zlibPayloadCodec } from "./sqlite/zlib-payload-codec.ts";
 import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
+import { sqliteFilePath } from "./sqlite/file-path.ts";
+import { sqliteBackupTarget } from "./sqlite/sqlite-backup.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
 import type { DashboardFiles } from "../http/dashboard-routes.ts";
 
@@ -66,6 +68,9 @@ export async function boot(
       dashboard: options.dashboard,
       clientAddress: options.clientAddress,
       realtime: options.realtime?.(config),
+      backupTarget: driver.local
+        ? sqliteBackupTarget(sqliteFilePath(config.databaseUrl), config.backupDir)
+        : undefined,
       coldStorage: config.retention.exportDir === null
         ? undefined
         : fileColdStorage(config.retention.exportDir),

@@ -76,6 +76,10 @@ describe("loadConfig", () => {
       'Invalid configuration: STREAM_MAX_SERIES must be an integer from 1 to 100000000 (got "0")',
     ],
     [
+      { READYZ_WRITE_FAILURE_MS: "500" },
+      'Invalid configuration: READYZ_WRITE_FAILURE_MS must be an integer from 1000 to 3600000 (got "500")',
+    ],
+    [
       { SQLITE_SYNCHRONOUS: "off" },
       'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
     ],

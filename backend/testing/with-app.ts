@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { sqliteBackupTarget } from "../adapters/sqlite/sqlite-backup.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -55,6 +56,8 @@ export function withApp<T>(
     logger?: Logger;
     /** Wraps the real driver, e.g. to make one kind of statement fail on demand. */
     wrapDriver?: (driver: SqlDriver) => SqlDriver;
+    /** Serve `POST /v1/admin/backup`, writing into `<dir>/backups` (as the entries wire it). */
+    backups?: boolean;
   } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
@@ -74,6 +77,9 @@ export function withApp<T>(
       clock: options.clock,
       dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },
       print: () => {},
+      backupTarget: options.backups
+        ? sqliteBackupTarget(join(dir, "test.db"), join(dir, "backups"))
+        : undefined,
     });
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {
       const headers = new Headers(init.headers);

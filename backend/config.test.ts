@@ -16,6 +16,7 @@ describe("loadConfig", () => {
       commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
       rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
+      stream: { maxSeries: 20_000, maxUnflushedDevices: 10_000 },
     });
     expect(c.eventLimits).toEqual({
       maxIdLength: 128,
@@ -69,6 +70,10 @@ describe("loadConfig", () => {
     [
       { RETENTION_RAW_DAYS: "800", RETENTION_ROLLUP_MINUTE_DAYS: "800" },
       "Invalid configuration: RETENTION_ROLLUP_HOUR_DAYS must be at least RETENTION_RAW_DAYS (800): rollups are computed from the raw events and must not expire before them",
+    ],
+    [
+      { STREAM_MAX_SERIES: "0" },
+      'Invalid configuration: STREAM_MAX_SERIES must be an integer from 1 to 100000000 (got "0")',
     ],
     [
       { READYZ_WRITE_FAILURE_MS: "500" },

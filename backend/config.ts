@@ -120,6 +120,10 @@ export interface StreamConfig {
   replayBackoffMs: number;
   /** Failed automatic replays after which a parked flush waits for an admin (0: none). */
   replayMaxAttempts: number;
+  /** Most per-device series aggregated per device (stream/series-budget.ts). */
+  maxSeries: number;
+  /** Most tracked devices opening new per-device state between rollup flushes before ingestion answers 503. */
+  maxUnflushedDevices: number;
 }
 
 /** Limits of the metrics query API. */
@@ -247,6 +251,8 @@ const schema = z.object({
   ALLOWED_LATENESS_MS: int(0, 3_600_000).default(5000),
   PARTITION_IDLE_MS: int(100, 3_600_000).default(5000),
   ROLLUP_FLUSH_MS: int(50, 60_000).default(1000),
+  STREAM_MAX_SERIES: int(1, 100_000_000).default(20_000),
+  STREAM_MAX_UNFLUSHED_DEVICES: int(100, 100_000_000).default(10_000),
   LIVE_UPDATE_MS: int(50, 60_000).default(250),
   METRICS_MAX_POINTS: int(10, 1_000_000).default(10_000),
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
@@ -390,6 +396,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       flushMaxAttempts: e.ROLLUP_FLUSH_MAX_ATTEMPTS,
       replayBackoffMs: e.ROLLUP_REPLAY_BACKOFF_MS,
       replayMaxAttempts: e.ROLLUP_REPLAY_MAX_ATTEMPTS,
+      maxSeries: e.STREAM_MAX_SERIES,
+      maxUnflushedDevices: e.STREAM_MAX_UNFLUSHED_DEVICES,
     },
     retention: {
       rawMs: e.RETENTION_RAW_DAYS * DAY_MS,

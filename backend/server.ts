@@ -21,6 +21,7 @@ import { STORED_MIN_RESOLUTION_MS } from "./config.ts";
 import { MetricsService } from "./metrics/metrics-query.ts";
 import { Bus } from "./stream/bus.ts";
 import { type LiveMessage, StreamEngine } from "./stream/engine.ts";
+import { SeriesBudget } from "./stream/series-budget.ts";
 import { StreamService } from "./stream/stream-service.ts";
 import { DeadLetterService } from "./storage/dead-letter-service.ts";
 import { DeadLetterAutoReplay } from "./storage/auto-replay.ts";
@@ -145,7 +146,10 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   let stream: StreamService | null = null;
   if (config.stream.enabled) {
     const latencySink: { record(ms: number): void }[] = [];
-    // The replay engine (dead-letter replays) has the live one's settings, without live output.
+    const budget = new SeriesBudget(config.stream.maxSeries);
+    // The replay engine (dead-letter replays) has the live one's settings, without live output,
+    // and the live one's series budget: a series a parked range holds is tracked if the live
+    // engine tracks it, or admitted now if there is room (no event of its type was refused).
     const engineOptions = {
       partitions: config.partitions,
       resolutions,
@@ -156,13 +160,15 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     };
     engine = new StreamEngine({
       ...engineOptions,
+      budget,
       publish: (message) => bus.publish(message),
       wantsUpdates: () => hub.wants("aggregates"),
       onLatency: (ms) => latencySink[0]?.record(ms),
     });
     stream = new StreamService(store, engine, clock, logger, {
       flushMaxAttempts: config.stream.flushMaxAttempts,
-      replayEngine: () => new StreamEngine(engineOptions),
+      replayEngine: () => new StreamEngine({ ...engineOptions, budget }),
+      maxUnflushedDevices: config.stream.maxUnflushedDevices,
       flushMs: config.stream.flushMs,
       tickMs: config.stream.liveUpdateMs,
       allowedLatenessMs: config.stream.allowedLatenessMs,
@@ -200,6 +206,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   if (options.autoReplayTimer !== false) autoReplay?.start();
   committer.observe({
     onCommit: (info) => observability.onCommit(info),
+    busy: () => service?.behind() ?? false,
     onCommitted: (events, result) => {
       try {
         service?.onCommitted(events, result);

@@ -58,6 +58,11 @@ export interface CommitObserver {
    */
   onCommitted?(events: readonly EnrichedEvent[], result: CommitResult): void;
   /**
+   * Whether processing downstream is too far behind to take more (the stream engine's unflushed
+   * state at its bound): new submissions then fail with `OverloadedError` (503, Retry-After).
+   */
+  busy?(): boolean;
+  /**
    * Called, in commit order, when a commit's events were stored but the store could not say
    * which were new (`CommitOutcomeUnknownError`): processing downstream must not move past them.
    * Its submitters then fail with that error (503; a retry finds their events stored).
@@ -135,7 +140,7 @@ export class GroupCommitter {
   ): Promise<CommitOutcome[]> {
     if (this.#closed) return Promise.reject(new OverloadedError());
     if (events.length === 0 && records.length === 0) return Promise.resolve([]);
-    if (this.#queuedEvents + events.length > this.options.maxQueuedEvents) {
+    if (this.#queuedEvents + events.length > this.options.maxQueuedEvents || this.observer?.busy?.()) {
       return Promise.reject(new OverloadedError());
     }
     return new Promise((resolve, reject) => {

@@ -4,7 +4,8 @@
  * metadata filter is given.
  *
  * Resolution choice: the largest stored resolution that divides the step (a
- * 1 h step reads hourly rollups, whatever the range). Output buckets start at
+ * 1 h step reads hourly rollups, whatever the range); raw events for listed
+ * devices whose series is over the series budget (no per-device rollups). Output buckets start at
  * multiples of the step (UTC epoch), from the one holding `from` up to the
  * last one starting before `to`. Every answer includes what the engine has
  * folded but not flushed yet, so a query sees every committed event.
@@ -100,8 +101,8 @@ export class MetricsService {
     }
     const points = Math.max(0, buckets);
     const timestamps = Array.from({ length: points }, (_, i) => first + i * q.step);
-    const source = this.sourceFor(q.step, q.metadata.length > 0);
     const { devices, truncated } = await this.#selectDevices(q);
+    const source = await this.#sourceOf(q.eventType, devices, this.sourceFor(q.step, q.metadata.length > 0));
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
     const from = first - extra * q.step;
@@ -135,7 +136,6 @@ export class MetricsService {
   }): Promise<{ source: "raw" | number; devices: DeviceSessions[]; truncated: boolean }> {
     const stored = [...this.storedResolutions].reverse().find((r) => r <= q.gapMs);
     const step = stored ?? 1000;
-    const source: "raw" | number = stored ?? "raw";
     const first = floorTo(q.from, step);
     if ((q.to - first) / step > this.limits.maxPoints * 10) {
       throw new ValidationError("Range too long", [{
@@ -158,6 +158,7 @@ export class MetricsService {
       limit: q.limit,
     };
     const { devices, truncated } = await this.#selectDevices(base);
+    const source = await this.#sourceOf(q.eventType, devices, stored ?? "raw");
     if (source !== "raw") this.#checkScan((q.to - first) / source, Math.max(1, devices.length));
     const collected = await collectBuckets(
       { store: this.store, reader: this.reader, limits: this.limits },
@@ -191,6 +192,18 @@ export class MetricsService {
       out.push({ deviceId, sessions });
     }
     return { source, devices: out, truncated };
+  }
+
+  /**
+   * `stored`, or raw events when a listed device's series is over the series budget: the engine
+   * keeps no per-device rollups for it (stream/series-budget.ts), its raw events are exact.
+   */
+  async #sourceOf(eventType: string, devices: string[], stored: "raw" | number): Promise<"raw" | number> {
+    if (stored === "raw" || devices.length === 0) return stored;
+    const overBudget = await this.reader.consistentRead((engine) =>
+      Promise.resolve(engine !== null && devices.some((d) => !engine.isTracked(eventType, d)))
+    );
+    return overBudget ? "raw" : stored;
   }
 
   /** Refuses a query that would read more stored buckets than the limits allow. */

@@ -142,6 +142,7 @@ function streamCollector(engine: StreamEngine, latency: LatencyHistogram | null,
         "Events that arrived after their finest window had closed (still counted, as corrections).",
         engine.lateEvents,
       ),
+      ...seriesBudgetFamilies(engine),
     ];
     if (latency) {
       const s = latency.snapshot();
@@ -158,6 +159,32 @@ function streamCollector(engine: StreamEngine, latency: LatencyHistogram | null,
     }
     return out;
   };
+}
+
+/** The series budget (STREAM_MAX_SERIES, stream/series-budget.ts). */
+function seriesBudgetFamilies(engine: StreamEngine): MetricFamily[] {
+  const f = engine.seriesFigures();
+  const out = [
+    gauge(
+      "pulsestream_stream_tracked_series",
+      "Per-device series (event type × device) the engine aggregates per device.",
+      f.trackedSeries,
+    ),
+    counter(
+      "pulsestream_stream_series_over_budget_events_total",
+      "Events of series over STREAM_MAX_SERIES since start (stored raw, in all-device aggregates only).",
+      f.overBudgetEvents,
+    ),
+    gauge(
+      "pulsestream_stream_series_over_budget",
+      "Distinct series over STREAM_MAX_SERIES since start (HyperLogLog estimate, within about 2 %).",
+      f.overBudgetSeries,
+    ),
+  ];
+  if (Number.isFinite(f.maxSeries)) {
+    out.push(gauge("pulsestream_stream_max_series", "The series budget (STREAM_MAX_SERIES).", f.maxSeries));
+  }
+  return out;
 }
 
 /** Store size and event count, cached for `maxAgeMs` (reading them scans an index). */

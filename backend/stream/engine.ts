@@ -35,7 +35,22 @@ import { partitionOf } from "../../shared/partition.ts";
 import { Agg, type AggState } from "./aggregate.ts";
 import { discardFlush, returnFailedFlush, settleFlushed, takeFlush } from "./flush-handoff.ts";
 import { hash32 } from "./hll.ts";
-import { WindowIndex } from "./window-index.ts";
+import {
+  type SeriesAdmission,
+  SeriesBudget,
+  type SeriesBudgetFigures,
+  type SeriesCount,
+} from "./series-budget.ts";
+import {
+  openWindows,
+  type OpenWindowsFilter,
+  type UnflushedRollup,
+  unflushedRollups,
+  type UnflushedRollupsQuery,
+  type UnflushedSeries,
+  unflushedSeries,
+} from "./engine-reads.ts";
+import { type EngineStateSizes, WindowIndex } from "./window-index.ts";
 import {
   cellMessage,
   type LiveMessage,
@@ -69,6 +84,13 @@ export interface EngineOptions {
   wantsUpdates?: () => boolean;
   /** Receive → in-live-aggregate latency of each event, ms (not called for replayed events). */
   onLatency?: (ms: number) => void;
+  /** Most per-device series aggregated per device (series-budget.ts); default: all. */
+  maxSeries?: number;
+  /**
+   * The series budget to decide by, instead of a new one of `maxSeries`: a dead-letter replay
+   * engine shares the live engine's.
+   */
+  budget?: SeriesAdmission;
 }
 
 export {
@@ -81,11 +103,13 @@ export {
   type WindowValues,
   windowValues,
 } from "./windows.ts";
-export { MAX_PARTITION_LAG_MS } from "./window-index.ts";
+export { type EngineStateSizes, MAX_PARTITION_LAG_MS } from "./window-index.ts";
 
 export class StreamEngine {
   readonly #options: EngineOptions;
   readonly #index: WindowIndex;
+  readonly #budget: SeriesAdmission;
+  readonly #admit: (eventType: string, deviceId: string) => boolean;
   #lastSeq = 0;
   #lateEvents = 0;
   #processed = 0;
@@ -100,6 +124,28 @@ export class StreamEngine {
     }
     this.#options = options;
     this.#index = new WindowIndex(options);
+    this.#budget = options.budget ?? new SeriesBudget(options.maxSeries ?? Infinity);
+    this.#admit = (eventType, deviceId) => this.#budget.admit(eventType, deviceId);
+  }
+
+  /** Whether the series is aggregated per device (else its queries read raw events). */
+  isTracked(eventType: string, deviceId: string): boolean {
+    return this.#budget.isTracked(eventType, deviceId);
+  }
+
+  /** Series budget figures (tracked series, events over budget) for /metrics and /health. */
+  seriesFigures(): SeriesBudgetFigures {
+    return this.#budget.figures();
+  }
+
+  /** How many cells, windows and series entries the engine holds (its memory, in objects). */
+  stateSizes(): EngineStateSizes {
+    return this.#index.sizes();
+  }
+
+  /** Rebuilds the series budget from the series catalogue (at start, before the replay). */
+  restoreSeries(rows: Iterable<SeriesCount>): void {
+    this.#budget.restore(rows);
   }
 
   /** Highest commit seq seen (replayed or live). */
@@ -110,6 +156,15 @@ export class StreamEngine {
   /** Events that arrived after their finest window had closed. */
   get lateEvents(): number {
     return this.#lateEvents;
+  }
+
+  /**
+   * Tracked devices that opened a cell while they had none (new devices, or devices back after
+   * their cells closed), since start: each brings a few kilobytes of state until a flush takes its
+   * deltas, so the stream service bounds how many a flush lags behind.
+   */
+  get devicesOpened(): number {
+    return this.#index.devicesOpened;
   }
 
   /** Events processed since start (replayed ones included). */
@@ -138,7 +193,7 @@ export class StreamEngine {
       row.start,
       -Infinity,
     );
-    w.base = Agg.fromState(row.state);
+    w.saved = row.state;
   }
 
   /**
@@ -151,13 +206,16 @@ export class StreamEngine {
     for (const e of events) {
       const p = index.partition(e.partition);
       const hash = hash32(e.deviceId);
+      // A series over budget has no per-device windows; only the all-device ones count it.
+      const tracked = this.#budget.isTracked(e.eventType, e.deviceId);
       for (let i = 0; i < resolutions.length; i++) {
         const res = resolutions[i];
         if (res >= storedMinResolution) break;
         const start = windowStart(e.timestamp, res);
-        if (i === 0) {
-          (index.cell(p, e, start, -Infinity, false).folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
-        } else {
+        if (tracked && i === 0) {
+          const cell = index.cell(p, e, start, -Infinity, false, () => true);
+          (cell.folded ??= new Agg()).add(e.value, e.timestamp, e.seq);
+        } else if (tracked) {
           const w = index.window(p, res, e.eventType, e.deviceId, start, -Infinity);
           (w.base ??= new Agg()).add(e.value, e.timestamp, e.seq);
         }
@@ -185,12 +243,13 @@ export class StreamEngine {
       const start = windowStart(e.timestamp, finest);
       const late = start + finest <= p.watermark;
       if (late) this.#lateEvents++;
-      const cell = index.cell(p, e, start, p.watermark, late);
+      const cell = index.cell(p, e, start, p.watermark, late, this.#admit);
       if (!cell.pending) {
         cell.pending = new Agg();
         p.pending.push(cell);
       }
       cell.pending.add(e.value, e.timestamp, e.seq);
+      if (cell.deviceId === null) cell.pending.addDevice(hash32(e.deviceId));
       if (e.seq > this.#lastSeq) this.#lastSeq = e.seq;
       onLatency?.(now - e.receivedAt);
     }
@@ -219,9 +278,12 @@ export class StreamEngine {
     else for (const p of index.partitions) index.foldClosing(p);
     for (const p of index.partitions) {
       this.#closeCells(p, updates);
-      this.#closeWindows(p.windows, p.watermark, updates);
+      this.#closeWindows(p.windows, p.watermark, updates, updates);
     }
-    this.#closeWindows(index.overall, index.overallWatermark(), updates);
+    // Closed all-device windows are announced also when nobody listens live: alerting waits for
+    // them. Per-device ones only for listeners: computing every device's values as its windows
+    // close (a sketch decoded per window) cost seconds per minute boundary with 250,000 devices.
+    this.#closeWindows(index.overall, index.overallWatermark(), updates, publish !== undefined);
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
@@ -253,35 +315,8 @@ export class StreamEngine {
   }
 
   /** Current values of the open windows of `eventType` at `resolution` (live snapshot). */
-  openWindows(
-    filter: { eventType?: string; deviceId?: string | null; resolution?: number; limit?: number },
-  ): WindowMessage[] {
-    const index = this.#index;
-    index.foldAll();
-    const out: WindowMessage[] = [];
-    const limit = filter.limit ?? Infinity;
-    const consider = (w: Window) => {
-      if (w.closed || w.late || out.length >= limit) return;
-      if (filter.eventType !== undefined && w.eventType !== filter.eventType) return;
-      if (filter.deviceId !== undefined && w.deviceId !== filter.deviceId) return;
-      if (filter.resolution !== undefined && w.resolution !== filter.resolution) return;
-      out.push(windowMessage("window", w, w.value(), false));
-    };
-    for (const w of index.overall.values()) consider(w);
-    if (filter.deviceId !== null) {
-      for (const p of index.partitions) {
-        for (const w of p.windows.values()) consider(w);
-        if (filter.resolution === undefined || filter.resolution === index.finest) {
-          for (const cell of index.cells(p)) {
-            if (cell.late || out.length >= limit) continue;
-            if (filter.eventType !== undefined && cell.eventType !== filter.eventType) continue;
-            if (filter.deviceId !== undefined && cell.deviceId !== filter.deviceId) continue;
-            out.push(cellMessage(cell, index.finest, false));
-          }
-        }
-      }
-    }
-    return out;
+  openWindows(filter: OpenWindowsFilter): WindowMessage[] {
+    return openWindows(this.#index, filter);
   }
 
   /**
@@ -289,60 +324,27 @@ export class StreamEngine {
    * committed event: `deviceIds` null means the all-device windows. Call only while no flush is
    * in flight (the stream service's consistent read), so store + these deltas is exact.
    */
-  unflushedRollups(query: {
-    eventType: string;
-    resolution: number;
-    deviceIds: readonly string[] | null;
-    from: number;
-    to: number;
-  }): { deviceId: string | null; start: number; agg: Agg }[] {
-    const index = this.#index;
-    index.foldAll();
-    const out: { deviceId: string | null; start: number; agg: Agg }[] = [];
-    const consider = (w: Window) => {
-      if (!w.delta || w.eventType !== query.eventType || w.resolution !== query.resolution) return;
-      if (w.start < query.from || w.start >= query.to) return;
-      out.push({ deviceId: w.deviceId, start: w.start, agg: w.delta });
-    };
-    if (query.deviceIds === null) {
-      for (const w of index.overall.values()) consider(w);
-    } else {
-      const wanted = new Set(query.deviceIds);
-      for (const p of index.partitions) {
-        for (const w of p.windows.values()) if (wanted.has(w.deviceId!)) consider(w);
-      }
-    }
-    return out;
+  unflushedRollups(query: UnflushedRollupsQuery): UnflushedRollup[] {
+    return unflushedRollups(this.#index, query);
   }
 
   /** Unflushed series deltas (see `unflushedRollups`): types (`devices` false) or devices of a type. */
-  unflushedSeries(query: { eventType?: string; devices: boolean }): {
-    eventType: string;
-    deviceId: string | null;
-    agg: Agg;
-  }[] {
-    const index = this.#index;
-    index.foldAll();
-    const out: { eventType: string; deviceId: string | null; agg: Agg }[] = [];
-    const holders = query.devices ? index.partitions.map((p) => p.series) : [index.overallSeries];
-    for (const holder of holders) {
-      for (const entry of holder.values()) {
-        if (!entry.delta) continue;
-        if (query.eventType !== undefined && entry.eventType !== query.eventType) continue;
-        out.push({ eventType: entry.eventType, deviceId: entry.deviceId, agg: entry.delta });
-      }
-    }
-    return out;
+  unflushedSeries(query: { eventType?: string; devices: boolean }): UnflushedSeries[] {
+    return unflushedSeries(this.#index, query);
   }
 
   #closeCells(p: Partition, updates: boolean): void {
     const finest = this.#index.finest;
     const publish = this.#options.publish;
+    for (const [eventType, byStart] of p.overBudget) {
+      for (const start of byStart.keys()) if (start + finest <= p.watermark) byStart.delete(start);
+      if (byStart.size === 0) p.overBudget.delete(eventType);
+    }
     for (const [eventType, byDevice] of p.cells) {
       for (const [deviceId, byStart] of byDevice) {
         for (const [start, cell] of byStart) {
           if (start + finest <= p.watermark) {
-            if (!cell.late && publish && cell.folded) publish(cellMessage(cell, finest, true));
+            if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
             byStart.delete(start);
           } else if (updates && cell.changed && !cell.late) {
             publish!(cellMessage(cell, finest, false));
@@ -355,12 +357,12 @@ export class StreamEngine {
     }
   }
 
-  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean): void {
+  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): void {
     const publish = this.#options.publish;
     for (const [key, w] of map) {
       if (!w.closed && w.start + w.resolution <= watermark) {
         w.closed = true;
-        if (!w.late && publish) publish(windowMessage("window", w, w.value(), true));
+        if (!w.late && finals) publish!(windowMessage("window", w, w.value(), true));
       } else if (updates && w.changed && !w.closed && !w.late) {
         publish!(windowMessage("window", w, w.value(), false));
       }

@@ -72,16 +72,13 @@ export function settleFlushed(
   publish: ((message: LiveMessage) => void) | undefined,
 ): void {
   taken.windows.forEach((w, i) => {
-    const sent = w.inFlight!;
     w.inFlight = null;
     if (w.corrected) {
       w.corrected = false;
       publish?.(windowMessage("correction", w, Agg.fromState(merged[i]), true));
     }
-    if (!w.closed && !w.late) {
-      if (w.base) w.base.merge(sent);
-      else w.base = sent;
-    }
+    // An open window keeps the store's merged state (encoded), which its live value starts from.
+    if (!w.closed && !w.late) w.saved = merged[i];
   });
   release(index, taken);
 }

@@ -127,3 +127,11 @@ function rangeOf(letter: DeadLetter): { fromSeq: number; toSeq: number; events?:
   }
   throw new Error(`dead letter ${letter.id} is not a rollup range`);
 }
+
+/** An error and its cause (the driver's message, which a dead letter should keep). */
+export function reasonOf(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  const text = error instanceof Error ? error.message : String(error);
+  if (cause === undefined) return text;
+  return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
+}

@@ -4,6 +4,7 @@ import { partitionOf } from "../../shared/partition.ts";
 import type { EnrichedEvent } from "../../shared/event.ts";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { loadConfig } from "../config.ts";
+import { OverloadedError } from "../errors.ts";
 import { createLogger } from "../logger.ts";
 import { createPulseStream } from "../server.ts";
 import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
@@ -70,6 +71,63 @@ describe("StreamService.flush", () => {
         await inFlight;
         await flushed;
         expect(await server.store.rollupCheckpoint()).toBe(7);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+});
+
+function newDevices(from: number, n: number): EnrichedEvent[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `n-${from + i}`,
+    deviceId: `dev-${from + i}`,
+    eventType: "t",
+    value: i,
+    timestamp: NOW - 1000,
+    receivedAt: NOW,
+    partition: partitionOf(`dev-${from + i}`, 8),
+    metadata: null,
+    data: null,
+  }));
+}
+
+describe("StreamService backpressure (STREAM_MAX_UNFLUSHED_DEVICES)", () => {
+  it("refuses commits (503) while more new devices than the bound wait for a flush, and takes them once it lands", async () => {
+    await withTempDir(async (dir) => {
+      const config = loadConfig({
+        DATABASE_URL: `file:${join(dir, "test.db")}`,
+        BOOTSTRAP_API_KEY: TEST_KEY,
+        ROLLUP_FLUSH_MS: "60000",
+        STREAM_MAX_UNFLUSHED_DEVICES: "100",
+      });
+      const held = holdingFlushes(await openSqlDriver(config.databaseUrl, config.sqlite));
+      const logs: string[] = [];
+      const logger = createLogger("silent");
+      const server = await createPulseStream(config, {
+        driver: held.driver,
+        logger: { ...logger, warn: (msg: string) => logs.push(msg) },
+        clock: new FakeClock(NOW),
+        print: () => {},
+      });
+      try {
+        const stream = server.stream!;
+        held.hold();
+        // 60 new devices, then 60 more: 120 since the last flush, over the bound of 100; more events
+        // of devices with open cells do not count.
+        expect((await server.committer.submit(newDevices(0, 60))).every((o) => o === "accepted")).toBe(true);
+        expect(stream.behind()).toBe(false);
+        await server.committer.submit(newDevices(0, 60).map((e) => ({ ...e, id: `again-${e.id}` })));
+        expect(stream.behind()).toBe(false);
+        await server.committer.submit(newDevices(60, 60));
+        expect(stream.behind()).toBe(true); // and a flush started, held at its write
+        await expect(server.committer.submit(newDevices(120, 1))).rejects.toBeInstanceOf(OverloadedError);
+        expect(logs.filter((m) => m.startsWith("stream engine behind"))).toHaveLength(1);
+        held.open();
+        await stream.flush();
+        expect(stream.behind()).toBe(false);
+        expect(await server.committer.submit(newDevices(120, 1))).toEqual(["accepted"]);
+        expect(await server.store.rollupCheckpoint()).toBe(180);
       } finally {
         await server.close();
       }

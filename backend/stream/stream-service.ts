@@ -16,14 +16,17 @@ import type { CommitResult, Store } from "../store/store.ts";
 import type { DeadLetter } from "../store/storage-store.ts";
 import type { EngineEvent, LiveMessage, StreamEngine } from "./engine.ts";
 import { FedLog } from "./fed-log.ts";
+import { FlushBacklog } from "./flush-backlog.ts";
 import { LatencyHistogram } from "./latency.ts";
 import {
   eventLetterSeqs,
   foldDeadLetter,
   parkUndecodable,
+  reasonOf,
   REPLAY_PAGE,
   type RollupRangePayload,
 } from "./stream-dead-letters.ts";
+import { seriesCounts } from "./series-budget.ts";
 
 export { type RollupRangePayload, undecodable } from "./stream-dead-letters.ts";
 
@@ -45,6 +48,12 @@ export interface StreamServiceOptions {
   flushMaxAttempts?: number;
   /** A new engine with the live one's settings, to fold a dead-lettered seq range again on replay. */
   replayEngine?: () => StreamEngine;
+  /**
+   * Most tracked devices that opened new per-device state since the last applied flush took its
+   * deltas (`STREAM_MAX_UNFLUSHED_DEVICES`): beyond it `behind()` is true (ingestion answers 503) and a
+   * flush starts at once. Default: unbounded.
+   */
+  maxUnflushedDevices?: number;
 }
 
 /** Most raw events read to rebuild the open live-only windows at start. */
@@ -68,6 +77,7 @@ export class StreamService {
   #readersIdle: (() => void)[] = [];
   /** Events fed to the engine above the checkpoint, to count what a parked range stands for. */
   readonly #fed = new FedLog();
+  readonly #backlog: FlushBacklog;
 
   constructor(
     private readonly store: Store,
@@ -75,7 +85,9 @@ export class StreamService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: StreamServiceOptions,
-  ) {}
+  ) {
+    this.#backlog = new FlushBacklog(engine, logger, options.maxUnflushedDevices ?? Infinity);
+  }
 
   /** Events replayed from the store at start. */
   get replayedEvents(): number {
@@ -95,6 +107,8 @@ export class StreamService {
     const checkpoint = await this.store.rollupCheckpoint();
     this.#checkpoint = checkpoint;
     this.engine.restoreCheckpoint(checkpoint);
+    // The series catalogue is written in the flushes' transactions: it is the budget as of the checkpoint.
+    this.engine.restoreSeries(await seriesCounts(this.store));
     const now = this.clock.now();
     const horizon = now - this.options.allowedLatenessMs - this.options.idleMs;
     for (const row of await this.store.readRollupsEndingAfter(horizon, this.options.storedResolutions)) {
@@ -166,6 +180,17 @@ export class StreamService {
   }
 
   /**
+   * Whether the engine holds more unflushed per-device state than `maxUnflushedDevices` allows:
+   * ingestion is refused (503) meanwhile, and a flush is started if none runs. Each episode is
+   * logged once.
+   */
+  behind(): boolean {
+    const behind = this.#backlog.behind();
+    if (behind && !this.#flushing && !this.#halted) void this.flush().catch(() => {});
+    return behind;
+  }
+
+  /**
    * Stops rollup flushes until a restart, whose replay from the last checkpoint then folds what
    * this process could not (committed events whose outcome it does not know).
    */
@@ -193,6 +218,7 @@ export class StreamService {
         lastMs: round(this.#flushes.lastMs),
         lastBuckets: this.#flushes.lastBuckets,
       },
+      series: this.engine.seriesFigures(),
       watermarkLagMs: watermarks.map((w) => (Number.isFinite(w) ? now - w : null)),
       receiveToAggregateMs: {
         count: latency.count,
@@ -254,10 +280,12 @@ export class StreamService {
 
   async #flushOnce(): Promise<void> {
     if (this.#halted) return;
+    const cellsAtTake = this.#backlog.taking();
     const taken = this.engine.takeFlush();
     const { batch } = taken;
     // Nothing to merge: write only a checkpoint that passed dead-lettered events.
     if (batch.rollups.length === 0 && batch.series.length === 0 && batch.checkpoint <= this.#checkpoint) {
+      this.#backlog.settled(cellsAtTake);
       return;
     }
     const started = performance.now();
@@ -267,7 +295,10 @@ export class StreamService {
     } catch (error) {
       this.#flushFailures++;
       if (++this.#failedInARow >= (this.options.flushMaxAttempts ?? Infinity)) {
-        if (await this.#park(taken, reasonOf(error))) return;
+        if (await this.#park(taken, reasonOf(error))) {
+          this.#backlog.settled(cellsAtTake);
+          return;
+        }
       }
       this.engine.flushFailed(taken);
       this.logger.error("rollup flush failed; retrying with the next", {
@@ -278,6 +309,7 @@ export class StreamService {
     }
     // Applied: from here on nothing may hand these deltas back (that would count them twice).
     this.#failedInARow = 0;
+    this.#backlog.settled(cellsAtTake);
     this.#checkpoint = batch.checkpoint;
     this.#fed.prune(this.#checkpoint);
     this.engine.flushed(taken, merged);
@@ -358,14 +390,6 @@ export class StreamService {
 }
 
 export type { LiveMessage };
-
-/** An error and its cause (the driver's message, which a dead letter should keep). */
-function reasonOf(error: unknown): string {
-  const cause = error instanceof Error ? error.cause : undefined;
-  const text = error instanceof Error ? error.message : String(error);
-  if (cause === undefined) return text;
-  return `${text} (${cause instanceof Error ? cause.message : String(cause)})`;
-}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

@@ -26,6 +26,21 @@ export interface WindowIndexOptions {
 
 /** The event fields that place an event in a cell. */
 type CellKey = { eventType: string; deviceId: string };
+/** The objects the engine holds, by kind. */
+export interface EngineStateSizes {
+  /** Per-device cells (finest windows with events not yet closed). */
+  cells: number;
+  /** Cells pooling the series over budget (per partition, type and finest window). */
+  pooledCells: number;
+  /** Per-device windows of every coarser resolution (open, or closed with deltas to flush). */
+  deviceWindows: number;
+  allDeviceWindows: number;
+  /** Series entries carrying totals not yet flushed (per device and all-device). */
+  series: number;
+}
+
+/** Whether a series is aggregated per device (`SeriesBudget.admit`). */
+export type Admit = (eventType: string, deviceId: string) => boolean;
 
 export class WindowIndex {
   readonly partitions: Partition[];
@@ -35,6 +50,12 @@ export class WindowIndex {
   readonly overallSeries = new Map<string, SeriesEntry>();
   /** The finest resolution, ms: the size of a cell. */
   readonly finest: number;
+  /**
+   * Tracked devices that opened a cell while they had none open, since start: new per-device state
+   * (a cell, and windows where the device had none) that waits for a flush. Steady traffic of the
+   * same devices and late or historical events of one device add nothing.
+   */
+  devicesOpened = 0;
 
   constructor(private readonly options: WindowIndexOptions) {
     this.finest = options.resolutions[0];
@@ -46,12 +67,19 @@ export class WindowIndex {
     return this.partitions[n % this.partitions.length];
   }
 
-  /** The device's cell starting at `start` (created if absent). */
-  cell(p: Partition, e: CellKey, start: number, watermark: number, late: boolean): Cell {
+  /**
+   * The device's cell starting at `start` (created if absent), or, for a series over budget (a
+   * device without open cells that `admit` refuses), the partition's pooled cell of its type.
+   */
+  cell(p: Partition, e: CellKey, start: number, watermark: number, late: boolean, admit: Admit): Cell {
     let byDevice = p.cells.get(e.eventType);
-    if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
-    let byStart = byDevice.get(e.deviceId);
-    if (!byStart) byDevice.set(e.deviceId, byStart = new Map());
+    let byStart = byDevice?.get(e.deviceId);
+    if (!byStart) {
+      if (!admit(e.eventType, e.deviceId)) return this.#pooledCell(p, e.eventType, start, watermark, late);
+      if (!byDevice) p.cells.set(e.eventType, byDevice = new Map());
+      byDevice.set(e.deviceId, byStart = new Map());
+      this.devicesOpened++;
+    }
     let cell = byStart.get(start);
     if (!cell) {
       byStart.set(
@@ -62,7 +90,34 @@ export class WindowIndex {
     return cell;
   }
 
-  /** Every cell of `p`. */
+  #pooledCell(p: Partition, eventType: string, start: number, watermark: number, late: boolean): Cell {
+    let byStart = p.overBudget.get(eventType);
+    if (!byStart) p.overBudget.set(eventType, byStart = new Map());
+    let cell = byStart.get(start);
+    if (!cell) byStart.set(start, cell = new Cell(eventType, null, 0, start, watermark, late));
+    return cell;
+  }
+
+  /** How many cells, windows and series entries the index holds (its memory, in objects). */
+  sizes(): EngineStateSizes {
+    const sizes = {
+      cells: 0,
+      pooledCells: 0,
+      deviceWindows: 0,
+      allDeviceWindows: this.overall.size,
+      series: 0,
+    };
+    for (const p of this.partitions) {
+      for (const _ of this.cells(p)) sizes.cells++;
+      for (const byStart of p.overBudget.values()) sizes.pooledCells += byStart.size;
+      sizes.deviceWindows += p.windows.size;
+      sizes.series += p.series.size;
+    }
+    sizes.series += this.overallSeries.size;
+    return sizes;
+  }
+
+  /** Every per-device cell of `p` (not the pooled cells of series over budget). */
   *cells(p: Partition): Generator<Cell> {
     for (const byDevice of p.cells.values()) {
       for (const byStart of byDevice.values()) yield* byStart.values();
@@ -135,6 +190,10 @@ export class WindowIndex {
   #fold(p: Partition, cell: Cell): void {
     const pending = cell.pending!;
     cell.pending = null;
+    if (cell.deviceId === null) {
+      this.#foldPooled(p, cell, pending);
+      return;
+    }
     const { resolutions } = this.options;
     for (let i = 0; i < resolutions.length; i++) {
       if (i > 0 || resolutions[0] >= this.options.storedMinResolution) {
@@ -161,6 +220,21 @@ export class WindowIndex {
     if (cell.folded) cell.folded.merge(pending);
     else cell.folded = pending;
     cell.changed = true;
+  }
+
+  /** A pooled cell (series over budget) folds into the all-device windows and totals only. */
+  #foldPooled(p: Partition, cell: Cell, pending: Agg): void {
+    for (let i = 0; i < this.options.resolutions.length; i++) {
+      let o = cell.overall[i];
+      if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
+      // `pending` carries its devices as a HyperLogLog, which the merge adds.
+      o.target().merge(pending);
+      o.changed = true;
+    }
+    if (!cell.overallSeries || cell.overallSeries.removed) {
+      cell.overallSeries = this.#seriesEntry(this.overallSeries, cell.eventType, null);
+    }
+    (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
   }
 
   /** The window of resolution index `i` that `cell` folds into (per device, or all-device). */

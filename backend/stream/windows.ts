@@ -110,6 +110,12 @@ function message(
   };
 }
 
+/**
+ * A device's window at the finest resolution: where its events wait (`pending`) until they are
+ * folded into the windows of every resolution. A cell with `deviceId` null pools the events of
+ * the series over budget of one partition, type and second (series-budget.ts): it folds into the
+ * all-device windows only, its `pending` aggregate carrying the device ids as a HyperLogLog.
+ */
 export class Cell {
   pending: Agg | null = null;
   folded: Agg | null = null;
@@ -121,7 +127,7 @@ export class Cell {
   overallSeries: SeriesEntry | null = null;
   constructor(
     readonly eventType: string,
-    readonly deviceId: string,
+    readonly deviceId: string | null,
     readonly deviceHash: number,
     readonly start: number,
     /** The partition's watermark when the cell was created: windows ending by it are late. */
@@ -132,8 +138,13 @@ export class Cell {
 }
 
 export class Window {
-  /** Everything the store already holds for this bucket (or, live-only, everything seen). */
+  /** Live-only windows: everything seen. */
   base: Agg | null = null;
+  /**
+   * Stored windows: what the store holds for this bucket, as the store's merged state (encoded
+   * sketches): a flushed open window costs a few hundred bytes, not a live sketch's kilobytes.
+   */
+  saved: AggState | null = null;
   /** Folded but not yet handed to the store. */
   delta: Agg | null = null;
   /** Handed to the store, not yet confirmed. */
@@ -155,7 +166,7 @@ export class Window {
   ) {}
 
   value(): Agg {
-    const v = new Agg();
+    const v = this.saved ? Agg.fromState(this.saved) : new Agg();
     if (this.base) v.merge(this.base);
     if (this.inFlight) v.merge(this.inFlight);
     if (this.delta) v.merge(this.delta);
@@ -175,6 +186,8 @@ export class Partition {
   lastEventAt = -Infinity;
   /** eventType → deviceId → cell start → cell. */
   cells = new Map<string, Map<string, Map<number, Cell>>>();
+  /** eventType → cell start → the cell of the series over budget. */
+  overBudget = new Map<string, Map<number, Cell>>();
   pending: Cell[] = [];
   windows = new Map<string, Window>();
   series = new Map<string, SeriesEntry>();

@@ -27,20 +27,43 @@ export async function allEvents(store: Store): Promise<CommittedEventPoint[]> {
   }
 }
 
-/** Asserts that the stored rollups at `resolutions` hold every stored event exactly once. */
+/**
+ * The series a budget of `maxSeries` tracks (stream/series-budget.ts), recomputed from the events
+ * in seq order: the first `maxSeries` distinct series, none of a type after its first refusal.
+ */
+export function trackedSeries(events: readonly CommittedEventPoint[], maxSeries: number): Set<string> {
+  const tracked = new Set<string>();
+  const closed = new Set<string>();
+  for (const e of events) {
+    const key = `${e.eventType}|${e.deviceId}`;
+    if (tracked.has(key)) continue;
+    if (tracked.size < maxSeries && !closed.has(e.eventType)) tracked.add(key);
+    else closed.add(e.eventType);
+  }
+  return tracked;
+}
+
+/**
+ * Asserts that the stored rollups at `resolutions` hold every stored event exactly once: in the
+ * all-device buckets always, and in the per-device buckets and series of the series a budget of
+ * `maxSeries` tracks (every series by default), while the others have none.
+ */
 export async function expectRollupsMatchEvents(
   store: Store,
   resolutions: readonly number[],
+  options: { maxSeries?: number } = {},
 ): Promise<number> {
   const events = await allEvents(store);
   expect(await store.rollupCheckpoint()).toBe(events.length ? events[events.length - 1].seq : 0);
+  const tracked = trackedSeries(events, options.maxSeries ?? Infinity);
   const expected = new Map<string, Expected>();
   const keyOf = (type: string, device: string | null, res: number, start: number) =>
     `${type}|${device ?? "*"}|${res}|${start}`;
   for (const e of events) {
     for (const res of resolutions) {
       const start = e.timestamp - (((e.timestamp % res) + res) % res);
-      for (const device of [e.deviceId, null]) {
+      const perDevice = tracked.has(`${e.eventType}|${e.deviceId}`);
+      for (const device of perDevice ? [e.deviceId, null] : [null]) {
         const key = keyOf(e.eventType, device, res, start);
         let x = expected.get(key);
         if (!x) expected.set(key, x = { events: [], devices: new Set() });
@@ -80,10 +103,22 @@ export async function expectRollupsMatchEvents(
   const missing = [...expected.keys()].filter((k) => !storedKeys.has(k));
   expect(missing, "buckets with events but no stored rollup").toEqual([]);
 
-  const series = await store.listSeries({ devices: true, limit: 1_000_000 });
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const key = `${e.eventType}|${e.deviceId}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const series = await store.listSeries({ devices: true, limit: 10_000_000 });
   for (const s of series) {
-    const own = events.filter((e) => e.eventType === s.eventType && e.deviceId === s.deviceId);
-    expect(s.state.count, `series ${s.eventType}/${s.deviceId}`).toBe(own.length);
+    expect(s.state.count, `series ${s.eventType}/${s.deviceId}`).toBe(
+      counts.get(`${s.eventType}|${s.deviceId}`),
+    );
+  }
+  expect(series.map((s) => `${s.eventType}|${s.deviceId}`).sort(), "series with per-device totals")
+    .toEqual([...tracked].sort());
+  for (const t of await store.listSeries({ devices: false, limit: 100_000 })) {
+    const own = events.filter((e) => e.eventType === t.eventType).length;
+    expect(t.state.count, `series ${t.eventType} (all devices)`).toBe(own);
   }
   return compared;
 }

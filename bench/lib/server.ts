@@ -2,7 +2,8 @@
  * Starts a PulseStream server for a benchmark: `deno run -A main.tsx` on a
  * free 127.0.0.1 port with a fresh temp SQLite file and high rate limits,
  * waits for /livez, and stops it (SIGTERM) and removes the file on `stop()`.
- * `env` adds or overrides variables.
+ * `env` adds or overrides variables; `at` restarts on a killed server's
+ * directory and port (`kill()`: SIGKILL, the file stays).
  */
 export const BENCH_KEY = "bench-key-0123456789abcdef";
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -10,7 +11,10 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 export interface BenchServer {
   url: string;
   pid: number;
+  dir: string;
+  port: number;
   stop(): Promise<void>;
+  kill(): Promise<void>;
 }
 
 /** Server variables a benchmark run may set from its own environment, for comparisons. */
@@ -19,17 +23,21 @@ const PASSTHROUGH = [
   "SQLITE_WAL_AUTOCHECKPOINT_PAGES",
   "LIVE_COALESCE_MS",
   "DATABASE_DIR",
+  "STREAM_MAX_SERIES",
+  "STREAM_MAX_UNFLUSHED_DEVICES",
+  "ROLLUP_FLUSH_MS",
 ];
 
-export async function startBenchServer(extra: Record<string, string> = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  extra: Record<string, string> = {},
+  at: { dir: string; port: number } | null = null,
+): Promise<BenchServer> {
   const env = {
     ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []))),
     ...extra,
   };
-  const dir = await Deno.makeTempDir({ dir: env.DATABASE_DIR });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const dir = at?.dir ?? await Deno.makeTempDir({ dir: env.DATABASE_DIR });
+  const port = at?.port ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}main.tsx`],
     env: {
@@ -46,7 +54,8 @@ export async function startBenchServer(extra: Record<string, string> = {}): Prom
     stderr: "inherit",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
+  // A restart replays what the rollups did not hold yet before it listens: allow minutes.
+  for (let i = 0; i < 6000; i++) {
     try {
       if ((await fetch(`${url}/livez`)).ok) break;
     } catch { /* not listening yet */ }
@@ -55,12 +64,25 @@ export async function startBenchServer(extra: Record<string, string> = {}): Prom
   return {
     url,
     pid: child.pid,
+    dir,
+    port,
     async stop() {
       child.kill("SIGTERM");
       await child.status;
       await Deno.remove(dir, { recursive: true });
     },
+    async kill() {
+      child.kill("SIGKILL");
+      await child.status;
+    },
   };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
 }
 
 /** Peak resident memory (VmHWM) of a process, MiB, or null where /proc is missing. */

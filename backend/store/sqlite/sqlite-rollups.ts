@@ -30,6 +30,8 @@ const CHECKPOINT = "rollup_checkpoint";
 const NO_SLOTS = new Float64Array(0);
 /** Longest stretch of rollup-flush work between yields to the event loop, ms. */
 const FLUSH_SLICE_MS = 4;
+/** Keys per lookup query of a flush (5 parameters each, far below SQLite's 32,766). */
+const LOOKUP_KEYS = 500;
 
 type RollupMethods = Pick<
   Store,
@@ -111,6 +113,31 @@ export function sqliteRollups(
     cache.put(key, chunk, generation);
     return chunk;
   };
+  /**
+   * The rows `select` finds for each key, in key order (undefined where none), `LOOKUP_KEYS` keys
+   * per query: `select` joins the keys as table `k(ki, k1, k2, …)`, `ki` being the key's index.
+   */
+  const lookUp = async <R extends object = RollupRow>(
+    keys: SqlValue[][],
+    select: string,
+    breathe: () => Promise<void>,
+  ): Promise<(R | undefined)[]> => {
+    const out: (R | undefined)[] = new Array(keys.length);
+    if (keys.length === 0) return out;
+    const columns = ["ki", ...keys[0].map((_, j) => `k${j + 1}`)].join(", ");
+    const row = `(${keys[0].map(() => "?").concat("?").join(", ")})`;
+    for (let from = 0; from < keys.length; from += LOOKUP_KEYS) {
+      await breathe();
+      const chunk = keys.slice(from, from + LOOKUP_KEYS);
+      const args = chunk.flatMap((key, j) => [from + j, ...key]);
+      const rows = await driver.all<R & { ki: number }>(
+        `WITH k(${columns}) AS (VALUES ${chunk.map(() => row).join(", ")}) ${select}`,
+        args,
+      );
+      for (const r of rows) out[r.ki] = r;
+    }
+    return out;
+  };
   return {
     forgetCached: () => cache.clear(),
 
@@ -125,20 +152,27 @@ export function sqliteRollups(
         await new Promise((resolve) => setTimeout(resolve, 0));
         slice = performance.now();
       };
-      for (const r of flush.rollups) {
-        await breathe();
+      const keys = flush.rollups.map((r) => ({
+        eventType: names.type(r.eventType, true),
+        resolution: r.resolution,
+        device: names.device(r.deviceId, true),
+        start: r.start,
+      }));
+      // The stored buckets in a few queries, not one round trip each: with tens of thousands of
+      // devices per flush, round trips to a writer busy with commits made a flush slower than the
+      // ingestion feeding it, so unflushed deltas (and memory) grew without end.
+      const stored = await lookUp(
+        keys.map((k) => [k.eventType, k.resolution, k.device, bucketOf(k.start, k.resolution)]),
+        `SELECT ki, ${COMPACT_SCALARS}, sketch, devices FROM k JOIN rollups_c
+          ON event_type = k1 AND resolution = k2 AND device_id = k3 AND bucket = k4`,
+        breathe,
+      );
+      for (let i = 0; i < flush.rollups.length; i++) {
+        const r = flush.rollups[i];
+        const key = keys[i];
         const device = r.deviceId ?? ALL_DEVICES;
-        const key = {
-          eventType: names.type(r.eventType, true),
-          resolution: r.resolution,
-          device: names.device(r.deviceId, true),
-          start: r.start,
-        };
-        let rows = await driver.all<RollupRow>(
-          `SELECT ${COMPACT_SCALARS}, sketch, devices FROM rollups_c
-            WHERE event_type = ? AND resolution = ? AND device_id = ? AND bucket = ?`,
-          [key.eventType, key.resolution, key.device, bucketOf(r.start, r.resolution)],
-        );
+        await breathe();
+        let rows = stored[i] ? [stored[i]!] : [];
         if (rows.length === 0 && old.present) {
           // Move on touch: a bucket still in the old table is merged, deleted there and written to
           // the new one in this flush's transaction, so it is in exactly one table and merged once.
@@ -160,14 +194,17 @@ export function sqliteRollups(
         merged.push(state);
         statements.push(compactWrite(key, state));
       }
-      for (const s of flush.series) {
+      const storedSeries = await lookUp<SeriesRow>(
+        flush.series.map((s) => [s.eventType, s.deviceId ?? ALL_DEVICES]),
+        `SELECT ki, ${SCALAR_COLUMNS} FROM k JOIN series ON event_type = k1 AND device_id = k2`,
+        breathe,
+      );
+      for (let i = 0; i < flush.series.length; i++) {
         await breathe();
+        const s = flush.series[i];
         const device = s.deviceId ?? ALL_DEVICES;
-        const rows = await driver.all<SeriesRow>(
-          `SELECT ${SCALAR_COLUMNS} FROM series WHERE event_type = ? AND device_id = ?`,
-          [s.eventType, device],
-        );
-        const state = rows.length ? mergeStates(toState(rows[0]), s.state) : s.state;
+        const row = storedSeries[i];
+        const state = row ? mergeStates(toState(row), s.state) : s.state;
         statements.push({
           sql: `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -20,6 +20,7 @@ import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
 import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
 import { ingestWsRoutes } from "./http/ingest-ws.ts";
+import { IngestSockets } from "./http/ingest-ws-sockets.ts";
 import { importRoutes } from "./http/import-routes.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 import { requestLog } from "./http/request-log.ts";
@@ -51,6 +52,8 @@ export interface AppDeps {
     | "rateLimit"
     | "corsOrigins"
     | "requestTimeoutMs"
+    | "imports"
+    | "wsIngest"
     | "metrics"
     | "live"
     | "observability"
@@ -218,6 +221,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       requestLimits: config.requestLimits,
       partitions: config.partitions,
       requestTimeoutMs: config.requestTimeoutMs,
+      limits: config.imports,
       outcomes: obs.ingest.import,
     }),
   );
@@ -228,6 +232,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       realtime: deps.realtime,
       maxInFlight: WS_INGEST_MAX_IN_FLIGHT,
       heartbeatMs: config.live.heartbeatMs,
+      sockets: new IngestSockets({ store, clock, logger, limits: config.wsIngest }),
+      logger,
     }),
   );
 

@@ -37,6 +37,12 @@ export interface Config {
   corsOrigins: "*" | string[] | null;
   /** Longest time a client may take to send its request body, ms (then 408). */
   requestTimeoutMs: number;
+  /** Sockets, header and keep-alive timeouts, enforced by the runtime entries. */
+  connections: ConnectionLimits;
+  /** WebSocket ingestion (`GET /v1/ingest`) connection caps. */
+  wsIngest: WsIngestLimits;
+  /** Bulk import (`POST /v1/import`) slots and time bounds. */
+  imports: ImportLimits;
   /** How long a completed Idempotency-Key outcome is remembered, ms. */
   idempotencyTtlMs: number;
   /** Default per-key event rate limit (keys may override it through the admin API). */
@@ -48,6 +54,39 @@ export interface Config {
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
   retention: RetentionConfig;
+}
+
+/**
+ * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
+ * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
+ */
+export interface ConnectionLimits {
+  /** A connection must deliver a complete request head within this long of opening, ms. */
+  headersTimeoutMs: number;
+  /** A connection with no request in progress is closed after this long, ms. */
+  keepAliveTimeoutMs: number;
+  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
+  maxConnections: number;
+}
+
+/** WebSocket ingestion caps (see `http/ingest-ws-sockets.ts`). */
+export interface WsIngestLimits {
+  /** Open ingest WebSockets in total (then 503 at the upgrade). */
+  maxConnections: number;
+  /** Open ingest WebSockets per API key (then 429 at the upgrade). */
+  maxConnectionsPerKey: number;
+}
+
+/** Bulk import bounds (see `import/import-service.ts`). */
+export interface ImportLimits {
+  /** Imports running at once in this process (then 503). */
+  maxRunning: number;
+  /** Imports running at once per API key (then 429). */
+  maxRunningPerKey: number;
+  /** Longest time one import may run, ms (then 408; what committed before stays stored). */
+  maxDurationMs: number;
+  /** Slowest average upload accepted over each 10 s of waiting for the client, bytes/s (0: off). */
+  minBytesPerSecond: number;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */
@@ -231,6 +270,15 @@ const schema = z.object({
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
   ).optional(),
   REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  MAX_CONNECTIONS: int(1, 1_000_000).default(4096),
+  WS_INGEST_MAX_CONNECTIONS: int(1, 100_000).default(16),
+  WS_INGEST_MAX_CONNECTIONS_PER_KEY: int(1, 100_000).default(4),
+  IMPORT_MAX_RUNNING: int(1, 1000).default(4),
+  IMPORT_MAX_RUNNING_PER_KEY: int(1, 1000).default(1),
+  IMPORT_MAX_DURATION_MS: int(1000, 7 * DAY_MS).default(3_600_000),
+  IMPORT_MIN_BYTES_PER_SEC: int(0, 1_000_000_000).default(1024),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 365).default(24),
   RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
   RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
@@ -366,6 +414,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ? "*"
       : e.CORS_ORIGINS.split(",").map((o) => o.trim()),
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    connections: {
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
+    },
+    wsIngest: {
+      maxConnections: e.WS_INGEST_MAX_CONNECTIONS,
+      maxConnectionsPerKey: e.WS_INGEST_MAX_CONNECTIONS_PER_KEY,
+    },
+    imports: {
+      maxRunning: e.IMPORT_MAX_RUNNING,
+      maxRunningPerKey: e.IMPORT_MAX_RUNNING_PER_KEY,
+      maxDurationMs: e.IMPORT_MAX_DURATION_MS,
+      minBytesPerSecond: e.IMPORT_MIN_BYTES_PER_SEC,
+    },
     rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,

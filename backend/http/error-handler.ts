@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import {
   AppError,
+  KeyConcurrencyError,
   OverloadedError,
   RateLimitedError,
   StoreUnavailableError,
@@ -18,7 +19,10 @@ import type { Logger } from "../logger.ts";
 export function errorResponse(error: unknown, c: Context, logger: Logger): Response {
   if (error instanceof AppError) {
     const headers: Record<string, string> = {};
-    if (error instanceof OverloadedError || error instanceof StoreUnavailableError) {
+    if (
+      error instanceof OverloadedError || error instanceof StoreUnavailableError ||
+      error instanceof KeyConcurrencyError
+    ) {
       headers["Retry-After"] = String(error.retryAfterSeconds);
     }
     if (error instanceof RateLimitedError) {

@@ -20,6 +20,7 @@ import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { IngestOutcomes } from "../observability/ingest-outcomes.ts";
+import type { ImportLimits } from "../config.ts";
 
 export interface ImportRoutesDeps {
   auth: AuthDeps;
@@ -36,6 +37,8 @@ export interface ImportRoutesDeps {
   partitions: number;
   /** Idle timeout of an import body (no bytes for this long → 408). */
   requestTimeoutMs: number;
+  /** Slots per process and per key, total deadline and minimum upload rate. */
+  limits: ImportLimits;
   /** Counts each record's outcome; see `ImportDeps`. */
   outcomes?: IngestOutcomes;
   /** Test hooks, see `ImportDeps`. */
@@ -58,6 +61,10 @@ export function importRoutes(deps: ImportRoutesDeps): Hono<AppEnv> {
     defaultRateLimit: deps.defaultRateLimit,
     logger: deps.logger,
     idleTimeoutMs: deps.requestTimeoutMs,
+    maxRunning: deps.limits.maxRunning,
+    maxRunningPerKey: deps.limits.maxRunningPerKey,
+    maxDurationMs: deps.limits.maxDurationMs,
+    minBytesPerSecond: deps.limits.minBytesPerSecond,
     batchEvents: Math.min(BATCH_EVENTS, deps.requestLimits.maxEventsPerRequest),
     sleep: deps.sleep,
     saveEveryMs: deps.saveEveryMs,

@@ -46,6 +46,9 @@ export interface IngestWsDeps {
   logger: Logger;
 }
 
+/** How long a reserved socket slot waits for its handshake to complete, ms. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 interface Frame {
   seq: number | null;
   payload: EventsPayload;
@@ -74,12 +77,17 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
       const slot = deps.sockets.reserve(principal.keyId);
       let inFlight = 0;
       let stopKeepAlive = () => {};
+      // A handshake that never completes (the client left mid-upgrade) must not keep the slot;
+      // Node's helper answers before the handshake, so its response cannot tell.
+      const handshake = setTimeout(() => deps.sockets.release(slot), HANDSHAKE_TIMEOUT_MS);
       const closed = () => {
+        clearTimeout(handshake);
         stopKeepAlive();
         deps.sockets.release(slot);
       };
       const handler = realtime.upgradeWebSocket(() => ({
         onOpen(_event, ws) {
+          clearTimeout(handshake);
           slot.close = (code, reason) => ws.close(code, reason);
           stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
         },
@@ -151,11 +159,9 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
         },
       }));
       try {
-        const response = await handler(c, next);
-        if (!response || response.status !== 101) deps.sockets.release(slot);
-        return response;
+        return await handler(c, next);
       } catch (error) {
-        deps.sockets.release(slot);
+        closed();
         throw error;
       }
     },

@@ -24,7 +24,7 @@ export default { fetch: server.app.fetch } satisfies Deno.ServeDefaultExport;
 
 // Under `deno serve` the runtime serves the default export; under `deno run` we listen ourselves.
 if (import.meta.main && !startedByDenoServe()) {
-  // Not Deno.serve: it has no header timeout, idle timeout or connection cap (guarded-serve.ts).
+  // Deno.serve has no header timeout, idle timeout or connection cap: see guarded-serve.ts.
   const http = serveGuarded(server.app.fetch, {
     port: config.port,
     hostname: config.host,

@@ -67,6 +67,11 @@ export interface ConnectionLimits {
   keepAliveTimeoutMs: number;
   /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
   maxConnections: number;
+  /**
+   * Deno only: serve each connection through the guard that enforces the three limits above
+   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
+   */
+  denoGuard: boolean;
 }
 
 /** WebSocket ingestion caps (see `http/ingest-ws-sockets.ts`). */
@@ -273,8 +278,9 @@ const schema = z.object({
   HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
   KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
   MAX_CONNECTIONS: int(1, 1_000_000).default(4096),
-  WS_INGEST_MAX_CONNECTIONS: int(1, 100_000).default(16),
-  WS_INGEST_MAX_CONNECTIONS_PER_KEY: int(1, 100_000).default(4),
+  DENO_CONNECTION_GUARD: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  WS_INGEST_MAX_CONNECTIONS: int(1, 100_000).default(8),
+  WS_INGEST_MAX_CONNECTIONS_PER_KEY: int(1, 100_000).default(2),
   IMPORT_MAX_RUNNING: int(1, 1000).default(4),
   IMPORT_MAX_RUNNING_PER_KEY: int(1, 1000).default(1),
   IMPORT_MAX_DURATION_MS: int(1000, 7 * DAY_MS).default(3_600_000),
@@ -418,6 +424,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: e.MAX_CONNECTIONS,
+      denoGuard: e.DENO_CONNECTION_GUARD === "on",
     },
     wsIngest: {
       maxConnections: e.WS_INGEST_MAX_CONNECTIONS,

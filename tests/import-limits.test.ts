@@ -6,12 +6,10 @@
  * IMPORT_MIN_BYTES_PER_SEC ends with 408 while the batches it committed stay
  * stored and its job says how many.
  */
-import { mkdtempSync, rmSync } from "node:fs";
 import { type ClientRequest, request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type ServerProcess, startServer } from "./server-process.ts";
+import type { ServerProcess } from "./server-process.ts";
+import { countStored, withServer as withServerOn } from "./server-scope.ts";
 
 const ADMIN = "import-limits-admin-0123456789ab";
 
@@ -31,16 +29,21 @@ function upload(server: ServerProcess, key: string, importId: string): Upload {
   });
   req.on("error", () => {}); // the server may close while we still write
   let answered = false;
-  const answer = new Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }>((res) => {
-    req.on("response", (r) => {
-      answered = true;
-      let text = "";
-      r.on("data", (d) => (text += d));
-      r.on("end", () =>
-        res({ status: r.statusCode!, retryAfter: r.headers["retry-after"] as string | undefined, body: JSON.parse(text) })
-      );
-    });
-  });
+  const answer = new Promise<{ status: number; retryAfter?: string; body: Record<string, unknown> }>(
+    (res) => {
+      req.on("response", (r) => {
+        answered = true;
+        let text = "";
+        r.on("data", (d) => (text += d));
+        r.on("end", () =>
+          res({
+            status: r.statusCode!,
+            retryAfter: r.headers["retry-after"] as string | undefined,
+            body: JSON.parse(text),
+          }));
+      });
+    },
+  );
   req.flushHeaders();
   return {
     req,
@@ -59,7 +62,10 @@ function upload(server: ServerProcess, key: string, importId: string): Upload {
 const importId = (name: string) => `imp_${Buffer.from(name).toString("hex").padEnd(32, "0").slice(0, 32)}`;
 
 const lines = (prefix: string, n: number) =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${prefix}-${i}`, deviceId: "imp", eventType: "t", value: i }))
+  Array.from(
+    { length: n },
+    (_, i) => JSON.stringify({ id: `${prefix}-${i}`, deviceId: "imp", eventType: "t", value: i }),
+  )
     .join("\n") + "\n";
 
 async function createKey(server: ServerProcess, name: string): Promise<string> {
@@ -76,31 +82,12 @@ async function job(server: ServerProcess, id: string): Promise<Record<string, un
   return (await res.json()).data;
 }
 
-async function storedCount(server: ServerProcess, prefix: string, n: number): Promise<number> {
-  let found = 0;
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${server.url}/v1/events/${prefix}-${i}`, { headers: { "x-api-key": ADMIN } });
-    if (res.status === 200) found++;
-    await res.arrayBuffer();
-  }
-  return found;
+function storedCount(server: ServerProcess, prefix: string, n: number): Promise<number> {
+  return countStored(server, ADMIN, Array.from({ length: n }, (_, i) => `${prefix}-${i}`));
 }
 
-async function withServer(env: Record<string, string>, fn: (s: ServerProcess) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), "pulsestream-impl-"));
-  const server = await startServer("deno", {
-    DATABASE_URL: `file:${join(dir, "i.db")}`,
-    BOOTSTRAP_API_KEY: ADMIN,
-    LOG_LEVEL: "warn",
-    ...env,
-  });
-  try {
-    await fn(server);
-  } finally {
-    await server.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const withServer = (env: Record<string, string>, fn: (s: ServerProcess) => Promise<void>) =>
+  withServerOn("deno", { key: ADMIN, env }, fn);
 
 describe("import bounds (deno)", () => {
   it("gives each key its own slots: a trickling key gets 429 for a second import, others import", async () => {
@@ -153,7 +140,11 @@ describe("import bounds (deno)", () => {
         );
         expect(took).toBeGreaterThanOrEqual(2500);
         expect(took).toBeLessThan(3000 + 3000);
-        expect(await job(s, importId("deadline"))).toMatchObject({ state: "failed", accepted: 200, duplicates: 0 });
+        expect(await job(s, importId("deadline"))).toMatchObject({
+          state: "failed",
+          accepted: 200,
+          duplicates: 0,
+        });
         expect(String((await job(s, importId("deadline"))).failure)).toMatch(/IMPORT_MAX_DURATION_MS/);
         expect(await storedCount(s, "dl", 200)).toBe(200);
         expect(await storedCount(s, "dl", 250)).toBe(200); // the unfinished batch was not stored

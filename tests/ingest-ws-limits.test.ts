@@ -5,12 +5,10 @@
  * MAX_BODY_BYTES closing its socket with 1009 — with every acknowledged event
  * stored.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type Runtime, type ServerProcess, startServer } from "./server-process.ts";
+import type { Runtime, ServerProcess } from "./server-process.ts";
+import { countStored, withServer } from "./server-scope.ts";
 
 const ADMIN = "ws-limits-admin-0123456789abcdef";
 
@@ -52,7 +50,10 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
   while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
-async function createKey(server: ServerProcess, body: Record<string, unknown>): Promise<{ id: string; key: string }> {
+async function createKey(
+  server: ServerProcess,
+  body: Record<string, unknown>,
+): Promise<{ id: string; key: string }> {
   const res = await fetch(`${server.url}/v1/admin/keys`, {
     method: "POST",
     headers: { "x-api-key": ADMIN, "content-type": "application/json" },
@@ -65,66 +66,44 @@ async function createKey(server: ServerProcess, body: Record<string, unknown>): 
 const frame = (seq: number, ids: string[]) =>
   JSON.stringify({ seq, events: ids.map((id) => ({ id, deviceId: "wsl", eventType: "t", value: 1 })) });
 
-async function stored(server: ServerProcess, ids: string[]): Promise<number> {
-  let n = 0;
-  for (const id of ids) {
-    const res = await fetch(`${server.url}/v1/events/${id}`, { headers: { "x-api-key": ADMIN } });
-    if (res.status === 200) n++;
-    await res.arrayBuffer();
-  }
-  return n;
-}
-
-async function withServer(runtime: Runtime, env: Record<string, string>, fn: (s: ServerProcess) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), "pulsestream-wsl-"));
-  const server = await startServer(runtime, {
-    DATABASE_URL: `file:${join(dir, "w.db")}`,
-    BOOTSTRAP_API_KEY: ADMIN,
-    LOG_LEVEL: "warn",
-    ...env,
-  });
-  try {
-    await fn(server);
-  } finally {
-    await server.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion bounds (%s)", (runtime) => {
   it("caps sockets per key (429) and in total (503), and frees a slot when a socket closes", async () => {
-    await withServer(runtime, { WS_INGEST_MAX_CONNECTIONS_PER_KEY: "2", WS_INGEST_MAX_CONNECTIONS: "3" }, async (s) => {
-      const url = `${s.url.replace("http", "ws")}/v1/ingest`;
-      const a = await createKey(s, { name: "a" });
-      const b = await createKey(s, { name: "b" });
-      const a1 = await open(url, a.key);
-      const a2 = await open(url, a.key);
-      expect(await refusal(url, a.key)).toEqual({ message: "HTTP 429", retryAfter: "1" });
-      const b1 = await open(url, b.key);
-      expect(await refusal(url, b.key)).toEqual({ message: "HTTP 503", retryAfter: "1" });
-      // The held sockets still ingest.
-      a1.ws.send(frame(1, ["cap-a1"]));
-      a2.ws.send(frame(2, ["cap-a2"]));
-      b1.ws.send(frame(3, ["cap-b1"]));
-      await until(() => a1.acks.length + a2.acks.length + b1.acks.length === 3);
-      expect([...a1.acks, ...a2.acks, ...b1.acks].map((x) => x.status)).toEqual([202, 202, 202]);
-      a1.ws.close();
-      await a1.closed;
-      let again: Client | null = null;
-      await until(() => false, 200); // the server has seen the close
-      again = await open(url, b.key); // b's second socket fits now (3 in total)
-      again.ws.send(frame(4, ["cap-b2"]));
-      await until(() => again!.acks.length === 1);
-      expect(again.acks[0].status).toBe(202);
-      expect(await stored(s, ["cap-a1", "cap-a2", "cap-b1", "cap-b2"])).toBe(4);
-      expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"per-key cap"/);
-      expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"total cap"/);
-      for (const c of [a2, b1, again]) c.ws.close();
-    });
+    await withServer(
+      runtime,
+      { key: ADMIN, env: { WS_INGEST_MAX_CONNECTIONS_PER_KEY: "2", WS_INGEST_MAX_CONNECTIONS: "3" } },
+      async (s) => {
+        const url = `${s.url.replace("http", "ws")}/v1/ingest`;
+        const a = await createKey(s, { name: "a" });
+        const b = await createKey(s, { name: "b" });
+        const a1 = await open(url, a.key);
+        const a2 = await open(url, a.key);
+        expect(await refusal(url, a.key)).toEqual({ message: "HTTP 429", retryAfter: "1" });
+        const b1 = await open(url, b.key);
+        expect(await refusal(url, b.key)).toEqual({ message: "HTTP 503", retryAfter: "1" });
+        // The held sockets still ingest.
+        a1.ws.send(frame(1, ["cap-a1"]));
+        a2.ws.send(frame(2, ["cap-a2"]));
+        b1.ws.send(frame(3, ["cap-b1"]));
+        await until(() => a1.acks.length + a2.acks.length + b1.acks.length === 3);
+        expect([...a1.acks, ...a2.acks, ...b1.acks].map((x) => x.status)).toEqual([202, 202, 202]);
+        a1.ws.close();
+        await a1.closed;
+        let again: Client | null = null;
+        await until(() => false, 200); // the server has seen the close
+        again = await open(url, b.key); // b's second socket fits now (3 in total)
+        again.ws.send(frame(4, ["cap-b2"]));
+        await until(() => again!.acks.length === 1);
+        expect(again.acks[0].status).toBe(202);
+        expect(await countStored(s, ADMIN, ["cap-a1", "cap-a2", "cap-b1", "cap-b2"])).toBe(4);
+        expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"per-key cap"/);
+        expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"total cap"/);
+        for (const c of [a2, b1, again]) c.ws.close();
+      },
+    );
   });
 
   it("closes a revoked key's sockets, and an expired key's, with 4401 within a second", async () => {
-    await withServer(runtime, {}, async (s) => {
+    await withServer(runtime, { key: ADMIN, env: {} }, async (s) => {
       const url = `${s.url.replace("http", "ws")}/v1/ingest`;
       const revoked = await createKey(s, { name: "revoked" });
       const expiresAt = Date.now() + 2500;
@@ -154,30 +133,39 @@ describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion bounds (%s)", 
       expect(closed.reason).toBe("API key has expired");
       expect(closed.at).toBeGreaterThanOrEqual(expiresAt);
       expect(closed.at - expiresAt).toBeLessThan(1000);
-      expect(await stored(s, ["rev-1", "exp-1"])).toBe(2);
-      expect(s.stderr()).toMatch(/"msg":"websocket ingest closed".*"reason":"API key has been revoked","sockets":2/);
+      expect(await countStored(s, ADMIN, ["rev-1", "exp-1"])).toBe(2);
+      expect(s.stderr()).toMatch(
+        /"msg":"websocket ingest closed".*"reason":"API key has been revoked","sockets":2/,
+      );
     });
   });
 
   it("closes a socket with 1009 on a frame over MAX_BODY_BYTES and keeps what it acknowledged", async () => {
-    await withServer(runtime, { MAX_BODY_BYTES: String(1024 * 1024) }, async (s) => {
+    await withServer(runtime, { key: ADMIN, env: { MAX_BODY_BYTES: String(1024 * 1024) } }, async (s) => {
       const url = `${s.url.replace("http", "ws")}/v1/ingest`;
       const c = await open(url, ADMIN);
       c.ws.send(frame(1, ["big-before"]));
       await until(() => c.acks.length === 1);
       expect(c.acks[0]).toMatchObject({ seq: 1, status: 202 });
-      c.ws.send(JSON.stringify({ seq: 2, events: [{ deviceId: "x", eventType: "t", data: { pad: "x".repeat(3 * 1024 * 1024) } }] }));
+      c.ws.send(
+        JSON.stringify({
+          seq: 2,
+          events: [{ deviceId: "x", eventType: "t", data: { pad: "x".repeat(3 * 1024 * 1024) } }],
+        }),
+      );
       const closed = await c.closed;
       expect(closed.code).toBe(1009);
       expect(c.acks).toHaveLength(1); // nothing was answered for the oversized frame
-      expect(await stored(s, ["big-before"])).toBe(1);
+      expect(await countStored(s, ADMIN, ["big-before"])).toBe(1);
       const other = await open(url, ADMIN); // the server is fine and the slot was freed
       other.ws.send(frame(3, ["big-after"]));
       await until(() => other.acks.length === 1);
       expect(other.acks[0].status).toBe(202);
       other.ws.close();
       if (runtime === "deno") {
-        expect(s.stderr()).toMatch(/"msg":"websocket ingest closed".*"reason":"frame too large".*"limit":1048576/);
+        expect(s.stderr()).toMatch(
+          /"msg":"websocket ingest closed".*"reason":"frame too large".*"limit":1048576/,
+        );
       }
     });
   });

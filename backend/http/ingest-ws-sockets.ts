@@ -53,7 +53,11 @@ export class IngestSockets {
     const { maxConnections, maxConnectionsPerKey } = this.deps.limits;
     const mine = this.#byKey.get(keyId);
     if ((mine?.size ?? 0) >= maxConnectionsPerKey) {
-      this.deps.logger.warn("websocket ingest refused", { keyId, reason: "per-key cap", cap: maxConnectionsPerKey });
+      this.deps.logger.warn("websocket ingest refused", {
+        keyId,
+        reason: "per-key cap",
+        cap: maxConnectionsPerKey,
+      });
       throw new KeyConcurrencyError(
         `This API key already holds ${maxConnectionsPerKey} ingest WebSockets (WS_INGEST_MAX_CONNECTIONS_PER_KEY); close one first`,
         1,

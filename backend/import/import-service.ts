@@ -16,7 +16,13 @@
  */
 import type { Principal } from "../auth/api-keys.ts";
 import type { Clock } from "../clock.ts";
-import { AppError, ConflictError, KeyConcurrencyError, OverloadedError, RequestTimeoutError } from "../errors.ts";
+import {
+  AppError,
+  ConflictError,
+  KeyConcurrencyError,
+  OverloadedError,
+  RequestTimeoutError,
+} from "../errors.ts";
 import { enrich, UnparsableMarker } from "../ingest/ingest-service.ts";
 import type { GroupCommitter } from "../ingest/group-committer.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
@@ -158,7 +164,9 @@ export class ImportService {
       job.state = "failed";
       await committing.catch(() => {});
       // What committed before the failure stays stored; the deadline's message says how much.
-      const error = signal.aborted && caught === signal.reason ? this.#deadlineError(job, maxDurationMs) : caught;
+      const error = signal.aborted && caught === signal.reason
+        ? this.#deadlineError(job, maxDurationMs)
+        : caught;
       job.failure = error instanceof AppError ? error.message : "internal error";
       // A job that failed before its first record (bad CSV mapping, …) never existed for clients.
       if (saved) await this.#finish(job).catch(() => {});

@@ -23,9 +23,11 @@
  * completes: from then on it is bounded by the WebSocket caps
  * (`LIVE_MAX_SUBSCRIBERS`, `WS_INGEST_MAX_CONNECTIONS`) and its pings.
  *
- * Where the runtime has no `Deno.serveHttp`, `serveGuarded` falls back to
- * `Deno.serve` and says so in the log: the bounds above are then not enforced.
- * Under `deno serve` the runtime owns the listener, so they do not apply either.
+ * The price is CPU: the per-connection server costs ~17 µs more per request
+ * than `Deno.serve` (docs/PERFORMANCE.md). `DENO_CONNECTION_GUARD=off` serves
+ * with plain `Deno.serve` instead, for deployments whose proxy enforces these
+ * bounds; so does a runtime without `Deno.serveHttp` (with a warning). Under
+ * `deno serve` the runtime owns the listener, so they do not apply either.
  */
 import type { ConnectionLimits } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
@@ -64,8 +66,18 @@ export function serveGuarded(
     onListen(addr: Deno.NetAddr): void;
   },
 ): GuardedServer {
+  if (!options.limits.denoGuard) {
+    options.logger.info("connection guard off", { reason: "DENO_CONNECTION_GUARD=off: plain Deno.serve" });
+    return plainServe(fetch, options);
+  }
   const serveHttp = (Deno as unknown as { serveHttp?: ServeHttp }).serveHttp;
-  if (typeof serveHttp !== "function") return fallback(fetch, options);
+  if (typeof serveHttp !== "function") {
+    options.logger.warn("connection limits not enforced", {
+      reason:
+        "this Deno has no Deno.serveHttp; HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS and MAX_CONNECTIONS need it",
+    });
+    return plainServe(fetch, options);
+  }
   const { limits, logger } = options;
   const closes = new ConnectionCloseLog(logger, {
     maxConnections: limits.maxConnections,
@@ -189,13 +201,13 @@ function refuse(conn: Deno.Conn, bytes: Uint8Array): void {
   );
 }
 
-function fallback(
+function plainServe(
   fetch: (request: Request, info: ServeInfo) => Response | Promise<Response>,
-  options: { hostname: string; port: number; logger: Logger; onListen(addr: Deno.NetAddr): void },
+  options: { hostname: string; port: number; onListen(addr: Deno.NetAddr): void },
 ): GuardedServer {
-  options.logger.warn("connection limits not enforced", {
-    reason: "this Deno has no Deno.serveHttp; HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS and MAX_CONNECTIONS need it",
-  });
-  const server = Deno.serve({ hostname: options.hostname, port: options.port, onListen: options.onListen }, fetch);
+  const server = Deno.serve(
+    { hostname: options.hostname, port: options.port, onListen: options.onListen },
+    fetch,
+  );
   return { shutdown: () => server.shutdown(), stats: () => ({ open: -1, closed: {} }) };
 }

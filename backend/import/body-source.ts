@@ -22,8 +22,10 @@ export interface BodySourceOptions {
   gzip: boolean;
   /** Called with the size of each chunk as received (before inflating). */
   onBytes(n: number): void;
-  /** Slowest average accepted over each `RATE_WINDOW_MS` of waiting, bytes/s (0 or absent: off). */
+  /** Slowest average accepted over each `rateWindowMs` of waiting, bytes/s (0 or absent: off). */
   minBytesPerSecond?: number;
+  /** The averaging window, ms (default `RATE_WINDOW_MS`; tests shorten it). */
+  rateWindowMs?: number;
   /** Aborted at the import's deadline; a waiting read then fails with `signal.reason`. */
   signal?: AbortSignal;
 }
@@ -35,6 +37,7 @@ export function bodySource(
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const minRate = options.minBytesPerSecond ?? 0;
+  const windowMs = options.rateWindowMs ?? RATE_WINDOW_MS;
   const signal = options.signal;
   const aborted = signal ? abortPromise(signal) : null;
   let windowWaitMs = 0;
@@ -55,9 +58,9 @@ export function bodySource(
           if (minRate > 0) {
             windowWaitMs += Date.now() - waitStarted;
             windowBytes += next.value.byteLength;
-            if (windowWaitMs >= RATE_WINDOW_MS) {
+            if (windowWaitMs >= windowMs) {
               const rate = (windowBytes * 1000) / windowWaitMs;
-              if (rate < minRate) throw tooSlow(rate, minRate);
+              if (rate < minRate) throw tooSlow(rate, minRate, windowMs);
               windowWaitMs = 0;
               windowBytes = 0;
             }
@@ -88,10 +91,10 @@ function abortPromise(signal: AbortSignal): Promise<never> {
   return promise;
 }
 
-function tooSlow(rate: number, minRate: number): RequestTimeoutError {
+function tooSlow(rate: number, minRate: number, windowMs: number): RequestTimeoutError {
   return new RequestTimeoutError(
-    RATE_WINDOW_MS,
-    `Import body arrived at ${Math.floor(rate)} bytes/s over ${RATE_WINDOW_MS / 1000} s, ` +
+    windowMs,
+    `Import body arrived at ${Math.floor(rate)} bytes/s over ${windowMs / 1000} s, ` +
       `below the minimum of ${minRate} bytes/s (IMPORT_MIN_BYTES_PER_SEC)`,
   );
 }

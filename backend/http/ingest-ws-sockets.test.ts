@@ -12,7 +12,7 @@ function capture() {
 
 describe("IngestSockets", () => {
   it("refuses a key's socket over its cap with 429 and any socket over the total with 503", async () => {
-    await withApp(async ({ server }) => {
+    await withApp(({ server }) => {
       const { lines, logger } = capture();
       const sockets = new IngestSockets({
         store: server.store,
@@ -47,6 +47,7 @@ describe("IngestSockets", () => {
       void b1;
       for (const key of ["key-a", "key-c"]) sockets.closeKey(key, 4000, "test");
       expect(sockets.size).toBe(0);
+      return Promise.resolve();
     });
   });
 

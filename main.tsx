@@ -8,6 +8,7 @@ import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
 import { denoRealtime } from "./backend/adapters/deno/realtime.ts";
 import { serveGuarded } from "./backend/adapters/deno/guarded-serve.ts";
+import { registerConnectionCollectors } from "./backend/observability/connection-collectors.ts";
 import { readDashboardFiles } from "./backend/adapters/dashboard-files.ts";
 
 const dashboard = await readDashboardFiles();
@@ -33,6 +34,7 @@ if (import.meta.main && !startedByDenoServe()) {
     onListen: ({ hostname, port }) =>
       logger.info("listening", { url: `http://${hostname}:${port}`, runtime: `deno ${Deno.version.deno}` }),
   });
+  registerConnectionCollectors(server.observability.registry, () => http.stats());
   const shutdown = async () => {
     logger.info("shutting down");
     server.hub.closeAll("server shutting down"); // open SSE streams would hold the shutdown

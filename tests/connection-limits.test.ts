@@ -61,6 +61,13 @@ async function ingest(server: ServerProcess, prefix: string, n: number): Promise
   return accepted;
 }
 
+/** The value of one series of `GET /metrics`, or null when absent. */
+async function metric(server: ServerProcess, series: string): Promise<number | null> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? null : Number(line.slice(series.length + 1));
+}
+
 describe.each(["deno", "node"] as Runtime[])("connection limits (%s)", (runtime) => {
   it("closes sockets that trickle header lines or send nothing at HEADERS_TIMEOUT_MS", async () => {
     await withServer(
@@ -83,6 +90,9 @@ describe.each(["deno", "node"] as Runtime[])("connection limits (%s)", (runtime)
         for (const h of held) expect(h.received()).toMatch(/^(|HTTP\/1\.1 408 Request Timeout[^]*)$/);
         expect(await countStored(server, KEY, accepted)).toBe(20);
         expect(server.stderr()).toMatch(/"msg":"connections closed","reason":"header_timeout"/);
+        expect(await metric(server, 'pulsestream_connections_closed_total{reason="header_timeout"}')).toBe(
+          150,
+        );
       },
     );
   });
@@ -138,6 +148,8 @@ describe.each(["deno", "node"] as Runtime[])("connection limits (%s)", (runtime)
         expect(accepted).toHaveLength(10);
         expect(await countStored(server, KEY, accepted)).toBe(10);
         expect(server.stderr()).toMatch(/"msg":"connections closed","reason":"refused"/);
+        const refused = attempts.length - held.length + 1;
+        expect(await metric(server, 'pulsestream_connections_closed_total{reason="refused"}')).toBe(refused);
       },
     );
   });

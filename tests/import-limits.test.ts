@@ -117,6 +117,8 @@ describe("import bounds (deno)", () => {
       const third = upload(s, c, importId("third_c"));
       third.req.end(lines("third-c", 2));
       expect(await third.answer).toMatchObject({ status: 503, retryAfter: "5" });
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      expect(metrics).toMatch(/^pulsestream_imports_running 2$/m);
       expect(await storedCount(s, "other-b", 50)).toBe(50);
       expect(await storedCount(s, "second-a", 2)).toBe(0);
       slow.req.destroy();

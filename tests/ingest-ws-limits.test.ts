@@ -95,6 +95,10 @@ describe.each(["deno", "node"] as Runtime[])("WebSocket ingestion bounds (%s)", 
         await until(() => again!.acks.length === 1);
         expect(again.acks[0].status).toBe(202);
         expect(await countStored(s, ADMIN, ["cap-a1", "cap-a2", "cap-b1", "cap-b2"])).toBe(4);
+        const gauge = (await (await fetch(`${s.url}/metrics`)).text()).match(
+          /^pulsestream_ingest_websockets (\d+)$/m,
+        );
+        expect(gauge?.[1]).toBe("3"); // a2, b1 and the new one
         expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"per-key cap"/);
         expect(s.stderr()).toMatch(/"msg":"websocket ingest refused".*"reason":"total cap"/);
         for (const c of [a2, b1, again]) c.ws.close();

@@ -21,6 +21,8 @@ import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { IngestOutcomes } from "../observability/ingest-outcomes.ts";
 import type { ImportLimits } from "../config.ts";
+import type { MetricsRegistry } from "../observability/registry.ts";
+import { registerHeldGauge } from "../observability/connection-collectors.ts";
 
 export interface ImportRoutesDeps {
   auth: AuthDeps;
@@ -41,6 +43,8 @@ export interface ImportRoutesDeps {
   limits: ImportLimits;
   /** Counts each record's outcome; see `ImportDeps`. */
   outcomes?: IngestOutcomes;
+  /** Where `pulsestream_imports_running` is registered (absent: not exposed). */
+  registry?: MetricsRegistry;
   /** Test hooks, see `ImportDeps`. */
   sleep?: (ms: number) => Promise<void>;
   saveEveryMs?: number;
@@ -70,6 +74,13 @@ export function importRoutes(deps: ImportRoutesDeps): Hono<AppEnv> {
     saveEveryMs: deps.saveEveryMs,
     outcomes: deps.outcomes,
   });
+
+  if (deps.registry) {
+    registerHeldGauge(deps.registry, {
+      name: "pulsestream_imports_running",
+      help: "Imports running now (at most IMPORT_MAX_RUNNING).",
+    }, () => imports.running);
+  }
 
   app.post("/", requireScope("ingest", deps.auth), async (c) => {
     const options = parseImportOptions(c.req.raw.headers, c.req.query(), deps.eventLimits);

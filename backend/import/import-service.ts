@@ -206,6 +206,11 @@ export class ImportService {
     );
   }
 
+  /** Imports running now. */
+  get running(): number {
+    return this.#running.size;
+  }
+
   /** The job's progress (live while it runs here), or null. */
   async get(id: string): Promise<ImportJobRecord | null> {
     const live = this.#running.get(id);

@@ -32,6 +32,7 @@
 import type { ConnectionLimits } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { ConnectionCloseLog, refusedConnectionResponse } from "../../http/connection-limits.ts";
+import type { ConnectionStats } from "../../observability/connection-collectors.ts";
 
 /** What the app's `fetch` gets as its second argument (Hono's `getConnInfo` reads `remoteAddr`). */
 export interface ServeInfo {
@@ -42,8 +43,8 @@ export interface ServeInfo {
 export interface GuardedServer {
   /** Stops accepting, closes idle connections and waits for requests in progress. */
   shutdown(): Promise<void>;
-  /** Open connections by close reason since start, and how many are open now. */
-  stats(): { open: number; closed: Record<string, number> };
+  /** Connections closed by the server since start, by reason, and how many are open now (-1: untracked). */
+  stats(): ConnectionStats;
 }
 
 interface LegacyRequestEvent {

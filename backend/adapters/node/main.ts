@@ -9,6 +9,7 @@ import process from "node:process";
 import { boot } from "../boot.ts";
 import { nodeRealtime } from "./realtime.ts";
 import { guardConnections, guardedServerOptions } from "./connection-guard.ts";
+import { registerConnectionCollectors } from "../../observability/connection-collectors.ts";
 import type { Server } from "node:http";
 import type { WebSocketServer } from "ws";
 
@@ -37,7 +38,11 @@ const http = serve({
 }, (info) => {
   logger.info("listening", { url: `http://${config.host}:${info.port}`, runtime: `node ${process.version}` });
 });
-guardConnections(http as Server, config.connections, logger);
+const guard = guardConnections(http as Server, config.connections, logger);
+registerConnectionCollectors(server.observability.registry, () => ({
+  open: guard.open(),
+  closed: Object.fromEntries(guard.closes.totals),
+}));
 
 const shutdown = () => {
   logger.info("shutting down");

@@ -40,7 +40,7 @@ export class IngestSockets {
 
   constructor(
     private readonly deps: { store: Store; clock: Clock; logger: Logger; limits: WsIngestLimits },
-    private readonly checkEveryMs = 500,
+    private readonly checkEveryMs = 250,
   ) {}
 
   /** Sockets open (or being upgraded) now. */

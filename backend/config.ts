@@ -8,6 +8,9 @@
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
+import type { ConnectionLimits } from "./http/connection-limits.ts";
+import type { WsIngestLimits } from "./http/ingest-ws-sockets.ts";
+import type { ImportLimits } from "./import/import-service.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
 import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
 import {
@@ -54,44 +57,6 @@ export interface Config {
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
   retention: RetentionConfig;
-}
-
-/**
- * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
- * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
- */
-export interface ConnectionLimits {
-  /** A connection must deliver a complete request head within this long of opening, ms. */
-  headersTimeoutMs: number;
-  /** A connection with no request in progress is closed after this long, ms. */
-  keepAliveTimeoutMs: number;
-  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
-  maxConnections: number;
-  /**
-   * Deno only: serve each connection through the guard that enforces the three limits above
-   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
-   */
-  denoGuard: boolean;
-}
-
-/** WebSocket ingestion caps (see `http/ingest-ws-sockets.ts`). */
-export interface WsIngestLimits {
-  /** Open ingest WebSockets in total (then 503 at the upgrade). */
-  maxConnections: number;
-  /** Open ingest WebSockets per API key (then 429 at the upgrade). */
-  maxConnectionsPerKey: number;
-}
-
-/** Bulk import bounds (see `import/import-service.ts`). */
-export interface ImportLimits {
-  /** Imports running at once in this process (then 503). */
-  maxRunning: number;
-  /** Imports running at once per API key (then 429). */
-  maxRunningPerKey: number;
-  /** Longest time one import may run, ms (then 408; what committed before stays stored). */
-  maxDurationMs: number;
-  /** Slowest average upload accepted over each 10 s of waiting for the client, bytes/s (0: off). */
-  minBytesPerSecond: number;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */

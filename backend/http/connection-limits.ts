@@ -1,14 +1,32 @@
 /**
- * What the runtime entries need to bound connections (`ConnectionLimits` in
- * config.ts), without a runtime API: the raw answer to a connection refused
- * over `MAX_CONNECTIONS`, and a log of connection-level closes that writes one
- * summary line per reason and interval instead of one per socket, so that an
- * attack of thousands of sockets cannot flood the log.
+ * What the runtime entries need to bound connections (`ConnectionLimits`, set
+ * from the configuration), without a runtime API: the raw answer to a
+ * connection refused over `MAX_CONNECTIONS`, and a log of connection-level
+ * closes that writes one summary line per reason and interval instead of one
+ * per socket, so that an attack of thousands of sockets cannot flood the log.
  *
  * The guards themselves live with the servers: `adapters/deno/guarded-serve.ts`
  * and `adapters/node/connection-guard.ts`.
  */
 import type { Logger } from "../logger.ts";
+
+/**
+ * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
+ * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
+ */
+export interface ConnectionLimits {
+  /** A connection must deliver a complete request head within this long of opening, ms. */
+  headersTimeoutMs: number;
+  /** A connection with no request in progress is closed after this long, ms. */
+  keepAliveTimeoutMs: number;
+  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
+  maxConnections: number;
+  /**
+   * Deno only: serve each connection through the guard that enforces the three limits above
+   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
+   */
+  denoGuard: boolean;
+}
 
 /** Why the server closed a connection. */
 export type ConnectionCloseReason =

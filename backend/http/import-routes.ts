@@ -20,7 +20,7 @@ import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { IngestOutcomes } from "../observability/ingest-outcomes.ts";
-import type { ImportLimits } from "../config.ts";
+import type { ImportLimits } from "../import/import-service.ts";
 import type { MetricsRegistry } from "../observability/registry.ts";
 import { registerHeldGauge } from "../observability/connection-collectors.ts";
 

@@ -48,6 +48,18 @@ const MAX_OVERLOAD_WAIT_MS = 5 * 60_000;
 export const INTERRUPTED = "interrupted: the server stopped before the import finished; " +
   "import the file again (events already stored are counted as duplicates)";
 
+/** Bulk import bounds (see `import/import-service.ts`). */
+export interface ImportLimits {
+  /** Imports running at once in this process (then 503). */
+  maxRunning: number;
+  /** Imports running at once per API key (then 429). */
+  maxRunningPerKey: number;
+  /** Longest time one import may run, ms (then 408; what committed before stays stored). */
+  maxDurationMs: number;
+  /** Slowest average upload accepted over each 10 s of waiting for the client, bytes/s (0: off). */
+  minBytesPerSecond: number;
+}
+
 export interface ImportDeps {
   store: Store;
   committer: GroupCommitter;

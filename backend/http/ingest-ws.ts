@@ -76,6 +76,7 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
       const maxBytes = deps.events.requestLimits.maxBodyBytes;
       const slot = deps.sockets.reserve(principal.keyId);
       let inFlight = 0;
+      let tooBigLogged = false;
       let stopKeepAlive = () => {};
       // A handshake that never completes (the client left mid-upgrade) must not keep the slot;
       // Node's helper answers before the handshake, so its response cannot tell.
@@ -95,6 +96,7 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
           const text = typeof event.data === "string" ? event.data : null;
           const size = text?.length ?? frameBytes(event.data);
           if (size > maxBytes) {
+            tooBigLogged = true;
             deps.logger.warn("websocket ingest closed", {
               keyId: principal.keyId,
               reason: "frame too large",
@@ -145,7 +147,8 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
           );
         },
         onClose(event) {
-          if (event.code === CLOSE_TOO_BIG) {
+          if (event.code === CLOSE_TOO_BIG && !tooBigLogged) {
+            // Node's `ws` refused the frame from its header; the message never reached us.
             deps.logger.warn("websocket ingest closed", {
               keyId: principal.keyId,
               reason: "frame too large",
@@ -154,7 +157,14 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
           }
           closed();
         },
-        onError() {
+        onError(event) {
+          // E.g. Node's `ws` refusing a frame over its maxPayload ("Max payload size exceeded").
+          const error = (event as ErrorEvent).error;
+          deps.logger.warn("websocket ingest closed", {
+            keyId: principal.keyId,
+            reason: "error",
+            error: error instanceof Error ? error.message : String(error ?? "unknown"),
+          });
           closed();
         },
       }));

@@ -190,12 +190,8 @@ export class ImportService {
     }
   }
 
-  /** Refuses a new import when every slot, or every slot of this key, is taken. */
+  /** Refuses a new import when the key's slots (429), or every slot (503), are taken. */
   #admit(keyId: string): void {
-    const maxRunning = this.deps.maxRunning ?? 4;
-    if (this.#running.size >= maxRunning) {
-      throw new OverloadedError(5, `${maxRunning} imports are running (IMPORT_MAX_RUNNING); retry later`);
-    }
     const perKey = this.deps.maxRunningPerKey ?? 1;
     let mine = 0;
     for (const job of this.#running.values()) if (job.keyId === keyId) mine++;
@@ -205,6 +201,10 @@ export class ImportService {
         5,
         "import",
       );
+    }
+    const maxRunning = this.deps.maxRunning ?? 4;
+    if (this.#running.size >= maxRunning) {
+      throw new OverloadedError(5, `${maxRunning} imports are running (IMPORT_MAX_RUNNING); retry later`);
     }
   }
 

@@ -92,19 +92,26 @@ export function serveGuarded(
   options.onListen(listener.addr);
 
   const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        if (open.size >= limits.maxConnections) {
-          closes.note("refused");
-          refuse(conn, refusal);
-          continue;
-        }
-        const served = new Served(conn, serveHttp(conn), limits, closes);
-        open.add(served);
-        served.run(fetch).finally(() => open.delete(served));
+    while (!stopping) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) return;
+        // E.g. EMFILE under a flood of sockets: keep serving the open ones and accept again soon.
+        logger.error("accept failed; retrying in 100 ms", { error: String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
       }
-    } catch (error) {
-      if (!stopping) logger.error("accept loop failed", { error: String(error) });
+      if (open.size >= limits.maxConnections) {
+        closes.note("refused");
+        refuse(conn, refusal);
+        continue;
+      }
+      (conn as Deno.TcpConn).setNoDelay(true);
+      const served = new Served(conn, serveHttp(conn), limits, closes);
+      open.add(served);
+      served.run(fetch).finally(() => open.delete(served));
     }
   })();
 

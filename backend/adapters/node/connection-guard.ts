@@ -64,6 +64,10 @@ export function guardConnections(
     for (const listener of parse) listener.call(server, socket);
   });
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code === "ECONNRESET") {
+      socket.destroy(); // the client went away; nothing to answer or count
+      return;
+    }
     const timeout = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
     closes.note(timeout ? "header_timeout" : "bad_request");
     // As Node's default: answer only when nothing was written on this socket yet.

@@ -23,7 +23,7 @@
  * completes: from then on it is bounded by the WebSocket caps
  * (`LIVE_MAX_SUBSCRIBERS`, `WS_INGEST_MAX_CONNECTIONS`) and its pings.
  *
- * The price is CPU: the per-connection server costs ~17 µs more per request
+ * The price is CPU: the per-connection server costs 12-17 µs more per request
  * than `Deno.serve` (docs/PERFORMANCE.md). `DENO_CONNECTION_GUARD=off` serves
  * with plain `Deno.serve` instead, for deployments whose proxy enforces these
  * bounds; so does a runtime without `Deno.serveHttp` (with a warning). Under

@@ -6,7 +6,6 @@
  * Reasons are the fixed set of `ConnectionCloseReason`, so series are bounded.
  */
 import type { ConnectionCloseReason } from "../http/connection-limits.ts";
-import type { MetricFamily } from "./exposition.ts";
 import type { MetricsRegistry } from "./registry.ts";
 
 const REASONS: readonly ConnectionCloseReason[] = ["refused", "header_timeout", "idle", "bad_request"];
@@ -26,22 +25,19 @@ export function registerConnectionCollectors(
 ): () => void {
   return registry.collect(() => {
     const { open, closed } = stats();
-    const families: MetricFamily[] = [{
+    if (open < 0) return []; // not tracked (plain Deno.serve): no figures rather than zeros
+    return [{
       name: "pulsestream_connections_closed_total",
       help: "HTTP connections closed by the server, by reason (refused over MAX_CONNECTIONS, " +
         "header_timeout, idle after KEEP_ALIVE_TIMEOUT_MS, bad_request).",
       type: "counter",
       samples: REASONS.map((reason) => ({ labels: { reason }, value: closed[reason] ?? 0 })),
+    }, {
+      name: "pulsestream_connections_open",
+      help: "Open HTTP connections (on Deno, WebSockets leave this count once upgraded).",
+      type: "gauge",
+      samples: [{ labels: {}, value: open }],
     }];
-    if (open >= 0) {
-      families.push({
-        name: "pulsestream_connections_open",
-        help: "Open HTTP connections (on Deno, WebSockets leave this count once upgraded).",
-        type: "gauge",
-        samples: [{ labels: {}, value: open }],
-      });
-    }
-    return families;
   });
 }
 

@@ -19,6 +19,12 @@
  * - at `maxConnections` open, a new connection gets a raw 503 with
  *   `Retry-After` and is closed.
  *
+ * What this cannot do (nor can `Deno.serve`): cancel a response write that is
+ * blocked on a client that does not read. Closing the connection does not
+ * abort it (measured: an SSE body the app errors after filling the socket
+ * buffers keeps its connection until the client reads or goes away), so the
+ * live and read streams bound what they buffer per client instead.
+ *
  * A connection upgraded to a WebSocket leaves this count when the upgrade
  * completes: from then on it is bounded by the WebSocket caps
  * (`LIVE_MAX_SUBSCRIBERS`, `WS_INGEST_MAX_CONNECTIONS`) and its pings.

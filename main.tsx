@@ -7,6 +7,8 @@ import { getConnInfo } from "hono/deno";
 import { boot } from "./backend/adapters/boot.ts";
 import { startedByDenoServe } from "./backend/adapters/deno/serve-mode.ts";
 import { denoRealtime } from "./backend/adapters/deno/realtime.ts";
+import { serveGuarded } from "./backend/adapters/deno/guarded-serve.ts";
+import { registerConnectionCollectors } from "./backend/observability/connection-collectors.ts";
 import { readDashboardFiles } from "./backend/adapters/dashboard-files.ts";
 
 const dashboard = await readDashboardFiles();
@@ -23,12 +25,16 @@ export default { fetch: server.app.fetch } satisfies Deno.ServeDefaultExport;
 
 // Under `deno serve` the runtime serves the default export; under `deno run` we listen ourselves.
 if (import.meta.main && !startedByDenoServe()) {
-  const http = Deno.serve({
+  // Deno.serve has no header timeout, idle timeout or connection cap: see guarded-serve.ts.
+  const http = serveGuarded(server.app.fetch, {
     port: config.port,
     hostname: config.host,
+    limits: config.connections,
+    logger,
     onListen: ({ hostname, port }) =>
       logger.info("listening", { url: `http://${hostname}:${port}`, runtime: `deno ${Deno.version.deno}` }),
-  }, server.app.fetch);
+  });
+  registerConnectionCollectors(server.observability.registry, () => http.stats());
   const shutdown = async () => {
     logger.info("shutting down");
     server.hub.closeAll("server shutting down"); // open SSE streams would hold the shutdown

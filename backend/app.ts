@@ -22,6 +22,8 @@ import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
 import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
 import { ingestWsRoutes } from "./http/ingest-ws.ts";
+import { IngestSockets } from "./http/ingest-ws-sockets.ts";
+import { registerHeldGauge } from "./observability/connection-collectors.ts";
 import { importRoutes } from "./http/import-routes.ts";
 import { healthRoutes } from "./http/health-routes.ts";
 import { requestLog } from "./http/request-log.ts";
@@ -53,6 +55,8 @@ export interface AppDeps {
     | "rateLimit"
     | "corsOrigins"
     | "requestTimeoutMs"
+    | "imports"
+    | "wsIngest"
     | "metrics"
     | "live"
     | "observability"
@@ -230,9 +234,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       requestLimits: config.requestLimits,
       partitions: config.partitions,
       requestTimeoutMs: config.requestTimeoutMs,
+      limits: config.imports,
       outcomes: obs.ingest.import,
+      registry: obs.registry,
     }),
   );
+  const ingestSockets = new IngestSockets({ store, clock, logger, limits: config.wsIngest });
+  registerHeldGauge(obs.registry, {
+    name: "pulsestream_ingest_websockets",
+    help: "Open ingest WebSockets, GET /v1/ingest (at most WS_INGEST_MAX_CONNECTIONS).",
+  }, () => ingestSockets.size);
   app.route(
     "/v1/ingest",
     ingestWsRoutes({
@@ -240,6 +251,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       realtime: deps.realtime,
       maxInFlight: WS_INGEST_MAX_IN_FLIGHT,
       heartbeatMs: config.live.heartbeatMs,
+      sockets: ingestSockets,
+      logger,
     }),
   );
 

@@ -8,6 +8,9 @@
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
+import type { ConnectionLimits } from "./http/connection-limits.ts";
+import type { WsIngestLimits } from "./http/ingest-ws-sockets.ts";
+import type { ImportLimits } from "./import/import-service.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
 import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
 import {
@@ -37,6 +40,12 @@ export interface Config {
   corsOrigins: "*" | string[] | null;
   /** Longest time a client may take to send its request body, ms (then 408). */
   requestTimeoutMs: number;
+  /** Sockets, header and keep-alive timeouts, enforced by the runtime entries. */
+  connections: ConnectionLimits;
+  /** WebSocket ingestion (`GET /v1/ingest`) connection caps. */
+  wsIngest: WsIngestLimits;
+  /** Bulk import (`POST /v1/import`) slots and time bounds. */
+  imports: ImportLimits;
   /** How long a completed Idempotency-Key outcome is remembered, ms. */
   idempotencyTtlMs: number;
   /** Default per-key event rate limit (keys may override it through the admin API). */
@@ -240,6 +249,16 @@ const schema = z.object({
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
   ).optional(),
   REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  MAX_CONNECTIONS: int(1, 1_000_000).default(4096),
+  DENO_CONNECTION_GUARD: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  WS_INGEST_MAX_CONNECTIONS: int(1, 100_000).default(8),
+  WS_INGEST_MAX_CONNECTIONS_PER_KEY: int(1, 100_000).default(2),
+  IMPORT_MAX_RUNNING: int(1, 1000).default(4),
+  IMPORT_MAX_RUNNING_PER_KEY: int(1, 1000).default(1),
+  IMPORT_MAX_DURATION_MS: int(1000, 7 * DAY_MS).default(3_600_000),
+  IMPORT_MIN_BYTES_PER_SEC: int(0, 1_000_000_000).default(1024),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 365).default(24),
   RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
   RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
@@ -378,6 +397,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ? "*"
       : e.CORS_ORIGINS.split(",").map((o) => o.trim()),
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    connections: {
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
+      denoGuard: e.DENO_CONNECTION_GUARD === "on",
+    },
+    wsIngest: {
+      maxConnections: e.WS_INGEST_MAX_CONNECTIONS,
+      maxConnectionsPerKey: e.WS_INGEST_MAX_CONNECTIONS_PER_KEY,
+    },
+    imports: {
+      maxRunning: e.IMPORT_MAX_RUNNING,
+      maxRunningPerKey: e.IMPORT_MAX_RUNNING_PER_KEY,
+      maxDurationMs: e.IMPORT_MAX_DURATION_MS,
+      minBytesPerSecond: e.IMPORT_MIN_BYTES_PER_SEC,
+    },
     rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,

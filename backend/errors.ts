@@ -60,10 +60,10 @@ export class UnprocessableError extends AppError {
   }
 }
 
-/** 408: the client did not send its request body in time. */
+/** 408: the client did not send its request body in time (or an import outlived its deadline). */
 export class RequestTimeoutError extends AppError {
-  constructor(ms: number) {
-    super(408, `Request body not received within ${ms} ms`);
+  constructor(ms: number, message = `Request body not received within ${ms} ms`) {
+    super(408, message);
   }
 }
 
@@ -88,10 +88,20 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** 503 with Retry-After: the commit queue is full; the client should retry later. */
+/** 503 with Retry-After: the commit queue (or a server-wide cap) is full; retry later. */
 export class OverloadedError extends AppError {
-  constructor(readonly retryAfterSeconds = 1) {
-    super(503, "Server is overloaded; retry later");
+  constructor(readonly retryAfterSeconds = 1, message = "Server is overloaded; retry later") {
+    super(503, message);
+  }
+}
+
+/**
+ * 429 with Retry-After: the key already holds as many of a resource (import slots, ingest
+ * WebSockets) as it may; one must end before the next starts.
+ */
+export class KeyConcurrencyError extends AppError {
+  constructor(message: string, readonly retryAfterSeconds: number, field: string) {
+    super(429, message, [{ field, message }]);
   }
 }
 

@@ -120,7 +120,11 @@ async function fanout(subscribers: number, rate: number, seconds: number, warmup
 }
 
 async function wsIngest(connections: number, batch: number, seconds: number) {
-  const server = await startBenchServer();
+  // One key for every connection: allow them all (the defaults are 2 per key, 8 in all).
+  const server = await startBenchServer({
+    WS_INGEST_MAX_CONNECTIONS_PER_KEY: String(connections),
+    WS_INGEST_MAX_CONNECTIONS: String(Math.max(8, connections)),
+  });
   try {
     const url = `${server.url.replace("http", "ws")}/v1/ingest?apiKey=${BENCH_KEY}`;
     let acked = 0;

@@ -53,6 +53,7 @@ app.route(
     requestLimits: config.requestLimits,
     partitions: config.partitions,
     requestTimeoutMs: config.requestTimeoutMs,
+    limits: config.imports,
   }),
 );
 

@@ -20,6 +20,9 @@ import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { IngestOutcomes } from "../observability/ingest-outcomes.ts";
+import type { ImportLimits } from "../import/import-service.ts";
+import type { MetricsRegistry } from "../observability/registry.ts";
+import { registerHeldGauge } from "../observability/connection-collectors.ts";
 
 export interface ImportRoutesDeps {
   auth: AuthDeps;
@@ -36,8 +39,12 @@ export interface ImportRoutesDeps {
   partitions: number;
   /** Idle timeout of an import body (no bytes for this long → 408). */
   requestTimeoutMs: number;
+  /** Slots per process and per key, total deadline and minimum upload rate. */
+  limits: ImportLimits;
   /** Counts each record's outcome; see `ImportDeps`. */
   outcomes?: IngestOutcomes;
+  /** Where `pulsestream_imports_running` is registered (absent: not exposed). */
+  registry?: MetricsRegistry;
   /** Test hooks, see `ImportDeps`. */
   sleep?: (ms: number) => Promise<void>;
   saveEveryMs?: number;
@@ -58,11 +65,22 @@ export function importRoutes(deps: ImportRoutesDeps): Hono<AppEnv> {
     defaultRateLimit: deps.defaultRateLimit,
     logger: deps.logger,
     idleTimeoutMs: deps.requestTimeoutMs,
+    maxRunning: deps.limits.maxRunning,
+    maxRunningPerKey: deps.limits.maxRunningPerKey,
+    maxDurationMs: deps.limits.maxDurationMs,
+    minBytesPerSecond: deps.limits.minBytesPerSecond,
     batchEvents: Math.min(BATCH_EVENTS, deps.requestLimits.maxEventsPerRequest),
     sleep: deps.sleep,
     saveEveryMs: deps.saveEveryMs,
     outcomes: deps.outcomes,
   });
+
+  if (deps.registry) {
+    registerHeldGauge(deps.registry, {
+      name: "pulsestream_imports_running",
+      help: "Imports running now (at most IMPORT_MAX_RUNNING).",
+    }, () => imports.running);
+  }
 
   app.post("/", requireScope("ingest", deps.auth), async (c) => {
     const options = parseImportOptions(c.req.raw.headers, c.req.query(), deps.eventLimits);

@@ -15,6 +15,12 @@
  * `maxInFlight` per connection; a frame beyond that window is refused at once
  * with status 503 (never buffered), so a client that does not wait for acks
  * gets backpressure instead of unbounded memory.
+ *
+ * Bounds (`ingest-ws-sockets.ts`): sockets per key (429 at the upgrade) and in
+ * total (503); a frame over `MAX_BODY_BYTES` closes the socket with 1009 (on
+ * Node the `ws` server does it from the frame header, before buffering the
+ * payload; on Deno the runtime hands over the whole message first, so this is
+ * checked on arrival); a revoked or expired key's sockets close with 4401.
  */
 import { Hono } from "hono";
 import type { WSContext } from "hono/ws";
@@ -26,6 +32,8 @@ import { chargeRate, type EventsRoutesDeps, ingestPayload } from "./events-route
 import { requireScope } from "./require-scope.ts";
 import type { RealtimeAdapter } from "./stream-routes.ts";
 import type { Principal } from "../auth/api-keys.ts";
+import type { Logger } from "../logger.ts";
+import { CLOSE_TOO_BIG, type IngestSockets } from "./ingest-ws-sockets.ts";
 
 export interface IngestWsDeps {
   events: EventsRoutesDeps;
@@ -33,7 +41,13 @@ export interface IngestWsDeps {
   /** Frames processed at once per connection. */
   maxInFlight: number;
   heartbeatMs: number;
+  /** The per-key and total caps on open ingest sockets, and the revoked-key sweep. */
+  sockets: IngestSockets;
+  logger: Logger;
 }
+
+/** How long a reserved socket slot waits for its handshake to complete, ms. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface Frame {
   seq: number | null;
@@ -59,14 +73,40 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
       }
       const principal = c.get("principal");
       const outcomes = deps.events.ingest.outcomes;
+      const maxBytes = deps.events.requestLimits.maxBodyBytes;
+      const slot = deps.sockets.reserve(principal.keyId);
       let inFlight = 0;
+      let tooBigLogged = false;
       let stopKeepAlive = () => {};
+      // A handshake that never completes (the client left mid-upgrade) must not keep the slot;
+      // Node's helper answers before the handshake, so its response cannot tell.
+      const handshake = setTimeout(() => deps.sockets.release(slot), HANDSHAKE_TIMEOUT_MS);
+      const closed = () => {
+        clearTimeout(handshake);
+        stopKeepAlive();
+        deps.sockets.release(slot);
+      };
       const handler = realtime.upgradeWebSocket(() => ({
         onOpen(_event, ws) {
+          clearTimeout(handshake);
+          slot.close = (code, reason) => ws.close(code, reason);
           stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
         },
         onMessage(event, ws) {
           const text = typeof event.data === "string" ? event.data : null;
+          const size = text?.length ?? frameBytes(event.data);
+          if (size > maxBytes) {
+            tooBigLogged = true;
+            deps.logger.warn("websocket ingest closed", {
+              keyId: principal.keyId,
+              reason: "frame too large",
+              frameBytes: size,
+              limit: maxBytes,
+            });
+            ws.close(CLOSE_TOO_BIG, `Frame larger than ${maxBytes} bytes (MAX_BODY_BYTES)`);
+            closed();
+            return;
+          }
           let frame: Frame;
           try {
             if (text === null) {
@@ -75,7 +115,7 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
                 message: "binary frame",
               }]);
             }
-            frame = parseFrame(text, deps.events.requestLimits.maxBodyBytes);
+            frame = parseFrame(text);
           } catch (error) {
             reply(ws, errorFrame(peekSeq(text), error));
             return;
@@ -106,14 +146,34 @@ export function ingestWsRoutes(deps: IngestWsDeps): Hono<AppEnv> {
             inFlight--
           );
         },
-        onClose() {
-          stopKeepAlive();
+        onClose(event) {
+          if (event.code === CLOSE_TOO_BIG && !tooBigLogged) {
+            // Node's `ws` refused the frame from its header; the message never reached us.
+            deps.logger.warn("websocket ingest closed", {
+              keyId: principal.keyId,
+              reason: "frame too large",
+              limit: maxBytes,
+            });
+          }
+          closed();
         },
-        onError() {
-          stopKeepAlive();
+        onError(event) {
+          // E.g. Node's `ws` refusing a frame over its maxPayload ("Max payload size exceeded").
+          const error = (event as ErrorEvent).error;
+          deps.logger.warn("websocket ingest closed", {
+            keyId: principal.keyId,
+            reason: "error",
+            error: error instanceof Error ? error.message : String(error ?? "unknown"),
+          });
+          closed();
         },
       }));
-      return await handler(c, next);
+      try {
+        return await handler(c, next);
+      } catch (error) {
+        closed();
+        throw error;
+      }
     },
   );
   return app;
@@ -139,10 +199,15 @@ async function handle(
   }
 }
 
-function parseFrame(text: string, maxBytes: number): Frame {
-  if (text.length > maxBytes) {
-    throw new PayloadTooLargeError(`A frame may be at most ${maxBytes} bytes`, "frame");
-  }
+/** Size of a binary frame's payload (refused anyway; measured for the frame limit). */
+function frameBytes(data: unknown): number {
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  if (ArrayBuffer.isView(data)) return data.byteLength;
+  if (data instanceof Blob) return data.size;
+  return 0;
+}
+
+function parseFrame(text: string): Frame {
   const trimmed = text.trimStart();
   let frame: Frame;
   if (trimmed.startsWith("{") && !trimmed.includes("\n{")) {

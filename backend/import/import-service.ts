@@ -16,7 +16,13 @@
  */
 import type { Principal } from "../auth/api-keys.ts";
 import type { Clock } from "../clock.ts";
-import { AppError, ConflictError, OverloadedError } from "../errors.ts";
+import {
+  AppError,
+  ConflictError,
+  KeyConcurrencyError,
+  OverloadedError,
+  RequestTimeoutError,
+} from "../errors.ts";
 import { enrich, UnparsableMarker } from "../ingest/ingest-service.ts";
 import type { GroupCommitter } from "../ingest/group-committer.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
@@ -42,6 +48,18 @@ const MAX_OVERLOAD_WAIT_MS = 5 * 60_000;
 export const INTERRUPTED = "interrupted: the server stopped before the import finished; " +
   "import the file again (events already stored are counted as duplicates)";
 
+/** Bulk import bounds (see `import/import-service.ts`). */
+export interface ImportLimits {
+  /** Imports running at once in this process (then 503). */
+  maxRunning: number;
+  /** Imports running at once per API key (then 429). */
+  maxRunningPerKey: number;
+  /** Longest time one import may run, ms (then 408; what committed before stays stored). */
+  maxDurationMs: number;
+  /** Slowest average upload accepted over each 10 s of waiting for the client, bytes/s (0: off). */
+  minBytesPerSecond: number;
+}
+
 export interface ImportDeps {
   store: Store;
   committer: GroupCommitter;
@@ -57,6 +75,12 @@ export interface ImportDeps {
   batchEvents: number;
   /** Most imports running at once in this process (each holds up to one batch in memory). */
   maxRunning?: number;
+  /** Most imports running at once per API key (default 1), so one key cannot take every slot. */
+  maxRunningPerKey?: number;
+  /** Longest time one import may run, ms (default 1 h); then it fails with 408. */
+  maxDurationMs?: number;
+  /** Slowest accepted upload, bytes/s averaged over 10 s of waiting for the client (0: off). */
+  minBytesPerSecond?: number;
   /** How often progress is saved while a job runs, ms (default 2 s). */
   saveEveryMs?: number;
   /** Waits `ms` (tests pass one that moves a fake clock). */
@@ -80,7 +104,7 @@ export class ImportService {
     id: string,
     params: { body: ReadableStream<Uint8Array>; options: ImportOptions; principal: Principal },
   ): Promise<ImportJobRecord> {
-    if (this.#running.size >= (this.deps.maxRunning ?? 4)) throw new OverloadedError(5);
+    this.#admit(params.principal.keyId);
     if (this.#running.has(id)) throw new ConflictError(`Import ${id} already exists`, "import-id");
     const now = this.deps.clock.now();
     const job: ImportJobRecord = {
@@ -102,6 +126,13 @@ export class ImportService {
     this.#running.set(id, job); // claimed before any await, so a concurrent twin gets the 409
     let saved = false;
     let committing: Promise<void> = Promise.resolve();
+    const maxDurationMs = this.deps.maxDurationMs ?? 3_600_000;
+    const deadline = new AbortController();
+    const deadlineTimer = setTimeout(
+      () => deadline.abort(new RequestTimeoutError(maxDurationMs, "import deadline")),
+      maxDurationMs,
+    );
+    const signal = deadline.signal;
     try {
       if (await this.deps.store.getImportJob(id)) {
         throw new ConflictError(`Import ${id} already exists`, "import-id");
@@ -110,13 +141,16 @@ export class ImportService {
         idleMs: this.deps.idleTimeoutMs,
         gzip: params.options.gzip,
         onBytes: (n) => job.bytesRead += n,
+        minBytesPerSecond: this.deps.minBytesPerSecond,
+        signal,
       });
       // One batch commits (on the store's writer) while the next is parsed and validated; at most
       // these two are held, and reading waits for the older commit.
       const handOver = async (records: ImportRecord[]) => {
-        const events = await this.#prepare(job, records, params.principal);
+        const events = await this.#prepare(job, records, params.principal, signal);
         await committing;
-        committing = this.#commit(job, events);
+        signal.throwIfAborted();
+        committing = this.#commit(job, events, signal);
         committing.catch(() => {}); // awaited before the next hand-over or at the end
       };
       let batch = new Batch();
@@ -138,17 +172,55 @@ export class ImportService {
       await this.#finish(job);
       this.#log(job);
       return { ...job };
-    } catch (error) {
+    } catch (caught) {
       job.state = "failed";
-      job.failure = error instanceof AppError ? error.message : "internal error";
       await committing.catch(() => {});
+      // What committed before the failure stays stored; the deadline's message says how much.
+      const error = signal.aborted && caught === signal.reason
+        ? this.#deadlineError(job, maxDurationMs)
+        : caught;
+      job.failure = error instanceof AppError ? error.message : "internal error";
       // A job that failed before its first record (bad CSV mapping, …) never existed for clients.
       if (saved) await this.#finish(job).catch(() => {});
       this.#log(job);
       throw error;
     } finally {
+      clearTimeout(deadlineTimer);
       this.#running.delete(id);
     }
+  }
+
+  /** Refuses a new import when the key's slots (429), or every slot (503), are taken. */
+  #admit(keyId: string): void {
+    const perKey = this.deps.maxRunningPerKey ?? 1;
+    let mine = 0;
+    for (const job of this.#running.values()) if (job.keyId === keyId) mine++;
+    if (mine >= perKey) {
+      throw new KeyConcurrencyError(
+        `This API key already runs ${mine} import(s), the most it may (IMPORT_MAX_RUNNING_PER_KEY); retry when one has finished`,
+        5,
+        "import",
+      );
+    }
+    const maxRunning = this.deps.maxRunning ?? 4;
+    if (this.#running.size >= maxRunning) {
+      throw new OverloadedError(5, `${maxRunning} imports are running (IMPORT_MAX_RUNNING); retry later`);
+    }
+  }
+
+  #deadlineError(job: ImportJobRecord, maxDurationMs: number): RequestTimeoutError {
+    const committed = job.accepted + job.duplicates;
+    return new RequestTimeoutError(
+      maxDurationMs,
+      `Import did not finish within ${maxDurationMs} ms (IMPORT_MAX_DURATION_MS); the ${committed} events ` +
+        `committed before the deadline (${job.accepted} accepted, ${job.duplicates} duplicates, ` +
+        `${job.lines} lines read) stay stored: import the rest again (stored events count as duplicates)`,
+    );
+  }
+
+  /** Imports running now. */
+  get running(): number {
+    return this.#running.size;
   }
 
   /** The job's progress (live while it runs here), or null. */
@@ -179,9 +251,14 @@ export class ImportService {
   }
 
   /** Charges, validates (recording rejects) and enriches one batch; returns the events to commit. */
-  async #prepare(job: ImportJobRecord, records: readonly ImportRecord[], principal: Principal) {
+  async #prepare(
+    job: ImportJobRecord,
+    records: readonly ImportRecord[],
+    principal: Principal,
+    signal: AbortSignal,
+  ) {
     if (records.length === 0) return [];
-    await this.#charge(principal, records.length);
+    await this.#charge(principal, records.length, signal);
     const now = this.deps.clock.now();
     const valid: ValidEvent[] = [];
     for (const r of records) {
@@ -207,10 +284,10 @@ export class ImportService {
     );
   }
 
-  async #commit(job: ImportJobRecord, events: EnrichedEvent[]): Promise<void> {
+  async #commit(job: ImportJobRecord, events: EnrichedEvent[], signal: AbortSignal): Promise<void> {
     let outcomes;
     try {
-      outcomes = await this.#submit(events, job.keyId);
+      outcomes = await this.#submit(events, job.keyId, signal);
     } catch (error) {
       (error instanceof OverloadedError ? this.#outcomes.overloaded : this.#outcomes.failed).inc(
         events.length,
@@ -227,10 +304,11 @@ export class ImportService {
   }
 
   /** Takes one token per record from the key's bucket, waiting while it is short. */
-  async #charge(principal: Principal, cost: number): Promise<void> {
+  async #charge(principal: Principal, cost: number, signal: AbortSignal): Promise<void> {
     const limit = principal.rateLimit ?? this.deps.defaultRateLimit;
     let left = cost;
     while (left > 0) {
+      signal.throwIfAborted();
       const take = Math.min(left, limit.burst);
       const decision = this.deps.limiter.take(principal.keyId, take, limit);
       if (decision.allowed) left -= take;
@@ -244,10 +322,11 @@ export class ImportService {
    * Submits to the committer for `keyId` (a key revoked mid-import stops it), waiting out a full
    * queue with a capped exponential backoff.
    */
-  async #submit(events: EnrichedEvent[], keyId: string) {
+  async #submit(events: EnrichedEvent[], keyId: string, signal: AbortSignal) {
     let delay = 10;
     let waited = 0;
     for (;;) {
+      signal.throwIfAborted();
       try {
         return await this.deps.committer.submit(events, [], keyId);
       } catch (error) {

@@ -68,6 +68,7 @@ export function withImport(
         requestLimits: f.config.requestLimits,
         partitions: f.config.partitions,
         requestTimeoutMs: f.config.requestTimeoutMs,
+        limits: f.config.imports,
         sleep: (ms) => {
           sleeps.push(ms);
           clock.advance(ms);

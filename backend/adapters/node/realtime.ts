@@ -15,8 +15,14 @@ interface PingableSocket {
   send(data: Uint8Array, options: { binary: boolean }): void;
 }
 
-export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketServer } {
-  const server = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+/**
+ * `maxPayload`: the largest frame, bytes. `ws` checks it against the frame header and closes
+ * with 1009 before buffering the payload (pass `MAX_BODY_BYTES`, the ingest frame limit).
+ */
+export function nodeRealtime(
+  options: { maxPayload?: number } = {},
+): { adapter: RealtimeAdapter; server: WebSocketServer } {
+  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
   const adapter: RealtimeAdapter = {
     upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocket<unknown>,
     keepAlive(ws: WSContext<unknown>, intervalMs: number) {

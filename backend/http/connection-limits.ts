@@ -1,0 +1,109 @@
+/**
+ * What the runtime entries need to bound connections (`ConnectionLimits`, set
+ * from the configuration), without a runtime API: the raw answer to a
+ * connection refused over `MAX_CONNECTIONS`, and a log of connection-level
+ * closes that writes one summary line per reason and interval instead of one
+ * per socket, so that an attack of thousands of sockets cannot flood the log.
+ *
+ * The guards themselves live with the servers: `adapters/deno/guarded-serve.ts`
+ * and `adapters/node/connection-guard.ts`.
+ */
+import type { Logger } from "../logger.ts";
+
+/**
+ * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
+ * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
+ */
+export interface ConnectionLimits {
+  /** A connection must deliver a complete request head within this long of opening, ms. */
+  headersTimeoutMs: number;
+  /** A connection with no request in progress is closed after this long, ms. */
+  keepAliveTimeoutMs: number;
+  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
+  maxConnections: number;
+  /**
+   * Deno only: serve each connection through the guard that enforces the three limits above
+   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
+   */
+  denoGuard: boolean;
+}
+
+/** Why the server closed a connection. */
+export type ConnectionCloseReason =
+  /** `MAX_CONNECTIONS` were open: answered 503 and closed at once. */
+  | "refused"
+  /** No complete request head within `HEADERS_TIMEOUT_MS`. */
+  | "header_timeout"
+  /** No request for `KEEP_ALIVE_TIMEOUT_MS` after the last response (ordinary; logged at debug). */
+  | "idle"
+  /** A request head the HTTP parser refused (answered 400 or 431). */
+  | "bad_request";
+
+/**
+ * The bytes sent on a connection refused because `maxConnections` are open: a complete HTTP/1.1
+ * 503 with `Retry-After` and PulseStream's error envelope, then the server closes.
+ */
+export function refusedConnectionResponse(maxConnections: number, retryAfterSeconds = 1): Uint8Array {
+  const message = `The server holds ${maxConnections} connections (MAX_CONNECTIONS); retry later`;
+  const body = JSON.stringify({
+    status: "error",
+    message,
+    errors: [{ field: "connection", message: "too many connections" }],
+  });
+  const head = [
+    "HTTP/1.1 503 Service Unavailable",
+    "Content-Type: application/json",
+    `Content-Length: ${new TextEncoder().encode(body).byteLength}`,
+    `Retry-After: ${retryAfterSeconds}`,
+    "Connection: close",
+  ].join("\r\n");
+  return new TextEncoder().encode(`${head}\r\n\r\n${body}`);
+}
+
+/**
+ * Counts connection closes by reason and logs each reason at most once per `intervalMs`: the
+ * first close of a reason at once, the rest of its interval in one summary line
+ * `{"msg":"connections closed","reason":"header_timeout","count":499,"withinMs":10000,…}`.
+ */
+export class ConnectionCloseLog {
+  #pending = new Map<ConnectionCloseReason, number>();
+  #timers = new Map<ConnectionCloseReason, ReturnType<typeof setTimeout>>();
+  /** Closes since start, by reason (for tests and diagnostics). */
+  readonly totals = new Map<ConnectionCloseReason, number>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly limits: Record<string, number>,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  /** Records one close. */
+  note(reason: ConnectionCloseReason): void {
+    this.totals.set(reason, (this.totals.get(reason) ?? 0) + 1);
+    if (reason === "idle") {
+      this.logger.debug("connection closed", { reason });
+      return;
+    }
+    if (this.#timers.has(reason)) {
+      this.#pending.set(reason, (this.#pending.get(reason) ?? 0) + 1);
+      return;
+    }
+    this.logger.warn("connections closed", { reason, count: 1, ...this.limits });
+    this.#timers.set(reason, setTimeout(() => this.#flush(reason), this.intervalMs));
+  }
+
+  #flush(reason: ConnectionCloseReason): void {
+    const count = this.#pending.get(reason) ?? 0;
+    this.#pending.delete(reason);
+    this.#timers.delete(reason);
+    if (count === 0) return;
+    this.logger.warn("connections closed", { reason, count, withinMs: this.intervalMs, ...this.limits });
+    this.#timers.set(reason, setTimeout(() => this.#flush(reason), this.intervalMs));
+  }
+
+  /** Stops the summary timers (at shutdown). */
+  stop(): void {
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}

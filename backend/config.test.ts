@@ -71,6 +71,10 @@ describe("loadConfig", () => {
       "Invalid configuration: RETENTION_ROLLUP_HOUR_DAYS must be at least RETENTION_RAW_DAYS (800): rollups are computed from the raw events and must not expire before them",
     ],
     [
+      { ALERTS_WEBHOOK_ALLOWED_NETWORKS: "10.0.0.0/33" },
+      'Invalid configuration: ALERTS_WEBHOOK_ALLOWED_NETWORKS must be a comma list of addresses or CIDRs: "10.0.0.0/33" is not an address or CIDR (10.0.0.0/8, fd00::/8)',
+    ],
+    [
       { SQLITE_SYNCHRONOUS: "off" },
       'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
     ],

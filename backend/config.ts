@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
+import { type Network, parseNetworks } from "./alerts/webhook-address.ts";
 import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
 import {
   DEFAULT_EVENT_LIMITS,
@@ -77,6 +78,11 @@ export interface AlertsConfig {
   retentionMs: number;
   /** Hosts webhook receivers may point at (`ALERTS_WEBHOOK_ALLOWED_HOSTS`); null: any host. */
   allowedHosts: HostAllowList;
+  /**
+   * Denied address ranges (loopback, private, link-local, …) that receivers may still reach
+   * (`ALERTS_WEBHOOK_ALLOWED_NETWORKS`); empty: none.
+   */
+  allowedNetworks: Network[];
   limits: AlertLimits;
 }
 
@@ -273,6 +279,12 @@ const schema = z.object({
     });
     return z.NEVER;
   }).optional(),
+  ALERTS_WEBHOOK_ALLOWED_NETWORKS: z.string().transform((v, ctx) => {
+    const parsed = parseNetworks(v);
+    if (Array.isArray(parsed)) return parsed;
+    ctx.addIssue({ code: "custom", message: `must be a comma list of addresses or CIDRs: ${parsed.error}` });
+    return z.NEVER;
+  }).optional(),
   ALERTS_RETENTION_DAYS: int(1, 36500).default(30),
   ALERTS_MAX_RULES: int(1, 100_000).default(2000),
   ALERTS_MAX_RECEIVERS: int(1, 10_000).default(100),
@@ -421,6 +433,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxPayloadBytes: e.ALERTS_MAX_PAYLOAD_BYTES,
       retentionMs: e.ALERTS_RETENTION_DAYS * DAY_MS,
       allowedHosts: e.ALERTS_WEBHOOK_ALLOWED_HOSTS ?? null,
+      allowedNetworks: e.ALERTS_WEBHOOK_ALLOWED_NETWORKS ?? [],
       limits: {
         maxRules: e.ALERTS_MAX_RULES,
         maxReceivers: e.ALERTS_MAX_RECEIVERS,

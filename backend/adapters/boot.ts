@@ -10,6 +10,7 @@ import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
 import { zlibPayloadCodec } from "./sqlite/zlib-payload-codec.ts";
 import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
+import { nodeWebhookClient } from "./webhook-client.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
 import type { DashboardFiles } from "../http/dashboard-routes.ts";
 
@@ -48,6 +49,7 @@ export async function boot(
     driver,
     payloadCodec: zlibPayloadCodec,
     logger,
+    webhookClient: nodeWebhookClient,
     dashboard: options.dashboard,
     clientAddress: options.clientAddress,
     realtime: options.realtime?.(config),

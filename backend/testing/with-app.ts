@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { nodeWebhookClient } from "../adapters/webhook-client.ts";
+import type { WebhookClient } from "../alerts/webhook-client.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -55,6 +57,8 @@ export function withApp<T>(
     logger?: Logger;
     /** Wraps the real driver, e.g. to make one kind of statement fail on demand. */
     wrapDriver?: (driver: SqlDriver) => SqlDriver;
+    /** The webhook client (default: the runtime's, backend/adapters/webhook-client.ts). */
+    webhookClient?: WebhookClient;
   } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
@@ -74,6 +78,7 @@ export function withApp<T>(
       clock: options.clock,
       dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },
       print: () => {},
+      webhookClient: options.webhookClient ?? nodeWebhookClient,
     });
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {
       const headers = new Headers(init.headers);

@@ -63,6 +63,11 @@ export interface ObservabilityConfig {
 export interface AlertsConfig {
   /** Timer period: nodata and system rules, group timers, delivery; ms. */
   evalIntervalMs: number;
+  /**
+   * Longest an evaluation round holds the event loop before it commits what it evaluated and lets
+   * ingest and requests run, ms (one metrics query and its rules can take longer).
+   */
+  evalSliceMs: number;
   /** Longest wait for a webhook receiver's answer, ms. */
   webhookTimeoutMs: number;
   /** First retry delay, ms; it doubles per failed attempt up to `retryMaxMs` (±50% jitter). */
@@ -262,6 +267,7 @@ const schema = z.object({
   METRICS_AUTH: z.enum(["none", "read"], { error: "must be none or read" }).default("none"),
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
+  ALERTS_EVAL_SLICE_MS: int(0, 1000).default(10),
   ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
   ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
@@ -425,6 +431,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     alerts: {
       evalIntervalMs: e.ALERTS_EVAL_INTERVAL_MS,
+      evalSliceMs: e.ALERTS_EVAL_SLICE_MS,
       webhookTimeoutMs: e.ALERTS_WEBHOOK_TIMEOUT_MS,
       retryBaseMs: e.ALERTS_RETRY_BASE_MS,
       retryMaxMs: Math.max(e.ALERTS_RETRY_MAX_MS, e.ALERTS_RETRY_BASE_MS),

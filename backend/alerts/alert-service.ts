@@ -185,7 +185,7 @@ export class AlertService {
     }
     const silence: Silence = { id: this.#o.newId("sil_"), ...input, createdBy: actor.id };
     await this.#o.store.alerts.saveSilence(silence);
-    this.#o.catalog.silences.set(silence.id, silence);
+    this.#o.catalog.putSilence(silence);
     await this.#audit(actor, "alert_silence.created", silence.id, { matchers: silence.matchers });
     return silence;
   }
@@ -198,7 +198,7 @@ export class AlertService {
     if (silence.endsAt <= now) return;
     const expired: Silence = { ...silence, endsAt: now, startsAt: Math.min(silence.startsAt, now) };
     await this.#o.store.alerts.saveSilence(expired);
-    this.#o.catalog.silences.set(id, expired);
+    this.#o.catalog.putSilence(expired);
     await this.#audit(actor, "alert_silence.expired", id, null);
   }
 

@@ -133,6 +133,7 @@ export class Alerting {
       maxInstancesPerRule: config.limits.maxInstancesPerRule,
       pageSize: options.maxSeries,
       maxSeriesPerRule: config.limits.maxSeriesPerRule,
+      sliceMs: config.evalSliceMs,
       onChange: (c) => {
         const rule = this.catalog.rules.get(c.instance.ruleId);
         const silenced = this.catalog.silencedBy(c.instance.labels, clock.now()) !== null;
@@ -179,7 +180,7 @@ export class Alerting {
   async start(): Promise<void> {
     const a = this.#o.store.alerts;
     for (const r of await a.listReceivers()) this.catalog.receivers.set(r.id, r);
-    for (const s of await a.listSilences()) this.catalog.silences.set(s.id, s);
+    for (const s of await a.listSilences()) this.catalog.putSilence(s);
     for (const r of await a.listRules()) this.catalog.rules.set(r.id, r);
     for (const i of await a.loadAlertInstances()) this.catalog.putInstance(i);
     await this.notifier.load();

@@ -85,6 +85,25 @@ describe("LabelPattern", () => {
     expect(LabelPattern.compile(".*.*.*.*.*.*.*.*x").test(value)).toBe(false);
   });
 
+  it("answers each value on its own when values alternate or repeat (astral characters count once)", () => {
+    const p = LabelPattern.compile("(a|😀)+.?");
+    const values = ["a", "a", "😀😀", "b", "b", "😀x", "", "", "a😀a", "\ud83d", "x"];
+    expect(values.map((v) => p.test(v))).toEqual(values.map((v) => /^(?:a|😀)+.?$/u.test(v)));
+    expect(values.map((v) => p.test(v))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      true,
+      false,
+      false,
+      true,
+      false,
+      false,
+    ]);
+  });
+
   it("refuses what it cannot match in linear time or does not support, with the reason", () => {
     expect(errorOf("a".repeat(MAX_PATTERN_LENGTH + 1))).toBe("pattern is longer than 256 characters");
     expect(errorOf("(a")).toBe("missing ) at position 2");
@@ -98,6 +117,9 @@ describe("LabelPattern", () => {
     expect(errorOf("(?i)a")).toBe("lookarounds and flags are not supported at position 1");
     expect(errorOf("^a")).toBe("^ is implied: a matcher matches the whole value at position 1");
     expect(errorOf("a{200}")).toBe("repetition {200} must be within 0..100, min <= max at position 1");
-    expect(errorOf("(a{100}){100}")).toBe("pattern is too complex");
+    const tooComplex = "pattern is too complex: over 512 steps per character once repetitions are expanded";
+    expect(errorOf("(a{100}){100}")).toBe(tooComplex);
+    expect(errorOf(".{0,99}.{0,99}.{0,99}")).toBe(tooComplex);
+    expect(errorOf(".{0,99}.{0,99}")).toBeNull();
   });
 });

@@ -68,6 +68,11 @@ export interface AlertsConfig {
    * ingest and requests run, ms (one metrics query and its rules can take longer).
    */
   evalSliceMs: number;
+  /**
+   * Most state changes an evaluation slice commits in one transaction (the writer is shared with
+   * ingest: a commit never waits behind a larger alert transaction).
+   */
+  evalSliceChanges: number;
   /** Longest wait for a webhook receiver's answer, ms. */
   webhookTimeoutMs: number;
   /** First retry delay, ms; it doubles per failed attempt up to `retryMaxMs` (±50% jitter). */
@@ -268,6 +273,7 @@ const schema = z.object({
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
   ALERTS_EVAL_SLICE_MS: int(0, 1000).default(10),
+  ALERTS_EVAL_SLICE_CHANGES: int(1, 100_000).default(1000),
   ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
   ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
@@ -432,6 +438,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     alerts: {
       evalIntervalMs: e.ALERTS_EVAL_INTERVAL_MS,
       evalSliceMs: e.ALERTS_EVAL_SLICE_MS,
+      evalSliceChanges: e.ALERTS_EVAL_SLICE_CHANGES,
       webhookTimeoutMs: e.ALERTS_WEBHOOK_TIMEOUT_MS,
       retryBaseMs: e.ALERTS_RETRY_BASE_MS,
       retryMaxMs: Math.max(e.ALERTS_RETRY_MAX_MS, e.ALERTS_RETRY_BASE_MS),

@@ -134,6 +134,7 @@ export class Alerting {
       pageSize: options.maxSeries,
       maxSeriesPerRule: config.limits.maxSeriesPerRule,
       sliceMs: config.evalSliceMs,
+      sliceChanges: config.evalSliceChanges,
       onChange: (c) => {
         const rule = this.catalog.rules.get(c.instance.ruleId);
         const silenced = this.catalog.silencedBy(c.instance.labels, clock.now()) !== null;

@@ -46,6 +46,8 @@ export interface EvaluatorOptions {
   maxSeriesPerRule: number;
   /** Longest a round holds the event loop before it commits what it has and yields, ms. */
   sliceMs: number;
+  /** Most state changes one slice commits (one transaction: what an ingest commit may wait behind). */
+  sliceChanges: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
   onError: (message: string, fields: Record<string, unknown>) => void;
@@ -230,9 +232,11 @@ export class AlertEvaluator {
       work.map(({ s, first, end }) => ({ rule: s.rule, schedule: s, first, end })),
       this.#o,
     );
-    // The round runs in slices of at most `sliceMs` (one query and its rules can exceed it): at the
-    // end of a slice its changes are committed and the event loop takes its turn (ingest, requests)
-    // before the next slice, so a round of thousands of rules never holds the loop for long.
+    // The round runs in slices of about `sliceMs` (one query or one rule can exceed it) or
+    // `sliceChanges` state changes (one rule can exceed it): at the end of a slice its changes are
+    // committed and the event loop takes its turn (ingest, requests)
+    // before the next slice, so a round of thousands of rules never holds the loop for long. A
+    // shape's columns stay held until its last rule is evaluated.
     let batch = new RoundBatch();
     let evaluated: { w: Work; r: Points }[] = [];
     let sliceStarted = performance.now();
@@ -247,15 +251,17 @@ export class AlertEvaluator {
         if (!r || this.#scheduled.get(rule.id) !== w.s) continue;
         batch.evaluate(rule, r, w.s.labels, context);
         evaluated.push({ w, r });
-      }
-      if (performance.now() - sliceStarted >= this.#o.sliceMs) {
-        await this.#commitBatch(batch, evaluated);
-        batch = new RoundBatch();
-        evaluated = [];
-        this.slices++;
-        await nextMacrotask();
-        sliceStarted = performance.now();
-        context = this.#context();
+        if (
+          performance.now() - sliceStarted >= this.#o.sliceMs || batch.changes.length >= this.#o.sliceChanges
+        ) {
+          await this.#commitBatch(batch, evaluated);
+          batch = new RoundBatch();
+          evaluated = [];
+          this.slices++;
+          await nextMacrotask();
+          sliceStarted = performance.now();
+          context = this.#context();
+        }
       }
     }
     await this.#commitBatch(batch, evaluated);

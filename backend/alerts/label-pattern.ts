@@ -1,8 +1,9 @@
 /**
  * Regular expressions of silence matchers (`=~`, `!~`), matched in time
  * linear in the label value: the pattern is compiled to a small program and
- * run as a Pike VM (every thread in step, no backtracking), so no pattern can
- * make a match slow, unlike a backtracking engine on `(a+)+$`. The syntax is
+ * run by pattern-machine.ts (a Pike VM with a lazily built DFA, no
+ * backtracking), so no pattern can make a match slow, unlike a backtracking
+ * engine on `(a+)+$`. The syntax is
  * the part of RE2's (Alertmanager's) that matchers use: literals, `.`,
  * classes (`[a-z]`, `[^…]`, `\d \w \s` and their negations), groups (`(…)`,
  * `(?:…)`, `(?P<name>…)`), `|`, and `* + ? {n} {n,} {n,m}` (lazy forms
@@ -22,18 +23,13 @@ const MAX_REPEAT = 100;
 
 export class PatternError extends Error {}
 
-type Ranges = [number, number][];
+import { type Inst, PatternMachine, type Ranges } from "./pattern-machine.ts";
+
 type Node =
   | { t: "set"; ranges: Ranges; negated: boolean }
   | { t: "cat"; items: Node[] }
   | { t: "alt"; items: Node[] }
   | { t: "rep"; item: Node; min: number; max: number };
-
-type Inst =
-  | { op: "set"; ranges: Ranges; negated: boolean }
-  | { op: "split"; x: number; y: number }
-  | { op: "jmp"; x: number }
-  | { op: "match" };
 
 const DIGIT: Ranges = [[48, 57]];
 const WORD: Ranges = [[48, 57], [65, 90], [95, 95], [97, 122]];
@@ -238,70 +234,21 @@ function emit(node: Node, prog: Inst[]): void {
   }
 }
 
-/** A class as a bitmap of the ASCII code points and ranges for the rest. */
-interface CompiledSet {
-  ascii: Uint32Array;
-  ranges: Ranges;
-  negated: boolean;
-}
-
-function compileSet(ranges: Ranges, negated: boolean): CompiledSet {
-  const ascii = new Uint32Array(4);
-  for (let code = 0; code < 128; code++) {
-    let hit = false;
-    for (const [lo, hi] of ranges) if (code >= lo && code <= hi) hit = true;
-    if (hit !== negated) ascii[code >> 5] |= 1 << (code & 31);
-  }
-  return { ascii, ranges, negated };
-}
-
-function inSet(set: CompiledSet, code: number): boolean {
-  if (code < 128) return (set.ascii[code >> 5] & (1 << (code & 31))) !== 0;
-  let hit = false;
-  for (const [lo, hi] of set.ranges) if (code >= lo && code <= hi) hit = true;
-  return hit !== set.negated;
-}
-
-const SET = 0, SPLIT = 1, JMP = 2, MATCH = 3;
-
 /** A compiled matcher pattern. */
 export class LabelPattern {
-  readonly #op: Uint8Array;
-  readonly #x: Int32Array;
-  readonly #y: Int32Array;
-  readonly #sets: (CompiledSet | null)[];
-  // Scratch space of `test` (never re-entered: it is synchronous), allocated once per pattern.
-  readonly #mark: Int32Array;
-  readonly #stack: Int32Array;
-  #current: Int32Array;
-  #next: Int32Array;
-  #generation = 0;
+  readonly #machine: PatternMachine;
   // The last value tested and its answer: instances of one rule share most label values, so the
   // same value often meets the same pattern many times in a row.
   #lastValue: string | null = null;
   #lastAnswer = false;
 
   private constructor(prog: Inst[]) {
-    const n = prog.length;
-    this.#op = new Uint8Array(n);
-    this.#x = new Int32Array(n);
-    this.#y = new Int32Array(n);
-    this.#sets = prog.map((inst, pc) => {
-      if (inst.op === "set") return (this.#op[pc] = SET), compileSet(inst.ranges, inst.negated);
-      if (inst.op === "split") (this.#op[pc] = SPLIT), (this.#x[pc] = inst.x), (this.#y[pc] = inst.y);
-      else if (inst.op === "jmp") (this.#op[pc] = JMP), (this.#x[pc] = inst.x);
-      else this.#op[pc] = MATCH;
-      return null;
-    });
-    this.#mark = new Int32Array(n);
-    this.#stack = new Int32Array(2 * n + 1);
-    this.#current = new Int32Array(n);
-    this.#next = new Int32Array(n);
+    this.#machine = new PatternMachine(prog);
   }
 
   /** Instructions of the compiled program (what a test costs per character, at most). */
   get size(): number {
-    return this.#op.length;
+    return this.#machine.size;
   }
 
   /** Compiles `source`; throws PatternError (with the reason) when it is too long or not supported. */
@@ -322,56 +269,9 @@ export class LabelPattern {
   /** Whether the whole of `value` matches: at most (value length + 1) × program size steps. */
   test(value: string): boolean {
     if (value === this.#lastValue) return this.#lastAnswer;
-    const answer = this.#run(value);
+    const answer = this.#machine.run(value);
     this.#lastValue = value;
     this.#lastAnswer = answer;
     return answer;
-  }
-
-  /** Adds the threads reachable from `pc` without consuming (marked in this step) to `list`. */
-  #add(list: Int32Array, count: number, pc: number, generation: number): number {
-    const op = this.#op, mark = this.#mark, stack = this.#stack;
-    let top = 0;
-    stack[top++] = pc;
-    while (top > 0) {
-      const p = stack[--top];
-      if (mark[p] === generation) continue;
-      mark[p] = generation;
-      const o = op[p];
-      if (o === JMP) stack[top++] = this.#x[p];
-      else if (o === SPLIT) (stack[top++] = this.#y[p]), (stack[top++] = this.#x[p]);
-      else list[count++] = p;
-    }
-    return count;
-  }
-
-  #run(value: string): boolean {
-    if (this.#generation > 0x3fffffff) (this.#generation = 0), this.#mark.fill(0);
-    const sets = this.#sets;
-    let current = this.#current, next = this.#next;
-    let count = this.#add(current, 0, 0, ++this.#generation);
-    for (let i = 0; i < value.length; i++) {
-      let code = value.charCodeAt(i);
-      if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
-        const low = value.charCodeAt(i + 1);
-        if (low >= 0xdc00 && low <= 0xdfff) (code = (code - 0xd800) * 0x400 + low - 0xdc00 + 0x10000), i++;
-      }
-      const generation = ++this.#generation;
-      let nextCount = 0;
-      for (let t = 0; t < count; t++) {
-        const pc = current[t];
-        const set = sets[pc];
-        if (set !== null && inSet(set, code)) nextCount = this.#add(next, nextCount, pc + 1, generation);
-      }
-      const swap = current;
-      current = next;
-      next = swap;
-      count = nextCount;
-      if (count === 0) break;
-    }
-    this.#current = current;
-    this.#next = next;
-    for (let t = 0; t < count; t++) if (this.#op[current[t]] === MATCH) return true;
-    return false;
   }
 }

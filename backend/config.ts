@@ -273,7 +273,7 @@ const schema = z.object({
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
   ALERTS_EVAL_SLICE_MS: int(0, 1000).default(10),
-  ALERTS_EVAL_SLICE_CHANGES: int(1, 100_000).default(1000),
+  ALERTS_EVAL_SLICE_CHANGES: int(1, 100_000).default(250),
   ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
   ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),

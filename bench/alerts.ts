@@ -17,7 +17,8 @@
  * every rule) and a last matcher that refuses, so every silence is matched in full against every
  * label set and none silences. `--probe-ms=P` posts a single event through the HTTP app every P ms
  * during the rounds (open loop) and prints the latency percentiles, measured from when it was due
- * (a probe held up by a blocked loop counts the wait), and the event-loop lag of a 10 ms timer. `--slice-ms` sets ALERTS_EVAL_SLICE_MS. `--round-ms=R`
+ * (a probe held up by a blocked loop counts the wait), and the event-loop lag of a 10 ms timer. `--slice-ms` and `--slice-changes` set
+ * ALERTS_EVAL_SLICE_MS and ALERTS_EVAL_SLICE_CHANGES. `--round-ms=R`
  * starts round r at R·r ms (instead of right after the previous one), so the probe sees idle time too.
  *
  * `windows` lists the rule windows (alternating, as many rules of each). A round is one minute: when
@@ -58,6 +59,7 @@ const config = loadConfig({
   ALERTS_MAX_SILENCES: String(Math.max(silences, 1)),
   ALERTS_MAX_LABELS: String(Math.max(matchers, 32)),
   ...(flags["slice-ms"] === undefined ? {} : { ALERTS_EVAL_SLICE_MS: flags["slice-ms"] }),
+  ...(flags["slice-changes"] === undefined ? {} : { ALERTS_EVAL_SLICE_CHANGES: flags["slice-changes"] }),
 });
 const T0 = Math.floor(Date.now() / MIN) * MIN - 60 * MIN;
 const clock = { current: T0, now: () => clock.current };

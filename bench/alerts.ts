@@ -35,6 +35,7 @@ import { createLogger } from "../backend/logger.ts";
 import { createPulseStream } from "../backend/server.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
+import { benchSilenceMatchers } from "./lib/silence-matchers.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const flags = Object.fromEntries(
@@ -126,19 +127,8 @@ for (let i = 0; i < rules; i++) {
 }
 console.log(`${rules} rules created, heap ${(Deno.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`);
 for (let i = 0; i < silences; i++) {
-  // Different patterns (the class differs per silence), each accepting the note: linear matching
-  // walks the whole 1,024-character value for each.
-  const c = String.fromCharCode(97 + (i % 26));
   await server.alerting.service.createSilence({
-    matchers: [
-      ...Array.from({ length: matchers - 1 }, (_, m) => ({
-        name: "note",
-        value: `[${c}n]*(n|${c}{${(m % 9) + 1}})*[^${c}]{0,${m % 40}}n*`,
-        isRegex: true,
-        isEqual: true,
-      })),
-      { name: "alertname", value: "none-of-them", isRegex: false, isEqual: true },
-    ],
+    matchers: benchSilenceMatchers(i, matchers),
     startsAt: new Date(T0 - MIN).toISOString(),
     endsAt: new Date(T0 + 300 * MIN).toISOString(),
     comment: "bench",

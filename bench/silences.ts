@@ -12,6 +12,7 @@
  */
 import { AlertCatalog } from "../backend/alerts/catalog.ts";
 import type { Silence } from "../backend/alerts/model.ts";
+import { benchSilenceMatchers } from "./lib/silence-matchers.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const [silences = 10, matchers = 32, labelSets = 1000, repeat = 10] = positional.map(Number);
@@ -20,18 +21,9 @@ const NOW = Date.parse("2026-12-07T12:00:00Z");
 
 const catalog = new AlertCatalog();
 for (let i = 0; i < silences; i++) {
-  const c = String.fromCharCode(97 + (i % 26));
   const silence: Silence = {
     id: `sil_${i}`,
-    matchers: [
-      ...Array.from({ length: matchers - 1 }, (_, m) => ({
-        name: "note",
-        value: `[${c}n]*(n|${c}{${(m % 9) + 1}})*[^${c}]{0,${m % 40}}n*`,
-        isRegex: true,
-        isEqual: true,
-      })),
-      { name: "alertname", value: "none-of-them", isRegex: false, isEqual: true },
-    ],
+    matchers: benchSilenceMatchers(i, matchers),
     startsAt: NOW - 60_000,
     endsAt: NOW + 3_600_000,
     createdBy: "bench",

@@ -16,6 +16,7 @@ describe("loadConfig", () => {
       commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
       rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
+      alerts: { evalSliceMs: 10, evalSliceChanges: 250, allowedHosts: null, allowedNetworks: [] },
     });
     expect(c.eventLimits).toEqual({
       maxIdLength: 128,
@@ -69,6 +70,14 @@ describe("loadConfig", () => {
     [
       { RETENTION_RAW_DAYS: "800", RETENTION_ROLLUP_MINUTE_DAYS: "800" },
       "Invalid configuration: RETENTION_ROLLUP_HOUR_DAYS must be at least RETENTION_RAW_DAYS (800): rollups are computed from the raw events and must not expire before them",
+    ],
+    [
+      { ALERTS_EVAL_SLICE_MS: "5000" },
+      'Invalid configuration: ALERTS_EVAL_SLICE_MS must be an integer from 0 to 1000 (got "5000")',
+    ],
+    [
+      { ALERTS_EVAL_SLICE_CHANGES: "0" },
+      'Invalid configuration: ALERTS_EVAL_SLICE_CHANGES must be an integer from 1 to 100000 (got "0")',
     ],
     [
       { ALERTS_WEBHOOK_ALLOWED_NETWORKS: "10.0.0.0/33" },

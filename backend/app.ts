@@ -9,6 +9,8 @@ import { ApiKeyHasher } from "./auth/api-keys.ts";
 import { KeyUsageRecorder } from "./auth/key-usage.ts";
 import type { ApiKeyCache } from "./auth/key-cache.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
+import { backupRoutes } from "./http/backup-routes.ts";
+import type { BackupService } from "./admin/backup-service.ts";
 import { exportRoutes, storageAdminRoutes, type StorageRoutesDeps } from "./http/storage-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
 import type { IdempotencyGuard } from "./ingest/idempotency.ts";
@@ -54,6 +56,7 @@ export interface AppDeps {
     | "metrics"
     | "live"
     | "observability"
+    | "commit"
   >;
   idempotency: IdempotencyGuard;
   /**
@@ -84,6 +87,8 @@ export interface AppDeps {
   readinessChecks?: readonly ReadinessCheck[];
   /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
   alerting?: Alerting;
+  /** Online backups (absent: `POST /v1/admin/backup` is not served). */
+  backups?: BackupService;
   /** Export, storage report and dead letters (absent: those routes are not served). */
   storage?: Pick<StorageRoutesDeps, "deadLetters" | "retentionJob" | "retention" | "storedResolutions">;
 }
@@ -157,6 +162,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       stream: deps.streamHealth,
       live: () => ({ subscribers: deps.hub.size, ...deps.hub.counters }),
       checks: deps.readinessChecks,
+      writeFailureMs: config.commit.writeFailureUnreadyMs,
       logger,
     }),
   );
@@ -171,6 +177,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     "/v1/admin",
     adminRoutes({ auth, store, clock, clientAddress: deps.clientAddress ?? (() => null) }),
   );
+  if (deps.backups) {
+    app.route(
+      "/v1/admin",
+      backupRoutes({ auth, backups: deps.backups, clientAddress: deps.clientAddress ?? (() => null) }),
+    );
+  }
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
   const limiter = new RateLimiter(clock);
   const eventsDeps: EventsRoutesDeps = {

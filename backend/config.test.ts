@@ -84,6 +84,10 @@ describe("loadConfig", () => {
       'Invalid configuration: ALERTS_WEBHOOK_ALLOWED_NETWORKS must be a comma list of addresses or CIDRs: "10.0.0.0/33" is not an address or CIDR (10.0.0.0/8, fd00::/8)',
     ],
     [
+      { READYZ_WRITE_FAILURE_MS: "500" },
+      'Invalid configuration: READYZ_WRITE_FAILURE_MS must be an integer from 1000 to 3600000 (got "500")',
+    ],
+    [
       { SQLITE_SYNCHRONOUS: "off" },
       'Invalid configuration: SQLITE_SYNCHRONOUS must be normal or full (got "off")',
     ],

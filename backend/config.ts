@@ -49,6 +49,8 @@ export interface Config {
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
   retention: RetentionConfig;
+  /** Directory of the files written by `POST /v1/admin/backup`. */
+  backupDir: string;
 }
 
 /** Prometheus metrics (see docs/OBSERVABILITY.md). */
@@ -185,6 +187,8 @@ export interface CommitConfig {
   lingerMs: number;
   /** Most group commits handed to the store at once (the store may allow fewer). */
   maxInFlight: number;
+  /** How long after a failed commit, with none succeeding since, /readyz answers 503, in ms. */
+  writeFailureUnreadyMs: number;
 }
 
 /** SQLite tuning for local files. */
@@ -242,6 +246,7 @@ const schema = z.object({
   COMMIT_QUEUE_MAX_EVENTS: int(1, 10_000_000).default(200_000),
   COMMIT_LINGER_MS: int(0, 1000).default(0),
   COMMIT_MAX_IN_FLIGHT: int(1, 4).default(1),
+  READYZ_WRITE_FAILURE_MS: int(1000, 3_600_000).default(30_000),
   CORS_ORIGINS: z.string().trim().refine(
     (v) => v === "*" || v.split(",").every((o) => /^https?:\/\/[^\s/,]+$/.test(o.trim())),
     { error: 'must be "*" or a comma-separated list of origins like https://app.example.com' },
@@ -309,6 +314,7 @@ const schema = z.object({
   RETENTION_ROLLUP_HOUR_DAYS: int(1, 36500).default(730),
   RETENTION_CHECK_MS: int(1000, 86_400_000).default(600_000),
   EXPORT_DIR: z.string().trim().min(1, { error: "must not be empty" }).optional(),
+  BACKUP_DIR: z.string().trim().min(1, { error: "must not be empty" }).default("./data/backups"),
   EXPORT_FORMAT: z.enum(["ndjson.gz", "parquet"], { error: "must be ndjson.gz or parquet" }).default(
     "ndjson.gz",
   ),
@@ -396,6 +402,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxQueuedEvents: e.COMMIT_QUEUE_MAX_EVENTS,
       lingerMs: e.COMMIT_LINGER_MS,
       maxInFlight: e.COMMIT_MAX_IN_FLIGHT,
+      writeFailureUnreadyMs: e.READYZ_WRITE_FAILURE_MS,
     },
     stream: {
       enabled: e.STREAM_PROCESSING === "on",
@@ -416,6 +423,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       exportDir: e.EXPORT_DIR ?? null,
       exportFormat: e.EXPORT_FORMAT,
     },
+    backupDir: e.BACKUP_DIR,
     live: {
       queueLimit: e.LIVE_QUEUE_LIMIT,
       replayLimit: e.LIVE_REPLAY_LIMIT,

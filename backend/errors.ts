@@ -67,9 +67,9 @@ export class RequestTimeoutError extends AppError {
   }
 }
 
-/** 413: a size or count limit was exceeded. */
+/** 413: a size or count limit was exceeded; `headers` go out with it (the RateLimit-* of an over-burst request). */
 export class PayloadTooLargeError extends AppError {
-  constructor(message: string, field = "body") {
+  constructor(message: string, field = "body", readonly headers: Record<string, string> = {}) {
     super(413, message, [{ field, message }]);
   }
 }

@@ -39,6 +39,8 @@ import type { OutboxItem } from "./alerts/model.ts";
 import { IngestCounters } from "./ingest/ingest-counters.ts";
 import { StoreProbe } from "./realtime/store-probe.ts";
 import type { DashboardFiles } from "./http/dashboard-routes.ts";
+import { BackupService, type BackupTarget } from "./admin/backup-service.ts";
+import { registerBackupCollectors } from "./observability/backup-collectors.ts";
 
 /** How often expired Idempotency-Key records are deleted. */
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
@@ -64,6 +66,8 @@ export interface PulseStream {
   deadLetters: DeadLetterService;
   /** The retention job. */
   retention: RetentionService;
+  /** Online backups (`POST /v1/admin/backup`). */
+  backups: BackupService;
   /** Automatic replay of parked rollup flushes (null without stream processing). */
   autoReplay: DeadLetterAutoReplay | null;
   /** Commits what is queued, then closes the store. */
@@ -84,6 +88,8 @@ export interface PulseStreamOptions {
   realtime?: RealtimeAdapter;
   /** Where the one-time initial key is printed (default: console.log). */
   print?: (line: string) => void;
+  /** Where online backups are written (BACKUP_DIR; absent: the database is not a local file). */
+  backupTarget?: BackupTarget;
   /** Where days leaving the raw tier are exported before they are dropped (EXPORT_DIR). */
   coldStorage?: ColdStorage;
   /** Whether the retention job runs on its timer (default true; tests call `runOnce`). */
@@ -283,7 +289,13 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   registerAlertCollectors(observability.registry, () => alerting.metricsSnapshot());
   registerDeadLetterCollectors(observability.registry, () => deadLetters.counts());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
+  const backups = new BackupService({ target: options.backupTarget ?? null, store, clock, logger });
+  registerBackupCollectors(observability.registry, () => ({
+    counts: backups.counts,
+    running: backups.running !== null,
+  }));
   const app = createApp({
+    backups,
     observability,
     idempotency,
     keyCache,
@@ -317,6 +329,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     initialKey,
     deadLetters,
     retention,
+    backups,
     autoReplay,
     async close() {
       observability.close();

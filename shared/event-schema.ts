@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { JsonValue, MetadataValue, ValidEvent } from "./event.ts";
 import type { EventLimits } from "./limits.ts";
+import { parseIsoDateTime } from "./time-units.ts";
 
 /** One bad field: a dotted path (`metadata.site`, `data.a.b`) and a message. */
 export interface FieldError {
@@ -20,6 +21,8 @@ export type ValidationResult =
 /** C0 controls (NUL included), DEL and C1 controls. */
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** A UTF-16 surrogate without its pair (`String.prototype.isWellFormed` is ES2024, past our lib). */
+const LONE_SURROGATE_CHAR = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /**
  * Largest |value|: far beyond any measurement, yet small enough that sums of values over any
  * realistic number of events stay finite (an overflow to ±Infinity, and Infinity − Infinity = NaN,
@@ -27,10 +30,23 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
  */
 export const MAX_ABS_VALUE = 1e100;
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+/**
+ * A key that a plain object cannot hold as data: assigning it sets the prototype instead, so it
+ * would vanish between the request and the store. Refused (400) wherever keys are client-chosen.
+ */
+const PROTO_KEY = "__proto__";
 
 const TIMESTAMP_FORMAT =
-  "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone";
+  "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone (a real calendar day, hours 00-23)";
+const LONE_SURROGATE = "must not contain lone UTF-16 surrogates (\\ud800-\\udfff without its pair)";
+
+/**
+ * Whether `s` can be stored and returned exactly: no control characters and no lone surrogate
+ * (which UTF-8 cannot encode: it would be stored as U+FFFD, unlike what was acknowledged).
+ */
+function storable(s: string): boolean {
+  return !CONTROL_CHARS.test(s) && !LONE_SURROGATE_CHAR.test(s);
+}
 
 const encoder = new TextEncoder();
 
@@ -41,22 +57,24 @@ function text(field: string, max: number) {
     .max(max, { error: `${field} must be at most ${max} characters` })
     .refine((s) => !CONTROL_CHARS.test(s), {
       error: `${field} must not contain control characters`,
-    });
+    })
+    .refine((s) => !LONE_SURROGATE_CHAR.test(s), { error: `${field} ${LONE_SURROGATE}` });
 }
 
 /** Builds a validator for the given limits. */
 export function createEventValidator(limits: EventLimits) {
+  const valueError =
+    `metadata values must be strings (at most ${limits.maxMetadataValueLength} characters, no control characters or lone surrogates), finite numbers or booleans`;
   const metadataValue = z.union(
     [
-      z.string().max(limits.maxMetadataValueLength).refine((s) => !CONTROL_CHARS.test(s)),
+      z.string().max(limits.maxMetadataValueLength).refine(storable, { error: valueError }),
       z.number().refine(Number.isFinite),
       z.boolean(),
     ],
-    {
-      error:
-        `metadata values must be strings (at most ${limits.maxMetadataValueLength} characters, no control characters), finite numbers or booleans`,
-    },
+    { error: valueError },
   );
+  const keyError =
+    `metadata keys must be 1-${limits.maxMetadataKeyLength} characters without control characters or lone surrogates, and not "${PROTO_KEY}"`;
 
   const schema = z.strictObject(
     {
@@ -80,19 +98,21 @@ export function createEventValidator(limits: EventLimits) {
           z.number({ error: TIMESTAMP_FORMAT }).int({ error: TIMESTAMP_FORMAT }).min(0, {
             error: TIMESTAMP_FORMAT,
           }),
-          z.string({ error: TIMESTAMP_FORMAT }).regex(ISO_8601, { error: TIMESTAMP_FORMAT })
-            .refine((s) => Number.isFinite(Date.parse(s)), { error: TIMESTAMP_FORMAT }),
+          z.string({ error: TIMESTAMP_FORMAT })
+            .refine((s) => parseIsoDateTime(s) !== null, { error: TIMESTAMP_FORMAT }),
         ], { error: TIMESTAMP_FORMAT })
         .nullable()
         .optional(),
       metadata: z
         .record(
-          z.string().max(limits.maxMetadataKeyLength).refine((s) => s.length > 0 && !CONTROL_CHARS.test(s), {
-            error:
-              `metadata keys must be 1-${limits.maxMetadataKeyLength} characters without control characters`,
-          }),
+          z.string().max(limits.maxMetadataKeyLength).refine(
+            (s) => s.length > 0 && storable(s) && s !== PROTO_KEY,
+            { error: keyError },
+          ),
           metadataValue,
-          { error: "metadata must be an object of tags" },
+          {
+            error: (issue) => issue.code === "invalid_key" ? keyError : "metadata must be an object of tags",
+          },
         )
         .refine((m) => Object.keys(m).length <= limits.maxMetadataKeys, {
           error: `metadata must have at most ${limits.maxMetadataKeys} keys`,
@@ -125,6 +145,7 @@ export function createEventValidator(limits: EventLimits) {
       }
       const raw = (input ?? {}) as Record<string, unknown>;
       const timestamp = checkTimestamp(raw.timestamp, now, limits, errors);
+      checkProtoKey(raw, "metadata", errors);
       if (raw.data !== null && typeof raw.data === "object" && !Array.isArray(raw.data)) {
         checkData(raw.data as Record<string, unknown>, limits, errors);
       }
@@ -151,9 +172,11 @@ function checkTimestamp(
 ): number | undefined {
   let ms: number;
   if (typeof raw === "number" && Number.isInteger(raw)) ms = raw;
-  else if (typeof raw === "string" && ISO_8601.test(raw)) ms = Date.parse(raw);
-  else return undefined;
-  if (!Number.isFinite(ms)) return undefined;
+  else if (typeof raw === "string") {
+    const parsed = parseIsoDateTime(raw);
+    if (parsed === null) return undefined;
+    ms = parsed;
+  } else return undefined;
   if (ms > now + limits.maxFutureSkewMs) {
     errors.push({
       field: "timestamp",
@@ -188,7 +211,9 @@ function walkJson(value: unknown, path: string, depth: number, maxDepth: number)
   if (typeof value === "string") {
     return CONTROL_CHARS.test(value)
       ? { field: path, message: "strings must not contain control characters" }
-      : null;
+      : !LONE_SURROGATE_CHAR.test(value)
+      ? null
+      : { field: path, message: `strings ${LONE_SURROGATE}` };
   }
   if (typeof value === "number") {
     return Number.isFinite(value) ? null : { field: path, message: "numbers must be finite" };
@@ -206,6 +231,10 @@ function walkJson(value: unknown, path: string, depth: number, maxDepth: number)
   }
   for (const [key, child] of Object.entries(value)) {
     if (CONTROL_CHARS.test(key)) return { field: path, message: "keys must not contain control characters" };
+    if (LONE_SURROGATE_CHAR.test(key)) return { field: path, message: `keys ${LONE_SURROGATE}` };
+    if (key === PROTO_KEY) {
+      return { field: `${path}.${key}`, message: `"${PROTO_KEY}" is not allowed as a key` };
+    }
     const p = walkJson(child, `${path}.${key}`, depth + 1, maxDepth);
     if (p) return p;
   }
@@ -228,4 +257,15 @@ function formatDuration(ms: number): string {
   const hours = ms / 3_600_000;
   if (Number.isInteger(hours)) return `${hours} h`;
   return `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * zod builds a record by assignment, which drops a `__proto__` key without a word; JSON.parse
+ * keeps it as an own property, so it is looked for in the raw input.
+ */
+function checkProtoKey(raw: Record<string, unknown>, field: string, errors: FieldError[]): void {
+  const value = raw[field];
+  if (value !== null && typeof value === "object" && Object.hasOwn(value, PROTO_KEY)) {
+    errors.push({ field: `${field}.${PROTO_KEY}`, message: `"${PROTO_KEY}" is not allowed as a key` });
+  }
 }

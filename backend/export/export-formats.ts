@@ -113,16 +113,43 @@ export function csvEncoder<T>(header: readonly string[], cells: (r: T) => unknow
   };
 }
 
-/** The CSV columns of events: the fixed fields, then one column per metadata key. */
-export function eventCsvEncoder(metadataKeys: readonly string[]): PageEncoder<StoredEvent> {
-  return csvEncoder(["id", "deviceId", "eventType", "value", "timestamp", ...metadataKeys], (e) => [
-    e.id,
-    e.deviceId,
-    e.eventType,
-    e.value,
-    e.timestamp,
-    ...metadataKeys.map((k) => e.metadata?.[k]),
-  ]);
+const EVENT_CSV_FIELDS = ["id", "deviceId", "eventType", "value", "timestamp"] as const;
+
+/** Column names of an event CSV that are not metadata keys (a key named so goes to `metadata`). */
+export const EVENT_CSV_FIXED: ReadonlySet<string> = new Set([...EVENT_CSV_FIELDS, "metadata"]);
+
+/**
+ * The CSV columns of events: the fixed fields, one column per key of `metadataKeys`, and with
+ * `spill` a last `metadata` column: the event's other metadata as a JSON object (empty when none).
+ */
+export function eventCsvEncoder(metadataKeys: readonly string[], spill = false): PageEncoder<StoredEvent> {
+  const columns = new Set(metadataKeys);
+  const header = [...EVENT_CSV_FIELDS, ...metadataKeys];
+  return csvEncoder(spill ? [...header, "metadata"] : header, (e) => {
+    const cells: unknown[] = [
+      e.id,
+      e.deviceId,
+      e.eventType,
+      e.value,
+      e.timestamp,
+      ...metadataKeys.map((k) => e.metadata?.[k]),
+    ];
+    if (spill) cells.push(spilledMetadata(e.metadata, columns));
+    return cells;
+  });
+}
+
+/** The metadata without a column of its own, as JSON; undefined (an empty cell) when there is none. */
+function spilledMetadata(
+  metadata: StoredEvent["metadata"],
+  columns: ReadonlySet<string>,
+): string | undefined {
+  if (metadata === null) return undefined;
+  let rest: Record<string, unknown> | undefined;
+  for (const k in metadata) {
+    if (!columns.has(k)) (rest ??= {})[k] = metadata[k];
+  }
+  return rest && JSON.stringify(rest);
 }
 
 type ColumnType = "STRING" | "INT64" | "DOUBLE";

@@ -5,12 +5,12 @@
  * when the consumer has taken the previous one, so memory is one page whatever
  * the range (backpressure from the socket or file reaches the store reads).
  */
-import { ValidationError } from "../errors.ts";
 import { nextMacrotask } from "../ingest/macrotask.ts";
 import type { StoredEvent } from "../../shared/event.ts";
 import type { RollupRecord, Store } from "../store/store.ts";
 import {
   csvEncoder,
+  EVENT_CSV_FIXED,
   EVENT_PARQUET_COLUMNS,
   eventCsvEncoder,
   eventRecord,
@@ -45,7 +45,10 @@ export interface ExportOptions {
 
 /** Records per page read from the store and encoded at once (one Parquet row group). */
 export const EXPORT_PAGE = 5000;
-/** Most distinct metadata keys a CSV export turns into columns. */
+/**
+ * Most distinct metadata keys a CSV export turns into columns; the others go into one JSON column
+ * (`metadata`), so no range is ever too varied to export.
+ */
 export const MAX_CSV_METADATA_KEYS = 256;
 
 /** The MIME type and file extension of each format. */
@@ -105,41 +108,34 @@ async function* rollupPages(
 }
 
 /**
- * The metadata keys of the events in range, sorted (a first pass for CSV columns), and the highest
- * seq that pass saw: the second pass stops there, so an event committed in between (perhaps with
- * a new key) is not written without its column.
+ * The CSV columns of the events in range (a first pass): the first `MAX_CSV_METADATA_KEYS`
+ * distinct metadata keys in export order get a column each (sorted by name); a key beyond them, or
+ * named like a fixed column, goes into the JSON `metadata` column, which is there only when some
+ * event has such a key. Also the highest seq the pass saw: the second pass stops there, so an event
+ * committed in between (perhaps with a new key) is not written without its column. Memory: at most
+ * `MAX_CSV_METADATA_KEYS` keys, whatever the range.
  */
-async function metadataKeys(store: Store, req: ExportRequest): Promise<{ keys: string[]; maxSeq: number }> {
+async function csvColumns(
+  store: Store,
+  req: ExportRequest,
+): Promise<{ keys: string[]; spill: boolean; maxSeq: number }> {
   const keys = new Set<string>();
+  let spill = false;
   let maxSeq = 0;
   for await (const page of eventPages(store, req, EXPORT_PAGE)) {
     for (const e of page) {
       maxSeq = Math.max(maxSeq, e.seq);
-      for (const k of Object.keys(e.metadata ?? {})) keys.add(k);
-    }
-    if (keys.size > MAX_CSV_METADATA_KEYS) {
-      throw new ValidationError("Cannot export as CSV", [{
-        field: "format",
-        message:
-          `the events have more than ${MAX_CSV_METADATA_KEYS} metadata keys; export them as ndjson or parquet`,
-      }]);
+      for (const k in e.metadata) {
+        if (keys.has(k)) continue;
+        if (keys.size < MAX_CSV_METADATA_KEYS && !EVENT_CSV_FIXED.has(k)) keys.add(k);
+        else spill = true;
+      }
     }
   }
-  const fixed = new Set(["id", "deviceId", "eventType", "value", "timestamp"]);
-  const clash = [...keys].find((k) => fixed.has(k));
-  if (clash) {
-    throw new ValidationError("Cannot export as CSV", [{
-      field: "format",
-      message: `metadata key "${clash}" would clash with a CSV column; export as ndjson or parquet`,
-    }]);
-  }
-  return { keys: [...keys].sort(), maxSeq };
+  return { keys: [...keys].sort(), spill, maxSeq };
 }
 
-/**
- * The export as a byte stream. CSV of events first reads the range once for its metadata keys
- * (so it may reject with `ValidationError` before any byte is produced).
- */
+/** The export as a byte stream. CSV of events first reads the range once for its metadata columns. */
 export async function exportStream(
   store: Store,
   req: ExportRequest,
@@ -149,8 +145,8 @@ export async function exportStream(
   const onError = options.onError ?? (() => {});
   if (req.source === "events") {
     if (req.format === "csv") {
-      const { keys, maxSeq } = await metadataKeys(store, req);
-      return pagedStream(eventPages(store, req, pageSize, maxSeq), eventCsvEncoder(keys), onError);
+      const { keys, spill, maxSeq } = await csvColumns(store, req);
+      return pagedStream(eventPages(store, req, pageSize, maxSeq), eventCsvEncoder(keys, spill), onError);
     }
     const encoder: PageEncoder<StoredEvent> = req.format === "ndjson"
       ? ndjsonEncoder(eventRecord)

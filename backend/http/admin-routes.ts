@@ -51,7 +51,8 @@ const patchKeyBody = z.strictObject({
   }, { error: "rateLimit must be an object {eventsPerSecond, burst} or null" }).nullable(),
 }, { error: (i) => (i.code === "unrecognized_keys" ? undefined : "body must be a JSON object") });
 
-function zodErrors(issues: z.core.$ZodIssue[]) {
+/** Field errors of a failed zod parse, in the error envelope's shape. */
+export function zodErrors(issues: z.core.$ZodIssue[]) {
   return issues.map((i) => ({
     field: i.code === "unrecognized_keys" ? i.keys.join(",") : i.path.join(".") || "body",
     message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
@@ -80,7 +81,10 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
       expiresAt,
       actor: actor(c),
     });
-    return c.json({ status: "success", data: { ...created.key, key: created.secret } }, 201);
+    // The secret is shown once: no cache (browser, proxy) may keep a copy of it.
+    return c.json({ status: "success", data: { ...created.key, key: created.secret } }, 201, {
+      "Cache-Control": "no-store",
+    });
   });
 
   app.get("/keys", async (c) => c.json({ status: "success", data: { keys: await listApiKeys(deps) } }));
@@ -132,7 +136,8 @@ export function adminRoutes(deps: AdminRoutesDeps): Hono<AppEnv> {
   return app;
 }
 
-async function readJson(request: Request): Promise<unknown> {
+/** Reads a small JSON request body (Content-Type application/json, at most 16 KiB); 400 otherwise. */
+export async function readJson(request: Request): Promise<unknown> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (type !== "application/json") {
     throw new ValidationError("Content-Type must be application/json", [{

@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import {
   AppError,
-  OverloadedError,
+  PayloadTooLargeError,
   RateLimitedError,
   StoreUnavailableError,
   ValidationError,
@@ -18,9 +18,10 @@ import type { Logger } from "../logger.ts";
 export function errorResponse(error: unknown, c: Context, logger: Logger): Response {
   if (error instanceof AppError) {
     const headers: Record<string, string> = {};
-    if (error instanceof OverloadedError || error instanceof StoreUnavailableError) {
-      headers["Retry-After"] = String(error.retryAfterSeconds);
-    }
+    // Every error that says when to come back (overload, store down, a bound that frees up) says so.
+    const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === "number") headers["Retry-After"] = String(retryAfter);
+    if (error instanceof PayloadTooLargeError) Object.assign(headers, error.headers);
     if (error instanceof RateLimitedError) {
       Object.assign(headers, error.headers, { "Retry-After": String(error.retryAfterSeconds) });
     }

@@ -68,7 +68,7 @@ describe("POST /v1/events rejects bad input with a clear 4xx and stores nothing"
       {
         field: "metadata.a",
         message:
-          "metadata values must be strings (at most 256 characters, no control characters), finite numbers or booleans",
+          "metadata values must be strings (at most 256 characters, no control characters or lone surrogates), finite numbers or booleans",
       },
     ]],
     [
@@ -118,7 +118,7 @@ describe("POST /v1/events rejects bad input with a clear 4xx and stores nothing"
         {
           field: "timestamp",
           message:
-            "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone",
+            "timestamp must be epoch milliseconds (a non-negative integer) or an ISO-8601 date-time with a time zone (a real calendar day, hours 00-23)",
         },
       ],
     ],

@@ -133,6 +133,7 @@ export function chargeRate(
     throw new PayloadTooLargeError(
       `A request of ${events} events exceeds this key's burst of ${limit.burst} events`,
       "events",
+      headers,
     );
   }
   outcomes?.rateLimited.inc(events);
@@ -158,7 +159,9 @@ export async function ingestPayload(
     const result = await ingestEvents(deps.ingest, ingestParams(deps, keyId, payload, null, undefined));
     return { ...render(payload.kind, result), replayed: false };
   }
-  const begun = deps.idempotency.begin(keyId, idemKey, payload);
+  const begun = deps.idempotency.begin(keyId, idemKey, payload, {
+    keyIsEventId: isEventId(idemKey, deps.eventLimits.maxIdLength),
+  });
   const start = begun instanceof Promise ? await begun : begun;
   if (start.kind === "replay") return { status: start.status, body: start.body, replayed: true };
   const ticket = start.ticket;
@@ -216,10 +219,20 @@ function ingestParams(
     items: payload.items,
     single,
     idempotencyKey: idemKey,
-    derivedIdPrefix: single ? undefined : derivedIdPrefix,
+    // A single event whose key is a valid id takes the key as its id (ingestEvents); with any other
+    // key it gets a derived one, as batch items do, so a retry after the record expired still
+    // finds the event stored.
+    derivedIdPrefix,
     maxIdLength: deps.eventLimits.maxIdLength,
     keyId,
   };
+}
+
+const EVENT_ID = /^[A-Za-z0-9._:-]+$/;
+
+/** Whether an Idempotency-Key can be a single event's id as it is (PulseStream's rule). */
+function isEventId(key: string, maxIdLength: number): boolean {
+  return key.length <= maxIdLength && EVENT_ID.test(key);
 }
 
 const ACCEPTED_HEAD = '{"status":"success","message":"Event accepted for processing","data":';

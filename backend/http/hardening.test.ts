@@ -67,3 +67,33 @@ describe("HTML security headers", () => {
     }, { indexHtml: "<!doctype html><title>t</title>" });
   });
 });
+
+describe("API security headers", () => {
+  it("sends X-Content-Type-Options: nosniff on every answer, JSON, text and errors alike", async () => {
+    await withApp(async (f) => {
+      const answers = [
+        await f.request("/v1/events", { method: "POST", body: '{"deviceId":"d","eventType":"t"}' }),
+        await f.request("/v1/events", { method: "POST", body: "{" }),
+        await f.request("/v1/events?limit=1"),
+        await f.request("/v1/events", { key: null }),
+        await f.request("/v1/nowhere"),
+        await f.request("/readyz?verbose", { key: null }),
+        await f.request("/metrics", { key: null }),
+      ];
+      expect(answers.map((r) => r.status)).toEqual([202, 400, 200, 401, 404, 200, 200]);
+      for (const r of answers) expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    });
+  });
+
+  it("marks the answer that carries a new key's secret Cache-Control: no-store", async () => {
+    await withApp(async (f) => {
+      const created = await f.request("/v1/admin/keys", {
+        method: "POST",
+        body: JSON.stringify({ name: "n", scopes: ["read"] }),
+      });
+      expect(created.status).toBe(201);
+      expect((await created.json()).data.key).toMatch(/^psk_/);
+      expect(created.headers.get("cache-control")).toBe("no-store");
+    });
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * Health: `/livez` (the process answers), `/readyz` (every readiness check
- * passes: the store answers and the commit queue is not saturated, plus any
- * check another subsystem adds; 503 otherwise) and `/health` in PulseStream's
+ * passes: the store answers, the latest commit did not fail within
+ * `writeFailureMs` and the commit queue is not saturated, plus any check
+ * another subsystem adds; 503 otherwise) and `/health` in PulseStream's
  * shape. `?verbose` on `/livez` and `/readyz` answers in Kubernetes' text
  * style, one line per check with its duration:
  *
@@ -44,6 +45,8 @@ export interface HealthDeps {
   live?: () => Record<string, unknown>;
   /** Further readiness checks (run after the store and commit-queue checks). */
   checks?: readonly ReadinessCheck[];
+  /** How long after a failed commit (none succeeding since) the `writes` check fails, ms (default 30000). */
+  writeFailureMs?: number;
   /** Longest a readiness check may take, ms (default 2000). */
   checkTimeoutMs?: number;
   /** Where a thrown readiness check's error goes (warn), since the answer never shows it. */
@@ -76,6 +79,21 @@ export function healthRoutes(deps: HealthDeps): Hono<AppEnv> {
           () => ({ ok: true }),
           () => ({ ok: false, reason: "store unavailable" }),
         ),
+    },
+    {
+      // The store check reads; a store can answer reads while every commit fails.
+      name: "writes",
+      run: () => {
+        const failure = deps.committer.lastFailure;
+        const agoMs = failure ? Math.round(performance.now() - failure.at) : null;
+        return agoMs !== null && agoMs <= (deps.writeFailureMs ?? 30_000)
+          ? {
+            ok: false,
+            reason: `the last commit failed ${agoMs} ms ago`,
+            details: { lastFailureMsAgo: agoMs },
+          }
+          : { ok: true };
+      },
     },
     {
       name: "commitQueue",

@@ -136,6 +136,66 @@ describe("Idempotency-Key", () => {
     });
   });
 
+  it("derives a single event's id from a key that is not a valid id, so an expired key cannot store twice", async () => {
+    const clock = new FakeClock(NOW);
+    await withApp(async (f) => {
+      const keys = ["order/42!", "k".repeat(129)];
+      const ids: string[] = [];
+      for (const key of keys) {
+        const first = await f.request("/v1/events", post({ deviceId: "d", eventType: "t" }, key));
+        expect(first.status).toBe(202);
+        ids.push((await first.json()).data.id);
+      }
+      expect(ids[0]).toMatch(/^idem-[0-9a-f]{32}-0$/);
+      expect(ids[1]).toMatch(/^idem-[0-9a-f]{32}-0$/);
+      expect(ids[1]).not.toBe(ids[0]);
+      expect((await f.server.store.stats()).events).toBe(2);
+
+      clock.advance(24 * 3_600_000 + 1); // the records expired: the requests run again, their ids dedup
+      for (const [i, key] of keys.entries()) {
+        const again = await f.request("/v1/events", post({ deviceId: "d", eventType: "t" }, key));
+        expect(again.status).toBe(202);
+        expect(again.headers.get("idempotent-replayed")).toBeNull();
+        expect((await again.json()).data).toMatchObject({ id: ids[i], duplicate: true });
+      }
+      expect((await f.server.store.stats()).events).toBe(2);
+    }, { clock });
+  });
+
+  it("answers 400, not 500, to nesting deeper than the call stack under an Idempotency-Key", async () => {
+    await withApp(async (f) => {
+      const depth = 200_000;
+      const deepData = `{"deviceId":"d","eventType":"t","data":${'{"a":'.repeat(depth)}1${
+        "}".repeat(depth)
+      }}`;
+      const data = await f.request("/v1/events", post(deepData, "deep-1"));
+      expect(data.status).toBe(400);
+      expect((await data.json()).errors).toEqual([
+        { field: "data", message: "data must be nested at most 32 levels deep" },
+      ]);
+      const deepMeta = `{"deviceId":"d","eventType":"t","metadata":{"a":${"[".repeat(depth)}${
+        "]".repeat(depth)
+      }}}`;
+      const meta = await f.request("/v1/events", post(deepMeta, "deep-2"));
+      expect(meta.status).toBe(400);
+      expect((await meta.json()).errors[0].field).toBe("metadata.a");
+      // In a batch the deep item alone is rejected; the replay of the whole batch is recognised.
+      const batch = `[{"deviceId":"d","eventType":"t"},${deepData}]`;
+      const first = await f.request("/v1/events", post(batch, "deep-3"));
+      expect(first.status).toBe(202);
+      const body = await first.json();
+      expect(body.data.totals).toEqual({ received: 2, accepted: 1, duplicate: 0, rejected: 1 });
+      expect(body.data.results[1].errors).toEqual([
+        { field: "data", message: "data must be nested at most 32 levels deep" },
+      ]);
+      const replay = await f.request("/v1/events", post(batch, "deep-3"));
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      const changed = await f.request("/v1/events", post(batch.replace("1}", "2}"), "deep-3"));
+      expect(changed.status).toBe(422);
+      expect((await f.server.store.stats()).events).toBe(1);
+    });
+  });
+
   it("refuses a malformed Idempotency-Key", async () => {
     await withApp(async (f) => {
       const res = await f.request("/v1/events", post({ deviceId: "d", eventType: "t" }, "has space"));

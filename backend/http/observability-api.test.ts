@@ -303,13 +303,14 @@ describe("health endpoints", () => {
       expect(ok.status).toBe(200);
       expect(ok.headers.get("content-type")).toMatch(/^text\/plain/);
       expect(await ok.text()).toMatch(
-        /^\[\+\]store ok \(\d+(\.\d+)? ms\)\n\[\+\]commitQueue ok \(\d+(\.\d+)? ms\)\nreadyz check passed\n$/,
+        /^\[\+\]store ok \(\d+(\.\d+)? ms\)\n\[\+\]writes ok \(\d+(\.\d+)? ms\)\n\[\+\]commitQueue ok \(\d+(\.\d+)? ms\)\nreadyz check passed\n$/,
       );
       const json = await (await f.request("/readyz")).json();
       expect(json).toEqual({
         status: "ready",
         checks: {
           store: { status: "ok", durationMs: expect.any(Number) },
+          writes: { status: "ok", durationMs: expect.any(Number) },
           commitQueue: { status: "ok", queuedEvents: 0, durationMs: expect.any(Number) },
         },
       });
@@ -320,7 +321,7 @@ describe("health endpoints", () => {
       expect(down.status).toBe(503);
       expect(down.headers.get("retry-after")).toBe("1");
       expect(await down.text()).toMatch(
-        /^\[-\]store failed: store unavailable \(\d+(\.\d+)? ms\)\n\[\+\]commitQueue ok \(\d+(\.\d+)? ms\)\nreadyz check failed\n$/,
+        /^\[-\]store failed: store unavailable \(\d+(\.\d+)? ms\)\n\[\+\]writes ok \(\d+(\.\d+)? ms\)\n\[\+\]commitQueue ok \(\d+(\.\d+)? ms\)\nreadyz check failed\n$/,
       );
       expect((await f.request("/health")).status).toBe(503);
     });
@@ -375,6 +376,7 @@ describe("health endpoints", () => {
       expect(text.replace(/\(\d+(\.\d+)? ms\)/g, "(… ms)")).toBe(
         [
           "[+]store ok (… ms)",
+          "[+]writes ok (… ms)",
           "[-]commitQueue failed: overloaded: 10 events queued (… ms)",
           "[-]alerting failed: evaluator stopped (… ms)",
           "[-]exploding failed: check failed (… ms)",

@@ -1,12 +1,11 @@
 /** Parsing of shared query parameters: times and keyset cursors. */
 import type { FieldError } from "../../shared/event-schema.ts";
-import { relativeTime } from "../../shared/time-units.ts";
+import { parseIsoDateTime, relativeTime } from "../../shared/time-units.ts";
 
-const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const MAX_TIME_MS = 8.64e15;
 
 /**
- * A time parameter: epoch ms, ISO-8601, or `now` / `now-<n><unit>` (ms, s, m, h,
+ * A time parameter: epoch ms, ISO-8601 (a real calendar date; hours 00-23), or `now` / `now-<n><unit>` (ms, s, m, h,
  * d, w). Returns epoch ms, or `undefined` when absent; adds an error when bad.
  */
 export function parseTime(
@@ -20,7 +19,7 @@ export function parseTime(
   const rel = relativeTime(raw, now);
   if (/^\d{1,16}$/.test(raw)) ms = Number(raw);
   else if (rel !== null) ms = rel;
-  else if (ISO.test(raw)) ms = Date.parse(raw);
+  else ms = parseIsoDateTime(raw, { dateOnly: true }) ?? undefined;
   // Beyond ±8.64e15 ms a Date is invalid (and so is every answer built from it).
   if (ms !== undefined && Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS) return ms;
   errors.push({

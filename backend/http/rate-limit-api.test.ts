@@ -66,6 +66,8 @@ describe("per-key rate limits on ingestion", () => {
       expect(rateHeaders(limited)).toEqual({ limit: "3", remaining: "0", reset: "3", retryAfter: "1" });
       const tooBig = await f.request("/v1/events", { method: "POST", key: key.key, body: batch(4, "x") });
       expect(tooBig.status).toBe(413);
+      // The key's limits, so a client can size its next request; no Retry-After: this one never fits.
+      expect(rateHeaders(tooBig)).toEqual({ limit: "3", remaining: "0", reset: "3", retryAfter: null });
       expect((await tooBig.json()).message).toBe(
         "A request of 4 events exceeds this key's burst of 3 events",
       );

@@ -1,6 +1,7 @@
 /**
  * Gives every request an id (the client's `X-Request-Id` when it is a sane
- * token, else a new one), returns it in `X-Request-Id`, and writes one JSON log
+ * token, else a new one), returns it in `X-Request-Id` (with `X-Content-Type-Options: nosniff` on every
+ * answer), and writes one JSON log
  * line per request (level info, error for a 5xx) with method, route pattern, path, status and duration, and
  * the W3C trace id when the request carries a valid `traceparent` (an invalid
  * one is ignored, as the Trace Context spec asks). The same timing feeds every
@@ -46,6 +47,8 @@ export function requestLog(logger: Logger, observers: readonly RequestObserver[]
       const route = observer || logged ? routePath(c) : "";
       observer?.finished(c.req.method, route, status, ms / 1000);
       c.res.headers.set("X-Request-Id", requestId);
+      // Every answer, JSON included: no browser may sniff a body into something executable.
+      c.res.headers.set("X-Content-Type-Options", "nosniff");
       if (logged) {
         logger[level]("request", {
           requestId,

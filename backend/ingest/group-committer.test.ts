@@ -82,12 +82,18 @@ describe("GroupCommitter", () => {
 
   it("rejects every request of a failed transaction and commits none of it", async () => {
     await withCommitter({}, async (committer, store) => {
+      expect(await committer.submit([event("ok")])).toEqual(["accepted"]);
+      expect(committer.lastFailure).toBeNull();
       await store.close();
+      const before = performance.now();
       const outcomes = await Promise.allSettled([
         committer.submit([event("f1")]),
         committer.submit([event("f2")]),
       ]);
       expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+      // Remembered for /readyz until a commit succeeds again.
+      expect(committer.lastFailure!.at).toBeGreaterThanOrEqual(before);
+      expect(committer.lastFailure!.error).toBe((outcomes[0] as PromiseRejectedResult).reason);
     });
   });
 

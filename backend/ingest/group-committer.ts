@@ -89,6 +89,7 @@ export class GroupCommitter {
   #scheduled = false;
   #closed = false;
   #idle: (() => void)[] = [];
+  #lastFailure: { at: number; error: unknown } | null = null;
   #nextTick = createMacrotask(() => this.#run());
 
   constructor(
@@ -106,6 +107,16 @@ export class GroupCommitter {
   /** Events waiting for a transaction. */
   get queuedEvents(): number {
     return this.#queuedEvents;
+  }
+
+  /**
+   * The latest commit that failed (`at`: `performance.now()` ms), as long as no commit has
+   * succeeded since; null otherwise. Refusals of single requests (an inactive key, a stale
+   * idempotency prediction) are not failures. Reported by /readyz: reads can succeed while every
+   * write fails (a full disk, a lock held by another process).
+   */
+  get lastFailure(): { at: number; error: unknown } | null {
+    return this.#lastFailure;
   }
 
   /** Whether the queue is at least 90% full (reported by /readyz). */
@@ -213,6 +224,7 @@ export class GroupCommitter {
           // The observer reports its own failures; the submitters hear of the error below.
         }
       }
+      this.#lastFailure = { at: performance.now(), error };
       this.#report({
         events: size,
         requests: batch.length,
@@ -226,6 +238,7 @@ export class GroupCommitter {
     // The transaction alone is timed (with the one before it, when two are in flight):
     // downstream processing is not part of the commit.
     const durationMs = performance.now() - started;
+    this.#lastFailure = null;
     await earlier;
     try {
       this.observer?.onCommitted?.(all, result);

@@ -18,6 +18,15 @@ describe("payloadFingerprint", () => {
     for (const v of values) expect(payloadFingerprint(v)).toBe(fingerprintOf(canonicalJson(v)));
   });
 
+  it("walks nesting deeper than its recursion to the same fingerprint, without recursing", () => {
+    let deep: unknown = "leaf";
+    for (let i = 0; i < 1000; i++) deep = i % 2 ? [i, deep] : { z: i, a: deep };
+    expect(payloadFingerprint(deep)).toBe(fingerprintOf(canonicalJson(deep)));
+    let deeper: unknown = 1;
+    for (let i = 0; i < 1_000_000; i++) deeper = [deeper];
+    expect(payloadFingerprint(deeper)).toMatch(/^[0-9a-f]{16}1e8481$/); // 2,000,001 characters
+  });
+
   it("ignores object key order and sees every other difference", () => {
     expect(payloadFingerprint({ a: 1, b: { c: 2, d: 3 } })).toBe(
       payloadFingerprint({ b: { d: 3, c: 2 }, a: 1 }),

@@ -45,7 +45,10 @@ export interface IdempotencyTicket {
   fingerprint: string;
   /** `keyId` and `idemKey` as one string: the key of the in-flight set and the recent outcomes. */
   slot: string;
-  /** Prefix for ids of batch items without an id: stable for (API key, Idempotency-Key). */
+  /**
+   * Prefix for ids of events without an id: stable for (API key, Idempotency-Key); item `i` gets
+   * `<prefix><i>`. Empty for a single event whose key is itself a valid event id (the key is the id).
+   */
   derivedIdPrefix: string;
 }
 
@@ -80,13 +83,14 @@ export class IdempotencyGuard {
 
   /**
    * Claims the key for this request, or answers with the remembered outcome. Synchronous for a
-   * single event (the hot path: no promise to create and await); a batch's derived-id prefix
-   * needs a digest, so a batch gets a promise.
+   * single event whose key is a valid event id (`keyIsEventId`: the hot path, no promise to create
+   * and await); otherwise the derived-id prefix needs a digest, so the caller gets a promise.
    */
   begin(
     keyId: string,
     idemKey: string,
     payload: { kind: string; items: readonly unknown[] },
+    options: { keyIsEventId?: boolean } = {},
   ): IdempotencyStart | Promise<IdempotencyStart> {
     const slot = `${keyId}\u0000${idemKey}`;
     // Claimed synchronously, before any await, so two concurrent requests cannot both pass.
@@ -101,7 +105,7 @@ export class IdempotencyGuard {
         this.#inFlight.delete(slot);
         return replayOf(recent, fingerprint);
       }
-      if (payload.kind === "single") {
+      if (payload.kind === "single" && options.keyIsEventId) {
         return { kind: "proceed", ticket: { keyId, idemKey, fingerprint, slot, derivedIdPrefix: "" } };
       }
       return sha256Hex(slot).then(
@@ -302,16 +306,71 @@ function feed(text: string): void {
   fpLength += text.length;
 }
 
-function walk(v: unknown): void {
+/**
+ * Nesting depth up to which the walk recurses. A valid event is far shallower (`MAX_DATA_DEPTH`
+ * is at most 256); deeper subtrees — invalid, refused by validation after this — are walked with
+ * an explicit stack, so a hostile depth (a 10 MiB body of `[`) cannot overflow the call stack.
+ */
+const RECURSION_DEPTH = 320;
+
+function walk(v: unknown, depth = 0): void {
   if (v instanceof UnparsableMarker || v === null || typeof v !== "object") return feed(canonicalJson(v));
+  if (depth >= RECURSION_DEPTH) return walkDeep(v);
   if (Array.isArray(v)) {
     feed("[");
     for (let i = 0; i < v.length; i++) {
       if (i > 0) feed(",");
-      walk(v[i]);
+      walk(v[i], depth + 1);
     }
     return feed("]");
   }
+  const keys = objectKeys(v);
+  feed("{");
+  for (let i = 0; i < keys.length; i++) {
+    feed(keyPrefix(keys, i));
+    walk((v as Record<string, unknown>)[keys[i]], depth + 1);
+  }
+  feed("}");
+}
+
+/** Text between values: kept apart from the values on the explicit stack of `walkDeep`. */
+class Token {
+  constructor(readonly text: string) {}
+}
+
+/** `walk` without recursion: the same characters fed in the same order. */
+function walkDeep(root: object): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (v instanceof Token) {
+      feed(v.text);
+      continue;
+    }
+    if (v instanceof UnparsableMarker || v === null || typeof v !== "object") {
+      feed(canonicalJson(v));
+      continue;
+    }
+    if (Array.isArray(v)) {
+      feed("[");
+      stack.push(new Token("]"));
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push(v[i]);
+        if (i > 0) stack.push(new Token(","));
+      }
+      continue;
+    }
+    const keys = objectKeys(v);
+    feed("{");
+    stack.push(new Token("}"));
+    for (let i = keys.length - 1; i >= 0; i--) {
+      stack.push((v as Record<string, unknown>)[keys[i]], new Token(keyPrefix(keys, i)));
+    }
+  }
+}
+
+/** An object's keys in canonical (sorted) order. */
+function objectKeys(v: object): string[] {
   const keys = Object.keys(v);
   // Clients usually send keys in one order; sort only when they are not already sorted.
   for (let i = 1; i < keys.length; i++) {
@@ -320,12 +379,11 @@ function walk(v: unknown): void {
       break;
     }
   }
-  feed("{");
-  for (let i = 0; i < keys.length; i++) {
-    feed(i > 0 ? `,${JSON.stringify(keys[i])}:` : `${JSON.stringify(keys[i])}:`);
-    walk((v as Record<string, unknown>)[keys[i]]);
-  }
-  feed("}");
+  return keys;
+}
+
+function keyPrefix(keys: readonly string[], i: number): string {
+  return i > 0 ? `,${JSON.stringify(keys[i])}:` : `${JSON.stringify(keys[i])}:`;
 }
 
 async function sha256Hex(text: string): Promise<string> {

@@ -56,8 +56,9 @@ const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 /**
  * Validates, enriches and durably commits `items`.
  * `idempotencyKey`: for a request of one event without `id`, a valid key becomes the event id
- * (PulseStream's rule). `derivedIdPrefix`: batch items without `id` get `<prefix><index>`, so a
- * replayed batch maps to the same ids and cannot be stored twice.
+ * (PulseStream's rule). `derivedIdPrefix`: other events without `id` (batch items, and a single
+ * event whose key is not a valid id) get `<prefix><index>`, so a replayed request maps to the same
+ * ids and cannot be stored twice.
  */
 export async function ingestEvents(
   deps: IngestDeps,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
 import { nodeWebhookClient } from "../adapters/webhook-client.ts";
 import type { WebhookClient } from "../alerts/webhook-client.ts";
+import { sqliteBackupTarget } from "../adapters/sqlite/sqlite-backup.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -59,6 +60,8 @@ export function withApp<T>(
     wrapDriver?: (driver: SqlDriver) => SqlDriver;
     /** The webhook client (default: the runtime's, backend/adapters/webhook-client.ts). */
     webhookClient?: WebhookClient;
+    /** Serve `POST /v1/admin/backup`, writing into `<dir>/backups` (as the entries wire it). */
+    backups?: boolean;
   } = {},
 ): Promise<T> {
   return withTempDir(async (dir) => {
@@ -79,6 +82,9 @@ export function withApp<T>(
       dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },
       print: () => {},
       webhookClient: options.webhookClient ?? nodeWebhookClient,
+      backupTarget: options.backups
+        ? sqliteBackupTarget(join(dir, "test.db"), join(dir, "backups"))
+        : undefined,
     });
     const request = (path: string, init: RequestInit & { key?: string | null } = {}) => {
       const headers = new Headers(init.headers);

@@ -6,8 +6,10 @@
  *   {role: "subscribers", url, count}: opens `count` WebSockets that only count
  *     the bytes they receive; replies {ready: true}; on {stop: true} closes them
  *     and replies {minBytes, maxBytes} over the subscribers.
- *   {role: "load", url, key, rate, seconds}: POSTs 10-event batches on an evenly
- *     spaced schedule for `seconds`; replies {done: true, failed} when all were answered.
+ *   {role: "load", url, key, rate, seconds, devices?}: POSTs 10-event batches on an evenly
+ *     spaced schedule for `seconds`, device ids cycling over `devices` (default 100); replies
+ *     {done: true, failed, accepted, statuses} when all were answered (statuses: count per
+ *     HTTP status, 0 for a request that got no answer).
  */
 const scope = self as unknown as {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -70,8 +72,10 @@ async function subscribers(url: string, count: number): Promise<void> {
   scope.postMessage({ ready: true });
 }
 
-async function load(url: string, key: string, rate: number, seconds: number): Promise<void> {
+async function load(url: string, key: string, rate: number, seconds: number, devices = 100): Promise<void> {
   const batch = 10;
+  const statuses: Record<number, number> = {};
+  let accepted = 0;
   const interval = (batch / rate) * 1000;
   const start = performance.now();
   const pending = new Set<Promise<unknown>>();
@@ -82,23 +86,31 @@ async function load(url: string, key: string, rate: number, seconds: number): Pr
     const body = JSON.stringify(
       Array.from(
         { length: batch },
-        (_, k) => ({ deviceId: `dev-${(i + k) % 100}`, eventType: "t", value: k }),
+        (_, k) => ({ deviceId: `dev-${(i * batch + k) % devices}`, eventType: "t", value: k }),
       ),
     );
     const p: Promise<unknown> = fetch(`${url}/v1/events`, {
       method: "POST",
       headers: { "x-api-key": key, "content-type": "application/json" },
       body,
-    }).then((r) => (r.status === 202 ? r.arrayBuffer() : void failed++))
-      .catch(() => void failed++)
+    }).then(async (r) => {
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if (r.status !== 202) return void failed++;
+      const { data } = await r.json(); // read before adding: `x += await …` would add to a stale x
+      accepted += data.totals.accepted;
+    })
+      .catch(() => {
+        failed++;
+        statuses[0] = (statuses[0] ?? 0) + 1;
+      })
       .finally(() => pending.delete(p));
     pending.add(p);
   }
   await Promise.all(pending);
-  scope.postMessage({ done: true, failed });
+  scope.postMessage({ done: true, failed, accepted, statuses });
 }
 
 scope.onmessage = ({ data }) => {
   if (data.role === "subscribers") void subscribers(data.url, data.count);
-  else void load(data.url, data.key, data.rate, data.seconds);
+  else void load(data.url, data.key, data.rate, data.seconds, data.devices);
 };

@@ -13,21 +13,17 @@ import { parseArgs } from "node:util";
 import { createApiKey, listApiKeys, revokeApiKey } from "../../admin/key-admin.ts";
 import { ALL_SCOPES, type Scope } from "../../auth/api-keys.ts";
 import { systemClock } from "../../clock.ts";
-import { ConfigError, loadConfig } from "../../config.ts";
 import { AppError } from "../../errors.ts";
 import { parseTime } from "../../http/query-params.ts";
 import { createSqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { openSqlDriver } from "../sqlite/open-driver.ts";
+import { checkDatabaseFile, openFailureLine } from "../sqlite/database-file.ts";
+import { fail, loadCliConfig } from "./command-line.ts";
 
 const USAGE = `usage:
   keys create --name <name> --scopes ingest,read,admin [--expires <epoch ms | ISO-8601 | now-… >]
   keys list
   keys revoke <key id>`;
-
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(1);
-}
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -38,16 +34,14 @@ const { values, positionals } = parseArgs({
 const [command, target] = positionals;
 if (!["create", "list", "revoke"].includes(command ?? "")) fail(USAGE);
 
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  throw error;
-}
-const store = await createSqliteStore({
-  driver: await openSqlDriver(config.databaseUrl, { ...config.sqlite, preference: "node-sqlite" }),
-});
+const config = loadCliConfig();
+const databaseUrl = config.databaseUrl;
+const store = await (async () => {
+  checkDatabaseFile(databaseUrl);
+  return await createSqliteStore({
+    driver: await openSqlDriver(databaseUrl, { ...config.sqlite, preference: "node-sqlite" }),
+  });
+})().catch((error) => fail(openFailureLine(databaseUrl, error)));
 const deps = { store, clock: systemClock };
 const actor = { id: "cli", address: null };
 

@@ -17,6 +17,7 @@ describe("loadConfig", () => {
       rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
       stream: { maxSeries: 20_000, maxUnflushedDevices: 10_000 },
+      alerts: { evalSliceMs: 10, evalSliceChanges: 250, allowedHosts: null, allowedNetworks: [] },
     });
     expect(c.eventLimits).toEqual({
       maxIdLength: 128,
@@ -74,6 +75,18 @@ describe("loadConfig", () => {
     [
       { STREAM_MAX_SERIES: "0" },
       'Invalid configuration: STREAM_MAX_SERIES must be an integer from 1 to 100000000 (got "0")',
+    ],
+    [
+      { ALERTS_EVAL_SLICE_MS: "5000" },
+      'Invalid configuration: ALERTS_EVAL_SLICE_MS must be an integer from 0 to 1000 (got "5000")',
+    ],
+    [
+      { ALERTS_EVAL_SLICE_CHANGES: "0" },
+      'Invalid configuration: ALERTS_EVAL_SLICE_CHANGES must be an integer from 1 to 100000 (got "0")',
+    ],
+    [
+      { ALERTS_WEBHOOK_ALLOWED_NETWORKS: "10.0.0.0/33" },
+      'Invalid configuration: ALERTS_WEBHOOK_ALLOWED_NETWORKS must be a comma list of addresses or CIDRs: "10.0.0.0/33" is not an address or CIDR (10.0.0.0/8, fd00::/8)',
     ],
     [
       { READYZ_WRITE_FAILURE_MS: "500" },

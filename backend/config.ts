@@ -12,6 +12,7 @@ import type { ConnectionLimits } from "./http/connection-limits.ts";
 import type { WsIngestLimits } from "./http/ingest-ws-sockets.ts";
 import type { ImportLimits } from "./import/import-service.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
+import { type Network, parseNetworks } from "./alerts/webhook-address.ts";
 import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
 import {
   DEFAULT_EVENT_LIMITS,
@@ -73,6 +74,16 @@ export interface ObservabilityConfig {
 export interface AlertsConfig {
   /** Timer period: nodata and system rules, group timers, delivery; ms. */
   evalIntervalMs: number;
+  /**
+   * Longest an evaluation round holds the event loop before it commits what it evaluated and lets
+   * ingest and requests run, ms (one metrics query and its rules can take longer).
+   */
+  evalSliceMs: number;
+  /**
+   * Most state changes an evaluation slice commits in one transaction (the writer is shared with
+   * ingest: a commit never waits behind a larger alert transaction).
+   */
+  evalSliceChanges: number;
   /** Longest wait for a webhook receiver's answer, ms. */
   webhookTimeoutMs: number;
   /** First retry delay, ms; it doubles per failed attempt up to `retryMaxMs` (±50% jitter). */
@@ -88,6 +99,11 @@ export interface AlertsConfig {
   retentionMs: number;
   /** Hosts webhook receivers may point at (`ALERTS_WEBHOOK_ALLOWED_HOSTS`); null: any host. */
   allowedHosts: HostAllowList;
+  /**
+   * Denied address ranges (loopback, private, link-local, …) that receivers may still reach
+   * (`ALERTS_WEBHOOK_ALLOWED_NETWORKS`); empty: none.
+   */
+  allowedNetworks: Network[];
   limits: AlertLimits;
 }
 
@@ -286,6 +302,8 @@ const schema = z.object({
   METRICS_AUTH: z.enum(["none", "read"], { error: "must be none or read" }).default("none"),
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
+  ALERTS_EVAL_SLICE_MS: int(0, 1000).default(10),
+  ALERTS_EVAL_SLICE_CHANGES: int(1, 100_000).default(250),
   ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
   ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
@@ -301,6 +319,12 @@ const schema = z.object({
       code: "custom",
       message: `must be a comma list of host, host:port or *.domain: ${parsed.error}`,
     });
+    return z.NEVER;
+  }).optional(),
+  ALERTS_WEBHOOK_ALLOWED_NETWORKS: z.string().transform((v, ctx) => {
+    const parsed = parseNetworks(v);
+    if (Array.isArray(parsed)) return parsed;
+    ctx.addIssue({ code: "custom", message: `must be a comma list of addresses or CIDRs: ${parsed.error}` });
     return z.NEVER;
   }).optional(),
   ALERTS_RETENTION_DAYS: int(1, 36500).default(30),
@@ -464,6 +488,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     alerts: {
       evalIntervalMs: e.ALERTS_EVAL_INTERVAL_MS,
+      evalSliceMs: e.ALERTS_EVAL_SLICE_MS,
+      evalSliceChanges: e.ALERTS_EVAL_SLICE_CHANGES,
       webhookTimeoutMs: e.ALERTS_WEBHOOK_TIMEOUT_MS,
       retryBaseMs: e.ALERTS_RETRY_BASE_MS,
       retryMaxMs: Math.max(e.ALERTS_RETRY_MAX_MS, e.ALERTS_RETRY_BASE_MS),
@@ -472,6 +498,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxPayloadBytes: e.ALERTS_MAX_PAYLOAD_BYTES,
       retentionMs: e.ALERTS_RETENTION_DAYS * DAY_MS,
       allowedHosts: e.ALERTS_WEBHOOK_ALLOWED_HOSTS ?? null,
+      allowedNetworks: e.ALERTS_WEBHOOK_ALLOWED_NETWORKS ?? [],
       limits: {
         maxRules: e.ALERTS_MAX_RULES,
         maxReceivers: e.ALERTS_MAX_RECEIVERS,

@@ -35,6 +35,7 @@ import { registerPulseCollectors } from "./observability/pulse-collectors.ts";
 import { registerAlertCollectors } from "./observability/alert-collectors.ts";
 import { registerDeadLetterCollectors } from "./observability/dead-letter-collectors.ts";
 import { Alerting } from "./alerts/alerting.ts";
+import type { WebhookClient } from "./alerts/webhook-client.ts";
 import type { OutboxItem } from "./alerts/model.ts";
 import { IngestCounters } from "./ingest/ingest-counters.ts";
 import { StoreProbe } from "./realtime/store-probe.ts";
@@ -96,6 +97,8 @@ export interface PulseStreamOptions {
   retentionTimer?: boolean;
   /** Whether parked rollup flushes are replayed on a timer (default true; tests call `runOnce`). */
   autoReplayTimer?: boolean;
+  /** Resolves and calls webhook receivers (backend/adapters/webhook-client.ts; absent: none is called). */
+  webhookClient?: WebhookClient;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -258,6 +261,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     queueFill: () => committer.queuedEvents / config.commit.maxQueuedEvents,
     publish: (message) => hub.publishTo("alerts", message),
     logger,
+    webhookClient: options.webhookClient,
     onDeadNotification: (item) =>
       deadLetters.add({
         kind: "notification",

@@ -8,6 +8,18 @@
  * machine and committed the changes. Prints each round's time and the median.
  *
  *   deno run -A bench/alerts.ts [rules=1000] [types=100] [devices=10] [rounds=15] [windows=1m,5m]
+ *     [--aggs=p99] [--group=device] [--silences=10] [--matchers=32] [--label-chars=1024] [--probe-ms=20]
+ *     [--slice-ms=10]
+ *
+ * Options: `--aggs` replaces the aggregate mix (comma list), `--group` makes every rule per device
+ * (`device`) or overall (`none`). `--silences=S --matchers=M` adds S silences of M matchers each:
+ * M-1 different regular expressions that accept the rules' `note` label (`--label-chars` long, on
+ * every rule) and a last matcher that refuses, so every silence is matched in full against every
+ * label set and none silences. `--probe-ms=P` posts a single event through the HTTP app every P ms
+ * during the rounds (open loop) and prints the latency percentiles, measured from when it was due
+ * (a probe held up by a blocked loop counts the wait), and the event-loop lag of a 10 ms timer. `--slice-ms` and `--slice-changes` set
+ * ALERTS_EVAL_SLICE_MS and ALERTS_EVAL_SLICE_CHANGES. `--round-ms=R`
+ * starts round r at R·r ms (instead of right after the previous one), so the probe sees idle time too.
  *
  * `windows` lists the rule windows (alternating, as many rules of each). A round is one minute: when
  * some rule's evaluation step is under a minute (a window that is not whole minutes, evaluated at
@@ -23,9 +35,19 @@ import { createLogger } from "../backend/logger.ts";
 import { createPulseStream } from "../backend/server.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
+import { benchSilenceMatchers } from "./lib/silence-matchers.ts";
 
-const [rules = 1000, types = 100, devices = 10, rounds = 15] = Deno.args.slice(0, 4).map(Number);
-const windows = (Deno.args[4] ?? "1m,5m").split(",");
+const positional = Deno.args.filter((a) => !a.startsWith("--"));
+const flags = Object.fromEntries(
+  Deno.args.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=") as [string, string]),
+);
+const [rules = 1000, types = 100, devices = 10, rounds = 15] = positional.slice(0, 4).map(Number);
+const windows = (positional[4] ?? "1m,5m").split(",");
+const silences = Number(flags.silences ?? 0);
+const matchers = Number(flags.matchers ?? 32);
+const labelChars = Number(flags["label-chars"] ?? 1024);
+const probeMs = Number(flags["probe-ms"] ?? 0);
+const roundMs = Number(flags["round-ms"] ?? 0);
 const MIN = 60_000;
 const dir = await Deno.makeTempDir();
 const config = loadConfig({
@@ -35,6 +57,10 @@ const config = loadConfig({
   ROLLUP_FLUSH_MS: "60000",
   ALERTS_EVAL_INTERVAL_MS: "60000",
   ALERTS_MAX_RULES: String(Math.max(rules, 1)),
+  ALERTS_MAX_SILENCES: String(Math.max(silences, 1)),
+  ALERTS_MAX_LABELS: String(Math.max(matchers, 32)),
+  ...(flags["slice-ms"] === undefined ? {} : { ALERTS_EVAL_SLICE_MS: flags["slice-ms"] }),
+  ...(flags["slice-changes"] === undefined ? {} : { ALERTS_EVAL_SLICE_CHANGES: flags["slice-changes"] }),
 });
 const T0 = Math.floor(Date.now() / MIN) * MIN - 60 * MIN;
 const clock = { current: T0, now: () => clock.current };
@@ -77,7 +103,9 @@ if (batch.length) await server.committer.submit(batch);
 await server.stream!.flush();
 console.log(`loaded ${n.toLocaleString("en")} events (${types} types x ${devices} devices), rollups flushed`);
 
-const AGGS = ["avg", "max", "count", "p99", "avg", "min", "sum", "p95", "last", "avg"];
+const AGGS = flags.aggs?.split(",") ??
+  ["avg", "max", "count", "p99", "avg", "min", "sum", "p95", "last", "avg"];
+const note = "n".repeat(labelChars);
 const perType = Math.ceil(rules / types);
 for (let i = 0; i < rules; i++) {
   const t = i % types;
@@ -89,14 +117,64 @@ for (let i = 0; i < rules; i++) {
     window: windows.length === 2 && windows[0] === "1m" && windows[1] === "5m"
       ? (k % 10 < 5 ? "1m" : "5m")
       : windows[k % windows.length],
-    groupBy: k % 2 ? "device" : "none",
+    groupBy: flags.group ?? (k % 2 ? "device" : "none"),
     op: ">",
     threshold: 30 + (i % 20),
     for: "2m",
     annotations: { summary: "{{ $labels.deviceId }} at {{ $value }}" },
+    ...(silences ? { labels: { note } } : {}),
   }, { id: "bench", address: null });
 }
-console.log(`${rules} rules created`);
+console.log(`${rules} rules created, heap ${(Deno.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`);
+for (let i = 0; i < silences; i++) {
+  await server.alerting.service.createSilence({
+    matchers: benchSilenceMatchers(i, matchers),
+    startsAt: new Date(T0 - MIN).toISOString(),
+    endsAt: new Date(T0 + 300 * MIN).toISOString(),
+    comment: "bench",
+  }, { id: "bench", address: null });
+}
+if (silences) console.log(`${silences} silences of ${matchers} matchers on a ${labelChars}-character label`);
+
+// Event-loop lag: a 10 ms interval timer notes how late each run is (time the loop was held).
+const lags: number[] = [];
+let lastLagCheck = performance.now();
+const lagTimer = probeMs > 0
+  ? setInterval(() => {
+    const now = performance.now();
+    lags.push(Math.max(0, now - lastLagCheck - 10));
+    lastLagCheck = now;
+  }, 10)
+  : undefined;
+
+// The probe: one single event through the HTTP app every probeMs (open loop: each is sent when due,
+// without waiting for the previous answer), latency from when it was due.
+const probes: number[] = [];
+const inFlight = new Set<Promise<void>>();
+let probing = probeMs > 0;
+const probeLoop = (async () => {
+  let due = performance.now();
+  let n = 0;
+  while (probing) {
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const sentDue = due;
+    const p = (async () => {
+      const res = await server.app.request("http://bench/v1/events", {
+        method: "POST",
+        headers: { "x-api-key": "bench-key-0123456789abcdef", "content-type": "application/json" },
+        body: JSON.stringify({ deviceId: "probe", eventType: "probe", value: n++, timestamp: clock.now() }),
+      });
+      await res.body?.cancel();
+      if (res.status !== 202) throw new Error(`probe answered ${res.status}`);
+      probes.push(performance.now() - sentDue);
+    })();
+    inFlight.add(p);
+    p.finally(() => inFlight.delete(p));
+    due += probeMs;
+  }
+  await Promise.all(inFlight);
+})();
 
 /** Publishes the closed all-device window [end - resolution, end) of every type. */
 function publishClosed(end: number, resolution: number): void {
@@ -118,7 +196,10 @@ const seconds = windows.some((w) => !/^\d+[mhd]$/.test(w));
 const times: number[] = [];
 const dispatch: number[] = [];
 let secondRounds = 0;
+const roundsStarted = performance.now();
 for (let r = 0; r < rounds; r++) {
+  const wait = roundsStarted + r * roundMs - performance.now();
+  if (wait > 0) await new Promise((res) => setTimeout(res, wait));
   const end = T0 + r * MIN;
   const started = performance.now();
   if (seconds) {
@@ -142,7 +223,7 @@ for (let r = 0; r < rounds; r++) {
   console.log(
     `round ${r + 1}: ${ms.toFixed(1)} ms (${last.rules} rules, ${last.queries} queries), firing ${
       firing.warning + firing.critical + firing.info
-    }`,
+    }, heap ${(Deno.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`,
   );
 }
 const sorted = [...times].sort((a, b) => a - b);
@@ -153,6 +234,27 @@ console.log(
     `bus dispatch of the ${types} closed windows (on the engine's tick) median ${
       (d[Math.floor(d.length / 2)] * 1000).toFixed(0)
     } µs`,
+);
+probing = false;
+await probeLoop;
+clearInterval(lagTimer);
+if (probeMs) {
+  const p = [...probes].sort((a, b) => a - b);
+  const at = (q: number) => p[Math.min(p.length - 1, Math.floor(q * p.length))].toFixed(1);
+  console.log(
+    `ingest probe (single event every ${probeMs} ms, ${p.length} probes): p50 ${at(0.5)} ms, ` +
+      `p99 ${at(0.99)} ms, max ${p.at(-1)!.toFixed(1)} ms; ${server.alerting.evaluator.slices} slices`,
+  );
+  const l = [...lags].sort((a, b) => a - b);
+  console.log(
+    `event-loop lag (10 ms timer, ${l.length} samples): p99 ${
+      l[Math.floor(0.99 * l.length)].toFixed(1)
+    } ms, max ${l.at(-1)!.toFixed(1)} ms`,
+  );
+}
+const mem = Deno.memoryUsage();
+console.log(
+  `rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB, heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB`,
 );
 await server.close();
 await Deno.remove(dir, { recursive: true });

@@ -72,6 +72,8 @@ export const ENV = {
   ALERTS_RETRY_BASE_MS: "100",
   ALERTS_RETRY_MAX_MS: "300",
   ALERTS_WEBHOOK_TIMEOUT_MS: "2000",
+  // The receivers listen on loopback, which webhooks reach only when opted in.
+  ALERTS_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.1",
 };
 
 export async function api(server: ServerProcess, method: string, path: string, body?: unknown) {

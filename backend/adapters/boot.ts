@@ -13,6 +13,7 @@ import { StoreUnavailableError } from "../errors.ts";
 import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
 import { zlibPayloadCodec } from "./sqlite/zlib-payload-codec.ts";
 import { fileColdStorage } from "./cold-storage/file-cold-storage.ts";
+import { nodeWebhookClient } from "./webhook-client.ts";
 import { sqliteFilePath } from "./sqlite/file-path.ts";
 import { sqliteBackupTarget } from "./sqlite/sqlite-backup.ts";
 import type { RealtimeAdapter } from "../http/stream-routes.ts";
@@ -65,6 +66,7 @@ export async function boot(
       driver,
       payloadCodec: zlibPayloadCodec,
       logger,
+      webhookClient: nodeWebhookClient,
       dashboard: options.dashboard,
       clientAddress: options.clientAddress,
       realtime: options.realtime?.(config),

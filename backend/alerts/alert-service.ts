@@ -11,6 +11,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import type { AlertEvaluator } from "./evaluator.ts";
 import type { AlertLimits } from "./limits.ts";
 import type { AlertRule, AlertTransition, Receiver, Silence } from "./model.ts";
+import type { Network } from "./webhook-address.ts";
 import type { HostAllowList } from "./webhook-hosts.ts";
 import { type InputBounds, validateReceiver, validateRule, validateSilence } from "./validate-input.ts";
 
@@ -29,6 +30,8 @@ export interface AlertServiceOptions {
   bounds: InputBounds;
   /** Hosts receivers may point at; null: any. */
   allowedHosts: HostAllowList;
+  /** Denied address ranges receivers may still point at (ALERTS_WEBHOOK_ALLOWED_NETWORKS). */
+  allowedNetworks: readonly Network[];
   /** A random id with `prefix` (`rul_`, `rcv_`, `sil_`). */
   newId: (prefix: string) => string;
 }
@@ -182,7 +185,7 @@ export class AlertService {
     }
     const silence: Silence = { id: this.#o.newId("sil_"), ...input, createdBy: actor.id };
     await this.#o.store.alerts.saveSilence(silence);
-    this.#o.catalog.silences.set(silence.id, silence);
+    this.#o.catalog.putSilence(silence);
     await this.#audit(actor, "alert_silence.created", silence.id, { matchers: silence.matchers });
     return silence;
   }
@@ -195,7 +198,7 @@ export class AlertService {
     if (silence.endsAt <= now) return;
     const expired: Silence = { ...silence, endsAt: now, startsAt: Math.min(silence.startsAt, now) };
     await this.#o.store.alerts.saveSilence(expired);
-    this.#o.catalog.silences.set(id, expired);
+    this.#o.catalog.putSilence(expired);
     await this.#audit(actor, "alert_silence.expired", id, null);
   }
 
@@ -209,7 +212,7 @@ export class AlertService {
   }
 
   #parseReceiver(body: unknown) {
-    const input = validateReceiver(body, this.#o.allowedHosts);
+    const input = validateReceiver(body, this.#o.allowedHosts, this.#o.allowedNetworks);
     if (Array.isArray(input)) throw new ValidationError("Invalid receiver", input);
     return input;
   }

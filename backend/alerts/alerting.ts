@@ -22,6 +22,13 @@ import { Notifier } from "./notifier.ts";
 import { alertJson, liveAlertMessage } from "./render.ts";
 import { SystemSampler } from "./system-sampler.ts";
 import type { InputBounds } from "./validate-input.ts";
+import type { WebhookClient } from "./webhook-client.ts";
+
+/** Without a runtime client (tests that never deliver): every attempt fails, with this cause in the log. */
+const NO_WEBHOOK_CLIENT: WebhookClient = {
+  resolve: () => Promise.reject(new Error("no webhook client (PulseStreamOptions.webhookClient)")),
+  post: () => Promise.reject(new Error("no webhook client (PulseStreamOptions.webhookClient)")),
+};
 
 export interface AlertingOptions {
   store: Store;
@@ -42,7 +49,8 @@ export interface AlertingOptions {
   /** Live subscribers of the `alerts` channel. */
   publish: (message: unknown) => void;
   logger: Logger;
-  fetch?: typeof fetch;
+  /** Resolves receiver hosts and sends webhooks (absent: every attempt fails, logged). */
+  webhookClient?: WebhookClient;
   random?: () => number;
   /** Where a notification that exhausted its attempts goes besides its `dead` outbox row. */
   onDeadNotification?: (item: OutboxItem) => Promise<unknown>;
@@ -125,6 +133,8 @@ export class Alerting {
       maxInstancesPerRule: config.limits.maxInstancesPerRule,
       pageSize: options.maxSeries,
       maxSeriesPerRule: config.limits.maxSeriesPerRule,
+      sliceMs: config.evalSliceMs,
+      sliceChanges: config.evalSliceChanges,
       onChange: (c) => {
         const rule = this.catalog.rules.get(c.instance.ruleId);
         const silenced = this.catalog.silencedBy(c.instance.labels, clock.now()) !== null;
@@ -136,7 +146,7 @@ export class Alerting {
       store: store.alerts,
       catalog: this.catalog,
       clock,
-      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      client: options.webhookClient ?? NO_WEBHOOK_CLIENT,
       timeoutMs: config.webhookTimeoutMs,
       retryBaseMs: config.retryBaseMs,
       retryMaxMs: config.retryMaxMs,
@@ -144,6 +154,7 @@ export class Alerting {
       concurrency: 8,
       perReceiver: 2,
       allowedHosts: config.allowedHosts,
+      allowedNetworks: config.allowedNetworks,
       onDead: (item) => this.notifier.undelivered(item),
       random: options.random ?? Math.random,
       onError: warn,
@@ -156,6 +167,7 @@ export class Alerting {
       clock,
       limits: config.limits,
       allowedHosts: config.allowedHosts,
+      allowedNetworks: config.allowedNetworks,
       bounds: {
         ...options.bounds,
         maxLabels: config.limits.maxLabels,
@@ -169,7 +181,7 @@ export class Alerting {
   async start(): Promise<void> {
     const a = this.#o.store.alerts;
     for (const r of await a.listReceivers()) this.catalog.receivers.set(r.id, r);
-    for (const s of await a.listSilences()) this.catalog.silences.set(s.id, s);
+    for (const s of await a.listSilences()) this.catalog.putSilence(s);
     for (const r of await a.listRules()) this.catalog.rules.set(r.id, r);
     for (const i of await a.loadAlertInstances()) this.catalog.putInstance(i);
     await this.notifier.load();

@@ -12,13 +12,16 @@ import type { Clock } from "../clock.ts";
 import type { AlertStore } from "../store/alert-store.ts";
 import type { AlertCatalog } from "./catalog.ts";
 import type { OutboxItem } from "./model.ts";
+import type { Network } from "./webhook-address.ts";
+import { resolveTarget, WebhookAddressError, type WebhookClient } from "./webhook-client.ts";
 import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
 
 export interface DeliveryOptions {
   store: AlertStore;
   catalog: AlertCatalog;
   clock: Clock;
-  fetch: typeof fetch;
+  /** Resolves hosts and sends to a checked address (backend/adapters/webhook-client.ts). */
+  client: WebhookClient;
   timeoutMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
@@ -28,6 +31,8 @@ export interface DeliveryOptions {
   perReceiver: number;
   /** Hosts that may be called (checked again at every attempt: the list may have changed since). */
   allowedHosts: HostAllowList;
+  /** Denied ranges (loopback, private, …) opted back in (`ALERTS_WEBHOOK_ALLOWED_NETWORKS`). */
+  allowedNetworks: readonly Network[];
   /** Stores an item given up (status `dead`); the notifier also restores its group's record. */
   onDead: (item: OutboxItem) => Promise<void>;
   /** [0, 1) (injected for tests). */
@@ -124,27 +129,31 @@ export class OutboxDelivery {
     const final = error !== null;
     if (!final) {
       try {
-        const res = await this.#o.fetch(receiver!.url, {
-          method: "POST",
+        // Every address of the host is checked, and the request connects to a checked one.
+        const target = await resolveTarget(new URL(receiver!.url), this.#o.client, this.#o.allowedNetworks);
+        const status = await this.#o.client.post(target, {
           headers: {
             "content-type": "application/json",
             "idempotency-key": item.id,
             "x-pulsestream-notification-id": item.id,
             "user-agent": "PulseStream-Alerting",
           },
-          body: item.payload,
-          redirect: "manual",
+          body: item.payload ?? "",
           signal: AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), this.#closing.signal]),
         });
-        await res.body?.cancel().catch(() => {});
-        if (res.status < 200 || res.status > 299) error = `receiver answered ${res.status}`;
+        // Redirects are not followed (a 3xx is a failure): a receiver cannot bounce the request
+        // to an address that was not checked.
+        if (status < 200 || status > 299) (error = "failed"), (cause = `receiver answered ${status}`);
       } catch (e) {
-        // Stored and shown as a class only: the cause (connection refused, unknown host…) would
-        // make /notifications a probe of the network; the log has it.
-        error = e instanceof Error && e.name === "TimeoutError"
+        // Stored and shown as "failed" only: the status, a refused address, a timeout or the
+        // network cause (connection refused, unknown host) would make /notifications a probe of
+        // the network; the log has it.
+        error = "failed";
+        cause = e instanceof WebhookAddressError
+          ? `address not allowed: ${e.message}`
+          : e instanceof Error && e.name === "TimeoutError"
           ? `no answer within ${this.#o.timeoutMs} ms`
-          : "request failed";
-        cause = e instanceof Error ? e.message : String(e);
+          : `request failed: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
     if (this.#closing.signal.aborted) return;

@@ -19,8 +19,10 @@ import type { AlertCatalog } from "./catalog.ts";
 import type { AlertDataSource } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { evaluateRule, type InstanceChange, type SeriesLabelCache } from "./rule-eval.ts";
-import { type Points, readRound } from "./round-reads.ts";
+import { nextMacrotask } from "../ingest/macrotask.ts";
+import type { InstanceChange, SeriesLabelCache } from "./rule-eval.ts";
+import { type BatchContext, RoundBatch } from "./round-batch.ts";
+import { planRound, type Points, readShape } from "./round-reads.ts";
 import { floorTo, scheduleFor } from "./schedule.ts";
 import type { SystemSampler } from "./system-sampler.ts";
 
@@ -42,6 +44,10 @@ export interface EvaluatorOptions {
   pageSize: number;
   /** Most series one rule reads (groupBy device); beyond, the rule's status says `truncated`. */
   maxSeriesPerRule: number;
+  /** Longest a round holds the event loop before it commits what it has and yields, ms. */
+  sliceMs: number;
+  /** Most state changes one slice commits (one transaction: what an ingest commit may wait behind). */
+  sliceChanges: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
   onError: (message: string, fields: Record<string, unknown>) => void;
@@ -77,9 +83,6 @@ interface Work {
   end: number;
 }
 
-/** How long a resolved instance is kept (Prometheus keeps resolved alerts 15 min), ms. */
-export const RESOLVED_RETENTION_MS = 15 * 60_000;
-
 /** Most missed steps a rule catches up on in one round. */
 const MAX_CATCH_UP_STEPS = 60;
 
@@ -95,6 +98,8 @@ export class AlertEvaluator {
   #closed = false;
   /** Duration and size of the last round. */
   lastRound = { at: 0, durationMs: 0, rules: 0, queries: 0 };
+  /** Slices run since start (each ends with a commit and a turn of the event loop). */
+  slices = 0;
 
   constructor(options: EvaluatorOptions) {
     this.#o = options;
@@ -222,83 +227,80 @@ export class AlertEvaluator {
         : Math.max(s.lastEnd + s.stepMs, end - (MAX_CATCH_UP_STEPS - 1) * s.stepMs);
       work.push({ s, first, end });
     }
-    const { readings, queries } = await readRound(
+    const bySchedule = new Map(work.map((w) => [w.s.rule, w]));
+    const plan = planRound(
       work.map(({ s, first, end }) => ({ rule: s.rule, schedule: s, first, end })),
       this.#o,
     );
-    // A rule deleted, disabled or replaced while its values were read is not evaluated: its
-    // instances were resolved (or will be, after this round) and must not come back.
-    for (let i = work.length - 1; i >= 0; i--) {
-      if (this.#scheduled.get(work[i].s.rule.id) !== work[i].s) work.splice(i, 1);
-    }
-    const { catalog } = this.#o;
-    const now = this.#o.clock.now();
-    const sentFiring = this.#o.notifier.sentFiringFingerprints();
-    const changes: InstanceChange[] = [];
-    const updated: AlertInstance[] = [];
-    const persist: AlertInstance[] = [];
-    const dropped: { ruleId: string; fingerprint: string }[] = [];
-    for (const { s } of work) {
-      const r = readings.get(s.rule.id);
-      if (!r) continue;
-      const before = catalog.instances.get(s.rule.id) ?? new Map<string, AlertInstance>();
-      const current = new Map(before);
-      const changed = new Set<string>();
-      r.ends.forEach((at, i) => {
-        const ev = evaluateRule(s.rule, at, r.points[i], current, this.#o.maxInstancesPerRule, s.labels);
-        for (const u of ev.updated) current.set(u.fingerprint, u);
-        for (const fp of ev.dropped) current.delete(fp);
-        for (const c of ev.changes) changed.add(c.instance.fingerprint);
-        changes.push(...ev.changes);
-        if (ev.refused) {
-          this.#o.onError("alert instances refused: rule holds the most allowed", {
-            ruleId: s.rule.id,
-            refused: ev.refused,
-          });
+    // The round runs in slices of about `sliceMs` (one query or one rule can exceed it) or
+    // `sliceChanges` state changes (one rule can exceed it): at the end of a slice its changes are
+    // committed and the event loop takes its turn (ingest, requests)
+    // before the next slice, so a round of thousands of rules never holds the loop for long. A
+    // shape's columns stay held until its last rule is evaluated.
+    let batch = new RoundBatch();
+    let evaluated: { w: Work; r: Points }[] = [];
+    let sliceStarted = performance.now();
+    let context = this.#context();
+    for (const read of plan) {
+      const points = await readShape(read, this.#o);
+      for (const { rule } of read.rules) {
+        const w = bySchedule.get(rule)!;
+        const r = points?.get(rule.id);
+        // A rule deleted, disabled or replaced while its values were read is not evaluated: its
+        // instances were resolved (or will be, after this round) and must not come back.
+        if (!r || this.#scheduled.get(rule.id) !== w.s) continue;
+        batch.evaluate(rule, r, w.s.labels, context);
+        evaluated.push({ w, r });
+        if (
+          performance.now() - sliceStarted >= this.#o.sliceMs || batch.changes.length >= this.#o.sliceChanges
+        ) {
+          await this.#commitBatch(batch, evaluated);
+          batch = new RoundBatch();
+          evaluated = [];
+          this.slices++;
+          await nextMacrotask();
+          sliceStarted = performance.now();
+          context = this.#context();
         }
-      });
-      // Resolved instances are forgotten after RESOLVED_RETENTION_MS, once no group still holds
-      // them as sent firing (its resolved notification is out).
-      for (const [fp, inst] of current) {
-        if (
-          inst.state === "resolved" && inst.resolvedAt !== null &&
-          now - inst.resolvedAt >= RESOLVED_RETENTION_MS && !sentFiring.has(fp)
-        ) current.delete(fp);
-      }
-      updated.push(...current.values());
-      for (const [fp, inst] of current) {
-        const old = before.get(fp);
-        // Written when the state changed, and when what a restart needs changed without it.
-        if (
-          changed.has(fp) || !old || old.keepFiringSince !== inst.keepFiringSince ||
-          JSON.stringify(old.annotations) !== JSON.stringify(inst.annotations)
-        ) persist.push(inst);
-      }
-      for (const fp of before.keys()) {
-        if (!current.has(fp)) dropped.push({ ruleId: s.rule.id, fingerprint: fp });
       }
     }
-    await this.#commit(changes, updated, persist, dropped, this.#o.clock.now());
-    // A rule whose read failed (logged) stays behind: the timer makes it due again for the same
-    // window.
-    for (const { s, end } of work) {
-      const r = readings.get(s.rule.id);
-      if (!r) continue;
-      s.lastEnd = Math.max(s.lastEnd, end);
-      this.#noteRead(s, r, end);
-    }
+    await this.#commitBatch(batch, evaluated);
+    this.slices++;
     this.lastRound = {
       at: this.#o.clock.now(),
       durationMs: performance.now() - started,
       rules: work.length,
-      queries,
+      queries: plan.filter((p) => p.query !== null).length,
     };
+  }
+
+  #context(): BatchContext {
+    return {
+      catalog: this.#o.catalog,
+      maxInstancesPerRule: this.#o.maxInstancesPerRule,
+      now: this.#o.clock.now(),
+      sentFiring: this.#o.notifier.sentFiringFingerprints(),
+      onError: this.#o.onError,
+    };
+  }
+
+  /**
+   * Commits a slice's changes, then moves its rules on. A rule whose read failed (logged) was not
+   * evaluated and stays behind: the timer makes it due again for the same window.
+   */
+  async #commitBatch(batch: RoundBatch, evaluated: { w: Work; r: Points }[]): Promise<void> {
+    if (evaluated.length === 0) return;
+    await this.#commit(batch.changes, batch.updated, batch.persist, batch.dropped, this.#o.clock.now());
+    for (const { w, r } of evaluated) {
+      w.s.lastEnd = Math.max(w.s.lastEnd, w.end);
+      this.#noteRead(w.s, r, w.end);
+    }
   }
 
   /** Keeps what a rule's evaluation read for its status; warns when it starts leaving series out. */
   #noteRead(s: Scheduled, r: Points, end: number): void {
     const previous = this.#status.get(s.rule.id);
-    const series = r.points.at(-1)?.length ?? 0;
+    const series = r.ends.length ? r.series : 0;
     this.#status.set(s.rule.id, {
       stepMs: s.stepMs,
       lastEvaluatedAt: r.ends.at(-1) ?? end,

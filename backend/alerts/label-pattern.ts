@@ -1,8 +1,9 @@
 /**
  * Regular expressions of silence matchers (`=~`, `!~`), matched in time
  * linear in the label value: the pattern is compiled to a small program and
- * run as a Pike VM (every thread in step, no backtracking), so no pattern can
- * make a match slow, unlike a backtracking engine on `(a+)+$`. The syntax is
+ * run by pattern-machine.ts (a Pike VM with a lazily built DFA, no
+ * backtracking), so no pattern can make a match slow, unlike a backtracking
+ * engine on `(a+)+$`. The syntax is
  * the part of RE2's (Alertmanager's) that matchers use: literals, `.`,
  * classes (`[a-z]`, `[^…]`, `\d \w \s` and their negations), groups (`(…)`,
  * `(?:…)`, `(?P<name>…)`), `|`, and `* + ? {n} {n,} {n,m}` (lazy forms
@@ -12,24 +13,23 @@
 
 /** Longest pattern accepted, characters. */
 export const MAX_PATTERN_LENGTH = 256;
-/** Largest compiled program (counted repetitions are expanded), instructions. */
-const MAX_PROGRAM = 2000;
+/**
+ * Largest compiled program (counted repetitions are expanded), instructions. A test costs at most
+ * (value length + 1) × program size thread steps: with label values of up to 1,024 characters,
+ * about 2 ms for the worst program accepted (docs/PERFORMANCE.md, "Silence matching").
+ */
+export const MAX_PROGRAM = 512;
 const MAX_REPEAT = 100;
 
 export class PatternError extends Error {}
 
-type Ranges = [number, number][];
+import { type Inst, PatternMachine, type Ranges } from "./pattern-machine.ts";
+
 type Node =
   | { t: "set"; ranges: Ranges; negated: boolean }
   | { t: "cat"; items: Node[] }
   | { t: "alt"; items: Node[] }
   | { t: "rep"; item: Node; min: number; max: number };
-
-type Inst =
-  | { op: "set"; ranges: Ranges; negated: boolean }
-  | { op: "split"; x: number; y: number }
-  | { op: "jmp"; x: number }
-  | { op: "match" };
 
 const DIGIT: Ranges = [[48, 57]];
 const WORD: Ranges = [[48, 57], [65, 90], [95, 95], [97, 122]];
@@ -180,8 +180,13 @@ class Parser {
   }
 }
 
+const tooComplex = () =>
+  new PatternError(
+    `pattern is too complex: over ${MAX_PROGRAM} steps per character once repetitions are expanded`,
+  );
+
 function emit(node: Node, prog: Inst[]): void {
-  if (prog.length > MAX_PROGRAM) throw new PatternError("pattern is too complex");
+  if (prog.length > MAX_PROGRAM) throw tooComplex();
   switch (node.t) {
     case "set":
       prog.push({ op: "set", ranges: node.ranges, negated: node.negated });
@@ -229,15 +234,22 @@ function emit(node: Node, prog: Inst[]): void {
   }
 }
 
-function inSet(inst: { ranges: Ranges; negated: boolean }, code: number): boolean {
-  let hit = false;
-  for (const [lo, hi] of inst.ranges) if (code >= lo && code <= hi) hit = true;
-  return hit !== inst.negated;
-}
-
 /** A compiled matcher pattern. */
 export class LabelPattern {
-  private constructor(private readonly prog: Inst[]) {}
+  readonly #machine: PatternMachine;
+  // The last value tested and its answer: instances of one rule share most label values, so the
+  // same value often meets the same pattern many times in a row.
+  #lastValue: string | null = null;
+  #lastAnswer = false;
+
+  private constructor(prog: Inst[]) {
+    this.#machine = new PatternMachine(prog);
+  }
+
+  /** Instructions of the compiled program (what a test costs per character, at most). */
+  get size(): number {
+    return this.#machine.size;
+  }
 
   /** Compiles `source`; throws PatternError (with the reason) when it is too long or not supported. */
   static compile(source: string): LabelPattern {
@@ -250,41 +262,16 @@ export class LabelPattern {
     const prog: Inst[] = [];
     emit(tree, prog);
     prog.push({ op: "match" });
-    if (prog.length > MAX_PROGRAM) throw new PatternError("pattern is too complex");
+    if (prog.length > MAX_PROGRAM) throw tooComplex();
     return new LabelPattern(prog);
   }
 
   /** Whether the whole of `value` matches: at most (value length + 1) × program size steps. */
   test(value: string): boolean {
-    const { prog } = this;
-    let current: number[] = [];
-    let next: number[] = [];
-    const mark = new Int32Array(prog.length).fill(-1);
-    let step = 0;
-    const add = (list: number[], pc: number) => {
-      const stack = [pc];
-      while (stack.length) {
-        const p = stack.pop()!;
-        if (mark[p] === step) continue;
-        mark[p] = step;
-        const inst = prog[p];
-        if (inst.op === "jmp") stack.push(inst.x);
-        else if (inst.op === "split") stack.push(inst.y, inst.x);
-        else list.push(p);
-      }
-    };
-    add(current, 0);
-    for (const ch of value) {
-      const code = ch.codePointAt(0)!;
-      step++;
-      next.length = 0;
-      for (const pc of current) {
-        const inst = prog[pc];
-        if (inst.op === "set" && inSet(inst, code)) add(next, pc + 1);
-      }
-      [current, next] = [next, current];
-      if (current.length === 0) return false;
-    }
-    return current.some((pc) => prog[pc].op === "match");
+    if (value === this.#lastValue) return this.#lastAnswer;
+    const answer = this.#machine.run(value);
+    this.#lastValue = value;
+    this.#lastAnswer = answer;
+    return answer;
   }
 }

@@ -142,6 +142,30 @@ describe("fingerprint", () => {
 
   it("is stable across releases (the value receivers may have stored)", () => {
     expect(fingerprint({})).toBe("cbf29ce484222325");
+    expect(fingerprint({ alertname: "HighTemp", deviceId: "s-1", severity: "critical" })).toBe(
+      "ac612b94219c6858",
+    );
+    expect(fingerprint({ alertname: "Ünïcode 😀", team: "ops" })).toBe("b2022f1d199bd73e");
+    // The definition, in BigInt arithmetic, over label sets with ASCII, Latin-1, astral and long values.
+    const reference = (labels: Record<string, string>) => {
+      let h = 0xcbf29ce484222325n;
+      for (const name of Object.keys(labels).sort()) {
+        for (const part of [name, labels[name]]) {
+          for (const byte of new TextEncoder().encode(part)) {
+            h = ((h ^ BigInt(byte)) * 0x100000001b3n) & (2n ** 64n - 1n);
+          }
+          h = ((h ^ 0xffn) * 0x100000001b3n) & (2n ** 64n - 1n);
+        }
+      }
+      return h.toString(16).padStart(16, "0");
+    };
+    const values = ["", "s-1", "x😀y", "abé", "n".repeat(1024), "ÿ\u0000\u007f\u0080", "日本語"];
+    for (const a of values) {
+      for (const b of values) {
+        const labels = { alertname: a, deviceId: b, team: a + b };
+        expect([labels, fingerprint(labels)]).toEqual([labels, reference(labels)]);
+      }
+    }
     expect(fingerprint({ alertname: "HighTemp", deviceId: "s-1" })).toBe(
       fingerprint({ deviceId: "s-1", alertname: "HighTemp" }),
     );

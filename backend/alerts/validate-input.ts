@@ -22,7 +22,8 @@ import {
 } from "./model.ts";
 import { PatternError } from "./label-pattern.ts";
 import { compileMatcher } from "./labels.ts";
-import { hostAllowed, type HostAllowList } from "./webhook-hosts.ts";
+import type { Network } from "./webhook-address.ts";
+import { type HostAllowList, receiverUrlProblem } from "./webhook-hosts.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
 
 /** The fields of a rule a client sends (ids and times are the server's). */
@@ -275,12 +276,14 @@ function ruleFilter(f: Fields, bounds: InputBounds): RuleInput["filter"] {
 }
 
 /**
- * Validates a receiver body. Only http and https URLs are accepted, and with an allow-list
- * (`ALERTS_WEBHOOK_ALLOWED_HOSTS`) only its hosts.
+ * Validates a receiver body. Only http and https URLs are accepted, with an allow-list
+ * (`ALERTS_WEBHOOK_ALLOWED_HOSTS`) only its hosts, and an IP literal only outside the denied
+ * ranges (loopback, private, …) unless `allowedNetworks` holds it (names are checked at delivery).
  */
 export function validateReceiver(
   body: unknown,
   allowedHosts: HostAllowList = null,
+  allowedNetworks: readonly Network[] = [],
 ): ReceiverInput | FieldError[] {
   const obj = asObject(body);
   if (!obj) return [{ field: "body", message: "body must be a JSON object" }];
@@ -291,21 +294,8 @@ export function validateReceiver(
   );
   const name = f.text("name", FIELD_LIMITS.nameLength);
   const url = f.text("url", FIELD_LIMITS.urlLength);
-  if (url !== undefined) {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(url);
-    } catch {
-      // reported below
-    }
-    if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      f.add("url", "url must be an absolute http:// or https:// URL");
-    } else if (parsed.username || parsed.password) {
-      f.add("url", "url must not carry credentials");
-    } else if (!hostAllowed(parsed, allowedHosts)) {
-      f.add("url", `url host ${parsed.host} is not in ALERTS_WEBHOOK_ALLOWED_HOSTS`);
-    }
-  }
+  const problem = url === undefined ? null : receiverUrlProblem(url, allowedHosts, allowedNetworks);
+  if (problem) f.add("url", problem);
   const max = FIELD_LIMITS.maxDurationMs;
   const groupWaitMs = f.duration("groupWait", 30_000, 0, max);
   const groupIntervalMs = f.duration("groupInterval", 300_000, 0, max);

@@ -9,6 +9,8 @@
  * so a name that resolves to an internal address is allowed if listed.
  */
 
+import { type Network, refusedLiteral } from "./webhook-address.ts";
+
 /** One entry; `port` null: any port. */
 export interface HostPattern {
   host: string;
@@ -61,4 +63,30 @@ export function hostAllowed(url: URL, list: HostAllowList): boolean {
     (p.port === null || p.port === port) &&
     (p.wildcard ? url.hostname.endsWith(`.${p.host}`) : url.hostname === p.host)
   );
+}
+
+/**
+ * What is wrong with a receiver URL, or null: it must be absolute http(s) without credentials, its
+ * host in `hosts` (when set), and not an IP literal in a denied range outside `networks` (a name is
+ * checked after resolution, at delivery).
+ */
+export function receiverUrlProblem(
+  url: string,
+  hosts: HostAllowList,
+  networks: readonly Network[],
+): string | null {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    return "url must be an absolute http:// or https:// URL";
+  }
+  if (parsed.username || parsed.password) return "url must not carry credentials";
+  if (!hostAllowed(parsed, hosts)) return `url host ${parsed.host} is not in ALERTS_WEBHOOK_ALLOWED_HOSTS`;
+  const refused = refusedLiteral(parsed, networks);
+  return refused &&
+    `url host ${parsed.hostname} is not allowed (${refused}, not in ALERTS_WEBHOOK_ALLOWED_NETWORKS)`;
 }

@@ -12,7 +12,7 @@ describe("alerting API: rules", () => {
       expect(rcv).toEqual({
         id: expect.stringMatching(/^rcv_[0-9a-f]{16}$/),
         name: "ops-webhook",
-        url: "http://127.0.0.1:9/hook",
+        url: "http://hooks.example.test:9/hook",
         groupWait: "10s",
         groupInterval: "5m",
         repeatInterval: "4h",

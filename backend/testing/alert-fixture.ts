@@ -8,6 +8,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { nodeWebhookClient } from "../adapters/webhook-client.ts";
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
 import { createPulseStream } from "../server.ts";
@@ -81,8 +82,11 @@ export class HookReceiver {
   }
 }
 
-/** The env of the fake-time tests: the timer runs only when a test calls `tick`. */
-export const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000" };
+/**
+ * The env of the fake-time tests: the timer runs only when a test calls `tick`; the receivers
+ * listen on loopback, which webhooks may reach only when opted in.
+ */
+export const ENV = { ALERTS_EVAL_INTERVAL_MS: "60000", ALERTS_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.1" };
 
 /** A HookReceiver started before the file's tests and closed after them. */
 export function useHookReceiver(): HookReceiver {
@@ -157,7 +161,7 @@ export const apiError = (message: string, errors: { field: string; message: stri
 export async function receiver(f: AppFixture, over: Record<string, unknown> = {}) {
   const res = await f.request("/v1/alerts/receivers", {
     method: "POST",
-    body: json({ name: "ops-webhook", url: "http://127.0.0.1:9/hook", ...over }),
+    body: json({ name: "ops-webhook", url: "http://hooks.example.test:9/hook", ...over }),
   });
   expect(res.status).toBe(201);
   return await res.json();
@@ -205,6 +209,7 @@ export function withRestarts<T>(
         logger: createLogger("silent"),
         clock: options.clock,
         print: () => {},
+        webhookClient: nodeWebhookClient,
       });
       // A test may close an instance itself (a restart); the cleanup's close is then a no-op.
       const close = server.close.bind(server);

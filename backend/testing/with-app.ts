@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DriverPreference, openSqlDriver } from "../adapters/sqlite/open-driver.ts";
+import { nodeWebhookClient } from "../adapters/webhook-client.ts";
+import type { WebhookClient } from "../alerts/webhook-client.ts";
 import { sqliteBackupTarget } from "../adapters/sqlite/sqlite-backup.ts";
 import type { Clock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
@@ -56,6 +58,8 @@ export function withApp<T>(
     logger?: Logger;
     /** Wraps the real driver, e.g. to make one kind of statement fail on demand. */
     wrapDriver?: (driver: SqlDriver) => SqlDriver;
+    /** The webhook client (default: the runtime's, backend/adapters/webhook-client.ts). */
+    webhookClient?: WebhookClient;
     /** Serve `POST /v1/admin/backup`, writing into `<dir>/backups` (as the entries wire it). */
     backups?: boolean;
   } = {},
@@ -77,6 +81,7 @@ export function withApp<T>(
       clock: options.clock,
       dashboard: options.indexHtml === undefined ? null : { indexHtml: options.indexHtml, assets: new Map() },
       print: () => {},
+      webhookClient: options.webhookClient ?? nodeWebhookClient,
       backupTarget: options.backups
         ? sqliteBackupTarget(join(dir, "test.db"), join(dir, "backups"))
         : undefined,

@@ -251,7 +251,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       realtime: deps.realtime,
       heartbeatMs: config.live.heartbeatMs,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
-      wsBufferLimit: 1024 * 1024,
+      maxBufferedBytes: config.live.maxBufferedBytes,
+      closeGraceMs: config.live.closeGraceMs,
     }),
   );
 

@@ -50,6 +50,10 @@ function hubOn(
     maxSubscribersPerKey: 10,
     maxLags: 3,
     lagWindowMs: 60_000,
+    maxBufferedBytes: 1024 * 1024,
+    maxTotalBufferedBytes: 64 * 1024 * 1024,
+    sendTimeoutMs: 10_000,
+    keyCheckMs: 500,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => T,
   });
@@ -111,7 +115,7 @@ describe("LiveHub", () => {
         data: null,
         seq: 2,
       });
-      expect(hub.counters).toEqual({ delivered: 12, lagged: 0 });
+      expect(hub.counters).toEqual({ delivered: 12, lagged: 0, closed: 0 });
     }, { clock: new FakeClock(T) });
   });
 
@@ -129,7 +133,7 @@ describe("LiveHub", () => {
       expect(lag.type).toBe("lagged");
       expect(JSON.parse(lag.data)).toMatchObject({ missed: 150, skippedFromSeq: 1, resumeAfterSeq: 200 });
       expect(events.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 151));
-      expect(hub.counters).toEqual({ delivered: 51, lagged: 1 });
+      expect(hub.counters).toEqual({ delivered: 51, lagged: 1, closed: 0 });
     }, { clock: new FakeClock(T) });
   });
 

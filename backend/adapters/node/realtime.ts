@@ -19,13 +19,14 @@ export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketSer
   const server = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   const adapter: RealtimeAdapter = {
     upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocket<unknown>,
-    keepAlive(ws: WSContext<unknown>, intervalMs: number) {
+    keepAlive(ws: WSContext<unknown>, intervalMs: number, onDead?: () => void) {
       const raw = ws.raw as PingableSocket | undefined;
       if (!raw?.ping) return () => {};
       let alive = true;
       raw.on("pong", () => (alive = true));
       const timer = setInterval(() => {
         if (!alive) {
+          onDead?.();
           raw.terminate();
           clearInterval(timer);
           return;
@@ -34,6 +35,9 @@ export function nodeRealtime(): { adapter: RealtimeAdapter; server: WebSocketSer
         raw.ping();
       }, intervalMs);
       return () => clearInterval(timer);
+    },
+    terminate(ws: WSContext<unknown>) {
+      (ws.raw as PingableSocket | undefined)?.terminate();
     },
     sendUtf8Text(ws: WSContext<unknown>, bytes: Uint8Array) {
       // `binary: false` makes `ws` send the bytes as they are in a text frame (opcode 1).

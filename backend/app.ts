@@ -251,7 +251,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       realtime: deps.realtime,
       heartbeatMs: config.live.heartbeatMs,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
-      maxBufferedBytes: config.live.maxBufferedBytes,
       closeGraceMs: config.live.closeGraceMs,
     }),
   );

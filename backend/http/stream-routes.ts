@@ -61,8 +61,6 @@ export interface StreamRoutesDeps {
   realtime: RealtimeAdapter | null;
   heartbeatMs: number;
   maxNameLength: number;
-  /** Most bytes a subscriber's transport may hold (the WebSocket's `bufferedAmount`). */
-  maxBufferedBytes: number;
   /** How long a closed subscriber may take to receive its close message before it is dropped, ms. */
   closeGraceMs: number;
 }
@@ -141,7 +139,6 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
               frame: (messages) => wsFrames.frame(messages),
               sendUtf8,
               terminate: realtime.terminate?.bind(realtime),
-              maxBufferedBytes: deps.maxBufferedBytes,
               graceMs: deps.closeGraceMs,
             }),
             since,

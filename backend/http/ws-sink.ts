@@ -3,10 +3,10 @@
  * `bufferedAmount` (bytes the runtime has been handed but not yet written to
  * the network; both Deno's WebSocket and Node's `ws` report it).
  *
- * A batch is sent only when it fits under the subscriber's byte bound (or the
- * socket holds nothing); what the socket still holds is reported to the hub
- * (`buffered`), which counts it in the subscriber's bytes. Sockets waiting for
- * room are polled by one shared timer.
+ * A batch is sent only once the socket has written most of the previous one, and
+ * what the socket still holds is reported to the hub (`buffered`), which
+ * counts it in the subscriber's bytes. Sockets waiting to send are polled by
+ * one shared timer.
  *
  * `close` sends close code 4008 with the reason, and where the runtime can
  * (Node: `terminate`) drops the connection if the close handshake has not
@@ -20,7 +20,9 @@ import type { WSContext } from "hono/ws";
 import type { OutMessage } from "../realtime/live-messages.ts";
 import type { Sink } from "../realtime/live-hub.ts";
 
-const POLL_MS = 20;
+const POLL_MS = 10;
+/** Bytes the socket may still hold when the next frame is sent (one frame in flight keeps it busy). */
+const PIPELINE_BYTES = 64 * 1024;
 
 interface Waiter {
   ready(): boolean;
@@ -56,7 +58,6 @@ export interface WsSinkOptions {
   sendUtf8?: (ws: WSContext<unknown>, bytes: Uint8Array) => void;
   /** Drops the connection at once (Node's `ws` `terminate`). */
   terminate?: (ws: WSContext<unknown>) => void;
-  maxBufferedBytes: number;
   /** How long a closed socket may take to finish its close handshake before it is dropped, ms. */
   graceMs: number;
 }
@@ -67,9 +68,10 @@ export function wsSink(ws: WSContext<unknown>, options: WsSinkOptions): Sink {
   let closed = false;
   return {
     async send(messages) {
+      // At most about two frames in the runtime: what a peer that stopped reading did not take is
+      // small (the hub's batches are ~64 KiB), and the hub counts it while it is there.
+      await waitUntil(() => closed || buffered() <= PIPELINE_BYTES);
       const frame = options.frame(messages);
-      const size = typeof frame === "string" ? frame.length : frame.length;
-      await waitUntil(() => closed || buffered() === 0 || buffered() + size <= options.maxBufferedBytes);
       if (closed) return;
       if (typeof frame === "string") ws.send(frame);
       else options.sendUtf8!(ws, frame);

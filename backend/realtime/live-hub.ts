@@ -270,17 +270,27 @@ export class LiveHub {
    */
   #enqueueAll(sub: Subscriber, messages: readonly OutMessage[], bytes: number): void {
     if (sub.closed) return;
-    if (
-      sub.held || sub.queue.length + messages.length > this.options.queueLimit ||
-      (sub.bytes + bytes > this.options.maxBufferedBytes && this.#stillFull(sub, bytes))
-    ) {
+    if (sub.held) {
       for (const m of messages) this.#enqueue(sub, m);
       return;
+    }
+    const { queueLimit, maxBufferedBytes } = this.options;
+    const last = messages[messages.length - 1].seq;
+    const fits = () =>
+      sub.queue.length + messages.length <= queueLimit && sub.bytes + bytes <= maxBufferedBytes;
+    if (!fits() && (sub.queue.length + messages.length > queueLimit || this.#stillFull(sub, bytes))) {
+      // One lag for the whole commit, not a check per message: a subscriber that stopped reading
+      // costs one step per commit. The lag message's resume seq already covers this commit.
+      this.#overflow(sub, "queue");
+      if (sub.closed) return;
+      if (!fits()) {
+        sub.lastSeq = Math.max(sub.lastSeq, last);
+        return;
+      }
     }
     for (const m of messages) sub.queue.push(m);
     sub.bytes += bytes;
     this.#grow(bytes);
-    const last = messages[messages.length - 1].seq;
     if (last > sub.lastSeq) sub.lastSeq = last;
     this.#startDrain(sub);
   }

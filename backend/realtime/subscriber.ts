@@ -7,6 +7,12 @@ import type { Sink } from "./live-ports.ts";
 
 /** Most messages handed to a transport in one write. */
 const MAX_SEND_BATCH = 1000;
+/**
+ * Bytes handed to a transport in one write (a batch goes over it by at most one message). Small
+ * writes bound what a runtime holds for a peer that stopped reading: Deno cannot drop such a
+ * connection, and keeps the last write it took until the peer reads or goes away.
+ */
+const MAX_SEND_BYTES = 64 * 1024;
 
 export class Subscriber {
   /** Subscribed to `events` without filters: takes every published event. */
@@ -44,9 +50,15 @@ export class Subscriber {
     this.progressAt = now;
   }
 
-  /** The next batch to write, taken off the queue. */
+  /** The next batch to write (at most MAX_SEND_BATCH messages and about MAX_SEND_BYTES), taken off the queue. */
   takeBatch(): OutMessage[] {
-    return this.queue.length <= MAX_SEND_BATCH ? this.queue.splice(0) : this.queue.splice(0, MAX_SEND_BATCH);
+    let n = 0;
+    let bytes = 0;
+    const limit = Math.min(this.queue.length, MAX_SEND_BATCH);
+    while (n < limit && (n === 0 || bytes + messageBytes(this.queue[n]) <= MAX_SEND_BYTES)) {
+      bytes += messageBytes(this.queue[n++]);
+    }
+    return n === this.queue.length ? this.queue.splice(0) : this.queue.splice(0, n);
   }
 
   /**

@@ -303,7 +303,12 @@ async function stalledMode() {
 
 async function replayMode() {
   const [replays = 100, stored = 100_000, seconds = 20] = nums;
-  const server = await startBenchServer({ LIVE_MAX_SUBSCRIBERS_PER_KEY: String(replays + 10) });
+  const server = await startBenchServer({
+    LIVE_MAX_SUBSCRIBERS_PER_KEY: String(replays + 10),
+    ...(Deno.env.get("LIVE_MAX_BUFFERED_BYTES")
+      ? { LIVE_MAX_BUFFERED_BYTES: Deno.env.get("LIVE_MAX_BUFFERED_BYTES")! }
+      : {}),
+  });
   try {
     const batch = (b: number) =>
       JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({
@@ -321,6 +326,8 @@ async function replayMode() {
       await res.arrayBuffer();
     }
     const key = await createReadKey(server.url, 0);
+    await new Promise((r) => setTimeout(r, 3000)); // the stored events' rollup flush settles
+    const rssBeforeReplays = peakRssMiB(server.pid);
     const timing = probe(server.url, 20);
     await new Promise((r) => setTimeout(r, 1000)); // a baseline second
     const started = performance.now();
@@ -332,7 +339,7 @@ async function replayMode() {
     let allDoneMs: number | null = null;
     const end = performance.now() + seconds * 1000;
     while (performance.now() < end) {
-      if (allDoneMs === null && readers.every((r) => r.events >= Math.min(limit, stored))) {
+      if (allDoneMs === null && replays > 0 && readers.every((r) => r.events >= Math.min(limit, stored))) {
         allDoneMs = performance.now() - started;
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -354,7 +361,7 @@ async function replayMode() {
         secondHalfP99: ingest.secondHalfP99,
       },
       ingestStatuses: ingest.statuses,
-      rssPeakMiB: peakRssMiB(server.pid),
+      rssMiB: { peakBeforeReplays: rssBeforeReplays, peak: peakRssMiB(server.pid) },
     }));
     for (const r of readers) void r.stop();
   } finally {

@@ -107,7 +107,7 @@ describe("LiveHub bounds", () => {
     ]);
     // The reader got every event, in order; the hub holds nothing for the closed one.
     expect(reader.taken.map((m) => m.seq)).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
-    expect(h.bufferedBytes).toBe(0);
+    expect(h.counters.bufferedBytes).toBe(0);
     expect(h.counters.closed).toBe(1);
     expect(BYTES).toBeGreaterThan(64);
   });
@@ -119,7 +119,7 @@ describe("LiveHub bounds", () => {
     let peak = 0;
     for (let seq = 1; seq <= 3000; seq++) {
       h.publishEvents([stored(seq)]);
-      peak = Math.max(peak, h.bufferedBytes);
+      peak = Math.max(peak, h.counters.bufferedBytes);
       if (seq === 1) await settle(1); // the first batch is in flight and never taken
     }
     expect(peak).toBeLessThanOrEqual(64 * 1024 + 2 * 1024);
@@ -159,7 +159,7 @@ describe("LiveHub bounds", () => {
     expect(a.closes).toEqual(["live buffers full"]);
     expect(b.closes).toEqual([]);
     expect(c.closes).toEqual([]);
-    expect(h.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(h.counters.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
   });
 
   it("counts a slot until the transport ended, not until the hub stopped writing", () => {
@@ -216,7 +216,7 @@ describe("LiveHub bounds", () => {
     h.subscribe("k", all, sink.sink, 0);
     await settle(30);
     // Without taking, the replay stops at the bound: it read at most one page ahead.
-    expect(h.bufferedBytes).toBeLessThanOrEqual(16 * 1024 + 1024);
+    expect(h.counters.bufferedBytes).toBeLessThanOrEqual(16 * 1024 + 1024);
     expect(reads).toBe(1);
     h.publishEvents([stored(1001)]);
     for (let i = 0; i < 200 && sink.taken.length < 1001; i++) {

@@ -115,7 +115,7 @@ describe("LiveHub", () => {
         data: null,
         seq: 2,
       });
-      expect(hub.counters).toEqual({ delivered: 12, lagged: 0, closed: 0 });
+      expect(hub.counters).toEqual({ delivered: 12, lagged: 0, closed: 0, bufferedBytes: 0 });
     }, { clock: new FakeClock(T) });
   });
 
@@ -134,7 +134,7 @@ describe("LiveHub", () => {
       expect(lag.type).toBe("lagged");
       expect(JSON.parse(lag.data)).toMatchObject({ missed: 100, skippedFromSeq: 1, resumeAfterSeq: 200 });
       expect(events.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 101));
-      expect(hub.counters).toEqual({ delivered: 101, lagged: 1, closed: 0 });
+      expect(hub.counters).toEqual({ delivered: 101, lagged: 1, closed: 0, bufferedBytes: 0 });
     }, { clock: new FakeClock(T) });
   });
 

@@ -1,34 +1,24 @@
 /**
  * Fan-out of live messages to subscribers (SSE and WebSocket clients).
  *
- * Channels: `events` (every accepted event, in commit order), `aggregates`
- * (open-window updates, closed windows and corrections from the stream
- * engine), `stats` (system figures every second) and `alerts` (the alerting
- * issue publishes there). Filters: device ids, event types, metadata tags.
+ * Channels: `events` (accepted events, in commit order), `aggregates` (window
+ * updates, closed windows, corrections), `stats` (every second) and `alerts`.
+ * Filters: device ids, event types, metadata tags.
  *
  * Every message carries `seq`: for an event its commit seq, for anything else
- * the seq of the last event published before it. A client that reconnects
- * with the last `seq` it saw gets the events it missed replayed from the store
- * (at most `replayLimit`; beyond that a `lagged` message says what was
- * skipped), then the live stream, with no gap and no duplicate: live events
- * are held while the replay runs and released from where it ended (replay.ts).
+ * the seq of the last event published before it. A client that resumes with
+ * the last `seq` it saw gets the events it missed replayed from the store
+ * (replay.ts), then the live stream, with no gap and no duplicate.
  *
  * Publishing never waits for a subscriber: each has a queue bounded in
  * messages and in bytes, drained by its own writer. A subscriber whose queue
- * overflows is told it lagged (how many messages it missed, and the seq to
- * resume from) and skipped ahead; one that lags again and again, whose
- * transport takes nothing for `sendTimeoutMs`, whose key is revoked or
- * expires, or that holds the most when all subscribers together hold more
+ * overflows is told it lagged and skipped ahead; one that lags again and
+ * again, whose transport takes nothing for `sendTimeoutMs`, whose key is
+ * revoked or expires, or that holds the most when all together hold more
  * than `maxTotalBufferedBytes`, is closed: its transport is ended with the
- * reason and a log line is written. Nothing here blocks ingestion or other
- * subscribers.
- *
- * The caps count connections actually held (slots.ts): a slot is freed when
- * the transport reports its connection ended, not when the hub stopped
- * writing to it.
- *
- * A published message is one object shared by all its subscribers, and a
- * subscriber to every event takes a whole commit in one step (shared-frames.ts).
+ * reason and a log line is written. The caps count connections actually
+ * held (slots.ts). A published message is one object shared by all its
+ * subscribers; a subscriber to every event takes a commit in one step.
  */
 import type { StoredEvent } from "../../shared/event.ts";
 import type { WindowMessage } from "../stream/engine.ts";
@@ -44,7 +34,7 @@ import {
   windowMessage,
 } from "./live-messages.ts";
 import type { LiveHubOptions, LiveSubscription, Sink } from "./live-ports.ts";
-import { replayMissed } from "./replay.ts";
+import { replayMissed, ReplayTurns } from "./replay.ts";
 import { SubscriberSlots } from "./slots.ts";
 import { Subscriber } from "./subscriber.ts";
 
@@ -55,6 +45,7 @@ export type { LiveHubOptions, LiveLimits, LiveSubscription, Sink } from "./live-
 export class LiveHub {
   #subscribers = new Map<number, Subscriber>();
   #slots: SubscriberSlots;
+  #replayTurns = new ReplayTurns();
   #nextId = 1;
   #lastSeq = 0;
   #delivered = 0;
@@ -74,14 +65,17 @@ export class LiveHub {
     return this.#slots.size;
   }
 
-  /** Counters: messages handed to transports, lag events, subscribers closed by the hub. */
-  get counters(): { delivered: number; lagged: number; closed: number } {
-    return { delivered: this.#delivered, lagged: this.#lagged, closed: this.#closed };
-  }
-
-  /** Bytes queued for all subscribers (bounded by `maxTotalBufferedBytes`). */
-  get bufferedBytes(): number {
-    return this.#totalBytes;
+  /**
+   * Messages handed to transports, lag events, subscribers closed by the hub, and the bytes held
+   * for all subscribers (bounded by `maxTotalBufferedBytes`).
+   */
+  get counters(): { delivered: number; lagged: number; closed: number; bufferedBytes: number } {
+    return {
+      delivered: this.#delivered,
+      lagged: this.#lagged,
+      closed: this.#closed,
+      bufferedBytes: this.#totalBytes,
+    };
   }
 
   /** Seq of the last event published. */
@@ -112,6 +106,7 @@ export class LiveHub {
     if (sub.held) {
       void replayMissed(sub, since!, {
         ...this.options,
+        turns: this.#replayTurns,
         lastSeq: () => this.#lastSeq,
         push: (m) => this.#push(sub, m),
         release: () => this.#release(sub),
@@ -196,17 +191,10 @@ export class LiveHub {
   /** Ends a subscriber's fan-out and its transport, with a log line. */
   #close(sub: Subscriber, reason: string, log = true): void {
     if (sub.closed) return;
-    const buffered = sub.bytes;
+    const fields = { subscriber: sub.id, keyId: sub.keyId, reason, buffered: sub.bytes };
     this.#remove(sub);
     this.#closed++;
-    if (log) {
-      this.options.log?.("live subscriber closed", {
-        subscriber: sub.id,
-        keyId: sub.keyId,
-        reason,
-        buffered,
-      });
-    }
+    if (log) this.options.log?.("live subscriber closed", fields);
     sub.sink.close(reason);
   }
 

@@ -1,21 +1,41 @@
 /**
  * A resume's replay: the events a subscriber missed, read from the store in
- * small pages, in seq order, with a yield to other work (ingestion, other
- * subscribers) between pages and a wait whenever the subscriber's buffer is
+ * small pages, in seq order, and a wait whenever the subscriber's buffer is
  * full, so that neither the event loop nor the subscriber's bytes are held
- * by a `since=0` over a large store. At most `replayLimit` events are
+ * by a `since=0` over a large store. Concurrent replays take turns
+ * (`ReplayTurns`): one page at a time for all of them, with a timer turn of
+ * the event loop between pages, so that 100 replays starting together do not
+ * run 100 pages before ingestion is served again. At most `replayLimit` events are
  * replayed; beyond that a `lagged` message says what was skipped and the
  * subscriber continues live from the newest event.
  */
 import type { StoredEvent } from "../../shared/event.ts";
-import { nextMacrotask } from "../ingest/macrotask.ts";
 import { eventMessage, lagMessage, matchesEvent, messageBytes, type OutMessage } from "./live-messages.ts";
 import type { Subscriber } from "./subscriber.ts";
 
 /** Events read from the store per replay step (a few ms of work). */
 const REPLAY_PAGE = 200;
 
+/** One page at a time for every replay, with an event-loop turn (I/O included) between pages. */
+export class ReplayTurns {
+  #busy = false;
+  #waiting: (() => void)[] = [];
+
+  /** Waits for this replay's turn; the returned function ends it. */
+  async take(): Promise<() => void> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+    return () => {
+      const next = this.#waiting.shift();
+      // A timer, not a microtask or a message: the runtime polls I/O before it fires.
+      if (next) setTimeout(next, 0);
+      else this.#busy = false;
+    };
+  }
+}
+
 export interface ReplayDeps {
+  turns: ReplayTurns;
   readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   replayLimit: number;
   maxBufferedBytes: number;
@@ -36,9 +56,18 @@ export async function replayMissed(sub: Subscriber, since: number, deps: ReplayD
   try {
     for (;;) {
       if (sub.closed) return;
-      const page = await deps.readEventsAfter(after, Math.min(REPLAY_PAGE, replayLimit - replayed + 1));
+      const done = await deps.turns.take();
+      let page: StoredEvent[];
+      let messages: OutMessage[];
+      try {
+        if (sub.closed) return;
+        page = await deps.readEventsAfter(after, Math.min(REPLAY_PAGE, replayLimit - replayed + 1));
+        messages = page.map((e) => (matchesEvent(sub.filter, e) ? eventMessage(e) : null!));
+      } finally {
+        done();
+      }
       if (page.length === 0) break;
-      for (const e of page) {
+      for (const [i, e] of page.entries()) {
         if (replayed === replayLimit) {
           // Too far behind: say what is skipped and continue live from the newest event.
           const last = deps.lastSeq();
@@ -49,8 +78,8 @@ export async function replayMissed(sub: Subscriber, since: number, deps: ReplayD
         }
         after = e.seq;
         replayed++;
-        if (!matchesEvent(sub.filter, e)) continue;
-        const m = eventMessage(e);
+        const m = messages[i];
+        if (!m) continue;
         // Backpressure: a replay never overflows its own subscriber; it waits for room.
         if (sub.bytes + messageBytes(m) > maxBufferedBytes && sub.bytes > 0) {
           await sub.room(maxBufferedBytes / 2);
@@ -60,7 +89,6 @@ export async function replayMissed(sub: Subscriber, since: number, deps: ReplayD
       }
       sub.lastSeq = Math.max(sub.lastSeq, after);
       if (after >= deps.lastSeq()) break;
-      await nextMacrotask(); // ingestion and other subscribers run between pages
     }
     sub.lastSeq = Math.max(sub.lastSeq, after);
     deps.release();

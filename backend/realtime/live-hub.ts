@@ -264,8 +264,10 @@ export class LiveHub {
     }
     const { queueLimit, maxBufferedBytes } = this.options;
     const last = messages[messages.length - 1].seq;
+    // An empty queue takes a whole commit whatever its bytes: one commit never makes a reader lag.
     const fits = () =>
-      sub.queue.length + messages.length <= queueLimit && sub.bytes + bytes <= maxBufferedBytes;
+      sub.queue.length + messages.length <= queueLimit &&
+      (sub.queue.length === 0 || sub.bytes + bytes <= maxBufferedBytes);
     if (!fits() && (sub.queue.length + messages.length > queueLimit || this.#stillFull(sub, bytes))) {
       // One lag for the whole commit, not a check per message: a subscriber that stopped reading
       // costs one step per commit. The lag message's resume seq already covers this commit.
@@ -319,7 +321,7 @@ export class LiveHub {
     if (!sub.closed) this.#startDrain(sub);
   }
 
-  /** Whether `size` more bytes overflow the subscriber once its transport's count is refreshed. */
+  /** Whether `size` more bytes overflow once the transport's count is refreshed. */
   #stillFull(sub: Subscriber, size: number): boolean {
     if (sub.transportBytes > 0) this.#countTransport(sub);
     return sub.bytes + size > this.options.maxBufferedBytes;

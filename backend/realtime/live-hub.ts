@@ -97,7 +97,7 @@ export class LiveHub {
    */
   subscribe(keyId: string, filter: LiveFilter, sink: Sink, since: number | null): LiveSubscription {
     const free = this.#slots.take(keyId);
-    const sub = new Subscriber(this.#nextId++, keyId, filter, sink, since, this.#lastSeq, this.options.now());
+    const sub = new Subscriber(this.#nextId++, keyId, filter, sink, since, this.#lastSeq);
     this.#subscribers.set(sub.id, sub);
     this.#timer ??= setInterval(() => this.#tick(), this.#tickMs());
     if (filter.channels.has("stats") && this.options.statsSnapshot) {
@@ -219,14 +219,14 @@ export class LiveHub {
    * and (every `keyCheckMs`) those whose key is no longer valid.
    */
   #tick(): void {
-    const now = this.options.now();
-    const stuckSince = now - this.options.sendTimeoutMs;
+    // Timer periods, not the injected clock: these bound real time (waits on I/O, key checks).
+    const stuckTicks = Math.ceil(this.options.sendTimeoutMs / this.#tickMs());
     for (const sub of [...this.#subscribers.values()]) {
       this.#countTransport(sub);
-      if (sub.bytes === 0) sub.progressAt = now;
-      else if (sub.progressAt <= stuckSince) this.#close(sub, "subscriber not reading");
+      if (sub.bytes === 0 || sub.progressed) sub.stuckTicks = 0;
+      else if (++sub.stuckTicks >= stuckTicks) this.#close(sub, "subscriber not reading");
+      sub.progressed = false;
     }
-    // Timer periods, not the injected clock: a key is checked every keyCheckMs of real time.
     const checkEvery = Math.max(1, Math.round(this.options.keyCheckMs / this.#tickMs()));
     if (this.options.keyProblem && !this.#checkingKeys && ++this.#ticks % checkEvery === 0) {
       this.#checkingKeys = true;
@@ -333,7 +333,7 @@ export class LiveHub {
     const now = sub.sink.buffered();
     const delta = now - sub.transportBytes;
     if (delta === 0) return;
-    if (delta < 0) sub.progressAt = this.options.now();
+    if (delta < 0) sub.progressed = true;
     sub.transportBytes = now;
     sub.bytes += delta;
     if (delta > 0) this.#grow(delta);
@@ -384,7 +384,7 @@ export class LiveHub {
         // The batch stays counted in the subscriber's bytes until its transport has taken it.
         await sub.sink.send(batch);
         if (sub.closed) return;
-        sub.progressAt = this.options.now();
+        sub.progressed = true;
         sub.bytes -= bytes;
         this.#totalBytes -= bytes;
         this.#countTransport(sub);

@@ -30,8 +30,10 @@ export class Subscriber {
   lags: number[] = [];
   /** Highest event seq handed to this subscriber. */
   lastSeq: number;
-  /** When the transport last took something, or the subscriber last held nothing, ms. */
-  progressAt: number;
+  /** Whether the transport took something since the hub's last tick. */
+  progressed = false;
+  /** Ticks in a row in which the subscriber held bytes and its transport took nothing. */
+  stuckTicks = 0;
   #roomWaiters: { below: number; resolve: () => void }[] = [];
 
   constructor(
@@ -41,13 +43,11 @@ export class Subscriber {
     readonly sink: Sink,
     since: number | null,
     lastPublished: number,
-    now: number,
   ) {
     this.allEvents = filter.channels.has("events") && !filter.deviceIds && !filter.eventTypes &&
       filter.metadata.length === 0;
     this.held = since !== null && filter.channels.has("events") ? [] : null;
     this.lastSeq = since ?? lastPublished;
-    this.progressAt = now;
   }
 
   /** The next batch to write (at most MAX_SEND_BATCH messages and about MAX_SEND_BYTES), taken off the queue. */

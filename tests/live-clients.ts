@@ -3,6 +3,7 @@
  * then stop reading (the attack), and a reading SSE client that parses frames.
  */
 import { connect, type Socket } from "node:net";
+import { type SseFrame, takeSseFrames } from "../backend/testing/live-fixture.ts";
 
 /** A subscriber on a raw socket that stops reading once its response started. */
 export interface StalledClient {
@@ -123,12 +124,6 @@ export function stalledClient(
   });
 }
 
-export interface SseFrame {
-  id?: string;
-  event?: string;
-  data?: unknown;
-}
-
 /** Reads `/v1/stream/sse` with fetch, parsing frames as they arrive. */
 export async function sseClient(url: string, key: string) {
   const controller = new AbortController();
@@ -142,19 +137,9 @@ export async function sseClient(url: string, key: string) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let cut: number;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const frame: SseFrame = {};
-        for (const line of block.split("\n")) {
-          if (line.startsWith("id: ")) frame.id = line.slice(4);
-          else if (line.startsWith("event: ")) frame.event = line.slice(7);
-          else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
-        }
-        if (frame.event) frames.push(frame);
-      }
+      const taken = takeSseFrames(buffer + value);
+      buffer = taken.rest;
+      frames.push(...taken.frames);
     }
   })().catch(() => {}).finally(() => (ended = true));
   return {

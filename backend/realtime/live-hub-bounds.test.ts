@@ -4,24 +4,12 @@
  * replay that waits for room instead of buffering.
  */
 import { describe, expect, it } from "vitest";
-import type { StoredEvent } from "../../shared/event.ts";
+import { LIVE_T, storedEvent } from "../testing/live-fixture.ts";
 import { type LiveFilter, LiveHub, type LiveHubOptions, type OutMessage, type Sink } from "./live-hub.ts";
 import { messageBytes } from "./live-messages.ts";
 
-const T = Date.parse("2026-11-22T12:00:00.000Z");
-
-const stored = (seq: number, deviceId = "a"): StoredEvent => ({
-  id: `e${seq}`,
-  deviceId,
-  eventType: "t",
-  value: seq,
-  timestamp: T,
-  receivedAt: T,
-  partition: 0,
-  metadata: { pad: "x".repeat(200) },
-  data: null,
-  seq,
-});
+const T = LIVE_T;
+const stored = (seq: number, deviceId = "a") => storedEvent(seq, deviceId, { pad: "x".repeat(200) });
 
 const all: LiveFilter = { channels: new Set(["events"]), deviceIds: null, eventTypes: null, metadata: [] };
 

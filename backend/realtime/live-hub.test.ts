@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../shared/event.ts";
+import { LIVE_T, storedEvent } from "../testing/live-fixture.ts";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import { type LiveFilter, LiveHub, type OutMessage, type Sink } from "./live-hub.ts";
 
-const T = Date.parse("2026-11-22T12:00:00.000Z");
-
-const stored = (seq: number, deviceId = "a"): StoredEvent => ({
-  id: `e${seq}`,
-  deviceId,
-  eventType: "t",
-  value: seq,
-  timestamp: T,
-  receivedAt: T,
-  partition: 0,
-  metadata: null,
-  data: null,
-  seq,
-});
+const T = LIVE_T;
+const stored = (seq: number, deviceId = "a") => storedEvent(seq, deviceId);
 
 const filter = (deviceIds: string[] | null = null): LiveFilter => ({
   channels: new Set(["events"]),

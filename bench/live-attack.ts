@@ -331,6 +331,7 @@ async function replayMode() {
     const timing = probe(server.url, 20);
     await new Promise((r) => setTimeout(r, 1000)); // a baseline second
     const started = performance.now();
+    console.error(`${new Date().toISOString()} ${replays} replays start`);
     const readers = Array.from(
       { length: replays },
       () => sseCounter(`${server.url}/v1/stream/sse?since=0`, key),

@@ -305,9 +305,12 @@ async function replayMode() {
   const [replays = 100, stored = 100_000, seconds = 20] = nums;
   const server = await startBenchServer({
     LIVE_MAX_SUBSCRIBERS_PER_KEY: String(replays + 10),
-    ...(Deno.env.get("LIVE_MAX_BUFFERED_BYTES")
-      ? { LIVE_MAX_BUFFERED_BYTES: Deno.env.get("LIVE_MAX_BUFFERED_BYTES")! }
-      : {}),
+    // Comparisons: a smaller per-subscriber bound, or no replay at all (LIVE_REPLAY_LIMIT=0).
+    ...Object.fromEntries(
+      ["LIVE_MAX_BUFFERED_BYTES", "LIVE_REPLAY_LIMIT"].flatMap((
+        k,
+      ) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : [])),
+    ),
   });
   try {
     const batch = (b: number) =>

@@ -276,7 +276,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       realtime: deps.realtime,
       heartbeatMs: config.live.heartbeatMs,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
-      wsBufferLimit: 1024 * 1024,
+      closeGraceMs: config.live.closeGraceMs,
     }),
   );
 

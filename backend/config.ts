@@ -126,6 +126,8 @@ export interface RetentionConfig {
 export interface LiveConfig extends LiveLimits {
   /** SSE ping comments and WebSocket pings, ms. */
   heartbeatMs: number;
+  /** How long a closed subscriber may take to receive its close message before it is dropped, ms. */
+  closeGraceMs: number;
 }
 
 /** Stream processing (see `stream/engine.ts`). */
@@ -299,6 +301,11 @@ const schema = z.object({
   LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
   LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   LIVE_COALESCE_MS: int(0, 1000).default(10),
+  LIVE_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 ** 3).default(1024 * 1024),
+  LIVE_MAX_TOTAL_BUFFERED_BYTES: int(1024 * 1024, 64 * 1024 ** 3).default(256 * 1024 * 1024),
+  LIVE_SEND_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  LIVE_KEY_CHECK_MS: int(50, 60_000).default(500),
+  LIVE_CLOSE_GRACE_MS: int(0, 60_000).default(1000),
   METRICS_AUTH: z.enum(["none", "read"], { error: "must be none or read" }).default("none"),
   METRICS_INSTRUMENTATION: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
@@ -379,6 +386,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.LIVE_QUEUE_LIMIT < e.COMMIT_MAX_BATCH_EVENTS) {
     throw new ConfigError(
       `Invalid configuration: LIVE_QUEUE_LIMIT must be at least COMMIT_MAX_BATCH_EVENTS (${e.COMMIT_MAX_BATCH_EVENTS}), so that one commit alone never makes a subscriber lag`,
+    );
+  }
+  if (e.LIVE_MAX_TOTAL_BUFFERED_BYTES < e.LIVE_MAX_BUFFERED_BYTES) {
+    throw new ConfigError(
+      `Invalid configuration: LIVE_MAX_TOTAL_BUFFERED_BYTES must be at least LIVE_MAX_BUFFERED_BYTES (${e.LIVE_MAX_BUFFERED_BYTES})`,
     );
   }
   for (const tier of ["RETENTION_ROLLUP_MINUTE_DAYS", "RETENTION_ROLLUP_HOUR_DAYS"] as const) {
@@ -476,6 +488,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       lagWindowMs: 60_000,
       heartbeatMs: e.LIVE_HEARTBEAT_MS,
       coalesceMs: e.LIVE_COALESCE_MS,
+      maxBufferedBytes: e.LIVE_MAX_BUFFERED_BYTES,
+      maxTotalBufferedBytes: e.LIVE_MAX_TOTAL_BUFFERED_BYTES,
+      sendTimeoutMs: e.LIVE_SEND_TIMEOUT_MS,
+      keyCheckMs: e.LIVE_KEY_CHECK_MS,
+      closeGraceMs: e.LIVE_CLOSE_GRACE_MS,
     },
     metrics: {
       maxPoints: e.METRICS_MAX_POINTS,

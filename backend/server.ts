@@ -11,7 +11,7 @@ import type { Config } from "./config.ts";
 import type { AppEnv } from "./http/app-env.ts";
 import { GroupCommitter } from "./ingest/group-committer.ts";
 import { IdempotencyGuard } from "./ingest/idempotency.ts";
-import { ApiKeyCache } from "./auth/key-cache.ts";
+import { ApiKeyCache, keyProblem } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
@@ -137,6 +137,8 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     ...config.live,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
+    keyProblem: async (keyId) => keyProblem(await store.getApiKey(keyId), clock.now())?.message ?? null,
+    log: (message, fields) => logger.warn(message, fields),
     statsSnapshot: (): unknown => {
       void storeProbe.refresh(); // a new subscriber gets store figures by the next tick
       return systemStats();

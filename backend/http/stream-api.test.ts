@@ -5,6 +5,7 @@
  * subscribers, caps and errors.
  */
 import { describe, expect, it } from "vitest";
+import { type SseFrame as Frame, takeSseFrames } from "../testing/live-fixture.ts";
 import { type AppFixture, FakeClock, TEST_KEY, withApp } from "../testing/with-app.ts";
 
 const T = Date.parse("2026-11-22T12:00:00.000Z");
@@ -15,12 +16,6 @@ const SMALL_QUEUES = {
   MAX_EVENTS_PER_REQUEST: "100",
 };
 
-interface Frame {
-  id?: string;
-  event?: string;
-  data?: unknown;
-}
-
 /** Reads SSE frames from a response body as they arrive. */
 function sseReader(res: Response) {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -30,19 +25,9 @@ function sseReader(res: Response) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      let cut: number;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const frame: Frame = {};
-        for (const line of block.split("\n")) {
-          if (line.startsWith("id: ")) frame.id = line.slice(4);
-          else if (line.startsWith("event: ")) frame.event = line.slice(7);
-          else if (line.startsWith("data: ")) frame.data = JSON.parse(line.slice(6));
-        }
-        if (frame.event) frames.push(frame);
-      }
+      const taken = takeSseFrames(buffer + value);
+      buffer = taken.rest;
+      frames.push(...taken.frames);
     }
   })().catch(() => {});
   return {

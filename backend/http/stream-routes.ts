@@ -16,7 +16,6 @@
  * dropped by ping/pong (`RealtimeAdapter.keepAlive`).
  */
 import { type Context, Hono } from "hono";
-import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { FieldError } from "../../shared/event-schema.ts";
 import { ValidationError } from "../errors.ts";
@@ -25,23 +24,35 @@ import {
   CHANNELS,
   type LiveFilter,
   type LiveHub,
-  type OutMessage,
+  type LiveSubscription,
 } from "../realtime/live-hub.ts";
-import { SharedFrames } from "../realtime/shared-frames.ts";
+import { SharedFrames, sseBatchBytes, wsBatchBytes, wsBatchText } from "../realtime/shared-frames.ts";
 import type { AppEnv } from "./app-env.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 import { metadataFilters } from "./query-params.ts";
+import { SseBody } from "./sse-body.ts";
+import { wsSink } from "./ws-sink.ts";
 
 /** What a runtime provides for WebSockets (Deno: hono/deno; Node: @hono/node-server with `ws`). */
 export interface RealtimeAdapter {
   upgradeWebSocket: UpgradeWebSocket<unknown>;
-  /** Starts protocol-level ping/pong on a socket; the returned function stops it. */
-  keepAlive?(ws: WSContext<unknown>, intervalMs: number): () => void;
+  /**
+   * Starts protocol-level ping/pong on a socket; the returned function stops it. `onDead` runs
+   * when the peer missed a pong, just before the connection is dropped.
+   */
+  keepAlive?(ws: WSContext<unknown>, intervalMs: number, onDead?: () => void): () => void;
   /**
    * Sends UTF-8 bytes as one text frame, where the runtime's socket can (Node's `ws`): a batch is
    * then encoded once for every subscriber instead of once per socket. Absent: text is sent.
    */
   sendUtf8Text?(ws: WSContext<unknown>, bytes: Uint8Array): void;
+  /** Drops a socket's connection at once, without a close handshake, where the runtime can (Node). */
+  terminate?(ws: WSContext<unknown>): void;
+  /**
+   * Whether a streamed response that ends normally leaves its connection open whatever
+   * `Connection: close` says (Deno): SSE streams then end by failing their body (sse-body.ts).
+   */
+  keepsEndedStreamsOpen?: boolean;
 }
 
 export interface StreamRoutesDeps {
@@ -50,55 +61,50 @@ export interface StreamRoutesDeps {
   realtime: RealtimeAdapter | null;
   heartbeatMs: number;
   maxNameLength: number;
-  /** Bytes buffered on a WebSocket before the writer waits (then the hub's queue fills and lags). */
-  wsBufferLimit: number;
+  /** How long a closed subscriber may take to receive its close message before it is dropped, ms. */
+  closeGraceMs: number;
 }
 
 const MAX_FILTER_VALUES = 100;
+const ascii = new TextEncoder();
+const CONNECTED = ascii.encode(": connected\n\n");
 
 export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  // Subscribers handed the same batch write the same text, rendered once (shared-frames.ts).
-  const sseFrames = new SharedFrames((messages) => messages.map(sseFrame).join(""));
+  // Subscribers handed the same batch write the same bytes, rendered once (shared-frames.ts).
+  const sseFrames = new SharedFrames(sseBatchBytes);
   const sendUtf8 = deps.realtime?.sendUtf8Text?.bind(deps.realtime);
-  const utf8 = new TextEncoder();
-  const wsFrames = new SharedFrames<string | Uint8Array>((messages) =>
-    sendUtf8 ? utf8.encode(wsBatchFrame(messages)) : wsBatchFrame(messages)
-  );
+  const wsFrames = new SharedFrames<string | Uint8Array>(sendUtf8 ? wsBatchBytes : wsBatchText);
   app.use("*", requireScope("read", deps.auth, { queryKey: true }));
 
   app.get("/sse", (c) => {
     const { filter, since } = parseSubscription(c, deps.maxNameLength, c.req.header("last-event-id"));
     const keyId = c.get("principal").keyId;
-    // Subscribe before the response starts, so that caps answer 429 rather than an empty stream;
-    // messages wait for the stream to open.
-    let open: (stream: SSEStreamingApi) => void = () => {};
-    const opened = new Promise<SSEStreamingApi>((resolve) => (open = resolve));
-    let finish = () => {};
-    const ended = new Promise<void>((resolve) => (finish = resolve));
-    const unsubscribe = deps.hub.subscribe(keyId, filter, {
-      send: async (messages) => {
-        const stream = await opened;
-        await stream.write(sseFrames.frame(messages));
-      },
-      close: (reason) => {
-        void opened.then((stream) => stream.writeSSE({ event: "close", data: JSON.stringify({ reason }) }))
-          .finally(finish);
-      },
-    }, since);
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(finish);
-      const heartbeat = setInterval(() => {
-        stream.write(": ping\n\n").catch(finish);
-      }, deps.heartbeatMs);
-      try {
-        await stream.write(": connected\n\n");
-        open(stream);
-        await ended;
-      } finally {
-        clearInterval(heartbeat);
-        unsubscribe();
-      }
+    let release = () => {};
+    const body = new SseBody(() => release(), {
+      failToEnd: deps.realtime?.keepsEndedStreamsOpen ?? false,
+      heartbeatMs: deps.heartbeatMs,
+    });
+    // Subscribe before the response starts, so that caps answer 429 rather than an empty stream.
+    try {
+      release = deps.hub.subscribe(keyId, filter, {
+        send: (messages) => body.send(sseFrames.frame(messages)),
+        close: (reason) => {
+          const frame = `event: close\ndata: ${JSON.stringify({ reason })}\n\n`;
+          body.end(ascii.encode(frame), deps.closeGraceMs, reason);
+        },
+      }, since).ended;
+    } catch (error) {
+      body.end(null, 0, "subscription refused"); // stops its heartbeat
+      throw error;
+    }
+    void body.send(CONNECTED);
+    return c.body(body.stream, 200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+      // When the stream ends, so does the connection (EventSource reconnects on a new one).
+      connection: "close",
     });
   });
 
@@ -115,62 +121,45 @@ export function streamRoutes(deps: StreamRoutesDeps): Hono<AppEnv> {
     const { filter, since } = parseSubscription(c, deps.maxNameLength, undefined);
     const keyId = c.get("principal").keyId;
     const { realtime, hub } = deps;
-    let unsubscribe = () => {};
+    hub.assertCapacity(keyId); // a 429 before the upgrade; onOpen checks again
+    let release = () => {};
     let stopKeepAlive = () => {};
+    const end = () => {
+      stopKeepAlive();
+      release();
+    };
     const handler = realtime.upgradeWebSocket(() => ({
       onOpen(_event, ws) {
+        let subscription: LiveSubscription;
         try {
-          unsubscribe = hub.subscribe(keyId, filter, {
-            send: async (messages) => {
-              await waitForBuffer(ws, deps.wsBufferLimit);
-              const frame = wsFrames.frame(messages);
-              if (typeof frame === "string") ws.send(frame);
-              else sendUtf8!(ws, frame);
-            },
-            close: (reason) => ws.close(4008, reason),
-          }, since);
+          subscription = hub.subscribe(
+            keyId,
+            filter,
+            wsSink(ws, {
+              frame: (messages) => wsFrames.frame(messages),
+              sendUtf8,
+              terminate: realtime.terminate?.bind(realtime),
+              graceMs: deps.closeGraceMs,
+            }),
+            since,
+          );
         } catch (error) {
           ws.close(4029, error instanceof Error ? error.message : "subscription refused");
           return;
         }
-        stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs) ?? (() => {});
+        release = subscription.ended;
+        stopKeepAlive = realtime.keepAlive?.(ws, deps.heartbeatMs, () =>
+          subscription.close("peer not answering pings")) ??
+          (() => {});
       },
-      onClose() {
-        stopKeepAlive();
-        unsubscribe();
-      },
-      onError() {
-        stopKeepAlive();
-        unsubscribe();
-      },
+      // The slot is freed only here: when the runtime reports the socket closed.
+      onClose: end,
+      onError: end,
     }));
     return await handler(c, next);
   });
 
   return app;
-}
-
-/** An SSE frame: `data` is single-line JSON, so one `data:` line suffices. */
-function sseFrame(m: OutMessage): string {
-  return `id: ${m.seq}\nevent: ${m.type}\ndata: ${m.data}\n\n`;
-}
-
-function wsFrame(m: OutMessage): string {
-  return `{"seq":${m.seq},"type":"${m.type}","data":${m.data}}`;
-}
-
-/** One WebSocket frame per write: a single message as an object, several as an array. */
-function wsBatchFrame(messages: readonly OutMessage[]): string {
-  return messages.length === 1 ? wsFrame(messages[0]) : `[${messages.map(wsFrame).join(",")}]`;
-}
-
-/** Waits (bounded) while the socket has more than `limit` bytes queued. */
-async function waitForBuffer(ws: WSContext<unknown>, limit: number): Promise<void> {
-  const raw = ws.raw as { bufferedAmount?: number } | undefined;
-  for (let i = 0; i < 500 && (raw?.bufferedAmount ?? 0) > limit; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  if ((raw?.bufferedAmount ?? 0) > limit) throw new Error("peer is not reading");
 }
 
 function parseSubscription(

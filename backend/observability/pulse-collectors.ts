@@ -79,6 +79,16 @@ export function registerPulseCollectors(registry: MetricsRegistry, deps: PulseCo
       "Times a live subscriber fell behind and skipped ahead.",
       deps.hub.counters.lagged,
     ),
+    counter(
+      "pulsestream_live_closed_total",
+      "Live subscribers the server closed (too slow, not reading, key revoked, buffers full).",
+      deps.hub.counters.closed,
+    ),
+    gauge(
+      "pulsestream_live_buffered_bytes",
+      "Bytes held for live subscribers (bounded by LIVE_MAX_TOTAL_BUFFERED_BYTES).",
+      deps.hub.counters.bufferedBytes,
+    ),
     {
       name: "pulsestream_build_info",
       help: "Always 1; labels: PulseStream version and runtime.",

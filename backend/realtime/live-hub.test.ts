@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../shared/event.ts";
+import { LIVE_T, storedEvent } from "../testing/live-fixture.ts";
 import { FakeClock, withApp } from "../testing/with-app.ts";
 import { type LiveFilter, LiveHub, type OutMessage, type Sink } from "./live-hub.ts";
 
-const T = Date.parse("2026-11-22T12:00:00.000Z");
-
-const stored = (seq: number, deviceId = "a"): StoredEvent => ({
-  id: `e${seq}`,
-  deviceId,
-  eventType: "t",
-  value: seq,
-  timestamp: T,
-  receivedAt: T,
-  partition: 0,
-  metadata: null,
-  data: null,
-  seq,
-});
+const T = LIVE_T;
+const stored = (seq: number, deviceId = "a") => storedEvent(seq, deviceId);
 
 const filter = (deviceIds: string[] | null = null): LiveFilter => ({
   channels: new Set(["events"]),
@@ -50,6 +39,10 @@ function hubOn(
     maxSubscribersPerKey: 10,
     maxLags: 3,
     lagWindowMs: 60_000,
+    maxBufferedBytes: 1024 * 1024,
+    maxTotalBufferedBytes: 64 * 1024 * 1024,
+    sendTimeoutMs: 10_000,
+    keyCheckMs: 500,
     readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
     now: () => T,
   });
@@ -111,25 +104,26 @@ describe("LiveHub", () => {
         data: null,
         seq: 2,
       });
-      expect(hub.counters).toEqual({ delivered: 12, lagged: 0 });
+      expect(hub.counters).toEqual({ delivered: 12, lagged: 0, closed: 0, bufferedBytes: 0 });
     }, { clock: new FakeClock(T) });
   });
 
-  it("skips an unfiltered subscriber ahead when a commit overflows its queue, message by message", async () => {
+  it("skips an unfiltered subscriber ahead when a commit overflows its queue, in one step per commit", async () => {
     await withApp(async (f) => {
       const hub = hubOn(f.server.store, { queueLimit: 150, coalesceMs: 10 });
       const sink = recorder();
       hub.subscribe("k", filter(), sink, null);
-      // Two commits of 100 before the first write: 150 fit, the 151st overflows the queue.
+      // Two commits of 100 before the first write: the second does not fit behind the first, so
+      // the backlog becomes one lag message and the newer commit follows it whole.
       hub.publishEvents(Array.from({ length: 100 }, (_, i) => stored(i + 1)));
       hub.publishEvents(Array.from({ length: 100 }, (_, i) => stored(i + 101)));
       await settle();
       expect(sink.batches).toHaveLength(1);
       const [lag, ...events] = sink.batches[0];
       expect(lag.type).toBe("lagged");
-      expect(JSON.parse(lag.data)).toMatchObject({ missed: 150, skippedFromSeq: 1, resumeAfterSeq: 200 });
-      expect(events.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 151));
-      expect(hub.counters).toEqual({ delivered: 51, lagged: 1 });
+      expect(JSON.parse(lag.data)).toMatchObject({ missed: 100, skippedFromSeq: 1, resumeAfterSeq: 200 });
+      expect(events.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 101));
+      expect(hub.counters).toEqual({ delivered: 101, lagged: 1, closed: 0, bufferedBytes: 0 });
     }, { clock: new FakeClock(T) });
   });
 

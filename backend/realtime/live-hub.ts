@@ -1,123 +1,81 @@
 /**
  * Fan-out of live messages to subscribers (SSE and WebSocket clients).
  *
- * Channels: `events` (every accepted event, in commit order), `aggregates`
- * (open-window updates, closed windows and corrections from the stream
- * engine), `stats` (system figures every second) and `alerts` (the alerting
- * issue publishes there). Filters: device ids, event types, metadata tags.
+ * Channels: `events` (accepted events, in commit order), `aggregates` (window
+ * updates, closed windows, corrections), `stats` (every second) and `alerts`.
+ * Filters: device ids, event types, metadata tags.
  *
  * Every message carries `seq`: for an event its commit seq, for anything else
- * the seq of the last event published before it. A client that reconnects
- * with the last `seq` it saw gets the events it missed replayed from the store
- * (at most `replayLimit`; beyond that a `lagged` message says what was
- * skipped), then the live stream, with no gap and no duplicate: live events
- * are held while the replay runs and released from where it ended.
+ * the seq of the last event published before it. A client that resumes with
+ * the last `seq` it saw gets the events it missed replayed from the store
+ * (replay.ts), then the live stream, with no gap and no duplicate.
  *
- * Publishing never waits for a subscriber: each has a bounded queue drained
- * by its own writer. A subscriber whose queue overflows is told it lagged
- * (how many messages it missed, and the seq to resume from) and skipped
- * ahead; one that lags again and again is disconnected. Nothing here blocks
- * ingestion or other subscribers.
- *
- * A published message is one object shared by all its subscribers (never
- * copied or changed), and a subscriber to every event takes a whole commit in
- * one step (a push per message, no filtering or bookkeeping per message);
- * transports render a batch that several subscribers drain once
- * (shared-frames.ts).
+ * Publishing never waits for a subscriber: each has a queue bounded in
+ * messages and in bytes, drained by its own writer. A subscriber whose queue
+ * overflows is told it lagged and skipped ahead; one that lags again and
+ * again, whose transport takes nothing for `sendTimeoutMs`, whose key is
+ * revoked or expires, or that holds the most when all together hold more
+ * than `maxTotalBufferedBytes`, is closed: its transport is ended with the
+ * reason and a log line is written. The caps count connections actually
+ * held (slots.ts). A published message is one object shared by all its
+ * subscribers; a subscriber to every event takes a commit in one step.
  */
-import { type StoredEvent, toEventView } from "../../shared/event.ts";
+import type { StoredEvent } from "../../shared/event.ts";
 import type { WindowMessage } from "../stream/engine.ts";
-import { RateLimitedError } from "../errors.ts";
+import {
+  type Channel,
+  eventMessage,
+  type LiveFilter,
+  matchesEvent,
+  matchesWindow,
+  messageBytes,
+  type OutMessage,
+  outMessage,
+  windowMessage,
+} from "./live-messages.ts";
+import type { LiveHubOptions, LiveSubscription, Sink } from "./live-ports.ts";
+import { replayMissed, ReplayTurns } from "./replay.ts";
+import { SubscriberSlots } from "./slots.ts";
+import { Subscriber } from "./subscriber.ts";
 
-export const CHANNELS = ["events", "aggregates", "stats", "alerts"] as const;
-/** Most messages handed to a transport in one write. */
-const MAX_SEND_BATCH = 1000;
-export type Channel = typeof CHANNELS[number];
-
-export interface LiveFilter {
-  channels: ReadonlySet<Channel>;
-  deviceIds: ReadonlySet<string> | null;
-  eventTypes: ReadonlySet<string> | null;
-  /** Tag equality: the event's tag rendered as text must equal the value. */
-  metadata: readonly [string, string][];
-}
-
-/** One message as delivered: `type` names it (SSE `event:`), `seq` orders it (SSE `id:`). */
-export interface OutMessage {
-  seq: number;
-  type: "event" | "window" | "correction" | "stats" | "alert" | "lagged";
-  /** The JSON text of the message body. */
-  data: string;
-}
-
-/** Where a subscriber's messages go (an SSE stream or a WebSocket). */
-export interface Sink {
-  /**
-   * Sends messages in order, as few transport writes as the transport allows (everything queued
-   * goes in one call, so a commit of many events is not many writes); resolves when taken.
-   */
-  send(messages: readonly OutMessage[]): Promise<void>;
-  /** Ends the connection with a reason (WebSocket close code 4008 / SSE end). */
-  close(reason: string): void;
-}
-
-/** The hub's limits (configured by the LIVE_* variables). */
-export interface LiveLimits {
-  /** Most messages queued per subscriber before it is skipped ahead. */
-  queueLimit: number;
-  /** Most events replayed on resume. */
-  replayLimit: number;
-  /** Most subscribers in total and per API key. */
-  maxSubscribers: number;
-  maxSubscribersPerKey: number;
-  /** Lags within `lagWindowMs` after which a subscriber is disconnected. */
-  maxLags: number;
-  lagWindowMs: number;
-  /** Delay before a subscriber's queue is written, so that close messages share a write, ms. */
-  coalesceMs: number;
-}
-
-export interface LiveHubOptions extends LiveLimits {
-  /** Reads committed events after a seq (the store), for resume. */
-  readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
-  now(): number;
-  /** The current `stats` message, sent at once to a new subscriber of that channel (else it waits for the next tick). */
-  statsSnapshot?: () => unknown;
-}
-
-interface Subscriber {
-  id: number;
-  keyId: string;
-  filter: LiveFilter;
-  /** Subscribed to `events` without filters: takes every published event. */
-  allEvents: boolean;
-  sink: Sink;
-  queue: OutMessage[];
-  /** Set while resuming: live events wait here until the replay caught up. */
-  held: OutMessage[] | null;
-  writing: boolean;
-  closed: boolean;
-  lags: number[];
-  /** Highest event seq handed to this subscriber. */
-  lastSeq: number;
-}
+export { CHANNELS } from "./live-messages.ts";
+export type { Channel, LiveFilter, OutMessage } from "./live-messages.ts";
+export type { LiveHubOptions, LiveLimits, LiveSubscription, Sink } from "./live-ports.ts";
 
 export class LiveHub {
   #subscribers = new Map<number, Subscriber>();
+  #slots: SubscriberSlots;
+  #replayTurns = new ReplayTurns();
   #nextId = 1;
   #lastSeq = 0;
   #delivered = 0;
   #lagged = 0;
+  #closed = 0;
+  #totalBytes = 0;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #ticks = 0;
+  #checkingKeys = false;
 
-  constructor(private readonly options: LiveHubOptions) {}
-
-  get size(): number {
-    return this.#subscribers.size;
+  constructor(private readonly options: LiveHubOptions) {
+    this.#slots = new SubscriberSlots(options.maxSubscribers, options.maxSubscribersPerKey);
   }
 
-  /** Counters for stats: messages handed to transports, lag events. */
-  get counters(): { delivered: number; lagged: number } {
-    return { delivered: this.#delivered, lagged: this.#lagged };
+  /** Connections held by subscribers (what the caps count). */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /**
+   * Messages handed to transports, lag events, subscribers closed by the hub, and the bytes held
+   * for all subscribers (bounded by `maxTotalBufferedBytes`).
+   */
+  get counters(): { delivered: number; lagged: number; closed: number; bufferedBytes: number } {
+    return {
+      delivered: this.#delivered,
+      lagged: this.#lagged,
+      closed: this.#closed,
+      bufferedBytes: this.#totalBytes,
+    };
   }
 
   /** Seq of the last event published. */
@@ -133,42 +91,41 @@ export class LiveHub {
 
   /**
    * Adds a subscriber; with `since`, first replays the events after it. Throws
-   * `RateLimitedError` (429) when the caps are reached. Returns the function that removes it.
+   * `RateLimitedError` (429) when the caps are reached. The transport calls the returned `ended`
+   * once its connection has ended (that frees the slot), and `close` when it drops the connection
+   * itself (a dead peer): the subscriber is then closed like any other, with its log line.
    */
-  subscribe(keyId: string, filter: LiveFilter, sink: Sink, since: number | null): () => void {
-    const { maxSubscribers, maxSubscribersPerKey } = this.options;
-    if (this.#subscribers.size >= maxSubscribers) {
-      throw new RateLimitedError(`At most ${maxSubscribers} live subscribers`, 5, {});
-    }
-    let mine = 0;
-    for (const s of this.#subscribers.values()) if (s.keyId === keyId) mine++;
-    if (mine >= maxSubscribersPerKey) {
-      throw new RateLimitedError(`At most ${maxSubscribersPerKey} live subscribers per API key`, 5, {});
-    }
-    const sub: Subscriber = {
-      id: this.#nextId++,
-      keyId,
-      filter,
-      allEvents: filter.channels.has("events") && !filter.deviceIds && !filter.eventTypes &&
-        filter.metadata.length === 0,
-      sink,
-      queue: [],
-      held: since !== null && filter.channels.has("events") ? [] : null,
-      writing: false,
-      closed: false,
-      lags: [],
-      lastSeq: since ?? this.#lastSeq,
-    };
+  subscribe(keyId: string, filter: LiveFilter, sink: Sink, since: number | null): LiveSubscription {
+    const free = this.#slots.take(keyId);
+    const sub = new Subscriber(this.#nextId++, keyId, filter, sink, since, this.#lastSeq);
     this.#subscribers.set(sub.id, sub);
+    this.#timer ??= setInterval(() => this.#tick(), this.#tickMs());
     if (filter.channels.has("stats") && this.options.statsSnapshot) {
-      this.#enqueue(sub, {
-        seq: this.#lastSeq,
-        type: "stats",
-        data: JSON.stringify(this.options.statsSnapshot()),
+      this.#enqueue(sub, outMessage(this.#lastSeq, "stats", JSON.stringify(this.options.statsSnapshot())));
+    }
+    if (sub.held) {
+      void replayMissed(sub, since!, {
+        ...this.options,
+        turns: this.#replayTurns,
+        lastSeq: () => this.#lastSeq,
+        push: (m) => this.#push(sub, m),
+        release: () => this.#release(sub),
+        close: (reason) => this.#close(sub, reason),
       });
     }
-    if (sub.held) void this.#replay(sub, since!);
-    return () => this.#remove(sub);
+    return {
+      ended: () => {
+        this.#remove(sub);
+        free();
+        if (this.#slots.size === 0) this.#stopTimer();
+      },
+      close: (reason) => this.#close(sub, reason),
+    };
+  }
+
+  /** Throws the `RateLimitedError` (429) `subscribe` would throw now (checked before a WebSocket upgrade). */
+  assertCapacity(keyId: string): void {
+    this.#slots.assertFree(keyId);
   }
 
   /** Publishes committed events (commit order). */
@@ -180,14 +137,18 @@ export class LiveHub {
     const messages: (OutMessage | undefined)[] = new Array(events.length);
     const message = (i: number) => (messages[i] ??= eventMessage(events[i]));
     let all: OutMessage[] | null = null;
-    for (const sub of this.#subscribers.values()) {
+    let allBytes = 0;
+    for (const sub of [...this.#subscribers.values()]) {
       if (!sub.filter.channels.has("events")) continue;
       // A resume can read a commit from the store before it is published here: what the
       // subscriber already has (seq <= lastSeq) is not sent again.
       const after = sub.lastSeq;
       if (sub.allEvents && events[0].seq > after) {
-        all ??= events.map((_, i) => message(i));
-        this.#enqueueAll(sub, all);
+        if (!all) {
+          all = events.map((_, i) => message(i));
+          for (const m of all) allBytes += messageBytes(m);
+        }
+        this.#enqueueAll(sub, all, allBytes);
         continue;
       }
       for (let i = 0; i < events.length; i++) {
@@ -199,13 +160,9 @@ export class LiveHub {
   /** Publishes a window update, closed window or correction from the stream engine. */
   publishWindow(m: WindowMessage): void {
     let message: OutMessage | null = null;
-    for (const sub of this.#subscribers.values()) {
+    for (const sub of [...this.#subscribers.values()]) {
       if (!sub.filter.channels.has("aggregates") || !matchesWindow(sub.filter, m)) continue;
-      message ??= {
-        seq: this.#lastSeq,
-        type: m.kind,
-        data: JSON.stringify({ ...m, startTime: new Date(m.start).toISOString() }),
-      };
+      message ??= windowMessage(this.#lastSeq, m);
       this.#enqueue(sub, message);
     }
   }
@@ -213,62 +170,85 @@ export class LiveHub {
   /** Publishes on `stats` or `alerts` (no filters apply). */
   publishTo(channel: "stats" | "alerts", body: unknown): void {
     let message: OutMessage | null = null;
-    for (const sub of this.#subscribers.values()) {
+    for (const sub of [...this.#subscribers.values()]) {
       if (!sub.filter.channels.has(channel)) continue;
-      message ??= {
-        seq: this.#lastSeq,
-        type: channel === "stats" ? "stats" : "alert",
-        data: JSON.stringify(body),
-      };
+      message ??= outMessage(this.#lastSeq, channel === "stats" ? "stats" : "alert", JSON.stringify(body));
       this.#enqueue(sub, message);
     }
   }
 
+  /** Closes every subscription of `keyId` (its key was revoked or expired). */
+  closeKey(keyId: string, reason: string): void {
+    for (const sub of [...this.#subscribers.values()]) if (sub.keyId === keyId) this.#close(sub, reason);
+  }
+
   /** Disconnects everyone (shutdown). */
   closeAll(reason: string): void {
+    for (const sub of [...this.#subscribers.values()]) this.#close(sub, reason, false);
+    this.#stopTimer();
+  }
+
+  /** Ends a subscriber's fan-out and its transport, with a log line. */
+  #close(sub: Subscriber, reason: string, log = true): void {
+    if (sub.closed) return;
+    const fields = { subscriber: sub.id, keyId: sub.keyId, reason, buffered: sub.bytes };
+    this.#remove(sub);
+    this.#closed++;
+    if (log) this.options.log?.("live subscriber closed", fields);
+    sub.sink.close(reason);
+  }
+
+  #remove(sub: Subscriber): void {
+    if (sub.closed) return;
+    this.#totalBytes -= sub.bytes + sub.heldBytes;
+    sub.close();
+    this.#subscribers.delete(sub.id);
+  }
+
+  #tickMs(): number {
+    return Math.min(250, this.options.keyCheckMs);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /**
+   * Closes subscribers that hold bytes their transport has taken nothing of for `sendTimeoutMs`,
+   * and (every `keyCheckMs`) those whose key is no longer valid.
+   */
+  #tick(): void {
+    // Timer periods, not the injected clock: these bound real time (waits on I/O, key checks).
+    const stuckTicks = Math.ceil(this.options.sendTimeoutMs / this.#tickMs());
     for (const sub of [...this.#subscribers.values()]) {
-      sub.sink.close(reason);
-      this.#remove(sub);
+      this.#countTransport(sub);
+      if (sub.bytes === 0 || sub.progressed) sub.stuckTicks = 0;
+      else if (++sub.stuckTicks >= stuckTicks) this.#close(sub, "subscriber not reading");
+      sub.progressed = false;
+    }
+    const checkEvery = Math.max(1, Math.round(this.options.keyCheckMs / this.#tickMs()));
+    if (this.options.keyProblem && !this.#checkingKeys && ++this.#ticks % checkEvery === 0) {
+      this.#checkingKeys = true;
+      void this.#checkKeys(this.options.keyProblem).finally(() => (this.#checkingKeys = false));
     }
   }
 
-  async #replay(sub: Subscriber, since: number): Promise<void> {
-    const { replayLimit } = this.options;
-    let after = since;
-    let replayed = 0;
-    try {
-      for (;;) {
-        if (sub.closed) return;
-        const page = await this.options.readEventsAfter(after, Math.min(1000, replayLimit - replayed + 1));
-        if (page.length === 0) break;
-        for (const e of page) {
-          if (replayed === replayLimit) {
-            // Too far behind: say what is skipped and continue live from the newest event.
-            this.#push(sub, lagMessage(e.seq, this.#lastSeq, this.#lastSeq - e.seq + 1, this.#lastSeq));
-            sub.lastSeq = this.#lastSeq;
-            this.#release(sub);
-            return;
-          }
-          after = e.seq;
-          replayed++;
-          if (!matchesEvent(sub.filter, e)) continue;
-          this.#push(sub, eventMessage(e));
-        }
-        sub.lastSeq = after;
-        if (after >= this.#lastSeq) break;
-      }
-      sub.lastSeq = Math.max(sub.lastSeq, after);
-      this.#release(sub);
-    } catch {
-      sub.sink.close("replay failed");
-      this.#remove(sub);
+  async #checkKeys(keyProblem: (keyId: string) => Promise<string | null>): Promise<void> {
+    const keys = new Set([...this.#subscribers.values()].map((s) => s.keyId));
+    for (const keyId of keys) {
+      const problem = await keyProblem(keyId).catch(() => null); // a store hiccup closes nothing
+      if (problem) this.closeKey(keyId, problem);
     }
   }
 
   /** Ends a replay: held live messages newer than the replay go out, older ones were replayed. */
   #release(sub: Subscriber): void {
+    if (sub.closed) return;
     const held = sub.held ?? [];
+    this.#totalBytes -= sub.heldBytes;
     sub.held = null;
+    sub.heldBytes = 0;
     for (const m of held) if (m.type !== "event" || m.seq > sub.lastSeq) this.#push(sub, m);
   }
 
@@ -276,14 +256,31 @@ export class LiveHub {
    * `#enqueue` of each message in turn, in one step when the subscriber is live and they all fit
    * in its queue (the common case: no per-message work for a subscriber to every event).
    */
-  #enqueueAll(sub: Subscriber, messages: readonly OutMessage[]): void {
+  #enqueueAll(sub: Subscriber, messages: readonly OutMessage[], bytes: number): void {
     if (sub.closed) return;
-    if (sub.held || sub.queue.length + messages.length > this.options.queueLimit) {
+    if (sub.held) {
       for (const m of messages) this.#enqueue(sub, m);
       return;
     }
-    for (const m of messages) sub.queue.push(m);
+    const { queueLimit, maxBufferedBytes } = this.options;
     const last = messages[messages.length - 1].seq;
+    // An empty queue takes a whole commit whatever its bytes: one commit never makes a reader lag.
+    const fits = () =>
+      sub.queue.length + messages.length <= queueLimit &&
+      (sub.queue.length === 0 || sub.bytes + bytes <= maxBufferedBytes);
+    if (!fits() && (sub.queue.length + messages.length > queueLimit || this.#stillFull(sub, bytes))) {
+      // One lag for the whole commit, not a check per message: a subscriber that stopped reading
+      // costs one step per commit. The lag message's resume seq already covers this commit.
+      this.#overflow(sub, "queue");
+      if (sub.closed) return;
+      if (!fits()) {
+        sub.lastSeq = Math.max(sub.lastSeq, last);
+        return;
+      }
+    }
+    for (const m of messages) sub.queue.push(m);
+    sub.bytes += bytes;
+    this.#grow(bytes);
     if (last > sub.lastSeq) sub.lastSeq = last;
     this.#startDrain(sub);
   }
@@ -291,24 +288,69 @@ export class LiveHub {
   #enqueue(sub: Subscriber, m: OutMessage): void {
     if (sub.closed) return;
     if (sub.held) {
-      if (sub.held.length >= this.options.queueLimit) {
-        this.#overflow(sub, sub.held);
+      const size = messageBytes(m);
+      if (
+        sub.held.length >= this.options.queueLimit ||
+        (sub.heldBytes + size > this.options.maxBufferedBytes && sub.held.length > 0)
+      ) {
+        this.#overflow(sub, "held");
         return;
       }
       sub.held.push(m);
+      sub.heldBytes += size;
+      this.#grow(size);
       return;
     }
     this.#push(sub, m);
   }
 
   #push(sub: Subscriber, m: OutMessage): void {
-    if (sub.queue.length >= this.options.queueLimit) {
-      this.#overflow(sub, sub.queue);
+    if (sub.closed) return;
+    const size = messageBytes(m);
+    if (
+      sub.queue.length >= this.options.queueLimit ||
+      (sub.bytes + size > this.options.maxBufferedBytes && sub.queue.length > 0 && this.#stillFull(sub, size))
+    ) {
+      this.#overflow(sub, "queue");
       if (sub.closed) return;
     }
     sub.queue.push(m);
+    sub.bytes += size;
     if (m.type === "event" && m.seq > sub.lastSeq) sub.lastSeq = m.seq;
-    this.#startDrain(sub);
+    this.#grow(size);
+    if (!sub.closed) this.#startDrain(sub);
+  }
+
+  /** Whether `size` more bytes overflow once the transport's count is refreshed. */
+  #stillFull(sub: Subscriber, size: number): boolean {
+    if (sub.transportBytes > 0) this.#countTransport(sub);
+    return sub.bytes + size > this.options.maxBufferedBytes;
+  }
+
+  /** Counts what the subscriber's transport holds (refreshed after each write and each tick). */
+  #countTransport(sub: Subscriber): void {
+    if (!sub.sink.buffered || sub.closed) return;
+    const now = sub.sink.buffered();
+    const delta = now - sub.transportBytes;
+    if (delta === 0) return;
+    if (delta < 0) sub.progressed = true;
+    sub.transportBytes = now;
+    sub.bytes += delta;
+    if (delta > 0) this.#grow(delta);
+    else this.#totalBytes += delta;
+  }
+
+  /** Counts `bytes` more in the total; over the bound, closes the subscribers holding most. */
+  #grow(bytes: number): void {
+    this.#totalBytes += bytes;
+    while (this.#totalBytes > this.options.maxTotalBufferedBytes) {
+      let largest: Subscriber | null = null;
+      for (const s of this.#subscribers.values()) {
+        if (!largest || s.bytes + s.heldBytes > largest.bytes + largest.heldBytes) largest = s;
+      }
+      if (!largest) return;
+      this.#close(largest, "live buffers full");
+    }
   }
 
   #startDrain(sub: Subscriber): void {
@@ -321,74 +363,38 @@ export class LiveHub {
   }
 
   /** The subscriber cannot keep up: drop its backlog, tell it the gap, or disconnect it. */
-  #overflow(sub: Subscriber, backlog: OutMessage[]): void {
+  #overflow(sub: Subscriber, which: "queue" | "held"): void {
     this.#lagged++;
     const now = this.options.now();
     sub.lags = sub.lags.filter((t) => now - t < this.options.lagWindowMs);
     sub.lags.push(now);
     if (sub.lags.length > this.options.maxLags) {
-      sub.sink.close("subscriber too slow");
-      this.#remove(sub);
+      this.#close(sub, "subscriber too slow");
       return;
     }
-    const first = backlog.find((m) => m.type === "event")?.seq ?? sub.lastSeq;
-    const missed = backlog.length;
-    backlog.length = 0;
-    backlog.push(lagMessage(first, this.#lastSeq, missed, this.#lastSeq));
-    sub.lastSeq = this.#lastSeq;
+    this.#totalBytes += sub.skipAhead(which, this.#lastSeq);
   }
 
   async #drain(sub: Subscriber): Promise<void> {
     try {
       while (sub.queue.length > 0 && !sub.closed) {
-        const batch = sub.queue.splice(0, MAX_SEND_BATCH);
+        const batch = sub.takeBatch();
+        let bytes = 0;
+        for (const m of batch) bytes += messageBytes(m);
+        // The batch stays counted in the subscriber's bytes until its transport has taken it.
         await sub.sink.send(batch);
+        if (sub.closed) return;
+        sub.progressed = true;
+        sub.bytes -= bytes;
+        this.#totalBytes -= bytes;
+        this.#countTransport(sub);
         this.#delivered += batch.length;
+        sub.madeRoom();
       }
     } catch {
-      this.#remove(sub);
+      this.#close(sub, "transport failed");
     } finally {
       sub.writing = false;
     }
   }
-
-  #remove(sub: Subscriber): void {
-    sub.closed = true;
-    sub.queue.length = 0;
-    this.#subscribers.delete(sub.id);
-  }
-}
-
-function lagMessage(fromSeq: number, toSeq: number, missed: number, seq: number): OutMessage {
-  return {
-    seq,
-    type: "lagged",
-    data: JSON.stringify({
-      type: "lagged",
-      missed,
-      skippedFromSeq: fromSeq,
-      resumeAfterSeq: toSeq,
-      message: "subscriber fell behind; messages were skipped (reconnect with since= to replay events)",
-    }),
-  };
-}
-
-function eventMessage(e: StoredEvent): OutMessage {
-  return { seq: e.seq, type: "event", data: JSON.stringify({ ...toEventView(e), seq: e.seq }) };
-}
-
-function matchesEvent(f: LiveFilter, e: StoredEvent): boolean {
-  if (f.deviceIds && !f.deviceIds.has(e.deviceId)) return false;
-  if (f.eventTypes && !f.eventTypes.has(e.eventType)) return false;
-  for (const [k, v] of f.metadata) {
-    const tag = e.metadata?.[k];
-    if (tag === undefined || String(tag) !== v) return false;
-  }
-  return true;
-}
-
-function matchesWindow(f: LiveFilter, m: WindowMessage): boolean {
-  if (f.eventTypes && !f.eventTypes.has(m.eventType)) return false;
-  if (f.deviceIds) return m.deviceId !== null && f.deviceIds.has(m.deviceId);
-  return true;
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { OutMessage } from "./live-hub.ts";
-import { SharedFrames } from "./shared-frames.ts";
+import { type OutMessage, outMessage } from "./live-messages.ts";
+import { SharedFrames, sseBatchBytes, wsBatchBytes, wsBatchText } from "./shared-frames.ts";
 
-const msg = (seq: number): OutMessage => ({ seq, type: "event", data: `{"n":${seq}}` });
+const msg = (seq: number): OutMessage => outMessage(seq, "event", `{"n":${seq}}`);
 const render = (messages: readonly OutMessage[]) => messages.map((m) => m.data).join("|");
 
 describe("SharedFrames", () => {
@@ -41,5 +41,24 @@ describe("SharedFrames", () => {
     frames.frame([msg(9)]); // a fifth batch: the oldest remembered one ([1]) goes
     frames.frame([all[0]]);
     expect(frames.counts).toEqual({ built: 6, reused: 1 });
+  });
+
+  it("writes SSE and WebSocket frames from each message's bytes, encoded once, byte for byte as the text", () => {
+    const text = outMessage(7, "event", '{"name":"Grüße ✓ 🚀"}');
+    const two = [msg(1), text];
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    expect(decode(sseBatchBytes(two))).toBe(
+      'id: 1\nevent: event\ndata: {"n":1}\n\nid: 7\nevent: event\ndata: {"name":"Grüße ✓ 🚀"}\n\n',
+    );
+    expect(decode(wsBatchBytes(two))).toBe(wsBatchText(two));
+    expect(JSON.parse(wsBatchText(two))).toEqual([
+      { seq: 1, type: "event", data: { n: 1 } },
+      { seq: 7, type: "event", data: { name: "Grüße ✓ 🚀" } },
+    ]);
+    expect(decode(wsBatchBytes([text]))).toBe('{"seq":7,"type":"event","data":{"name":"Grüße ✓ 🚀"}}');
+    expect(wsBatchBytes([text]).length).toBe(new TextEncoder().encode(wsBatchText([text])).length);
+    // The body bytes are the message's own: built once, copied into every frame.
+    expect(text.body).toBe(text.body);
+    expect(text.body.length).toBe(new TextEncoder().encode(text.data).length);
   });
 });

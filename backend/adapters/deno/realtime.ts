@@ -13,5 +13,6 @@ export function denoRealtime(heartbeatMs: number): RealtimeAdapter {
   const upgrade =
     ((createEvents: Parameters<typeof upgradeWebSocket>[0]) =>
       upgradeWebSocket(createEvents as never, { idleTimeout })) as unknown as UpgradeWebSocket<unknown>;
-  return { upgradeWebSocket: upgrade };
+  // Deno.serve keeps a connection open after a streamed body that ended, even with Connection: close.
+  return { upgradeWebSocket: upgrade, keepsEndedStreamsOpen: true };
 }

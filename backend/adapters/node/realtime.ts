@@ -25,13 +25,14 @@ export function nodeRealtime(
   const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 16 * 1024 * 1024 });
   const adapter: RealtimeAdapter = {
     upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocket<unknown>,
-    keepAlive(ws: WSContext<unknown>, intervalMs: number) {
+    keepAlive(ws: WSContext<unknown>, intervalMs: number, onDead?: () => void) {
       const raw = ws.raw as PingableSocket | undefined;
       if (!raw?.ping) return () => {};
       let alive = true;
       raw.on("pong", () => (alive = true));
       const timer = setInterval(() => {
         if (!alive) {
+          onDead?.();
           raw.terminate();
           clearInterval(timer);
           return;
@@ -40,6 +41,9 @@ export function nodeRealtime(
         raw.ping();
       }, intervalMs);
       return () => clearInterval(timer);
+    },
+    terminate(ws: WSContext<unknown>) {
+      (ws.raw as PingableSocket | undefined)?.terminate();
     },
     sendUtf8Text(ws: WSContext<unknown>, bytes: Uint8Array) {
       // `binary: false` makes `ws` send the bytes as they are in a text frame (opcode 1).

@@ -1,0 +1,111 @@
+/**
+ * One live subscriber's state in the hub: its queue, what it holds in bytes,
+ * its held live messages while a resume replays, and its lag history.
+ */
+import { lagMessage, type LiveFilter, messageBytes, type OutMessage } from "./live-messages.ts";
+import type { Sink } from "./live-ports.ts";
+
+/** Most messages handed to a transport in one write. */
+const MAX_SEND_BATCH = 1000;
+/**
+ * Bytes handed to a transport in one write (a batch goes over it by at most one message). Small
+ * writes bound what a runtime holds for a peer that stopped reading: Deno cannot drop such a
+ * connection, and keeps the last write it took until the peer reads or goes away.
+ */
+const MAX_SEND_BYTES = 64 * 1024;
+
+export class Subscriber {
+  /** Subscribed to `events` without filters: takes every published event. */
+  readonly allEvents: boolean;
+  queue: OutMessage[] = [];
+  /** Bytes of `queue`, the batch being sent (until its transport took it) and `transportBytes`. */
+  bytes = 0;
+  /** What the transport held at its last count (`Sink.buffered`). */
+  transportBytes = 0;
+  /** Set while resuming: live messages wait here until the replay caught up. */
+  held: OutMessage[] | null;
+  heldBytes = 0;
+  writing = false;
+  closed = false;
+  lags: number[] = [];
+  /** Highest event seq handed to this subscriber. */
+  lastSeq: number;
+  /** Whether the transport took something since the hub's last tick. */
+  progressed = false;
+  /** Ticks in a row in which the subscriber held bytes and its transport took nothing. */
+  stuckTicks = 0;
+  #roomWaiters: { below: number; resolve: () => void }[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly keyId: string,
+    readonly filter: LiveFilter,
+    readonly sink: Sink,
+    since: number | null,
+    lastPublished: number,
+  ) {
+    this.allEvents = filter.channels.has("events") && !filter.deviceIds && !filter.eventTypes &&
+      filter.metadata.length === 0;
+    this.held = since !== null && filter.channels.has("events") ? [] : null;
+    this.lastSeq = since ?? lastPublished;
+  }
+
+  /** The next batch to write (at most MAX_SEND_BATCH messages and about MAX_SEND_BYTES), taken off the queue. */
+  takeBatch(): OutMessage[] {
+    let n = 0;
+    let bytes = 0;
+    const limit = Math.min(this.queue.length, MAX_SEND_BATCH);
+    while (n < limit && (n === 0 || bytes + messageBytes(this.queue[n]) <= MAX_SEND_BYTES)) {
+      bytes += messageBytes(this.queue[n++]);
+    }
+    return n === this.queue.length ? this.queue.splice(0) : this.queue.splice(0, n);
+  }
+
+  /**
+   * Replaces the backlog of `which` with one `lagged` message saying what was skipped, and goes on
+   * from `lastPublished`. Returns the change in the subscriber's bytes.
+   */
+  skipAhead(which: "queue" | "held", lastPublished: number): number {
+    const backlog = which === "queue" ? this.queue : this.held!;
+    const first = backlog.find((m) => m.type === "event")?.seq ?? this.lastSeq;
+    const missed = backlog.length;
+    let dropped = 0;
+    for (const m of backlog) dropped += messageBytes(m);
+    backlog.length = 0;
+    const lag = lagMessage(first, lastPublished, missed, lastPublished);
+    backlog.push(lag);
+    const delta = messageBytes(lag) - dropped;
+    if (which === "queue") this.bytes += delta;
+    else this.heldBytes += delta;
+    this.lastSeq = lastPublished;
+    return delta;
+  }
+
+  /** Resolves once the subscriber holds at most `below` bytes, or is closed. */
+  room(below: number): Promise<void> {
+    if (this.closed || this.bytes <= below) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push({ below, resolve }));
+  }
+
+  /** Called after a write was taken: wakes the waiters that now have room. */
+  madeRoom(): void {
+    if (this.#roomWaiters.length === 0) return;
+    this.#roomWaiters = this.#roomWaiters.filter((w) => {
+      if (this.bytes > w.below) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Stops the fan-out to this subscriber: its buffers are released and waiters woken. */
+  close(): void {
+    this.closed = true;
+    this.queue.length = 0;
+    this.held = null;
+    this.bytes = 0;
+    this.transportBytes = 0;
+    this.heldBytes = 0;
+    for (const w of this.#roomWaiters) w.resolve();
+    this.#roomWaiters = [];
+  }
+}

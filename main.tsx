@@ -15,7 +15,8 @@ const dashboard = await readDashboardFiles();
 const booted = await boot(Deno.env.toObject(), {
   dashboard,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
-  realtime: (config) => denoRealtime(config.live.heartbeatMs),
+  realtime: (config) =>
+    denoRealtime(config.live.heartbeatMs, startedByDenoServe() || !config.connections.denoGuard),
 });
 if (!booted) Deno.exit(1);
 const { config, logger, server } = booted;

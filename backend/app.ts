@@ -11,6 +11,7 @@ import type { ApiKeyCache } from "./auth/key-cache.ts";
 import { adminRoutes } from "./http/admin-routes.ts";
 import { exportRoutes, storageAdminRoutes, type StorageRoutesDeps } from "./http/storage-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
+import { ReadGate } from "./reads/read-gate.ts";
 import type { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
 import type { Clock } from "./clock.ts";
@@ -52,6 +53,7 @@ export interface AppDeps {
     | "corsOrigins"
     | "requestTimeoutMs"
     | "metrics"
+    | "reads"
     | "live"
     | "observability"
   >;
@@ -82,6 +84,8 @@ export interface AppDeps {
   observability?: Observability;
   /** Readiness checks of other subsystems, added to /readyz. */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Admission of reads (absent: one built from `config.reads`). */
+  readGate?: ReadGate;
   /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
   alerting?: Alerting;
   /** Export, storage report and dead letters (absent: those routes are not served). */
@@ -173,10 +177,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
   const limiter = new RateLimiter(clock);
+  // One gate for every read route: a key's read rate and heavy-read slots are shared among them.
+  const reads = { gate: deps.readGate ?? new ReadGate(clock, config.reads), logger };
   const eventsDeps: EventsRoutesDeps = {
     auth,
     limiter,
     requestTimeoutMs: config.requestTimeoutMs,
+    reads,
     idempotency: deps.idempotency,
     defaultRateLimit: config.rateLimit,
     store,
@@ -196,6 +203,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const storageDeps: StorageRoutesDeps = {
       ...deps.storage,
       auth,
+      reads,
       store,
       clock,
       logger,
@@ -240,6 +248,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       engine: deps.engine,
       maxSeries: config.metrics.maxSeries,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
+      maxAnswerBytes: config.metrics.maxAnswerBytes,
+      logger,
+      reads,
     }),
   );
 

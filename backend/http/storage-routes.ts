@@ -16,6 +16,7 @@ import type { Store } from "../store/store.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseTime } from "./query-params.ts";
+import { readAdmission, type ReadAdmissionDeps } from "./read-admission.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 
 export interface StorageRoutesDeps {
@@ -29,6 +30,8 @@ export interface StorageRoutesDeps {
   storedResolutions: readonly number[];
   maxNameLength: number;
   logger: Logger;
+  /** Read rate and heavy-read slots of exports (shared with the other read routes). */
+  reads: ReadAdmissionDeps;
 }
 
 const FORMATS: readonly ExportFormat[] = ["ndjson", "csv", "parquet"];
@@ -39,7 +42,7 @@ const DAY_MS = 86_400_000;
 export function exportRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requireScope("read", deps.auth));
-  app.get("/", async (c) => {
+  app.get("/", readAdmission(deps.reads, { heavy: true }), async (c) => {
     const req = parseExport(c.req.query(), deps);
     const body = await exportStream(deps.store, req, {
       onError: (error, records) =>

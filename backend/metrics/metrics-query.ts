@@ -26,7 +26,10 @@ import {
   type MetricsQuery,
   type MetricsResult,
   type MetricsSeries,
+  type MetricsSlice,
+  type MetricsSlicedResult,
 } from "./metrics-types.ts";
+import { nextMacrotask } from "../ingest/macrotask.ts";
 
 export type { SeriesTotals };
 export type {
@@ -39,7 +42,30 @@ export type {
   MetricsQuery,
   MetricsResult,
   MetricsSeries,
+  MetricsSlice,
+  MetricsSlicedResult,
 } from "./metrics-types.ts";
+
+/**
+ * Stored buckets one slice of a sliced query reads (see `querySlices`): sketch merges cost about
+ * 1 µs per bucket, the scalar path copies cached slots at a fraction of that.
+ */
+const SLICE_SKETCH_BUCKETS = 20_000;
+const SLICE_SCALAR_BUCKETS = 200_000;
+
+/** What `#plan` decided for a series query. */
+interface QueryPlan {
+  source: "raw" | number;
+  timestamps: number[];
+  devices: string[];
+  truncated: boolean;
+  /** Start of the first step slot read (hopping windows read `extra` steps before the first point). */
+  from: number;
+  points: number;
+  extra: number;
+  /** Stored buckets per series read (0 for raw). */
+  bucketsPerSeries: number;
+}
 
 /**
  * Metric reads over the store and the engine's unflushed deltas: series of aggregates
@@ -83,6 +109,51 @@ export class MetricsService {
    * the HTTP answer is written from without an array of boxed numbers in between.
    */
   async queryColumns(q: MetricsQuery): Promise<MetricsColumnsResult> {
+    const plan = await this.#plan(q);
+    const { series, release } = await this.#readSeries(q, plan, plan.devices);
+    return { source: plan.source, timestamps: plan.timestamps, series, truncated: plan.truncated, release };
+  }
+
+  /**
+   * The answer of `queryColumns` read in slices of devices (groupBy), each read only when the
+   * consumer asks for it, after a macrotask: no step holds the thread for more than about
+   * `sliceBuckets` stored buckets, and only the slice being written is in memory. Each device's
+   * series is consistent with the engine's unflushed deltas (a flush may land between slices).
+   * Validation errors are thrown here, with the first slice read.
+   */
+  async querySlices(q: MetricsQuery, options: { sliceBuckets?: number } = {}): Promise<MetricsSlicedResult> {
+    const plan = await this.#plan(q);
+    const sketches = plan.source === "raw" || q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
+    const budget = options.sliceBuckets ?? (sketches ? SLICE_SKETCH_BUCKETS : SLICE_SCALAR_BUCKETS);
+    const size = plan.source === "raw" || !q.groupByDevice
+      ? Math.max(1, plan.devices.length)
+      : Math.max(1, Math.floor(budget / Math.max(1, plan.bucketsPerSeries)));
+    const read = (devices: string[]) => this.#readSeries(q, plan, devices);
+    const groups = q.groupByDevice && plan.devices.length > size
+      ? Array.from(
+        { length: Math.ceil(plan.devices.length / size) },
+        (_, i) => plan.devices.slice(i * size, (i + 1) * size),
+      )
+      : [plan.devices];
+    // The first slice is read now, so that what only reading finds (too many raw events) is a 400.
+    const first = await read(groups[0]);
+    async function* slices(): AsyncGenerator<MetricsSlice, void, undefined> {
+      yield first;
+      for (let i = 1; i < groups.length; i++) {
+        await nextMacrotask();
+        yield await read(groups[i]);
+      }
+    }
+    return {
+      source: plan.source,
+      timestamps: plan.timestamps,
+      truncated: plan.truncated,
+      slices: slices(),
+    };
+  }
+
+  /** Checks a series query against the limits and picks its source, step slots and devices. */
+  async #plan(q: MetricsQuery): Promise<QueryPlan> {
     const window = q.window ?? q.step;
     if (window < q.step || window % q.step !== 0) {
       throw new ValidationError("Invalid window", [{
@@ -105,18 +176,33 @@ export class MetricsService {
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
     const from = first - extra * q.step;
-    if (source !== "raw") {
-      this.#checkScan((q.to - from) / source, Math.max(1, devices.length));
+    const bucketsPerSeries = source === "raw" ? 0 : Math.ceil((q.to - from) / source);
+    if (source !== "raw") this.#checkScan(bucketsPerSeries, Math.max(1, devices.length));
+    const series = q.groupByDevice ? devices.length : 1;
+    const cells = points * series * q.aggregates.length;
+    if (cells > this.limits.maxCells) {
+      throw new ValidationError("Query too large", [{
+        field: "step",
+        message: `the answer would hold ${cells} values (points × series × aggregates); at most ` +
+          `${this.limits.maxCells}: shorten the range, use a coarser step, fewer devices or aggregates`,
+      }]);
     }
+    return { source, timestamps, devices, truncated, from, points, extra, bucketsPerSeries };
+  }
+
+  /** The series of `devices` (a slice of the plan's, or all of them). */
+  async #readSeries(
+    q: MetricsQuery,
+    plan: QueryPlan,
+    devices: string[],
+  ): Promise<MetricsSlice> {
+    const { source, from, points, extra } = plan;
     const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
-      const read = { query: q, devices, resolution: source, from, points, extra };
-      const { series, release } = await readScalarSeries(deps, read);
-      return { source, timestamps, series, truncated, release };
+      return await readScalarSeries(deps, { query: q, devices, resolution: source, from, points, extra });
     }
     const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
-    const series = bucketSeries(collected, { query: q, devices, points, extra });
-    return { source, timestamps, series, truncated, release: () => {} };
+    return { series: bucketSeries(collected, { query: q, devices, points, extra }), release: () => {} };
   }
 
   /**
@@ -196,7 +282,7 @@ export class MetricsService {
   /** Refuses a query that would read more stored buckets than the limits allow. */
   #checkScan(bucketsPerSeries: number, series: number): void {
     const perSeries = this.limits.maxPoints * 100;
-    const total = this.limits.maxPoints * 2000;
+    const total = this.limits.maxScanBuckets;
     if (bucketsPerSeries > perSeries || bucketsPerSeries * series > total) {
       throw new ValidationError("Range too large", [{
         field: "from",

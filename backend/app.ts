@@ -84,6 +84,8 @@ export interface AppDeps {
   observability?: Observability;
   /** Readiness checks of other subsystems, added to /readyz. */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Closes a request's connection (reads past their deadline); absent: the runtime cannot. */
+  dropConnection?: (c: Context) => void;
   /** Admission of reads (absent: one built from `config.reads`). */
   readGate?: ReadGate;
   /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
@@ -178,7 +180,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
   const limiter = new RateLimiter(clock);
   // One gate for every read route: a key's read rate and heavy-read slots are shared among them.
-  const reads = { gate: deps.readGate ?? new ReadGate(clock, config.reads), logger };
+  const reads = {
+    gate: deps.readGate ?? new ReadGate(clock, config.reads),
+    logger,
+    dropConnection: deps.dropConnection,
+  };
   const eventsDeps: EventsRoutesDeps = {
     auth,
     limiter,

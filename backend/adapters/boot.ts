@@ -25,6 +25,8 @@ export async function boot(
   options: {
     dashboard?: DashboardFiles | null;
     clientAddress?: (c: Context) => string | null;
+    /** Closes the request's connection at once (see `PulseStreamOptions.dropConnection`). */
+    dropConnection?: (c: Context) => void;
     /** WebSockets of the runtime, built from the validated config. */
     realtime?: (config: Config) => RealtimeAdapter;
   } = {},
@@ -50,6 +52,7 @@ export async function boot(
     logger,
     dashboard: options.dashboard,
     clientAddress: options.clientAddress,
+    dropConnection: options.dropConnection,
     realtime: options.realtime?.(config),
     coldStorage: config.retention.exportDir === null
       ? undefined

@@ -5,7 +5,7 @@
  * that is held until the answer's last byte has been taken, with a total
  * deadline after which the answer is cut and its connection dropped (logged).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "../logger.ts";
 import type { ReadGate } from "../reads/read-gate.ts";
 import { deadlineBody } from "../reads/deadline-body.ts";
@@ -15,6 +15,12 @@ import type { AppEnv } from "./app-env.ts";
 export interface ReadAdmissionDeps {
   gate: ReadGate;
   logger: Logger;
+  /**
+   * Closes the request's connection (runtime adapter). Erroring the body alone does not close a
+   * connection whose write waits for a client that does not read: the runtime reads the body only
+   * once that write completes.
+   */
+  dropConnection?: (c: Context<AppEnv>) => void;
 }
 
 /**
@@ -55,6 +61,7 @@ export function readAdmission(
           path: c.req.path,
           timeoutMs: gate.limits.timeoutMs,
         });
+        deps.dropConnection?.(c);
       },
     });
     // A handler that built its own Response (exports) did not get the headers set above.

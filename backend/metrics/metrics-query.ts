@@ -14,7 +14,15 @@ import type { Store } from "../store/store.ts";
 import { ValidationError } from "../errors.ts";
 import { toNullableColumn } from "./scalar-columns.ts";
 import { cmp, combineSeries, type SeriesTotals } from "./series-totals.ts";
-import { bucketSeries, collectBuckets, SKETCH_AGGREGATES } from "./bucket-series.ts";
+import {
+  bucketSeries,
+  collectBuckets,
+  type CollectedBuckets,
+  columnSeries,
+  type PointColumns,
+  SKETCH_AGGREGATES,
+  takePoints,
+} from "./bucket-series.ts";
 import { readScalarSeries } from "./scalar-series.ts";
 import { SlotBlockPool } from "./slot-pool.ts";
 import {
@@ -29,7 +37,7 @@ import {
   type MetricsSlice,
   type MetricsSlicedResult,
 } from "./metrics-types.ts";
-import { nextMacrotask } from "../ingest/macrotask.ts";
+import { StepPacer } from "../reads/step-pacer.ts";
 
 export type { SeriesTotals };
 export type {
@@ -47,11 +55,12 @@ export type {
 } from "./metrics-types.ts";
 
 /**
- * Stored buckets one slice of a sliced query reads (see `querySlices`): sketch merges cost about
- * 1 µs per bucket, the scalar path copies cached slots at a fraction of that.
+ * Stored buckets one step of a sliced query reads (see `querySlices`): reading and merging a
+ * bucket with its sketch costs 2-6 µs (more on a busy machine), so 2,000 are a few ms; the
+ * scalar path copies cached slots at a small fraction of that (a cold cache reads SQLite).
  */
-const SLICE_SKETCH_BUCKETS = 20_000;
-const SLICE_SCALAR_BUCKETS = 200_000;
+const SLICE_SKETCH_BUCKETS = 2_000;
+const SLICE_SCALAR_BUCKETS = 50_000;
 
 /** What `#plan` decided for a series query. */
 interface QueryPlan {
@@ -128,7 +137,8 @@ export class MetricsService {
     const size = plan.source === "raw" || !q.groupByDevice
       ? Math.max(1, plan.devices.length)
       : Math.max(1, Math.floor(budget / Math.max(1, plan.bucketsPerSeries)));
-    const read = (devices: string[]) => this.#readSeries(q, plan, devices);
+    const pacer = new StepPacer();
+    const read = (devices: string[]) => this.#readSeries(q, plan, devices, pacer);
     const groups = q.groupByDevice && plan.devices.length > size
       ? Array.from(
         { length: Math.ceil(plan.devices.length / size) },
@@ -140,7 +150,7 @@ export class MetricsService {
     async function* slices(): AsyncGenerator<MetricsSlice, void, undefined> {
       yield first;
       for (let i = 1; i < groups.length; i++) {
-        await nextMacrotask();
+        await pacer.pace();
         yield await read(groups[i]);
       }
     }
@@ -195,14 +205,42 @@ export class MetricsService {
     q: MetricsQuery,
     plan: QueryPlan,
     devices: string[],
+    /** Given for a sliced read: the sketch path then reads in parts, pacing between them. */
+    pacer?: StepPacer,
   ): Promise<MetricsSlice> {
     const { source, from, points, extra } = plan;
     const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
       return await readScalarSeries(deps, { query: q, devices, resolution: source, from, points, extra });
     }
-    const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
-    return { series: bucketSeries(collected, { query: q, devices, points, extra }), release: () => {} };
+    const shape = { query: q, devices, points, extra };
+    if (source === "raw" || !pacer || extra > 0) {
+      const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
+      return { series: bucketSeries(collected, shape), release: () => {} };
+    }
+    // Sketches are decoded and merged per bucket (the costly part): the range is read in parts of
+    // about SLICE_SKETCH_BUCKETS buckets over the slice's devices, each after a macrotask, and each
+    // part's points are computed (and its aggregates dropped) before the next is read. The parts
+    // are disjoint, so every bucket is read once, from the store or the engine, even if a flush
+    // lands between two parts. (Hopping windows need their neighbours: read whole, above.)
+    const ratio = q.step / source;
+    const perPart = Math.max(1, Math.floor(SLICE_SKETCH_BUCKETS / Math.max(1, devices.length) / ratio));
+    const columns: PointColumns = new Map();
+    let collected: CollectedBuckets | undefined;
+    for (let start = from; start < q.to; start += perPart * q.step) {
+      if (collected) await pacer.pace();
+      const end = Math.min(q.to, start + perPart * q.step);
+      collected = await collectBuckets(deps, {
+        query: q,
+        source,
+        devices,
+        from: start,
+        to: end,
+        origin: from,
+      }, collected);
+      takePoints(collected, shape, columns, (start - from) / q.step, Math.ceil((end - from) / q.step));
+    }
+    return { series: columnSeries(columns, shape), release: () => {} };
   }
 
   /**

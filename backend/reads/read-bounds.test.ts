@@ -9,6 +9,7 @@ import { OverloadedError, RateLimitedError } from "../errors.ts";
 import { FakeClock } from "../testing/with-app.ts";
 import { ReadGate, type ReadLimits } from "./read-gate.ts";
 import { deadlineBody, ReadDeadlineError } from "./deadline-body.ts";
+import { StepPacer } from "./step-pacer.ts";
 
 const LIMITS: ReadLimits = {
   ratePerSecond: 2,
@@ -136,5 +137,21 @@ describe("deadlineBody", () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(ends).toEqual(["end"]);
     expect(state.cancelled).toBe(true);
+  });
+});
+
+describe("StepPacer", () => {
+  it("yields to the runtime only once its budget of thread time is spent", async () => {
+    const pacer = new StepPacer(5);
+    let timerRan = false;
+    setTimeout(() => (timerRan = true), 0);
+    await pacer.pace();
+    expect([pacer.yields, timerRan]).toEqual([0, false]); // within budget: no yield, the timer waits
+    const start = performance.now();
+    while (performance.now() - start < 6) { /* a step of 6 ms */ }
+    await pacer.pace();
+    expect([pacer.yields, timerRan]).toEqual([1, true]); // the timer queued meanwhile has run
+    await pacer.pace();
+    expect(pacer.yields).toBe(1);
   });
 });

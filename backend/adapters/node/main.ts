@@ -14,6 +14,8 @@ const { adapter, server: wss } = nodeRealtime();
 const booted = await boot(process.env, {
   dashboard,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+  // @hono/node-server passes the ServerResponse as env.outgoing: destroying it closes the socket.
+  dropConnection: (c) => (c.env as { outgoing?: { destroy(): void } }).outgoing?.destroy(),
   realtime: () => adapter,
 });
 if (!booted) process.exit(1);

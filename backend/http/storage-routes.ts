@@ -39,7 +39,7 @@ const FORMATS: readonly ExportFormat[] = ["ndjson", "csv", "parquet"];
  * Records per page of an HTTP export: each page is read and encoded in one step on the thread that
  * answers ingestion (about 10 µs per event), so a page is kept to a few milliseconds.
  */
-const HTTP_EXPORT_PAGE = 1000;
+const HTTP_EXPORT_PAGE = 2000;
 const MAX_PAGE = 1000;
 const DAY_MS = 86_400_000;
 

@@ -1,8 +1,10 @@
 /**
  * ReadGate: the read rate per key (token bucket under fake time) and the
  * heavy-read slots per key and in total, with the errors the HTTP layer maps
- * to 429 / 503 + Retry-After; and deadlineBody: a pull-only relay that ends
- * a body not read to its end within its deadline.
+ * to 429 / 503 + Retry-After; deadlineBody, a pull-only relay that ends a
+ * body not read to its end within its deadline; StepPacer, which yields a
+ * read's steps to the runtime once their time budget is spent; and the READ_*
+ * and METRICS_* bounds of the configuration.
  */
 import { describe, expect, it } from "vitest";
 import { OverloadedError, RateLimitedError } from "../errors.ts";
@@ -10,6 +12,7 @@ import { FakeClock } from "../testing/with-app.ts";
 import { ReadGate, type ReadLimits } from "./read-gate.ts";
 import { deadlineBody, ReadDeadlineError } from "./deadline-body.ts";
 import { StepPacer } from "./step-pacer.ts";
+import { loadConfig } from "../config.ts";
 
 const LIMITS: ReadLimits = {
   ratePerSecond: 2,
@@ -153,5 +156,32 @@ describe("StepPacer", () => {
     expect([pacer.yields, timerRan]).toEqual([1, true]); // the timer queued meanwhile has run
     await pacer.pace();
     expect(pacer.yields).toBe(1);
+  });
+});
+
+describe("read limits configuration", () => {
+  it("defaults, and one clear line for a bad value", () => {
+    const config = loadConfig({});
+    expect(config.reads).toEqual({
+      ratePerSecond: 100,
+      burst: 200,
+      maxConcurrentPerKey: 4,
+      maxConcurrent: 16,
+      timeoutMs: 300_000,
+    });
+    expect(config.metrics).toMatchObject({
+      maxCells: 20_000_000,
+      maxScanBuckets: 20_000_000,
+      maxAnswerBytes: 64 * 2 ** 20,
+    });
+    expect(() => loadConfig({ READ_TIMEOUT_MS: "soon" })).toThrow(
+      'Invalid configuration: READ_TIMEOUT_MS must be an integer from 1000 to 86400000 (got "soon")',
+    );
+    expect(() => loadConfig({ READ_MAX_CONCURRENT: "2" })).toThrow(
+      "Invalid configuration: READ_MAX_CONCURRENT must be at least READ_MAX_CONCURRENT_PER_KEY (4)",
+    );
+    expect(() => loadConfig({ METRICS_MAX_ANSWER_BYTES: "100" })).toThrow(
+      /METRICS_MAX_ANSWER_BYTES must be an integer/,
+    );
   });
 });

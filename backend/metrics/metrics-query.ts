@@ -60,7 +60,7 @@ export type {
  * scalar path copies cached slots at a small fraction of that (a cold cache reads SQLite).
  */
 const SLICE_SKETCH_BUCKETS = 2_000;
-const SLICE_SCALAR_BUCKETS = 50_000;
+const SLICE_SCALAR_BUCKETS = 200_000;
 
 /** What `#plan` decided for a series query. */
 interface QueryPlan {

@@ -13,6 +13,7 @@ import { backupRoutes } from "./http/backup-routes.ts";
 import type { BackupService } from "./admin/backup-service.ts";
 import { exportRoutes, storageAdminRoutes, type StorageRoutesDeps } from "./http/storage-routes.ts";
 import { RateLimiter } from "./ingest/rate-limiter.ts";
+import { ReadGate } from "./reads/read-gate.ts";
 import type { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { createEventValidator } from "../shared/event-schema.ts";
 import type { Clock } from "./clock.ts";
@@ -58,6 +59,7 @@ export interface AppDeps {
     | "imports"
     | "wsIngest"
     | "metrics"
+    | "reads"
     | "live"
     | "observability"
     | "commit"
@@ -89,6 +91,10 @@ export interface AppDeps {
   observability?: Observability;
   /** Readiness checks of other subsystems, added to /readyz. */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Closes a request's connection (reads past their deadline); absent: the runtime cannot. */
+  dropConnection?: (c: Context) => void;
+  /** Admission of reads (absent: one built from `config.reads`). */
+  readGate?: ReadGate;
   /** Alert rules, silences, receivers and notifications (absent: no /v1/alerts routes). */
   alerting?: Alerting;
   /** Online backups (absent: `POST /v1/admin/backup` is not served). */
@@ -189,10 +195,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   // One limiter: HTTP, WebSocket and import ingestion draw on the same bucket per key.
   const limiter = new RateLimiter(clock);
+  // One gate for every read route: a key's read rate and heavy-read slots are shared among them.
+  const reads = {
+    gate: deps.readGate ?? new ReadGate(clock, config.reads),
+    logger,
+    dropConnection: deps.dropConnection,
+  };
   const eventsDeps: EventsRoutesDeps = {
     auth,
     limiter,
     requestTimeoutMs: config.requestTimeoutMs,
+    reads,
     idempotency: deps.idempotency,
     defaultRateLimit: config.rateLimit,
     store,
@@ -212,6 +225,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const storageDeps: StorageRoutesDeps = {
       ...deps.storage,
       auth,
+      reads,
       store,
       clock,
       logger,
@@ -265,6 +279,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       engine: deps.engine,
       maxSeries: config.metrics.maxSeries,
       maxNameLength: Math.max(config.eventLimits.maxDeviceIdLength, config.eventLimits.maxEventTypeLength),
+      maxAnswerBytes: config.metrics.maxAnswerBytes,
+      logger,
+      reads,
     }),
   );
 

@@ -11,6 +11,7 @@ import type { LiveLimits } from "./realtime/live-hub.ts";
 import type { ConnectionLimits } from "./http/connection-limits.ts";
 import type { WsIngestLimits } from "./http/ingest-ws-sockets.ts";
 import type { ImportLimits } from "./import/import-service.ts";
+import type { ReadLimits } from "./reads/read-gate.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
 import { type Network, parseNetworks } from "./alerts/webhook-address.ts";
 import { type HostAllowList, parseAllowedHosts } from "./alerts/webhook-hosts.ts";
@@ -54,6 +55,7 @@ export interface Config {
   sqlite: SqliteTuning;
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
+  reads: ReadLimits;
   live: LiveConfig;
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
@@ -161,6 +163,12 @@ export interface MetricsQueryConfig {
   maxSeries: number;
   /** Most raw events one query may read (steps under a minute, metadata filters). */
   maxRawEvents: number;
+  /** Most values in one answer: points × series × aggregates (else 400). */
+  maxCells: number;
+  /** Most stored buckets one query reads, each a sketch merge for quantiles (else 400). */
+  maxScanBuckets: number;
+  /** Bytes after which an answer stops writing series and says `"truncated": true`. */
+  maxAnswerBytes: number;
 }
 
 /** Resolutions below this are live only; this and above are stored as rollups. */
@@ -294,6 +302,14 @@ const schema = z.object({
   METRICS_MAX_POINTS: int(10, 1_000_000).default(10_000),
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
   METRICS_MAX_RAW_EVENTS: int(1000, 100_000_000).default(1_000_000),
+  METRICS_MAX_CELLS: int(1000, 1_000_000_000).default(20_000_000),
+  METRICS_MAX_SCAN_BUCKETS: int(1000, 1_000_000_000).default(20_000_000),
+  METRICS_MAX_ANSWER_BYTES: int(65_536, 2 ** 40).default(64 * 1024 * 1024),
+  READ_RATE_PER_SEC: int(1, 1_000_000).default(100),
+  READ_RATE_BURST: int(1, 1_000_000).default(200),
+  READ_MAX_CONCURRENT_PER_KEY: int(1, 10_000).default(4),
+  READ_MAX_CONCURRENT: int(1, 100_000).default(16),
+  READ_TIMEOUT_MS: int(1000, 86_400_000).default(300_000),
   ROLLUP_CACHE_MB: int(0, 65536).default(256),
   LIVE_QUEUE_LIMIT: int(10, 10_000_000).default(50_000),
   LIVE_REPLAY_LIMIT: int(0, 10_000_000).default(10_000),
@@ -400,6 +416,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       );
     }
   }
+  if (e.READ_MAX_CONCURRENT < e.READ_MAX_CONCURRENT_PER_KEY) {
+    throw new ConfigError(
+      `Invalid configuration: READ_MAX_CONCURRENT must be at least READ_MAX_CONCURRENT_PER_KEY (${e.READ_MAX_CONCURRENT_PER_KEY})`,
+    );
+  }
   if (e.COMMIT_QUEUE_MAX_EVENTS < e.MAX_EVENTS_PER_REQUEST) {
     throw new ConfigError(
       `Invalid configuration: COMMIT_QUEUE_MAX_EVENTS must be at least MAX_EVENTS_PER_REQUEST (${e.MAX_EVENTS_PER_REQUEST})`,
@@ -498,6 +519,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxPoints: e.METRICS_MAX_POINTS,
       maxSeries: e.METRICS_MAX_SERIES,
       maxRawEvents: e.METRICS_MAX_RAW_EVENTS,
+      maxCells: e.METRICS_MAX_CELLS,
+      maxScanBuckets: e.METRICS_MAX_SCAN_BUCKETS,
+      maxAnswerBytes: e.METRICS_MAX_ANSWER_BYTES,
+    },
+    reads: {
+      ratePerSecond: e.READ_RATE_PER_SEC,
+      burst: e.READ_RATE_BURST,
+      maxConcurrentPerKey: e.READ_MAX_CONCURRENT_PER_KEY,
+      maxConcurrent: e.READ_MAX_CONCURRENT,
+      timeoutMs: e.READ_TIMEOUT_MS,
     },
     observability: {
       metricsAuth: e.METRICS_AUTH,

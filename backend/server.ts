@@ -85,6 +85,11 @@ export interface PulseStreamOptions {
   dashboard?: DashboardFiles | null;
   /** The client's address for audit entries (runtime-specific). */
   clientAddress?: (c: Context) => string | null;
+  /**
+   * Closes the request's connection at once, for a read past its deadline whose client does not
+   * read (runtime-specific; absent where the runtime cannot, as with Deno.serve).
+   */
+  dropConnection?: (c: Context) => void;
   /** WebSockets of the runtime (absent: only SSE is served). */
   realtime?: RealtimeAdapter;
   /** Where the one-time initial key is printed (default: console.log). */
@@ -320,6 +325,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     logger,
     dashboard: options.dashboard,
     clientAddress: options.clientAddress,
+    dropConnection: options.dropConnection,
     alerting,
     startedAt: clock.now(),
     version: VERSION,

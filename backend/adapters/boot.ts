@@ -34,6 +34,8 @@ export async function boot(
   options: {
     dashboard?: DashboardFiles | null;
     clientAddress?: (c: Context) => string | null;
+    /** Closes the request's connection at once (see `PulseStreamOptions.dropConnection`). */
+    dropConnection?: (c: Context) => void;
     /** WebSockets of the runtime, built from the validated config. */
     realtime?: (config: Config) => RealtimeAdapter;
   } = {},
@@ -69,6 +71,7 @@ export async function boot(
       webhookClient: nodeWebhookClient,
       dashboard: options.dashboard,
       clientAddress: options.clientAddress,
+      dropConnection: options.dropConnection,
       realtime: options.realtime?.(config),
       backupTarget: driver.local
         ? sqliteBackupTarget(sqliteFilePath(config.databaseUrl), config.backupDir)

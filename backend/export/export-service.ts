@@ -5,7 +5,7 @@
  * when the consumer has taken the previous one, so memory is one page whatever
  * the range (backpressure from the socket or file reaches the store reads).
  */
-import { nextMacrotask } from "../ingest/macrotask.ts";
+import { StepPacer } from "../reads/step-pacer.ts";
 import type { StoredEvent } from "../../shared/event.ts";
 import type { RollupRecord, Store } from "../store/store.ts";
 import {
@@ -176,6 +176,7 @@ function pagedStream<T>(
 ): ReadableStream<Uint8Array> {
   let records = 0;
   let pulled = false;
+  const pacer = new StepPacer();
   let failure: { error: unknown } | null = null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -188,8 +189,9 @@ function pagedStream<T>(
         for (;;) {
           // Commits and requests queued while the last page was read and encoded run first: with a
           // driver that answers on this thread, an export never left the microtask queue otherwise,
-          // and a cold export held every commit until it ended (529 ms for a 30 k-event day).
-          if (pulled) await nextMacrotask();
+          // and a cold export held every commit until it ended (529 ms for a 30 k-event day). A timer
+          // turn at most every few ms (StepPacer): on Deno only a timer lets sockets be polled at once.
+          if (pulled) await pacer.pace();
           pulled = true;
           const next = await pages.next();
           if (next.done) {

@@ -2,7 +2,7 @@
  * `/v1/events`: ingest (POST) and reads (GET). Handlers only translate HTTP to
  * service calls and results to PulseStream's response shapes.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { toEventView } from "../../shared/event.ts";
 import type { EventLimits, RequestLimits } from "../../shared/limits.ts";
@@ -18,11 +18,14 @@ import { type AuthDeps, requireScope } from "./require-scope.ts";
 import type { RateLimit, RateLimiter } from "../ingest/rate-limiter.ts";
 import { IdempotencyGuard } from "../ingest/idempotency.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { readAdmission, type ReadAdmissionDeps } from "./read-admission.ts";
 
 export interface EventsRoutesDeps {
   auth: AuthDeps;
   limiter: RateLimiter;
   requestTimeoutMs: number;
+  /** Read rate and heavy-read slots of GET (absent: reads are not admitted, e.g. WebSocket ingestion). */
+  reads?: ReadAdmissionDeps;
   idempotency: IdempotencyGuard;
   defaultRateLimit: RateLimit;
   store: Store;
@@ -67,14 +70,17 @@ export function eventsRoutes(deps: EventsRoutesDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/:id", requireScope("read", auth), async (c) => {
+  const admit = (heavy: boolean): MiddlewareHandler<AppEnv> =>
+    deps.reads ? readAdmission(deps.reads, { heavy }) : (_c, next) => next();
+
+  app.get("/:id", requireScope("read", auth), admit(false), async (c) => {
     const id = c.req.param("id");
     const event = id.length <= deps.eventLimits.maxIdLength ? await deps.store.getEvent(id) : null;
     if (!event) throw new NotFoundError(`No event with id ${JSON.stringify(id.slice(0, 200))}`);
     return c.json({ status: "success", data: toEventView(event) });
   });
 
-  app.get("/", requireScope("read", auth), async (c) => {
+  app.get("/", requireScope("read", auth), admit(true), async (c) => {
     const raw = c.req.query();
     const parsed = listQuery.safeParse(raw);
     const errors = parsed.success

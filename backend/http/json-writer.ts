@@ -91,6 +91,13 @@ export class JsonChunkWriter {
     return this.raw(n === 0 ? "[]" : "]");
   }
 
+  /** Bytes written and not taken yet. */
+  get pending(): number {
+    let n = this.#pos;
+    for (const chunk of this.#done) n += chunk.length;
+    return n;
+  }
+
   /** The chunks filled so far; they leave the writer (for streaming while writing goes on). */
   take(): Uint8Array<ArrayBuffer>[] {
     return this.#done.splice(0);

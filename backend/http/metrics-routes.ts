@@ -8,13 +8,15 @@ import type { FieldError } from "../../shared/event-schema.ts";
 import { type AggregateName, AGGREGATES } from "../stream/aggregate.ts";
 import type { StreamEngine } from "../stream/engine.ts";
 import type { Clock } from "../clock.ts";
+import type { Logger } from "../logger.ts";
 import { parseDuration } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import type { FillMode, MetricsService } from "../metrics/metrics-query.ts";
 import type { AppEnv } from "./app-env.ts";
-import { metricsAnswerStream } from "./metrics-json.ts";
+import { metricsSlicedStream } from "./metrics-json.ts";
 import { metadataFilters, parseTime } from "./query-params.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
+import { readAdmission, type ReadAdmissionDeps } from "./read-admission.ts";
 
 export interface MetricsRoutesDeps {
   auth: AuthDeps;
@@ -24,6 +26,11 @@ export interface MetricsRoutesDeps {
   engine: StreamEngine | null;
   maxSeries: number;
   maxNameLength: number;
+  /** Bytes after which an answer stops writing series (`"truncated": true`). */
+  maxAnswerBytes: number;
+  logger: Logger;
+  /** Read rate and heavy-read slots (shared with the other read routes). */
+  reads: ReadAdmissionDeps;
 }
 
 /** Default range when `from` is absent. */
@@ -40,8 +47,10 @@ const MAX_WINDOW_STEPS = 1000;
 export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requireScope("read", deps.auth));
+  const heavy = readAdmission(deps.reads, { heavy: true });
+  const light = readAdmission(deps.reads, { heavy: false });
 
-  app.get("/", async (c) => {
+  app.get("/", heavy, async (c) => {
     const errors: FieldError[] = [];
     const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
     const { from, to } = range(c, deps.clock.now(), errors);
@@ -62,7 +71,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     }
     if (errors.length) throw new ValidationError("Invalid query parameters", errors);
     if (step === 0) step = AUTO_STEPS.find((s) => (to - from) / s <= AUTO_POINTS) ?? AUTO_STEPS.at(-1)!;
-    const result = await deps.metrics.queryColumns({
+    const result = await deps.metrics.querySlices({
       eventType: eventType!,
       deviceIds,
       metadata,
@@ -86,11 +95,17 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
       fill,
     };
     // Written from the typed columns: the same text as c.json, at a fraction of the cost for large
-    // answers (see metrics-json.ts).
-    return c.body(metricsAnswerStream(head, result), 200, { "Content-Type": "application/json" });
+    // answers (see metrics-json.ts), one slice of series per pull, up to the answer's byte bound.
+    const requestId = c.get("requestId");
+    const body = metricsSlicedStream(head, result, {
+      maxBytes: deps.maxAnswerBytes,
+      onCut: (series, bytes) =>
+        deps.logger.warn("metrics answer cut at METRICS_MAX_ANSWER_BYTES", { requestId, series, bytes }),
+    });
+    return c.body(body, 200, { "Content-Type": "application/json" });
   });
 
-  app.get("/types", async (c) => {
+  app.get("/types", heavy, async (c) => {
     const types = await deps.metrics.types();
     return c.json({
       data: types.map((t) => ({
@@ -103,7 +118,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/latest", async (c) => {
+  app.get("/latest", light, async (c) => {
     const errors: FieldError[] = [];
     const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
     const deviceIds = deviceList(c, deps.maxNameLength, errors);
@@ -122,7 +137,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/top", async (c) => {
+  app.get("/top", heavy, async (c) => {
     const errors: FieldError[] = [];
     const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
     const { from, to } = range(c, deps.clock.now(), errors);
@@ -145,7 +160,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/sessions", async (c) => {
+  app.get("/sessions", heavy, async (c) => {
     const errors: FieldError[] = [];
     const eventType = requiredName(c, "eventType", deps.maxNameLength, errors);
     const { from, to } = range(c, deps.clock.now(), errors);
@@ -175,7 +190,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/live", (c) => {
+  app.get("/live", light, (c) => {
     const errors: FieldError[] = [];
     const eventType = c.req.query("eventType");
     const deviceId = c.req.query("deviceId");

@@ -16,6 +16,7 @@ import type { Store } from "../store/store.ts";
 import type { FieldError } from "../../shared/event-schema.ts";
 import type { AppEnv } from "./app-env.ts";
 import { parseTime } from "./query-params.ts";
+import { readAdmission, type ReadAdmissionDeps } from "./read-admission.ts";
 import { type AuthDeps, requireScope } from "./require-scope.ts";
 
 export interface StorageRoutesDeps {
@@ -29,9 +30,16 @@ export interface StorageRoutesDeps {
   storedResolutions: readonly number[];
   maxNameLength: number;
   logger: Logger;
+  /** Read rate and heavy-read slots of exports (shared with the other read routes). */
+  reads: ReadAdmissionDeps;
 }
 
 const FORMATS: readonly ExportFormat[] = ["ndjson", "csv", "parquet"];
+/**
+ * Records per page of an HTTP export: each page is read and encoded in one step on the thread that
+ * answers ingestion (about 10 µs per event), so a page is kept to a few milliseconds.
+ */
+const HTTP_EXPORT_PAGE = 2000;
 const MAX_PAGE = 1000;
 const DAY_MS = 86_400_000;
 
@@ -39,9 +47,10 @@ const DAY_MS = 86_400_000;
 export function exportRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requireScope("read", deps.auth));
-  app.get("/", async (c) => {
+  app.get("/", readAdmission(deps.reads, { heavy: true }), async (c) => {
     const req = parseExport(c.req.query(), deps);
     const body = await exportStream(deps.store, req, {
+      pageSize: HTTP_EXPORT_PAGE,
       onError: (error, records) =>
         deps.logger.error("export failed part-way; the output ends with its failure marker", {
           error: String(error),

@@ -49,3 +49,14 @@ export function nextMacrotask(): Promise<void> {
     channel.port2.postMessage(null);
   });
 }
+
+/**
+ * Resolves after a zero-delay timer: slower than `nextMacrotask` (~1-2 ms) but the only yield that
+ * lets the runtime poll sockets and timers at once. On Deno a chain of MessageChannel macrotasks
+ * keeps the event loop from parking, and its driver then polls I/O and timers only every ~61
+ * turns: with 40 ms steps (a busy machine) timers fired 2.4 s late and requests waited as long.
+ * Long reads sliced into steps yield with this between steps.
+ */
+export function nextTimerTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

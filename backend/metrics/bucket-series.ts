@@ -41,13 +41,23 @@ export interface BucketDeps {
  */
 export async function collectBuckets(
   deps: BucketDeps,
-  read: { query: MetricsQuery; source: "raw" | number; devices: string[]; from: number; to: number },
+  read: {
+    query: MetricsQuery;
+    source: "raw" | number;
+    devices: string[];
+    from: number;
+    to: number;
+    /** Start of bucket index 0 (default `from`): a range read in parts merges into one `into`. */
+    origin?: number;
+  },
+  into?: CollectedBuckets,
 ): Promise<CollectedBuckets> {
-  const { query: q, source, devices, from, to } = read;
-  const range = { from, to };
-  const cells = new Map<string, Map<number, Agg>>();
+  const { query: q, source, devices, to } = read;
+  const range = { from: read.from, to };
+  const from = read.origin ?? read.from;
+  const cells = into?.cells ?? new Map<string, Map<number, Agg>>();
   const keyOf = (deviceId: string) => (q.groupByDevice ? deviceId : "");
-  const into = (key: string, index: number): Agg => {
+  const aggAt = (key: string, index: number): Agg => {
     let byIndex = cells.get(key);
     if (!byIndex) cells.set(key, byIndex = new Map());
     let agg = byIndex.get(index);
@@ -56,7 +66,7 @@ export async function collectBuckets(
   };
   const needSketches = q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
   // Distinct devices of a merged series of listed devices (or raw events) is exact: the set seen.
-  const seen = new Map<number, Set<string>>();
+  const seen = into?.seen ?? new Map<number, Set<string>>();
   const overall = !q.groupByDevice && devices.length === 0;
   const exactDistinct = !q.groupByDevice && (!overall || source === "raw");
 
@@ -64,7 +74,7 @@ export async function collectBuckets(
     const points = await rawPoints(deps, q, range, devices);
     for (const e of points) {
       const index = Math.floor((e.timestamp - from) / q.step);
-      into(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
+      aggAt(keyOf(e.deviceId), index).add(e.value, e.timestamp, e.seq);
       if (exactDistinct) addSeen(seen, index, e.deviceId);
     }
     return { cells, seen, exactDistinct };
@@ -74,7 +84,7 @@ export async function collectBuckets(
       eventType: q.eventType,
       resolution: source,
       deviceIds: overall ? [null] : devices,
-      from,
+      from: range.from,
       to,
       sketches: needSketches,
     });
@@ -82,17 +92,17 @@ export async function collectBuckets(
       eventType: q.eventType,
       resolution: source,
       deviceIds: overall ? null : devices,
-      from,
+      from: range.from,
       to,
     }) ?? [];
     for (const row of rows) {
       const index = Math.floor((row.start - from) / q.step);
-      mergeState(into(keyOf(row.deviceId ?? ""), index), row, needSketches);
+      mergeState(cells, keyOf(row.deviceId ?? ""), index, row, needSketches);
       if (exactDistinct && row.state.count > 0) addSeen(seen, index, row.deviceId!);
     }
     for (const p of pending) {
       const index = Math.floor((p.start - from) / q.step);
-      into(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
+      aggAt(keyOf(p.deviceId ?? ""), index).merge(p.agg, needSketches);
       if (exactDistinct && p.agg.count > 0) addSeen(seen, index, p.deviceId!);
     }
   });
@@ -108,14 +118,15 @@ export function bucketSeries(
   shape: { query: MetricsQuery; devices: string[]; points: number; extra: number },
 ): MetricsColumnSeries[] {
   const { query: q, devices, points, extra } = shape;
+  if (extra === 0) {
+    const columns: PointColumns = new Map();
+    takePoints(collected, shape, columns, 0, points);
+    return columnSeries(columns, shape);
+  }
   const keys = q.groupByDevice ? devices : [""];
   return keys.map((key): MetricsColumnSeries => {
     const byIndex = collected.cells.get(key);
-    const windowAt = (i: number): { agg: Agg; devices: number | undefined } | null => {
-      if (extra === 0) {
-        const agg = byIndex?.get(i);
-        return agg ? { agg, devices: collected.seen.get(i)?.size } : null;
-      }
+    const windowAt = (i: number): { agg: Agg; devices: number } | null => {
       const agg = new Agg();
       const union = new Set<string>();
       for (let j = i; j <= i + extra; j++) {
@@ -130,14 +141,9 @@ export function bucketSeries(
       const column: (number | null)[] = new Array(points);
       for (let i = 0; i < points; i++) {
         const w = windowAt(i);
-        const exact = name !== "distinct"
-          ? undefined
-          : q.groupByDevice
-          ? 1
-          : collected.exactDistinct
-          ? w?.devices ?? 0
-          : undefined;
-        column[i] = w && w.agg.count > 0 ? w.agg.value(name, exact) : null;
+        column[i] = w && w.agg.count > 0
+          ? w.agg.value(name, exactDistinct(collected, q, name, w.devices))
+          : null;
       }
       values[name] = toTypedColumn(fillColumn(column, q.fill));
     }
@@ -146,6 +152,79 @@ export function bucketSeries(
       column: (name) => values[name] ?? new Float64Array(points).fill(NaN),
     };
   });
+}
+
+/** Nullable columns of an answer by series key and aggregate, filled part by part (`takePoints`). */
+export type PointColumns = Map<string, Partial<Record<AggregateName, (number | null)[]>>>;
+
+/**
+ * Writes the values of points [first, end) into `columns` from collected buckets (without
+ * hopping windows, point i is bucket i) and drops those buckets from `collected`: a range read in
+ * parts then holds the aggregates of one part at a time.
+ */
+export function takePoints(
+  collected: CollectedBuckets,
+  shape: { query: MetricsQuery; devices: string[]; points: number },
+  columns: PointColumns,
+  first: number,
+  end: number,
+): void {
+  const { query: q, devices, points } = shape;
+  for (const key of q.groupByDevice ? devices : [""]) {
+    let own = columns.get(key);
+    if (!own) {
+      own = {};
+      for (const name of q.aggregates) own[name] = new Array(points).fill(null);
+      columns.set(key, own);
+    }
+    const byIndex = collected.cells.get(key);
+    if (!byIndex) continue;
+    for (let i = first; i < end; i++) {
+      const agg = byIndex.get(i);
+      if (!agg) continue;
+      if (agg.count > 0) {
+        for (const name of q.aggregates) {
+          own[name]![i] = agg.value(
+            name,
+            exactDistinct(collected, q, name, collected.seen.get(i)?.size ?? 0),
+          );
+        }
+      }
+      byIndex.delete(i);
+    }
+  }
+  for (let i = first; i < end; i++) collected.seen.delete(i);
+}
+
+/** The answer's series from `columns` (see `takePoints`), with the fill mode applied. */
+export function columnSeries(
+  columns: PointColumns,
+  shape: { query: MetricsQuery; devices: string[]; points: number },
+): MetricsColumnSeries[] {
+  const { query: q, devices, points } = shape;
+  return (q.groupByDevice ? devices : [""]).map((key): MetricsColumnSeries => {
+    const values: Partial<Record<AggregateName, Float64Array>> = {};
+    for (const name of q.aggregates) {
+      values[name] = toTypedColumn(
+        fillColumn(columns.get(key)?.[name] ?? new Array(points).fill(null), q.fill),
+      );
+    }
+    return {
+      deviceId: q.groupByDevice ? key : devices.length === 1 ? devices[0] : null,
+      column: (name) => values[name] ?? new Float64Array(points).fill(NaN),
+    };
+  });
+}
+
+/** The exact device count `distinct` uses, where it is known (per device: 1; listed devices: the set seen). */
+function exactDistinct(
+  collected: CollectedBuckets,
+  q: MetricsQuery,
+  name: AggregateName,
+  seen: number,
+): number | undefined {
+  if (name !== "distinct") return undefined;
+  return q.groupByDevice ? 1 : collected.exactDistinct ? seen : undefined;
 }
 
 async function rawPoints(
@@ -173,9 +252,21 @@ async function rawPoints(
   return points;
 }
 
-function mergeState(agg: Agg, row: RollupRecord, withSketches: boolean): void {
+/** Merges a stored bucket into its cell; the first bucket of a cell is the cell (one decode, no copy). */
+function mergeState(
+  cells: Map<string, Map<number, Agg>>,
+  key: string,
+  index: number,
+  row: RollupRecord,
+  withSketches: boolean,
+): void {
   const s = row.state;
-  agg.merge(Agg.fromState(withSketches ? s : { ...s, sketch: null, devices: null }), withSketches);
+  const decoded = Agg.fromState(withSketches ? s : { ...s, sketch: null, devices: null });
+  let byIndex = cells.get(key);
+  if (!byIndex) cells.set(key, byIndex = new Map());
+  const agg = byIndex.get(index);
+  if (agg) agg.merge(decoded, withSketches);
+  else byIndex.set(index, decoded);
 }
 
 function addSeen(seen: Map<number, Set<string>>, index: number, deviceId: string): void {

@@ -15,7 +15,15 @@ import type { Store } from "../store/store.ts";
 import { ValidationError } from "../errors.ts";
 import { toNullableColumn } from "./scalar-columns.ts";
 import { cmp, combineSeries, type SeriesTotals } from "./series-totals.ts";
-import { bucketSeries, collectBuckets, SKETCH_AGGREGATES } from "./bucket-series.ts";
+import {
+  bucketSeries,
+  collectBuckets,
+  type CollectedBuckets,
+  columnSeries,
+  type PointColumns,
+  SKETCH_AGGREGATES,
+  takePoints,
+} from "./bucket-series.ts";
 import { readScalarSeries } from "./scalar-series.ts";
 import { SlotBlockPool } from "./slot-pool.ts";
 import {
@@ -27,7 +35,10 @@ import {
   type MetricsQuery,
   type MetricsResult,
   type MetricsSeries,
+  type MetricsSlice,
+  type MetricsSlicedResult,
 } from "./metrics-types.ts";
+import { StepPacer } from "../reads/step-pacer.ts";
 
 export type { SeriesTotals };
 export type {
@@ -40,7 +51,31 @@ export type {
   MetricsQuery,
   MetricsResult,
   MetricsSeries,
+  MetricsSlice,
+  MetricsSlicedResult,
 } from "./metrics-types.ts";
+
+/**
+ * Stored buckets one step of a sliced query reads (see `querySlices`): reading and merging a
+ * bucket with its sketch costs 2-6 µs (more on a busy machine), so 2,000 are a few ms; the
+ * scalar path copies cached slots at a small fraction of that (a cold cache reads SQLite).
+ */
+const SLICE_SKETCH_BUCKETS = 2_000;
+const SLICE_SCALAR_BUCKETS = 200_000;
+
+/** What `#plan` decided for a series query. */
+interface QueryPlan {
+  source: "raw" | number;
+  timestamps: number[];
+  devices: string[];
+  truncated: boolean;
+  /** Start of the first step slot read (hopping windows read `extra` steps before the first point). */
+  from: number;
+  points: number;
+  extra: number;
+  /** Stored buckets per series read (0 for raw). */
+  bucketsPerSeries: number;
+}
 
 /**
  * Metric reads over the store and the engine's unflushed deltas: series of aggregates
@@ -84,6 +119,52 @@ export class MetricsService {
    * the HTTP answer is written from without an array of boxed numbers in between.
    */
   async queryColumns(q: MetricsQuery): Promise<MetricsColumnsResult> {
+    const plan = await this.#plan(q);
+    const { series, release } = await this.#readSeries(q, plan, plan.devices);
+    return { source: plan.source, timestamps: plan.timestamps, series, truncated: plan.truncated, release };
+  }
+
+  /**
+   * The answer of `queryColumns` read in slices of devices (groupBy), each read only when the
+   * consumer asks for it, after a macrotask: no step holds the thread for more than about
+   * `sliceBuckets` stored buckets, and only the slice being written is in memory. Each device's
+   * series is consistent with the engine's unflushed deltas (a flush may land between slices).
+   * Validation errors are thrown here, with the first slice read.
+   */
+  async querySlices(q: MetricsQuery, options: { sliceBuckets?: number } = {}): Promise<MetricsSlicedResult> {
+    const plan = await this.#plan(q);
+    const sketches = plan.source === "raw" || q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
+    const budget = options.sliceBuckets ?? (sketches ? SLICE_SKETCH_BUCKETS : SLICE_SCALAR_BUCKETS);
+    const size = plan.source === "raw" || !q.groupByDevice
+      ? Math.max(1, plan.devices.length)
+      : Math.max(1, Math.floor(budget / Math.max(1, plan.bucketsPerSeries)));
+    const pacer = new StepPacer();
+    const read = (devices: string[]) => this.#readSeries(q, plan, devices, pacer);
+    const groups = q.groupByDevice && plan.devices.length > size
+      ? Array.from(
+        { length: Math.ceil(plan.devices.length / size) },
+        (_, i) => plan.devices.slice(i * size, (i + 1) * size),
+      )
+      : [plan.devices];
+    // The first slice is read now, so that what only reading finds (too many raw events) is a 400.
+    const first = await read(groups[0]);
+    async function* slices(): AsyncGenerator<MetricsSlice, void, undefined> {
+      yield first;
+      for (let i = 1; i < groups.length; i++) {
+        await pacer.pace();
+        yield await read(groups[i]);
+      }
+    }
+    return {
+      source: plan.source,
+      timestamps: plan.timestamps,
+      truncated: plan.truncated,
+      slices: slices(),
+    };
+  }
+
+  /** Checks a series query against the limits and picks its source, step slots and devices. */
+  async #plan(q: MetricsQuery): Promise<QueryPlan> {
     const window = q.window ?? q.step;
     if (window < q.step || window % q.step !== 0) {
       throw new ValidationError("Invalid window", [{
@@ -106,18 +187,61 @@ export class MetricsService {
     // A hopping window of `window` at each step reads the steps it spans: `extra` before `first`.
     const extra = window / q.step - 1;
     const from = first - extra * q.step;
-    if (source !== "raw") {
-      this.#checkScan((q.to - from) / source, Math.max(1, devices.length));
+    const bucketsPerSeries = source === "raw" ? 0 : Math.ceil((q.to - from) / source);
+    if (source !== "raw") this.#checkScan(bucketsPerSeries, Math.max(1, devices.length));
+    const series = q.groupByDevice ? devices.length : 1;
+    const cells = points * series * q.aggregates.length;
+    if (cells > this.limits.maxCells) {
+      throw new ValidationError("Query too large", [{
+        field: "step",
+        message: `the answer would hold ${cells} values (points × series × aggregates); at most ` +
+          `${this.limits.maxCells}: shorten the range, use a coarser step, fewer devices or aggregates`,
+      }]);
     }
+    return { source, timestamps, devices, truncated, from, points, extra, bucketsPerSeries };
+  }
+
+  /** The series of `devices` (a slice of the plan's, or all of them). */
+  async #readSeries(
+    q: MetricsQuery,
+    plan: QueryPlan,
+    devices: string[],
+    /** Given for a sliced read: the sketch path then reads in parts, pacing between them. */
+    pacer?: StepPacer,
+  ): Promise<MetricsSlice> {
+    const { source, from, points, extra } = plan;
     const deps = { store: this.store, reader: this.reader, limits: this.limits, pool: this.#pool };
     if (source !== "raw" && !q.aggregates.some((a) => SKETCH_AGGREGATES.has(a))) {
-      const read = { query: q, devices, resolution: source, from, points, extra };
-      const { series, release } = await readScalarSeries(deps, read);
-      return { source, timestamps, series, truncated, release };
+      return await readScalarSeries(deps, { query: q, devices, resolution: source, from, points, extra });
     }
-    const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
-    const series = bucketSeries(collected, { query: q, devices, points, extra });
-    return { source, timestamps, series, truncated, release: () => {} };
+    const shape = { query: q, devices, points, extra };
+    if (source === "raw" || !pacer || extra > 0) {
+      const collected = await collectBuckets(deps, { query: q, source, devices, from, to: q.to });
+      return { series: bucketSeries(collected, shape), release: () => {} };
+    }
+    // Sketches are decoded and merged per bucket (the costly part): the range is read in parts of
+    // about SLICE_SKETCH_BUCKETS buckets over the slice's devices, each after a macrotask, and each
+    // part's points are computed (and its aggregates dropped) before the next is read. The parts
+    // are disjoint, so every bucket is read once, from the store or the engine, even if a flush
+    // lands between two parts. (Hopping windows need their neighbours: read whole, above.)
+    const ratio = q.step / source;
+    const perPart = Math.max(1, Math.floor(SLICE_SKETCH_BUCKETS / Math.max(1, devices.length) / ratio));
+    const columns: PointColumns = new Map();
+    let collected: CollectedBuckets | undefined;
+    for (let start = from; start < q.to; start += perPart * q.step) {
+      if (collected) await pacer.pace();
+      const end = Math.min(q.to, start + perPart * q.step);
+      collected = await collectBuckets(deps, {
+        query: q,
+        source,
+        devices,
+        from: start,
+        to: end,
+        origin: from,
+      }, collected);
+      takePoints(collected, shape, columns, (start - from) / q.step, Math.ceil((end - from) / q.step));
+    }
+    return { series: columnSeries(columns, shape), release: () => {} };
   }
 
   /**
@@ -209,7 +333,7 @@ export class MetricsService {
   /** Refuses a query that would read more stored buckets than the limits allow. */
   #checkScan(bucketsPerSeries: number, series: number): void {
     const perSeries = this.limits.maxPoints * 100;
-    const total = this.limits.maxPoints * 2000;
+    const total = this.limits.maxScanBuckets;
     if (bucketsPerSeries > perSeries || bucketsPerSeries * series > total) {
       throw new ValidationError("Range too large", [{
         field: "from",

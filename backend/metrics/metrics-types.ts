@@ -80,10 +80,33 @@ export interface MetricsColumnsResult {
   release(): void;
 }
 
+/** A slice of a sliced answer: some of its series, and `release` once they have been written. */
+export interface MetricsSlice {
+  series: MetricsColumnSeries[];
+  /** Gives the memory behind the columns back (see `MetricsColumnsResult.release`). */
+  release(): void;
+}
+
+/**
+ * An answer read in slices of series (`MetricsService.querySlices`): each slice is read when the
+ * consumer asks for the next one, so a consumer that stops asking holds one slice and no thread.
+ */
+export interface MetricsSlicedResult {
+  source: "raw" | number;
+  timestamps: number[];
+  truncated: boolean;
+  /** The series in answer order; call `return()` to stop early (no further slice is read). */
+  slices: AsyncGenerator<MetricsSlice, void, undefined>;
+}
+
 export interface MetricsLimits {
   maxPoints: number;
   maxSeries: number;
   maxRawEvents: number;
+  /** Most values in one answer: points × series × aggregates. */
+  maxCells: number;
+  /** Most stored buckets one query reads (each a sketch merge on the sketch path). */
+  maxScanBuckets: number;
 }
 
 /** Reads with the engine's unflushed deltas, without a flush in between (StreamService). */

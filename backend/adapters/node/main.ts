@@ -18,6 +18,8 @@ let wss: WebSocketServer | undefined;
 const booted = await boot(process.env, {
   dashboard,
   clientAddress: (c) => getConnInfo(c).remote.address ?? null,
+  // @hono/node-server passes the ServerResponse as env.outgoing: destroying it closes the socket.
+  dropConnection: (c) => (c.env as { outgoing?: { destroy(): void } }).outgoing?.destroy(),
   realtime: (config) => {
     // Frames over MAX_BODY_BYTES are refused by `ws` from the frame header, before buffering.
     const realtime = nodeRealtime({ maxPayload: config.requestLimits.maxBodyBytes });

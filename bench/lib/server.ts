@@ -2,7 +2,7 @@
  * Starts a PulseStream server for a benchmark: `deno run -A main.tsx` on a
  * free 127.0.0.1 port with a fresh temp SQLite file and high rate limits,
  * waits for /livez, and stops it (SIGTERM) and removes the file on `stop()`.
- * `env` adds or overrides variables.
+ * `env` adds or overrides variables; `denoFlags` go before the script (e.g. `--cpu-prof`).
  */
 export const BENCH_KEY = "bench-key-0123456789abcdef";
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -10,6 +10,8 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 export interface BenchServer {
   url: string;
   pid: number;
+  /** The temp directory holding the database file (and its WAL); removed by `stop()`. */
+  dir: string;
   stop(): Promise<void>;
 }
 
@@ -21,7 +23,10 @@ const PASSTHROUGH = [
   "DATABASE_DIR",
 ];
 
-export async function startBenchServer(extra: Record<string, string> = {}): Promise<BenchServer> {
+export async function startBenchServer(
+  extra: Record<string, string> = {},
+  options: { denoFlags?: string[] } = {},
+): Promise<BenchServer> {
   const env = {
     ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []))),
     ...extra,
@@ -31,7 +36,7 @@ export async function startBenchServer(extra: Record<string, string> = {}): Prom
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.tsx`],
+    args: ["run", "-A", ...(options.denoFlags ?? []), `${ROOT}main.tsx`],
     env: {
       DATABASE_URL: `file:${dir}/bench.db`,
       PORT: String(port),
@@ -55,6 +60,7 @@ export async function startBenchServer(extra: Record<string, string> = {}): Prom
   return {
     url,
     pid: child.pid,
+    dir,
     async stop() {
       child.kill("SIGTERM");
       await child.status;

@@ -107,6 +107,9 @@ export async function pulseRound(data: RealShapeData, options: PulseRoundOptions
     }
     const cpu = cpuSeconds(server.pid) - cpu0;
     const rss = peakRssMiB(server.pid);
+    const all = treeBytes(server.dir);
+    const disk = treeBytes(server.dir, "-shm");
+    const wal = all - treeBytes(server.dir, "-wal");
     if (Object.keys(statuses).some((s) => s !== "202")) failures.push(`answers ${JSON.stringify(statuses)}`);
     if (totals.accepted !== data.expectAccepted) {
       failures.push(`acknowledged ${totals.accepted} new events, expected ${data.expectAccepted}`);
@@ -120,11 +123,12 @@ export async function pulseRound(data: RealShapeData, options: PulseRoundOptions
       eventsPerSec: data.sent / elapsed,
       cpuPerMillion: cpu / (data.sent / 1e6),
       peakRssMiB: rss,
-      bytesPerEvent: treeBytes(server.dir, "-shm") / stored,
+      bytesPerEvent: disk / stored,
       stored,
       statuses,
       failures,
       note: `acknowledged ${totals.accepted} new + ${totals.duplicate} duplicates, stored ${stored}` +
+        `, of the bytes ${(wal / stored).toFixed(1)}/event WAL (not yet checkpointed)` +
         (options.engine ? `, rollups count ${rolled}` : ", rollups off"),
     };
   } finally {

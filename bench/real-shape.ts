@@ -159,6 +159,8 @@ console.log(
 );
 
 const pulse: RoundResult[] = [];
+/** Per profiled round: µs per event by stage ("busy" for the total). */
+const profiled: Map<string, number>[] = [];
 const peer: RoundResult[] = [];
 for (let round = 1; round <= opts.rounds; round++) {
   const profileDir = opts.profile ? `${opts.profile}/round-${round}` : undefined;
@@ -166,7 +168,7 @@ for (let round = 1; round <= opts.rounds; round++) {
   pulse.push(await pulseRound(data, { inflight: opts.inflight, engine: opts.engine, profileDir }));
   console.log(`round ${round} (load average ${Deno.loadavg()[0].toFixed(2)}):`);
   console.log(describe(label, pulse.at(-1)!));
-  if (profileDir) printProfile(profileDir, data.sent);
+  if (profileDir) profiled.push(printProfile(profileDir, data.sent));
   if (influx) {
     peer.push(await influxRound(data, { inflight: opts.inflight }));
     console.log(describe(influx, peer.at(-1)!));
@@ -186,12 +188,26 @@ if (influx) {
     `\nPulseStream / InfluxDB (medians): rate ${rate.toFixed(2)}×, CPU per event ${cpu.toFixed(2)}×`,
   );
 }
+if (profiled.length > 1) {
+  console.log(`\nCPU profile by stage, µs per event, median of ${profiled.length} rounds:`);
+  const stages = [...new Set(profiled.flatMap((m) => [...m.keys()]))];
+  const medians = stages.map((stage) => [stage, median(profiled.map((m) => m.get(stage) ?? 0))] as const);
+  for (const [stage, us] of medians.sort((a, b) => b[1] - a[1])) {
+    console.log(
+      `| ${stage} | ${profiled.map((m) => fmt(m.get(stage) ?? 0, 2)).join(" / ")} → **${fmt(us, 2)}** |`,
+    );
+  }
+}
 const failed = [...pulse, ...peer].some((r) => r.failures.length > 0);
 if (failed) console.log("FAIL: a check did not hold (see the rounds above)");
 Deno.exit(failed ? 1 : 0);
 
-function printProfile(dir: string, events: number): void {
+function printProfile(dir: string, events: number): Map<string, number> {
   const { busyUs, stages } = summariseProfiles(dir);
+  const perEvent = new Map([
+    ["busy (all stages)", busyUs / events],
+    ...stages.map((s) => [s.stage, s.us / events] as const),
+  ]);
   console.log(`  CPU profile (${dir}): ${fmt(busyUs / 1e6, 1)} s busy = ${fmt(busyUs / events, 1)} µs/event`);
   for (const s of stages) {
     console.log(
@@ -201,4 +217,5 @@ function printProfile(dir: string, events: number): void {
         `  [${s.top.map((t) => `${t.name} ${fmt(t.us / events, 2)}`).join("; ")}]`,
     );
   }
+  return perEvent;
 }

@@ -23,7 +23,9 @@ const headers = { "x-api-key": BENCH_KEY, "content-type": "application/json" };
 /** Starts the server (on `at`: again on a killed one's file and port), timing it until /livez. */
 async function start(at: { dir: string; port: number } | null): Promise<BenchServer & { startMs: number }> {
   const t = performance.now();
-  const server = await startBenchServer({ LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "silent" }, at);
+  const server = await startBenchServer({ LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "silent" }, {
+    at: at ?? undefined,
+  });
   return { ...server, startMs: performance.now() - t };
 }
 

@@ -3,7 +3,8 @@
  * free 127.0.0.1 port with a fresh temp SQLite file and high rate limits,
  * waits for /livez, and stops it (SIGTERM) and removes the file on `stop()`.
  * `env` adds or overrides variables; `at` restarts on a killed server's
- * directory and port (`kill()`: SIGKILL, the file stays).
+ * directory and port (`kill()`: SIGKILL, the file stays); `denoFlags` go
+ * before the script (e.g. `--cpu-prof`).
  */
 export const BENCH_KEY = "bench-key-0123456789abcdef";
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -11,6 +12,7 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 export interface BenchServer {
   url: string;
   pid: number;
+  /** The temp directory holding the database file (and its WAL); removed by `stop()`. */
   dir: string;
   port: number;
   stop(): Promise<void>;
@@ -30,16 +32,16 @@ const PASSTHROUGH = [
 
 export async function startBenchServer(
   extra: Record<string, string> = {},
-  at: { dir: string; port: number } | null = null,
+  options: { at?: { dir: string; port: number }; denoFlags?: string[] } = {},
 ): Promise<BenchServer> {
   const env = {
     ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : []))),
     ...extra,
   };
-  const dir = at?.dir ?? await Deno.makeTempDir({ dir: env.DATABASE_DIR });
-  const port = at?.port ?? freePort();
+  const dir = options.at?.dir ?? await Deno.makeTempDir({ dir: env.DATABASE_DIR });
+  const port = options.at?.port ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.tsx`],
+    args: ["run", "-A", ...(options.denoFlags ?? []), `${ROOT}main.tsx`],
     env: {
       DATABASE_URL: `file:${dir}/bench.db`,
       PORT: String(port),

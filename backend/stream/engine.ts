@@ -340,20 +340,14 @@ export class StreamEngine {
       for (const start of byStart.keys()) if (start + finest <= p.watermark) byStart.delete(start);
       if (byStart.size === 0) p.overBudget.delete(eventType);
     }
-    for (const [eventType, byDevice] of p.cells) {
-      for (const [deviceId, byStart] of byDevice) {
-        for (const [start, cell] of byStart) {
-          if (start + finest <= p.watermark) {
-            if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
-            byStart.delete(start);
-          } else if (updates && cell.changed && !cell.late) {
-            publish!(cellMessage(cell, finest, false));
-          }
-          cell.changed = false;
-        }
-        if (byStart.size === 0) byDevice.delete(deviceId);
-      }
-      if (byDevice.size === 0) p.cells.delete(eventType);
+    for (const cell of this.#index.closeCells(p)) {
+      if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
+    }
+    if (!updates) return;
+    // Open cells' updates only for listeners (a walk of every open cell).
+    for (const cell of this.#index.cells(p)) {
+      if (cell.changed && !cell.late) publish!(cellMessage(cell, finest, false));
+      cell.changed = false;
     }
   }
 

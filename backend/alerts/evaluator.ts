@@ -19,7 +19,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import type { AlertDataSource } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { nextMacrotask } from "../ingest/macrotask.ts";
+import { nextTimerTurn } from "../ingest/macrotask.ts";
 import type { InstanceChange, SeriesLabelCache } from "./rule-eval.ts";
 import { type BatchContext, RoundBatch } from "./round-batch.ts";
 import { planRound, type Points, readShape } from "./round-reads.ts";
@@ -258,7 +258,7 @@ export class AlertEvaluator {
           batch = new RoundBatch();
           evaluated = [];
           this.slices++;
-          await nextMacrotask();
+          await nextTimerTurn();
           sliceStarted = performance.now();
           context = this.#context();
         }

@@ -70,4 +70,37 @@ describe("StreamEngine cell closing (cells indexed by start)", () => {
       );
     },
   );
+
+  it.each([false, true])(
+    "closes minute windows at the tick their watermark passes, and drops them after the flush (listening: %s)",
+    (listen) => {
+      const { clock, engine, messages, ev } = setup(listen);
+      // Minute 0 and minute 1 of 3 devices.
+      engine.ingest(["a", "b", "c"].flatMap((d) => [ev(d, T0 + 30_000, 1), ev(d, T0 + 90_000, 2)]));
+      const minuteFinals = () =>
+        messages.filter((m) => m.kind === "window" && m.final && m.resolution === 60_000)
+          .map((m) => `${m.deviceId ?? "all"}@${(m.start - T0) / 60_000}`);
+      const windowsOpen: number[] = [];
+      // Ticks before, at and after the first minute's end (watermark = clock - 2 s, events up to 90 s).
+      for (const at of [30_000, 61_000, 62_000, 62_250, 62_500, 100_000]) {
+        clock.current = T0 + at;
+        engine.tick();
+        windowsOpen.push(engine.stateSizes().deviceWindows);
+      }
+      // Per-device windows: 2 minutes × 3 devices, kept (with their deltas) until a flush; without
+      // listeners cells fold (and open their windows) only when they close.
+      expect(windowsOpen).toEqual(listen ? [6, 6, 6, 6, 6, 6] : [0, 3, 3, 3, 3, 6]);
+      expect(minuteFinals()).toEqual(listen ? ["a@0", "b@0", "c@0", "all@0"] : ["all@0"]);
+      const taken = engine.takeFlush();
+      engine.flushed(taken, taken.batch.rollups.map((r) => r.state));
+      // The flush drops the closed minute 0; minute 1 stays open with its stored state.
+      expect(engine.stateSizes().deviceWindows).toBe(3);
+      clock.current = T0 + 200_000;
+      engine.ingest([ev("a", T0 + 190_000, 3)]);
+      engine.tick();
+      expect(minuteFinals()).toEqual(
+        listen ? ["a@0", "b@0", "c@0", "all@0", "a@1", "b@1", "c@1", "all@1"] : ["all@0", "all@1"],
+      );
+    },
+  );
 });

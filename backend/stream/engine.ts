@@ -276,14 +276,27 @@ export class StreamEngine {
     // when someone listens to open-window updates.
     if (updates) index.foldAll();
     else for (const p of index.partitions) index.foldClosing(p);
+    // Without listeners, a map of windows is walked only when one of them closes (per-device
+    // windows are a minute or more: one tick in 240); closed windows whose deltas a flush settled
+    // leave at the flush (flush-handoff.ts).
     for (const p of index.partitions) {
       this.#closeCells(p, updates);
-      this.#closeWindows(p.windows, p.watermark, updates, updates);
+      if (updates || p.windowsNextEnd <= p.watermark) {
+        p.windowsNextEnd = this.#closeWindows(p.windows, p.watermark, updates, updates);
+      }
     }
     // Closed all-device windows are announced also when nobody listens live: alerting waits for
     // them. Per-device ones only for listeners: computing every device's values as its windows
     // close (a sketch decoded per window) cost seconds per minute boundary with 250,000 devices.
-    this.#closeWindows(index.overall, index.overallWatermark(), updates, publish !== undefined);
+    const overallWatermark = index.overallWatermark();
+    if (updates || index.overallNextEnd <= overallWatermark) {
+      index.overallNextEnd = this.#closeWindows(
+        index.overall,
+        overallWatermark,
+        updates,
+        publish !== undefined,
+      );
+    }
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
@@ -351,8 +364,10 @@ export class StreamEngine {
     }
   }
 
-  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): void {
+  /** Closes the windows of `map` behind `watermark`; returns the earliest end of those left open. */
+  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): number {
     const publish = this.#options.publish;
+    let nextEnd = Infinity;
     for (const [key, w] of map) {
       if (!w.closed && w.start + w.resolution <= watermark) {
         w.closed = true;
@@ -361,10 +376,12 @@ export class StreamEngine {
         publish!(windowMessage("window", w, w.value(), false));
       }
       w.changed = false;
+      if (!w.closed) nextEnd = Math.min(nextEnd, w.start + w.resolution);
       if (w.closed && !w.delta && !w.inFlight) {
         w.removed = true;
         map.delete(key);
       }
     }
+    return nextEnd;
   }
 }

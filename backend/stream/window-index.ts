@@ -46,6 +46,8 @@ export class WindowIndex {
   readonly partitions: Partition[];
   /** All-device windows, by resolution, event type and start. */
   readonly overall = new Map<string, Window>();
+  /** No all-device window left open by the last close ends before this (see `Partition.windowsNextEnd`). */
+  overallNextEnd = Infinity;
   /** All-device series entries, by event type. */
   readonly overallSeries = new Map<string, SeriesEntry>();
   /** The finest resolution, ms: the size of a cell. */
@@ -185,6 +187,9 @@ export class WindowIndex {
         start + res <= lateBound,
       );
       map.set(key, w);
+      const end = start + res;
+      if (p) p.windowsNextEnd = Math.min(p.windowsNextEnd, end);
+      else this.overallNextEnd = Math.min(this.overallNextEnd, end);
     }
     return w;
   }

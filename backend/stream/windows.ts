@@ -193,5 +193,7 @@ export class Partition {
   overBudget = new Map<string, Map<number, Cell>>();
   pending: Cell[] = [];
   windows = new Map<string, Window>();
+  /** No per-device window left open by the last close ends before this (a tick skips the walk until). */
+  windowsNextEnd = Infinity;
   series = new Map<string, SeriesEntry>();
 }

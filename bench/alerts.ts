@@ -20,7 +20,7 @@
  * (a probe held up by a blocked loop counts the wait), and the event-loop lag of a 10 ms timer. `--slice-ms` and `--slice-changes` set
  * ALERTS_EVAL_SLICE_MS and ALERTS_EVAL_SLICE_CHANGES. `--profile=FILE` writes a CPU profile of the rounds
  * (`.cpuprofile`), prints the functions with the most self time, and prints each loop stall over 300 ms
- * (with the evaluation slices run meanwhile) and each probe over 500 ms as it happens. `--round-ms=R`
+ * (with the evaluation slices run meanwhile) and each probe over 100 ms as it happens. `--round-ms=R`
  * starts round r at R·r ms (instead of right after the previous one), so the probe sees idle time too.
  *
  * `windows` lists the rule windows (alternating, as many rules of each). A round is one minute: when
@@ -198,7 +198,7 @@ const probeLoop = (async () => {
       await res.body?.cancel();
       if (res.status !== 202) throw new Error(`probe answered ${res.status}`);
       probes.push(performance.now() - sentDue);
-      if (flags.profile && performance.now() - sentDue > 500) {
+      if (flags.profile && performance.now() - sentDue > 100) {
         console.log(
           `probe ${(performance.now() - sentDue).toFixed(0)} ms due at ${
             ((sentDue - probingStarted) / 1000).toFixed(2)

@@ -18,7 +18,9 @@
  * label set and none silences. `--probe-ms=P` posts a single event through the HTTP app every P ms
  * during the rounds (open loop) and prints the latency percentiles, measured from when it was due
  * (a probe held up by a blocked loop counts the wait), and the event-loop lag of a 10 ms timer. `--slice-ms` and `--slice-changes` set
- * ALERTS_EVAL_SLICE_MS and ALERTS_EVAL_SLICE_CHANGES. `--round-ms=R`
+ * ALERTS_EVAL_SLICE_MS and ALERTS_EVAL_SLICE_CHANGES. `--profile=FILE` writes a CPU profile of the rounds
+ * (`.cpuprofile`), prints the functions with the most self time, and prints each loop stall over 300 ms
+ * (with the evaluation slices run meanwhile) and each probe over 100 ms as it happens. `--round-ms=R`
  * starts round r at R·r ms (instead of right after the previous one), so the probe sees idle time too.
  *
  * `windows` lists the rule windows (alternating, as many rules of each). A round is one minute: when
@@ -27,14 +29,18 @@
  * published and evaluated first, so the figure is the evaluation cost per minute of stream time.
  *
  * Fake clock: the data is laid out around it, so every round reads real
- * buckets. The temp database is removed at the end.
+ * buckets. While loading, a batch refused because the engine is behind its flushes
+ * (STREAM_MAX_UNFLUSHED_DEVICES) waits for a flush and is sent again. The temp database is removed
+ * at the end.
  */
 import { openSqlDriver } from "../backend/adapters/sqlite/open-driver.ts";
 import { loadConfig } from "../backend/config.ts";
 import { createLogger } from "../backend/logger.ts";
+import { OverloadedError } from "../backend/errors.ts";
 import { createPulseStream } from "../backend/server.ts";
 import type { EnrichedEvent } from "../shared/event.ts";
 import { partitionOf } from "../shared/partition.ts";
+import { startCpuProfile } from "./lib/cpu-profile.ts";
 import { benchSilenceMatchers } from "./lib/silence-matchers.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
@@ -77,6 +83,18 @@ const from = T0 - 10 * MIN;
 const to = T0 + (rounds + 1) * MIN;
 let n = 0;
 let batch: EnrichedEvent[] = [];
+/** Commits a batch of the data set; while the engine is behind its flushes (503), flushes first. */
+async function load(events: EnrichedEvent[]): Promise<void> {
+  while (true) {
+    try {
+      await server.committer.submit(events);
+      return;
+    } catch (error) {
+      if (!(error instanceof OverloadedError)) throw error;
+      await server.stream!.flush();
+    }
+  }
+}
 for (let ts = from; ts < to; ts += 10_000) {
   for (const eventType of typeNames) {
     for (let d = 0; d < devices; d++) {
@@ -93,13 +111,13 @@ for (let ts = from; ts < to; ts += 10_000) {
         data: null,
       });
       if (batch.length === 10_000) {
-        await server.committer.submit(batch);
+        await load(batch);
         batch = [];
       }
     }
   }
 }
-if (batch.length) await server.committer.submit(batch);
+if (batch.length) await load(batch);
 await server.stream!.flush();
 console.log(`loaded ${n.toLocaleString("en")} events (${types} types x ${devices} devices), rollups flushed`);
 
@@ -136,13 +154,25 @@ for (let i = 0; i < silences; i++) {
 }
 if (silences) console.log(`${silences} silences of ${matchers} matchers on a ${labelChars}-character label`);
 
+// Starting the profiler holds the loop ~2 s: before the lag timer and the probe start.
+const profiler = flags.profile ? await startCpuProfile() : null;
+const probingStarted = performance.now();
 // Event-loop lag: a 10 ms interval timer notes how late each run is (time the loop was held).
 const lags: number[] = [];
 let lastLagCheck = performance.now();
+let lastSlices = 0;
 const lagTimer = probeMs > 0
   ? setInterval(() => {
     const now = performance.now();
     lags.push(Math.max(0, now - lastLagCheck - 10));
+    if (now - lastLagCheck > 300 && flags.profile) {
+      console.log(
+        `lag ${(now - lastLagCheck).toFixed(0)} ms ending at ${
+          ((now - probingStarted) / 1000).toFixed(2)
+        } s, slices ${server.alerting.evaluator.slices - lastSlices}`,
+      );
+    }
+    lastSlices = server.alerting.evaluator.slices;
     lastLagCheck = now;
   }, 10)
   : undefined;
@@ -168,6 +198,13 @@ const probeLoop = (async () => {
       await res.body?.cancel();
       if (res.status !== 202) throw new Error(`probe answered ${res.status}`);
       probes.push(performance.now() - sentDue);
+      if (flags.profile && performance.now() - sentDue > 100) {
+        console.log(
+          `probe ${(performance.now() - sentDue).toFixed(0)} ms due at ${
+            ((sentDue - probingStarted) / 1000).toFixed(2)
+          } s`,
+        );
+      }
     })();
     inFlight.add(p);
     p.finally(() => inFlight.delete(p));
@@ -237,6 +274,7 @@ console.log(
 );
 probing = false;
 await probeLoop;
+await profiler?.stop(flags.profile);
 clearInterval(lagTimer);
 if (probeMs) {
   const p = [...probes].sort((a, b) => a - b);

@@ -67,20 +67,25 @@ async function scenario(f: AppFixture, clock: FakeClock) {
 
 describe("sliced evaluation rounds", () => {
   it("find exactly what one unsliced round finds", async () => {
-    const run = (slice: string) => {
+    const run = (slice: string, changes = "100000") => {
       const clock = new FakeClock(NOW);
       return withApp((f) => scenario(f, clock), {
         clock,
-        env: { ...ENV, ALERTS_EVAL_SLICE_MS: slice },
+        env: { ...ENV, ALERTS_EVAL_SLICE_MS: slice, ALERTS_EVAL_SLICE_CHANGES: changes },
       });
     };
     const whole = await run("1000");
     const sliced = await run("0");
+    // A slice ends at its first state change or instance row to write.
+    const byRows = await run("1000", "1");
     expect(whole.transitions.length).toBeGreaterThan(30);
     expect(sliced.transitions).toEqual(whole.transitions);
     expect(sliced.instances).toEqual(whole.instances);
+    expect(byRows.transitions).toEqual(whole.transitions);
+    expect(byRows.instances).toEqual(whole.instances);
     // One slice per round unsliced; with a budget of 0, one per query shape.
     expect(whole.slices).toBe(15);
     expect(sliced.slices).toBeGreaterThan(2 * whole.slices);
+    expect(byRows.slices).toBeGreaterThan(2 * whole.slices);
   });
 });

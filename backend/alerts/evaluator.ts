@@ -19,7 +19,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import type { AlertDataSource } from "./data-source.ts";
 import type { AlertInstance, AlertRule } from "./model.ts";
 import type { Notifier } from "./notifier.ts";
-import { nextMacrotask } from "../ingest/macrotask.ts";
+import { nextTimerTurn } from "../ingest/macrotask.ts";
 import type { InstanceChange, SeriesLabelCache } from "./rule-eval.ts";
 import { type BatchContext, RoundBatch } from "./round-batch.ts";
 import { planRound, type Points, readShape } from "./round-reads.ts";
@@ -46,7 +46,10 @@ export interface EvaluatorOptions {
   maxSeriesPerRule: number;
   /** Longest a round holds the event loop before it commits what it has and yields, ms. */
   sliceMs: number;
-  /** Most state changes one slice commits (one transaction: what an ingest commit may wait behind). */
+  /**
+   * Most state changes, and most instance rows, one slice commits (one transaction: what an ingest
+   * commit may wait behind).
+   */
   sliceChanges: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
@@ -233,10 +236,10 @@ export class AlertEvaluator {
       this.#o,
     );
     // The round runs in slices of about `sliceMs` (one query or one rule can exceed it) or
-    // `sliceChanges` state changes (one rule can exceed it): at the end of a slice its changes are
-    // committed and the event loop takes its turn (ingest, requests)
-    // before the next slice, so a round of thousands of rules never holds the loop for long. A
-    // shape's columns stay held until its last rule is evaluated.
+    // `sliceChanges` state changes or instance rows to write (one rule can exceed it): at the end of
+    // a slice its changes are committed and the event loop takes its turn (ingest, requests) before
+    // the next slice, so a round of thousands of rules never holds the loop for long. A shape's
+    // columns stay held until its last rule is evaluated.
     let batch = new RoundBatch();
     let evaluated: { w: Work; r: Points }[] = [];
     let sliceStarted = performance.now();
@@ -252,13 +255,15 @@ export class AlertEvaluator {
         batch.evaluate(rule, r, w.s.labels, context);
         evaluated.push({ w, r });
         if (
-          performance.now() - sliceStarted >= this.#o.sliceMs || batch.changes.length >= this.#o.sliceChanges
+          performance.now() - sliceStarted >= this.#o.sliceMs ||
+          batch.changes.length >= this.#o.sliceChanges ||
+          batch.persist.length >= this.#o.sliceChanges
         ) {
           await this.#commitBatch(batch, evaluated);
           batch = new RoundBatch();
           evaluated = [];
           this.slices++;
-          await nextMacrotask();
+          await nextTimerTurn();
           sliceStarted = performance.now();
           context = this.#context();
         }

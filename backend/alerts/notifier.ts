@@ -12,6 +12,7 @@ import type { AlertCatalog } from "./catalog.ts";
 import { afterSend, groupContent, groupOf, nextDue, routesOf } from "./grouping.ts";
 import type { AlertInstance, GroupRecord, OutboxItem, Receiver } from "./model.ts";
 import { webhookAlert, type WebhookPayload, webhookPayload } from "./payload.ts";
+import { nextTimerTurn } from "../ingest/macrotask.ts";
 
 export interface NotifierOptions {
   catalog: AlertCatalog;
@@ -21,7 +22,15 @@ export interface NotifierOptions {
   maxPayloadBytes: number;
   /** A new notification id (`ntf_` + 32 hex digits). */
   newId: () => string;
+  /**
+   * Instances (and groups) the timer's walk handles before it lets the event loop run; default
+   * 2,000. Held by `exclusive`, the walk sees no evaluation commit between its slices.
+   */
+  sliceSize?: number;
 }
+
+/** Default of `NotifierOptions.sliceSize` (a walk of tens of thousands of firing instances is one task otherwise). */
+const SLICE_SIZE = 2000;
 
 interface Group {
   receiver: Receiver;
@@ -104,10 +113,12 @@ export class Notifier {
   }
 
   async #tick(now: number): Promise<void> {
-    const groups = this.#groups(now);
+    const groups = await this.#groups(now);
     const scheduled: OutboxItem[] = [];
     const cleared: GroupRecord[] = [];
+    let walked = 0;
     for (const [id, g] of groups) {
+      if (++walked % this.#sliceSize === 0) await nextTimerTurn();
       if (this.#waiting.has(id)) continue;
       const record = this.#records.get(id);
       const content = groupContent(g.members, record);
@@ -230,8 +241,15 @@ export class Notifier {
     return out;
   }
 
-  /** Every group with its current (unsilenced) members, plus groups that still hold sent alerts. */
-  #groups(now: number): Map<string, Group> {
+  get #sliceSize(): number {
+    return this.#o.sliceSize ?? SLICE_SIZE;
+  }
+
+  /**
+   * Every group with its current (unsilenced) members, plus groups that still hold sent alerts.
+   * Walks the instances in slices (`sliceSize`), letting the event loop run between them.
+   */
+  async #groups(now: number): Promise<Map<string, Group>> {
     const groups = new Map<string, Group>();
     const { catalog } = this.#o;
     const join = (
@@ -247,7 +265,9 @@ export class Notifier {
       if (inst) g.members.push(inst);
     };
     const sentTo = this.#sentFiring();
+    let walked = 0;
     for (const inst of catalog.allInstances()) {
+      if (++walked % this.#sliceSize === 0) await nextTimerTurn();
       if (inst.state !== "firing" && (inst.state !== "resolved" || !sentTo.has(inst.fingerprint))) continue;
       if (catalog.silencedBy(inst.labels, now)) continue;
       for (const receiverId of this.#routesOf(inst, now, sentTo)) {

@@ -51,11 +51,12 @@ export function nextMacrotask(): Promise<void> {
 }
 
 /**
- * Resolves after a zero-delay timer: slower than `nextMacrotask` (~1-2 ms) but the only yield that
- * lets the runtime poll sockets and timers at once. On Deno a chain of MessageChannel macrotasks
- * keeps the event loop from parking, and its driver then polls I/O and timers only every ~61
- * turns: with 40 ms steps (a busy machine) timers fired 2.4 s late and requests waited as long.
- * Long reads sliced into steps yield with this between steps.
+ * Resolves after the runtime's timers had their turn (`setTimeout(0)`, ~1–2 ms): for work that
+ * yields in a long chain of slices (long reads, alert evaluation). A chain of `nextMacrotask`
+ * (MessageChannel) turns keeps Deno's event loop from parking, and its driver then polls I/O and
+ * timers only every ~61 turns: measured, timers fired 2.4 s late with 40 ms read steps, and 65
+ * evaluation slices of an alert round ran in 1.45 s while a 10 ms interval never fired
+ * (docs/PERFORMANCE.md). Timers drive the engine's tick, flushes and timeouts.
  */
 export function nextTimerTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));

@@ -276,14 +276,27 @@ export class StreamEngine {
     // when someone listens to open-window updates.
     if (updates) index.foldAll();
     else for (const p of index.partitions) index.foldClosing(p);
+    // Without listeners, a map of windows is walked only when one of them closes (per-device
+    // windows are a minute or more: one tick in 240); closed windows whose deltas a flush settled
+    // leave at the flush (flush-handoff.ts).
     for (const p of index.partitions) {
       this.#closeCells(p, updates);
-      this.#closeWindows(p.windows, p.watermark, updates, updates);
+      if (updates || p.windowsNextEnd <= p.watermark) {
+        p.windowsNextEnd = this.#closeWindows(p.windows, p.watermark, updates, updates);
+      }
     }
     // Closed all-device windows are announced also when nobody listens live: alerting waits for
     // them. Per-device ones only for listeners: computing every device's values as its windows
     // close (a sketch decoded per window) cost seconds per minute boundary with 250,000 devices.
-    this.#closeWindows(index.overall, index.overallWatermark(), updates, publish !== undefined);
+    const overallWatermark = index.overallWatermark();
+    if (updates || index.overallNextEnd <= overallWatermark) {
+      index.overallNextEnd = this.#closeWindows(
+        index.overall,
+        overallWatermark,
+        updates,
+        publish !== undefined,
+      );
+    }
   }
 
   /** Folds everything seen into deltas and takes them for the store; see `flushed`/`flushFailed`. */
@@ -340,25 +353,21 @@ export class StreamEngine {
       for (const start of byStart.keys()) if (start + finest <= p.watermark) byStart.delete(start);
       if (byStart.size === 0) p.overBudget.delete(eventType);
     }
-    for (const [eventType, byDevice] of p.cells) {
-      for (const [deviceId, byStart] of byDevice) {
-        for (const [start, cell] of byStart) {
-          if (start + finest <= p.watermark) {
-            if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
-            byStart.delete(start);
-          } else if (updates && cell.changed && !cell.late) {
-            publish!(cellMessage(cell, finest, false));
-          }
-          cell.changed = false;
-        }
-        if (byStart.size === 0) byDevice.delete(deviceId);
-      }
-      if (byDevice.size === 0) p.cells.delete(eventType);
+    for (const cell of this.#index.closeCells(p)) {
+      if (!cell.late && updates && cell.folded) publish!(cellMessage(cell, finest, true));
+    }
+    if (!updates) return;
+    // Open cells' updates only for listeners (a walk of every open cell).
+    for (const cell of this.#index.cells(p)) {
+      if (cell.changed && !cell.late) publish!(cellMessage(cell, finest, false));
+      cell.changed = false;
     }
   }
 
-  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): void {
+  /** Closes the windows of `map` behind `watermark`; returns the earliest end of those left open. */
+  #closeWindows(map: Map<string, Window>, watermark: number, updates: boolean, finals: boolean): number {
     const publish = this.#options.publish;
+    let nextEnd = Infinity;
     for (const [key, w] of map) {
       if (!w.closed && w.start + w.resolution <= watermark) {
         w.closed = true;
@@ -367,10 +376,12 @@ export class StreamEngine {
         publish!(windowMessage("window", w, w.value(), false));
       }
       w.changed = false;
+      if (!w.closed) nextEnd = Math.min(nextEnd, w.start + w.resolution);
       if (w.closed && !w.delta && !w.inFlight) {
         w.removed = true;
         map.delete(key);
       }
     }
+    return nextEnd;
   }
 }

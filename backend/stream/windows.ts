@@ -186,9 +186,14 @@ export class Partition {
   lastEventAt = -Infinity;
   /** eventType → deviceId → cell start → cell. */
   cells = new Map<string, Map<string, Map<number, Cell>>>();
+  /** The same cells by start, and their starts ascending: a tick closes cells without a walk of all. */
+  cellsByStart = new Map<number, Cell[]>();
+  cellStarts: number[] = [];
   /** eventType → cell start → the cell of the series over budget. */
   overBudget = new Map<string, Map<number, Cell>>();
   pending: Cell[] = [];
   windows = new Map<string, Window>();
+  /** No per-device window left open by the last close ends before this (a tick skips the walk until). */
+  windowsNextEnd = Infinity;
   series = new Map<string, SeriesEntry>();
 }

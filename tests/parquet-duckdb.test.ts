@@ -76,7 +76,8 @@ describe("Parquet export", () => {
       const meta = await query(
         `SELECT row_group_id, path_in_schema, compression FROM parquet_metadata('${file}') ORDER BY row_group_id, path_in_schema`,
       );
-      expect(new Set(meta.map((m) => m.row_group_id))).toEqual(new Set([0n, 1n, 2n])); // pages of 5,000
+      // One row group per HTTP export page of 2,000 events (storage-routes.ts).
+      expect(new Set(meta.map((m) => m.row_group_id))).toEqual(new Set([0n, 1n, 2n, 3n, 4n, 5n]));
       expect(new Set(meta.map((m) => m.compression))).toEqual(new Set(["SNAPPY"]));
       expect(meta.filter((m) => m.row_group_id === 0n).map((m) => m.path_in_schema)).toEqual(
         ["data", "deviceId", "eventType", "id", "metadata", "receivedAt", "seq", "timestamp", "value"],

@@ -30,7 +30,10 @@ export async function withServer(
   }
 }
 
-/** How many of `ids` `GET /v1/events/:id` finds (read with `key`). */
+/**
+ * How many of `ids` `GET /v1/events/:id` finds (read with `key`). A read refused by the key's read
+ * rate limit (429) is retried after its `Retry-After`; any answer but 200 or 404 fails the count.
+ */
 export async function countStored(
   server: ServerProcess,
   key: string,
@@ -38,11 +41,19 @@ export async function countStored(
 ): Promise<number> {
   let found = 0;
   for (const id of ids) {
-    const res = await fetch(`${server.url}/v1/events/${encodeURIComponent(id)}`, {
-      headers: { "x-api-key": key },
-    });
-    if (res.status === 200) found++;
-    await res.arrayBuffer();
+    for (;;) {
+      const res = await fetch(`${server.url}/v1/events/${encodeURIComponent(id)}`, {
+        headers: { "x-api-key": key },
+      });
+      await res.arrayBuffer();
+      if (res.status === 429) {
+        await new Promise((r) => setTimeout(r, Number(res.headers.get("retry-after") ?? 1) * 1000));
+        continue;
+      }
+      if (res.status !== 200 && res.status !== 404) throw new Error(`GET /v1/events/${id}: ${res.status}`);
+      if (res.status === 200) found++;
+      break;
+    }
   }
   return found;
 }

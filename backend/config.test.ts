@@ -31,6 +31,13 @@ describe("loadConfig", () => {
       maxFutureSkewMs: 300_000,
       retentionMs: 7 * 86_400_000,
     });
+    // 2 MiB per live subscriber (a stall of ~0.6 s at 10,000 events/s); 100 subscribers at the bound
+    // stay under the total, so none is closed as `live buffers full` for a shared pause.
+    expect(c.live).toMatchObject({
+      maxBufferedBytes: 2 * 1024 * 1024,
+      maxTotalBufferedBytes: 256 * 1024 * 1024,
+    });
+    expect(100 * c.live.maxBufferedBytes).toBeLessThan(c.live.maxTotalBufferedBytes);
   });
 
   it("reads every variable", () => {

@@ -317,7 +317,7 @@ const schema = z.object({
   LIVE_MAX_SUBSCRIBERS_PER_KEY: int(1, 1_000_000).default(100),
   LIVE_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   LIVE_COALESCE_MS: int(0, 1000).default(10),
-  LIVE_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 ** 3).default(1024 * 1024),
+  LIVE_MAX_BUFFERED_BYTES: int(16 * 1024, 1024 ** 3).default(2 * 1024 * 1024),
   LIVE_MAX_TOTAL_BUFFERED_BYTES: int(1024 * 1024, 64 * 1024 ** 3).default(256 * 1024 * 1024),
   LIVE_SEND_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LIVE_KEY_CHECK_MS: int(50, 60_000).default(500),

@@ -6,7 +6,7 @@
  * A batch is sent only once the socket has written most of the previous one, and
  * what the socket still holds is reported to the hub (`buffered`), which
  * counts it in the subscriber's bytes. Sockets waiting to send are polled by
- * one shared timer.
+ * one shared timer, soon after their last write and then less often.
  *
  * `close` sends close code 4008 with the reason, and where the runtime can
  * (Node: `terminate`) drops the connection if the close handshake has not
@@ -20,34 +20,62 @@ import type { WSContext } from "hono/ws";
 import type { OutMessage } from "../realtime/live-messages.ts";
 import type { Sink } from "../realtime/live-hub.ts";
 
-const POLL_MS = 10;
+/**
+ * Delays between checks of one waiting socket, ms: the first soon after the write, then
+ * doubling up to the last. The runtime does not say when a socket's buffer drains (Deno's
+ * WebSocket has no event for it; its `bufferedAmount` drops once the event loop has written
+ * the frame), so a socket whose peer reads is seen drained on the next turns, while one whose
+ * peer stopped reading costs a check every 10 ms.
+ */
+const POLL_DELAYS_MS = [1, 2, 4, 8, 10];
 /** Bytes the socket may still hold when the next frame is sent (one frame in flight keeps it busy). */
 const PIPELINE_BYTES = 64 * 1024;
 
 interface Waiter {
   ready(): boolean;
   resolve(): void;
+  /** When to check next (`performance.now()`, ms), and how many checks found the socket busy. */
+  due: number;
+  checks: number;
 }
 
-/** One timer for every socket waiting for its buffer to drain. */
+/** Sockets waiting for their buffer to drain, checked by one timer set for the earliest due. */
 const waiters = new Set<Waiter>();
-let poller: ReturnType<typeof setInterval> | null = null;
+let timer: ReturnType<typeof setTimeout> | null = null;
+let timerDue = Infinity;
+
+function schedule(due: number): void {
+  if (due >= timerDue) return;
+  if (timer !== null) clearTimeout(timer);
+  timerDue = due;
+  timer = setTimeout(checkWaiters, Math.max(0, due - performance.now()));
+}
+
+function checkWaiters(): void {
+  timer = null;
+  timerDue = Infinity;
+  const now = performance.now();
+  let next = Infinity;
+  for (const w of waiters) {
+    if (w.due <= now) {
+      if (w.ready()) {
+        waiters.delete(w);
+        w.resolve();
+        continue;
+      }
+      w.due = now + POLL_DELAYS_MS[Math.min(++w.checks, POLL_DELAYS_MS.length - 1)];
+    }
+    if (w.due < next) next = w.due;
+  }
+  if (next < Infinity) schedule(next);
+}
 
 function waitUntil(ready: () => boolean): Promise<void> {
   if (ready()) return Promise.resolve();
   return new Promise((resolve) => {
-    waiters.add({ ready, resolve });
-    poller ??= setInterval(() => {
-      for (const w of waiters) {
-        if (!w.ready()) continue;
-        waiters.delete(w);
-        w.resolve();
-      }
-      if (waiters.size === 0 && poller !== null) {
-        clearInterval(poller);
-        poller = null;
-      }
-    }, POLL_MS);
+    const waiter = { ready, resolve, due: performance.now() + POLL_DELAYS_MS[0], checks: 0 };
+    waiters.add(waiter);
+    schedule(waiter.due);
   });
 }
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { LIVE_T, storedEvent } from "../testing/live-fixture.ts";
 import { type LiveFilter, LiveHub, type LiveHubOptions, type OutMessage, type Sink } from "./live-hub.ts";
-import { messageBytes } from "./live-messages.ts";
+import { eventMessage, messageBytes } from "./live-messages.ts";
 
 const T = LIVE_T;
 const stored = (seq: number, deviceId = "a") => storedEvent(seq, deviceId, { pad: "x".repeat(200) });
@@ -155,6 +155,39 @@ describe("LiveHub bounds", () => {
     expect(b.closes).toEqual([]);
     expect(c.closes).toEqual([]);
     expect(h.counters.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it("closes a subscriber that stopped reading before a larger reader when all together pass the total bound", async () => {
+    const { hub: h, logs } = hub({
+      maxBufferedBytes: 900 * 1024,
+      maxTotalBufferedBytes: 1024 * 1024,
+      maxLags: 100,
+    });
+    const stalled = manualSink();
+    const reader = manualSink();
+    const sub = (s: ReturnType<typeof manualSink>, deviceId: string) =>
+      h.subscribe("k", { ...all, deviceIds: new Set([deviceId]) }, s.sink, null);
+    sub(stalled, "a");
+    sub(reader, "b");
+    const size = messageBytes(eventMessage(stored(1)));
+    let seq = 0;
+    while ((seq + 1) * size < 400 * 1024) h.publishEvents([stored(++seq, "a")]);
+    await settle(120); // ticks of 50 ms: the stalled one holds bytes and took nothing
+    const stalledBytes = h.counters.bufferedBytes;
+    // The reader's events arrive in a burst: it holds more than the stalled one when the total passes.
+    while (!stalled.closes.length && !reader.closes.length) h.publishEvents([stored(++seq, "b")]);
+    expect({ stalled: stalled.closes, reader: reader.closes }).toEqual({
+      stalled: ["live buffers full"],
+      reader: [],
+    });
+    // What is left is the reader's alone, more than the stalled one held.
+    expect(h.counters.bufferedBytes).toBeGreaterThan(stalledBytes);
+    expect(h.counters.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(logs.map((l) => l.reason)).toEqual(["live buffers full"]);
+    await settle(1);
+    reader.take(); // its first batch
+    expect(reader.taken.length).toBeGreaterThan(0);
+    expect(reader.taken.every((m) => m.type === "event")).toBe(true);
   });
 
   it("counts a slot until the transport ended, not until the hub stopped writing", () => {

@@ -14,8 +14,8 @@
  * messages and in bytes, drained by its own writer. A subscriber whose queue
  * overflows is told it lagged and skipped ahead; one that lags again and
  * again, whose transport takes nothing for `sendTimeoutMs`, whose key is
- * revoked or expires, or that holds the most when all together hold more
- * than `maxTotalBufferedBytes`, is closed: its transport is ended with the
+ * revoked or expires, or that holds the most (a stuck one first) when all
+ * together hold more than `maxTotalBufferedBytes`, is closed: its transport is ended with the
  * reason and a log line is written. The caps count connections actually
  * held (slots.ts). A published message is one object shared by all its
  * subscribers; a subscriber to every event takes a commit in one step.
@@ -340,16 +340,14 @@ export class LiveHub {
     else this.#totalBytes += delta;
   }
 
-  /** Counts `bytes` more in the total; over the bound, closes the subscribers holding most. */
+  /** Counts `bytes` more in the total; over the bound, closes subscribers (`Subscriber.closesBefore`). */
   #grow(bytes: number): void {
     this.#totalBytes += bytes;
     while (this.#totalBytes > this.options.maxTotalBufferedBytes) {
-      let largest: Subscriber | null = null;
-      for (const s of this.#subscribers.values()) {
-        if (!largest || s.bytes + s.heldBytes > largest.bytes + largest.heldBytes) largest = s;
-      }
-      if (!largest) return;
-      this.#close(largest, "live buffers full");
+      let victim: Subscriber | null = null;
+      for (const s of this.#subscribers.values()) if (!victim || s.closesBefore(victim)) victim = s;
+      if (!victim) return;
+      this.#close(victim, "live buffers full");
     }
   }
 

@@ -97,6 +97,17 @@ export class Subscriber {
     });
   }
 
+  /**
+   * Whether the total byte bound closes this subscriber before `other`: first those whose transport
+   * took nothing in the last tick (`stuckTicks`), then the one holding more. A reader momentarily
+   * behind (a burst, a pause of the server) is not closed while one that stopped reading holds bytes.
+   */
+  closesBefore(other: Subscriber): boolean {
+    const stuck = this.stuckTicks > 0;
+    if (stuck !== other.stuckTicks > 0) return stuck;
+    return this.bytes + this.heldBytes > other.bytes + other.heldBytes;
+  }
+
   /** Stops the fan-out to this subscriber: its buffers are released and waiters woken. */
   close(): void {
     this.closed = true;

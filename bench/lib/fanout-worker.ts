@@ -6,8 +6,9 @@
  *   {role: "subscribers", url, count}: opens `count` WebSockets that only count
  *     the bytes they receive; replies {ready: true}; on {stop: true} closes them
  *     and replies {minBytes, maxBytes} over the subscribers.
- *   {role: "load", url, key, rate, seconds, devices?}: POSTs 10-event batches on an evenly
- *     spaced schedule for `seconds`, device ids cycling over `devices` (default 100); replies
+ *   {role: "load", url, key, rate, seconds, devices?, retry?}: POSTs 10-event batches on an evenly
+ *     spaced schedule for `seconds`, device ids cycling over `devices` (default 100), with `retry`
+ *     sending a 429/503 again after its Retry-After; replies
  *     {done: true, failed, accepted, statuses} when all were answered (statuses: count per
  *     HTTP status, 0 for a request that got no answer).
  */
@@ -72,7 +73,14 @@ async function subscribers(url: string, count: number): Promise<void> {
   scope.postMessage({ ready: true });
 }
 
-async function load(url: string, key: string, rate: number, seconds: number, devices = 100): Promise<void> {
+async function load(
+  url: string,
+  key: string,
+  rate: number,
+  seconds: number,
+  devices = 100,
+  retry = false,
+): Promise<void> {
   const batch = 10;
   const statuses: Record<number, number> = {};
   let accepted = 0;
@@ -86,19 +94,33 @@ async function load(url: string, key: string, rate: number, seconds: number, dev
     const body = JSON.stringify(
       Array.from(
         { length: batch },
-        (_, k) => ({ deviceId: `dev-${(i * batch + k) % devices}`, eventType: "t", value: k }),
+        (_, k) => ({
+          id: `ld-${i}-${k}`,
+          deviceId: `dev-${(i * batch + k) % devices}`,
+          eventType: "t",
+          value: k,
+        }),
       ),
     );
-    const p: Promise<unknown> = fetch(`${url}/v1/events`, {
-      method: "POST",
-      headers: { "x-api-key": key, "content-type": "application/json" },
-      body,
-    }).then(async (r) => {
+    // As a client should: a 429/503 is sent again after its Retry-After (the events carry ids, so
+    // a resend can never store twice), up to 5 attempts; only a request never answered 202 fails.
+    const send = async (attempt: number): Promise<void> => {
+      const r = await fetch(`${url}/v1/events`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json" },
+        body,
+      });
       statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if ((r.status === 503 || r.status === 429) && retry && attempt < 5) {
+        await r.arrayBuffer();
+        await new Promise((res) => setTimeout(res, Number(r.headers.get("retry-after") ?? 1) * 1000));
+        return send(attempt + 1);
+      }
       if (r.status !== 202) return void failed++;
       const { data } = await r.json(); // read before adding: `x += await …` would add to a stale x
       accepted += data.totals.accepted;
-    })
+    };
+    const p: Promise<unknown> = send(1)
       .catch(() => {
         failed++;
         statuses[0] = (statuses[0] ?? 0) + 1;
@@ -112,5 +134,5 @@ async function load(url: string, key: string, rate: number, seconds: number, dev
 
 scope.onmessage = ({ data }) => {
   if (data.role === "subscribers") void subscribers(data.url, data.count);
-  else void load(data.url, data.key, data.rate, data.seconds, data.devices);
+  else void load(data.url, data.key, data.rate, data.seconds, data.devices, data.retry);
 };

@@ -8,8 +8,6 @@
 import { z } from "zod";
 import type { LogLevel } from "./logger.ts";
 import type { LiveLimits } from "./realtime/live-hub.ts";
-import type { ConnectionLimits } from "./http/connection-limits.ts";
-import type { WsIngestLimits } from "./http/ingest-ws-sockets.ts";
 import type { ImportLimits } from "./import/import-service.ts";
 import type { ReadLimits } from "./reads/read-gate.ts";
 import type { AlertLimits } from "./alerts/limits.ts";
@@ -21,6 +19,32 @@ import {
   type EventLimits,
   type RequestLimits,
 } from "../shared/limits.ts";
+
+/**
+ * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
+ * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
+ */
+export interface ConnectionLimits {
+  /** A connection must deliver a complete request head within this long of opening, ms. */
+  headersTimeoutMs: number;
+  /** A connection with no request in progress is closed after this long, ms. */
+  keepAliveTimeoutMs: number;
+  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
+  maxConnections: number;
+  /**
+   * Deno only: serve each connection through the guard that enforces the three limits above
+   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
+   */
+  denoGuard: boolean;
+}
+
+/** WebSocket ingestion caps (see `http/ingest-ws-sockets.ts`). */
+export interface WsIngestLimits {
+  /** Open ingest WebSockets in total (then 503 at the upgrade). */
+  maxConnections: number;
+  /** Open ingest WebSockets per API key (then 429 at the upgrade). */
+  maxConnectionsPerKey: number;
+}
 
 /** The validated configuration of one server process. */
 export interface Config {

@@ -1,5 +1,5 @@
 /**
- * What the runtime entries need to bound connections (`ConnectionLimits`, set
+ * What the runtime entries need to bound connections (`ConnectionLimits` in config.ts, set
  * from the configuration), without a runtime API: the raw answer to a
  * connection refused over `MAX_CONNECTIONS`, and a log of connection-level
  * closes that writes one summary line per reason and interval instead of one
@@ -9,35 +9,7 @@
  * and `adapters/node/connection-guard.ts`.
  */
 import type { Logger } from "../logger.ts";
-
-/**
- * Connection bounds of the HTTP server (see docs/CONFIGURATION.md, "Connections"). The core never
- * sees a socket; the runtime entries (`backend/adapters/deno/`, `backend/adapters/node/`) enforce these.
- */
-export interface ConnectionLimits {
-  /** A connection must deliver a complete request head within this long of opening, ms. */
-  headersTimeoutMs: number;
-  /** A connection with no request in progress is closed after this long, ms. */
-  keepAliveTimeoutMs: number;
-  /** Open HTTP connections in total; beyond it a new one gets a raw 503 and is closed. */
-  maxConnections: number;
-  /**
-   * Deno only: serve each connection through the guard that enforces the three limits above
-   * (`adapters/deno/guarded-serve.ts`); off: plain `Deno.serve`, which enforces none of them.
-   */
-  denoGuard: boolean;
-}
-
-/** Why the server closed a connection. */
-export type ConnectionCloseReason =
-  /** `MAX_CONNECTIONS` were open: answered 503 and closed at once. */
-  | "refused"
-  /** No complete request head within `HEADERS_TIMEOUT_MS`. */
-  | "header_timeout"
-  /** No request for `KEEP_ALIVE_TIMEOUT_MS` after the last response (ordinary; logged at debug). */
-  | "idle"
-  /** A request head the HTTP parser refused (answered 400 or 431). */
-  | "bad_request";
+import type { ConnectionCloseReason } from "../observability/connection-collectors.ts";
 
 /**
  * The bytes sent on a connection refused because `maxConnections` are open: a complete HTTP/1.1

@@ -19,14 +19,7 @@ import { KeyConcurrencyError, OverloadedError } from "../errors.ts";
 import { keyProblem } from "../auth/key-cache.ts";
 import type { Logger } from "../logger.ts";
 import type { Store } from "../store/store.ts";
-
-/** WebSocket ingestion caps (see `http/ingest-ws-sockets.ts`). */
-export interface WsIngestLimits {
-  /** Open ingest WebSockets in total (then 503 at the upgrade). */
-  maxConnections: number;
-  /** Open ingest WebSockets per API key (then 429 at the upgrade). */
-  maxConnectionsPerKey: number;
-}
+import type { WsIngestLimits } from "../config.ts";
 
 /** Close code for a socket whose key was revoked or has expired. */
 export const CLOSE_KEY_REFUSED = 4401;

@@ -5,8 +5,18 @@
  * WebSockets and running imports.
  * Reasons are the fixed set of `ConnectionCloseReason`, so series are bounded.
  */
-import type { ConnectionCloseReason } from "../http/connection-limits.ts";
 import type { MetricsRegistry } from "./registry.ts";
+
+/** Why the server closed a connection. */
+export type ConnectionCloseReason =
+  /** `MAX_CONNECTIONS` were open: answered 503 and closed at once. */
+  | "refused"
+  /** No complete request head within `HEADERS_TIMEOUT_MS`. */
+  | "header_timeout"
+  /** No request for `KEEP_ALIVE_TIMEOUT_MS` after the last response (ordinary; logged at debug). */
+  | "idle"
+  /** A request head the HTTP parser refused (answered 400 or 431). */
+  | "bad_request";
 
 const REASONS: readonly ConnectionCloseReason[] = ["refused", "header_timeout", "idle", "bad_request"];
 

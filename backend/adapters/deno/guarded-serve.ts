@@ -35,7 +35,7 @@
  * bounds; so does a runtime without `Deno.serveHttp` (with a warning). Under
  * `deno serve` the runtime owns the listener, so they do not apply either.
  */
-import type { ConnectionLimits } from "../../http/connection-limits.ts";
+import type { ConnectionLimits } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { ConnectionCloseLog, refusedConnectionResponse } from "../../http/connection-limits.ts";
 import type { ConnectionStats } from "../../observability/connection-collectors.ts";

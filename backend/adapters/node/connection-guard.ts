@@ -19,7 +19,7 @@
  */
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import type { ConnectionLimits } from "../../http/connection-limits.ts";
+import type { ConnectionLimits } from "../../config.ts";
 import type { Logger } from "../../logger.ts";
 import { ConnectionCloseLog, refusedConnectionResponse } from "../../http/connection-limits.ts";
 

@@ -43,6 +43,7 @@ import { alertRoutes } from "./http/alert-routes.ts";
 import type { Alerting } from "./alerts/alerting.ts";
 import { type DashboardFiles, dashboardRoutes } from "./http/dashboard-routes.ts";
 import { authRoutes } from "./http/auth-routes.ts";
+import type { ReadOffload } from "./http/read-offload.ts";
 
 export interface AppDeps {
   store: Store;
@@ -71,6 +72,8 @@ export interface AppDeps {
    */
   keyCache?: ApiKeyCache;
   metrics: MetricsService;
+  /** Runs heavy reads off the ingest thread (reader worker); null or absent: they run here. */
+  offload?: ReadOffload | null;
   /** The stream engine, for live snapshots; null when stream processing is off. */
   engine: StreamEngine | null;
   /** Fan-out to live subscribers. */
@@ -226,6 +229,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       ...deps.storage,
       auth,
       reads,
+      offload: deps.offload,
       store,
       clock,
       logger,
@@ -282,6 +286,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxAnswerBytes: config.metrics.maxAnswerBytes,
       logger,
       reads,
+      offload: deps.offload,
     }),
   );
 

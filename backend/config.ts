@@ -80,6 +80,8 @@ export interface Config {
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
   reads: ReadLimits;
+  /** Whether heavy reads run on a reader worker where the runtime has one (READ_WORKER). */
+  readWorker: boolean;
   live: LiveConfig;
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
@@ -334,6 +336,7 @@ const schema = z.object({
   READ_MAX_CONCURRENT_PER_KEY: int(1, 10_000).default(4),
   READ_MAX_CONCURRENT: int(1, 100_000).default(16),
   READ_TIMEOUT_MS: int(1000, 86_400_000).default(300_000),
+  READ_WORKER: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ROLLUP_CACHE_MB: int(0, 65536).default(256),
   LIVE_QUEUE_LIMIT: int(10, 10_000_000).default(50_000),
   LIVE_REPLAY_LIMIT: int(0, 10_000_000).default(10_000),
@@ -554,6 +557,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxConcurrent: e.READ_MAX_CONCURRENT,
       timeoutMs: e.READ_TIMEOUT_MS,
     },
+    readWorker: e.READ_WORKER === "on",
     observability: {
       metricsAuth: e.METRICS_AUTH,
       instrumentation: e.METRICS_INSTRUMENTATION === "on",

@@ -14,6 +14,8 @@ import { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { ApiKeyCache, keyProblem } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import type { ReadOffloadFactory } from "./http/read-offload.ts";
+import { registerReadWorkerCollectors } from "./observability/read-worker-collectors.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
 import type { PayloadCodec } from "./store/sqlite/event-encoding.ts";
 import type { Store } from "./store/store.ts";
@@ -104,6 +106,8 @@ export interface PulseStreamOptions {
   autoReplayTimer?: boolean;
   /** Resolves and calls webhook receivers (backend/adapters/webhook-client.ts; absent: none is called). */
   webhookClient?: WebhookClient;
+  /** Starts the reader worker for heavy reads (backend/adapters/reader-worker/; absent: reads run here). */
+  readOffload?: ReadOffloadFactory | null;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -251,6 +255,9 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
+  const offload = options.readOffload
+    ? await options.readOffload({ reader, storedResolutions, limits: config.metrics, logger })
+    : null;
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
   const alerting = new Alerting({
     store,
@@ -304,6 +311,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   registerDeadLetterCollectors(observability.registry, () => deadLetters.counts());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const backups = new BackupService({ target: options.backupTarget ?? null, store, clock, logger });
+  if (offload) registerReadWorkerCollectors(observability.registry, offload);
   registerBackupCollectors(observability.registry, () => ({
     counts: backups.counts,
     running: backups.running !== null,
@@ -314,6 +322,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     idempotency,
     keyCache,
     metrics,
+    offload,
     engine,
     hub,
     realtime: options.realtime ?? null,
@@ -348,6 +357,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     autoReplay,
     async close() {
       observability.close();
+      await offload?.close();
       clearInterval(purge);
       await alerting.close();
       await retention.close();

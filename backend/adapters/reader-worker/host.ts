@@ -112,6 +112,11 @@ export class ReaderWorkerHost implements ReadOffload {
     });
   }
 
+  /**
+   * The job's bytes. One chunk is asked for ahead (`highWaterMark` 1), so the worker reads and
+   * encodes the next part while this thread writes the last one to the socket: a client that does
+   * not read holds that chunk here and one in the worker.
+   */
   #stream(id: number, job: OpenJob): ReadableStream<Uint8Array> {
     return new ReadableStream<Uint8Array>({
       pull: (controller) =>
@@ -127,7 +132,7 @@ export class ReaderWorkerHost implements ReadOffload {
       cancel: () => {
         if (this.#jobs.delete(id) && this.#available) this.port.postMessage({ type: "cancel", job: id });
       },
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 1 });
   }
 
   #receive(message: WorkerMessage): void {

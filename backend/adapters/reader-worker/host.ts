@@ -12,6 +12,12 @@ import type { ConsistentReader, EngineReads } from "../../metrics/metrics-types.
 import type { ReadOffload } from "../../http/read-offload.ts";
 import type { EngineAnswer, EngineAsk, HostMessage, ReadJob, WireError, WorkerMessage } from "./protocol.ts";
 
+/**
+ * Longest a hold keeps rollup flushes waiting. A part of a worker read takes milliseconds to a few
+ * hundred on a loaded machine; a hold this long means the worker is stuck or starved.
+ */
+const HOLD_MAX_MS = 10_000;
+
 /** The end of the channel the host talks to the worker on. */
 export interface HostSide {
   postMessage(message: HostMessage): void;
@@ -198,12 +204,29 @@ export class ReaderWorkerHost implements ReadOffload {
     }
   }
 
-  /** Opens a hold: a consistent read that lasts until the worker releases it. */
+  /**
+   * Opens a hold: a consistent read that lasts until the worker releases it, or at most
+   * `HOLD_MAX_MS` (rollup flushes wait meanwhile): past that it is let go, and the worker's next
+   * question under it fails its read rather than mixing store rows and deltas of two flushes.
+   */
   #hold(call: number): void {
     this.deps.reader.consistentRead((engine) =>
       new Promise<void>((release) => {
         if (!this.#available) return release();
-        this.#holds.set(call, { engine, release });
+        const timer = setTimeout(() => {
+          if (!this.#holds.delete(call)) return;
+          this.deps.logger.warn("reader worker hold let go after its limit: that read fails", {
+            holdMs: HOLD_MAX_MS,
+          });
+          release();
+        }, HOLD_MAX_MS);
+        this.#holds.set(call, {
+          engine,
+          release: () => {
+            clearTimeout(timer);
+            release();
+          },
+        });
         this.port.postMessage({ type: "held", call, engine: engine !== null });
       })
     ).catch((error) => this.deps.logger.error("reader worker hold failed", { error: String(error) }));

@@ -55,7 +55,7 @@ function writeApi(server: ServerProcess, precision: WritePrecisionType, token = 
   });
 }
 
-const post = (server: ServerProcess, path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
+const post = (server: ServerProcess, path: string, body: BodyInit, headers: Record<string, string> = {}) =>
   fetch(`${server.url}${path}`, { method: "POST", body, headers: { authorization: `Token ${KEY}`, ...headers } });
 
 describe.each(RUNTIMES)("line protocol writes (%s)", (runtime) => {

@@ -102,26 +102,29 @@ export function pointsToEvents(
       if (field.kind === "string" || field.kind === "boolean") (data ??= {})[key] = field.value;
       else numeric.push([key, field.value]);
     }
-    const base = { deviceId: point.tags.get(deviceTag)!, metadata, data, timestamp };
-    const shaped: [string, ValidEvent][] = numeric.length === 0
-      ? [["", { ...base, eventType: point.measurement }]]
-      : numeric.map(([key, value]) => [key, {
-        ...base,
-        eventType: key === "value" ? point.measurement : `${point.measurement}.${key}`,
-        value,
-      }]);
+    const deviceId = point.tags.get(deviceTag)!;
     const checked: ValidEvent[] = [];
-    let refusal: { field: string; message: string } | null = null;
-    for (const [fieldKey, event] of shaped) {
-      const valid = quickCheck(event, mapping.limits, now) ? strip(event) : verdict(event, mapping, now);
+    let refusal = null as FieldError | null;
+    const add = (fieldKey: string, eventType: string, value: number | undefined) => {
+      const event: ValidEvent = { deviceId, eventType };
+      if (value !== undefined) event.value = value;
+      if (timestamp !== undefined) event.timestamp = timestamp;
+      if (metadata !== undefined) event.metadata = metadata;
+      if (data !== undefined) event.data = data;
+      const valid = quickCheck(event, mapping.limits, now) ? event : verdict(event, mapping, now);
       if ("field" in valid && "message" in valid) {
         refusal = valid;
-        break;
+        return;
       }
       if (withIds && point.timestamp !== null) {
         valid.id = `lp-${hash128(`${precision}\n${fieldKey}\n${point.text}`)}`;
       }
       checked.push(valid);
+    };
+    if (numeric.length === 0) add("", point.measurement, undefined);
+    for (let i = 0; i < numeric.length && refusal === null; i++) {
+      const [key, value] = numeric[i];
+      add(key, key === "value" ? point.measurement : `${point.measurement}.${key}`, value);
     }
     if (refusal !== null) {
       errors.push({ line: point.line, field: refusal.field, message: `${refusal.field}: ${refusal.message}` });
@@ -170,15 +173,6 @@ function quickCheck(event: ValidEvent, limits: EventLimits, now: number): boolea
     }
   }
   return true;
-}
-
-/** The event without its absent optional fields (as the validator would return it). */
-function strip(event: ValidEvent): ValidEvent {
-  const out: ValidEvent = { deviceId: event.deviceId, eventType: event.eventType };
-  if (event.value !== undefined) out.value = event.value;
-  if (event.timestamp !== undefined) out.timestamp = event.timestamp;
-  if (event.metadata !== undefined) out.metadata = event.metadata;
-  return out;
 }
 
 /** The validator's verdict: the normalised event, or its first problem. */
@@ -253,6 +247,8 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 function hex(h: number): string {
-  return (h >>> 0).toString(16).padStart(8, "0");
+  return HEX_BYTES[(h >>> 24) & 255] + HEX_BYTES[(h >>> 16) & 255] + HEX_BYTES[(h >>> 8) & 255] + HEX_BYTES[h & 255];
 }

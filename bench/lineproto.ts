@@ -94,7 +94,9 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const version = await influxVersion();
 const bodies = makeBatches();
 console.log(
-  `${batches} batches × ${lines} lines (gzip ${fmt(bodies.reduce((s, b) => s + b.byteLength, 0) / batches)} B each), ` +
+  `${batches} batches × ${lines} lines (gzip ${
+    fmt(bodies.reduce((s, b) => s + b.byteLength, 0) / batches)
+  } B each), ` +
     `${concurrency} in flight; influxd: ${version ?? "not installed"}`,
 );
 const results: Record<string, number[]> = { pulsestream: [], influxdb: [] };

@@ -56,7 +56,11 @@ function writeApi(server: ServerProcess, precision: WritePrecisionType, token = 
 }
 
 const post = (server: ServerProcess, path: string, body: BodyInit, headers: Record<string, string> = {}) =>
-  fetch(`${server.url}${path}`, { method: "POST", body, headers: { authorization: `Token ${KEY}`, ...headers } });
+  fetch(`${server.url}${path}`, {
+    method: "POST",
+    body,
+    headers: { authorization: `Token ${KEY}`, ...headers },
+  });
 
 describe.each(RUNTIMES)("line protocol writes (%s)", (runtime) => {
   let dir: string;
@@ -88,7 +92,8 @@ describe.each(RUNTIMES)("line protocol writes (%s)", (runtime) => {
       const api = writeApi(server, precision);
       const points = [0, 1, 2].map((k) => {
         const ms = base + k * 1000 + (precision === "s" ? 0 : 7);
-        const ns = BigInt(ms) * 1_000_000n + (precision === "ns" ? 123_456n : precision === "us" ? 123_000n : 0n);
+        const ns = BigInt(ms) * 1_000_000n +
+          (precision === "ns" ? 123_456n : precision === "us" ? 123_000n : 0n);
         return new Point("climate")
           .tag("device", device)
           .tag("site", "berlin")
@@ -197,7 +202,10 @@ describe.each(RUNTIMES)("line protocol writes (%s)", (runtime) => {
       [1, hour * 3_600_000],
       [2, minute * 60_000],
     ]);
-    const bad = await fetch(`${server.url}/write?db=x&p=${KEY}`, { method: "POST", body: "v1,device=v1 value=" });
+    const bad = await fetch(`${server.url}/write?db=x&p=${KEY}`, {
+      method: "POST",
+      body: "v1,device=v1 value=",
+    });
     expect(bad.status).toBe(400);
     const message = "partial write: 1 of 1 lines rejected, 0 events written (the other lines are stored); " +
       `line 1: unable to parse 'v1,device=v1 value=': missing field value of "value"`;

@@ -52,7 +52,11 @@ export async function readEventsPayload(
  * most `maxBodyBytes` after decompression and `maxEventsPerRequest` non-blank lines (else 413),
  * gzip or identity, valid UTF-8. Any Content-Type is taken (clients send text/plain or none).
  */
-export function readLinesText(request: Request, limits: RequestLimits, deadlines: DeadlineQueue): Promise<string> {
+export function readLinesText(
+  request: Request,
+  limits: RequestLimits,
+  deadlines: DeadlineQueue,
+): Promise<string> {
   return readWithin(request, deadlines, readLimitedText(request, new LineCounter(), limits, "lines"));
 }
 

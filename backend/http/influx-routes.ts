@@ -130,7 +130,9 @@ export function influxRoutes(deps: InfluxRoutesDeps): Hono<AppEnv> {
       if (parsed.points.length === 0) throw new ValidationError("no points in the request body");
       return c.body(null, 204);
     }
-    throw new ValidationError(partialWriteMessage(errors, parsed.points.length + parsed.errors.length, stored));
+    throw new ValidationError(
+      partialWriteMessage(errors, parsed.points.length + parsed.errors.length, stored),
+    );
   }
 
   app.post("/api/v2/write", write("v2"));
@@ -173,7 +175,9 @@ function influxError(c: Context<AppEnv>, api: Api, error: AppError): Response {
   if (error instanceof PayloadTooLargeError || error instanceof RateLimitedError) {
     Object.assign(headers, error.headers);
   }
-  if (error.status === 401) headers["WWW-Authenticate"] = api === "v2" ? "Token" : 'Basic realm="pulsestream"';
+  if (error.status === 401) {
+    headers["WWW-Authenticate"] = api === "v2" ? "Token" : 'Basic realm="pulsestream"';
+  }
   if (api === "v1") {
     headers["X-Influxdb-Error"] = error.message.slice(0, 1000).replace(/[^\x20-\x7e]/g, "?");
     return c.body(JSON.stringify({ error: error.message }), error.status as 400, headers);

@@ -127,7 +127,11 @@ export function pointsToEvents(
       add(key, key === "value" ? point.measurement : `${point.measurement}.${key}`, value);
     }
     if (refusal !== null) {
-      errors.push({ line: point.line, field: refusal.field, message: `${refusal.field}: ${refusal.message}` });
+      errors.push({
+        line: point.line,
+        field: refusal.field,
+        message: `${refusal.field}: ${refusal.message}`,
+      });
     } else for (const e of checked) events.push(e);
   }
   return { events, errors };
@@ -159,14 +163,19 @@ function quickCheck(event: ValidEvent, limits: EventLimits, now: number): boolea
   if (deviceId.length > limits.maxDeviceIdLength || !PLAIN.test(deviceId)) return false;
   if (eventType.length > limits.maxEventTypeLength || !PLAIN.test(eventType)) return false;
   if (value !== undefined && !(Math.abs(value) <= MAX_ABS_VALUE)) return false;
-  if (timestamp !== undefined && (timestamp > now + limits.maxFutureSkewMs || timestamp < now - limits.retentionMs)) {
+  if (
+    timestamp !== undefined &&
+    (timestamp > now + limits.maxFutureSkewMs || timestamp < now - limits.retentionMs)
+  ) {
     return false;
   }
   if (metadata !== undefined) {
     let keys = 0;
     for (const key in metadata) {
       const v = metadata[key] as string;
-      if (++keys > limits.maxMetadataKeys || key.length > limits.maxMetadataKeyLength || key === "__proto__") {
+      if (
+        ++keys > limits.maxMetadataKeys || key.length > limits.maxMetadataKeyLength || key === "__proto__"
+      ) {
         return false;
       }
       if (v.length > limits.maxMetadataValueLength || !PLAIN.test(key) || !PLAIN.test(v)) return false;
@@ -178,7 +187,9 @@ function quickCheck(event: ValidEvent, limits: EventLimits, now: number): boolea
 /** The validator's verdict: the normalised event, or its first problem. */
 function verdict(event: ValidEvent, mapping: PointMapping, now: number): ValidEvent | FieldError {
   const wire: Record<string, unknown> = { deviceId: event.deviceId, eventType: event.eventType };
-  if (event.value !== undefined) wire.value = Number.isFinite(event.value) ? event.value : String(event.value);
+  if (event.value !== undefined) {
+    wire.value = Number.isFinite(event.value) ? event.value : String(event.value);
+  }
   if (event.timestamp !== undefined) wire.timestamp = event.timestamp;
   if (event.metadata !== undefined) wire.metadata = event.metadata;
   if (event.data !== undefined) wire.data = event.data;
@@ -250,5 +261,6 @@ function fmix(h: number): number {
 const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 function hex(h: number): string {
-  return HEX_BYTES[(h >>> 24) & 255] + HEX_BYTES[(h >>> 16) & 255] + HEX_BYTES[(h >>> 8) & 255] + HEX_BYTES[h & 255];
+  return HEX_BYTES[(h >>> 24) & 255] + HEX_BYTES[(h >>> 16) & 255] + HEX_BYTES[(h >>> 8) & 255] +
+    HEX_BYTES[h & 255];
 }

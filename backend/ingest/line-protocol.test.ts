@@ -51,7 +51,11 @@ describe("parseLineProtocol", () => {
     const text = "# a comment\r\n\n  m,device=a value=1 10\r\n\t\nm,device=b value=2\n";
     const { points, errors } = parse(text);
     expect(errors).toEqual([]);
-    expect(points.map((p) => [p.line, p.tags.get("device"), p.timestamp])).toEqual([[3, "a", "10"], [5, "b", null]]);
+    expect(points.map((p) => [p.line, p.tags.get("device"), p.timestamp])).toEqual([[3, "a", "10"], [
+      5,
+      "b",
+      null,
+    ]]);
     expect(points[0].text).toBe("m,device=a value=1 10");
   });
 
@@ -112,7 +116,12 @@ describe("pointsToEvents", () => {
     const ns = `${NOW - 1000}123456`;
     const { events, errors } = map(`env,device=d1,site=x value=21.5,hum=40i,ok=true,note="n" ${ns}`);
     expect(errors).toEqual([]);
-    const base = { deviceId: "d1", metadata: { site: "x" }, data: { ok: true, note: "n" }, timestamp: NOW - 1000 };
+    const base = {
+      deviceId: "d1",
+      metadata: { site: "x" },
+      data: { ok: true, note: "n" },
+      timestamp: NOW - 1000,
+    };
     expect(events).toEqual([
       { ...base, eventType: "env", value: 21.5, id: expect.stringMatching(/^lp-[0-9a-f]{32}$/) },
       { ...base, eventType: "env.hum", value: 40, id: expect.stringMatching(/^lp-[0-9a-f]{32}$/) },

@@ -207,7 +207,9 @@ class LineParser {
         i++;
         continue;
       }
-      if (c === COMMA || c === SPACE || c === NL || c === CR || c === TAB || (stopAtEquals && c === EQUALS)) break;
+      if (c === COMMA || c === SPACE || c === NL || c === CR || c === TAB || (stopAtEquals && c === EQUALS)) {
+        break;
+      }
       i++;
     }
     this.pos = i;
@@ -226,8 +228,12 @@ class LineParser {
     const raw = t.slice(from, this.pos);
     if (raw === "") fail(`missing field value of "${key}"`);
     const last = raw.charCodeAt(raw.length - 1);
-    if (last === 105 /* i */ && INTEGER.test(raw)) return { kind: "integer", value: Number(raw.slice(0, -1)) };
-    if (last === 117 /* u */ && UNSIGNED.test(raw)) return { kind: "unsigned", value: Number(raw.slice(0, -1)) };
+    if (last === 105 /* i */ && INTEGER.test(raw)) {
+      return { kind: "integer", value: Number(raw.slice(0, -1)) };
+    }
+    if (last === 117 /* u */ && UNSIGNED.test(raw)) {
+      return { kind: "unsigned", value: Number(raw.slice(0, -1)) };
+    }
     if (FLOAT.test(raw)) return { kind: "float", value: Number(raw) };
     if (TRUE.has(raw)) return { kind: "boolean", value: true };
     if (FALSE.has(raw)) return { kind: "boolean", value: false };

@@ -23,6 +23,7 @@ import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
 import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
 import { ingestWsRoutes } from "./http/ingest-ws.ts";
+import { influxRoutes } from "./http/influx-routes.ts";
 import { IngestSockets } from "./http/ingest-ws-sockets.ts";
 import { registerHeldGauge } from "./observability/connection-collectors.ts";
 import { importRoutes } from "./http/import-routes.ts";
@@ -58,6 +59,7 @@ export interface AppDeps {
     | "corsOrigins"
     | "requestTimeoutMs"
     | "imports"
+    | "lineProtocol"
     | "wsIngest"
     | "metrics"
     | "reads"
@@ -224,6 +226,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   };
   app.route("/v1/events", eventsRoutes(eventsDeps));
+  // InfluxDB 2 and 1 write paths (line protocol), at the paths their clients use.
+  app.route("/", influxRoutes({ events: eventsDeps, lineProtocol: config.lineProtocol }));
   if (deps.storage) {
     const storageDeps: StorageRoutesDeps = {
       ...deps.storage,

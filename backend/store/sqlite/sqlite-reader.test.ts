@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openNodeSqliteDriver } from "../../adapters/sqlite/node-sqlite-driver.ts";
 import { hasNodeSqlite } from "../../testing/sqlite-harness.ts";
 import { event } from "../store-contract.ts";
 import { createSqliteStore, openSqliteReader } from "./sqlite-store.ts";
@@ -18,6 +17,8 @@ const pragmas = { cacheMb: 8, walAutocheckpointPages: 1000, synchronous: "normal
 
 describe.runIf(hasNodeSqlite)("SqliteReader", () => {
   it("sees names and partitions the writer added after it opened, and refuses writes", async () => {
+    // Imported here: Node 20 has no node:sqlite, and this suite is skipped there.
+    const { openNodeSqliteDriver } = await import("../../adapters/sqlite/node-sqlite-driver.ts");
     const dir = mkdtempSync(join(tmpdir(), "pulsestream-reader-"));
     const url = `file:${join(dir, "r.db")}`;
     const writer = await createSqliteStore({ driver: openNodeSqliteDriver(url, pragmas) });

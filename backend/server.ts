@@ -14,7 +14,7 @@ import { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { ApiKeyCache, keyProblem } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
-import type { ReadOffloadFactory } from "./http/read-offload.ts";
+import type { ReadOffload, ReadOffloadFactory } from "./http/read-offload.ts";
 import { registerReadWorkerCollectors } from "./observability/read-worker-collectors.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
 import type { PayloadCodec } from "./store/sqlite/event-encoding.ts";
@@ -139,12 +139,15 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     },
   );
   const observability = new Observability({ enabled: config.observability.instrumentation, logger });
+  let offload: ReadOffload | null = null;
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })
   );
   const hub = new LiveHub({
     ...config.live,
-    readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
+    // Replay pages on the reader worker once it has started (it needs the stream service).
+    readEventsAfter: (afterSeq, limit) =>
+      offload?.available ? offload.eventsAfter(afterSeq, limit) : store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
     keyProblem: async (keyId) => keyProblem(await store.getApiKey(keyId), clock.now())?.message ?? null,
     log: (message, fields) => logger.warn(message, fields),
@@ -255,7 +258,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
-  const offload = options.readOffload
+  offload = options.readOffload
     ? await options.readOffload({ reader, storedResolutions, limits: config.metrics, logger })
     : null;
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);

@@ -51,7 +51,37 @@ const jobs = async (server: ServerProcess) => {
       new RegExp(`^pulsestream_read_worker_jobs_total\\{kind="${kind}"\\} (\\d+)`, "m").exec(text)?.[1] ??
         NaN,
     );
-  return { metrics: count("metrics"), export: count("export") };
+  return { metrics: count("metrics"), export: count("export"), eventsAfter: count("eventsAfter") };
+};
+
+/** Ids of the first `n` events an SSE subscription with `since=0` replays, checked to come in seq order. */
+const replayIds = async (server: ServerProcess, n: number): Promise<string[]> => {
+  const abort = new AbortController();
+  const res = await fetch(`${server.url}/v1/stream/sse?since=0`, {
+    headers: { "x-api-key": ADMIN },
+    signal: abort.signal,
+  });
+  expect(res.status).toBe(200);
+  const ids: string[] = [];
+  const seqs: number[] = [];
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) {
+    text += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = text.indexOf("\n\n")) >= 0) {
+      const frame = text.slice(0, end);
+      text = text.slice(end + 2);
+      if (!/^event: event$/m.test(frame)) continue;
+      const data = JSON.parse(/^data: (.*)$/m.exec(frame)![1]) as { id: string; seq: number };
+      ids.push(data.id);
+      seqs.push(data.seq);
+    }
+    if (ids.length >= n) break;
+  }
+  abort.abort();
+  expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  return ids;
 };
 
 describe("reader worker (deno)", () => {
@@ -83,6 +113,7 @@ describe("reader worker (deno)", () => {
       // still the engine's unflushed deltas when they run.
       const worker = await startServer("deno", env("on", 1_000));
       let onWorker: Awaited<ReturnType<typeof get>>[];
+      let replayed: string[] = [];
       try {
         await post(worker, batch(0));
         await post(worker, batch(1));
@@ -92,13 +123,16 @@ describe("reader worker (deno)", () => {
         const before = await jobs(worker);
         onWorker = [];
         for (const path of [series, merged, raw, ndjson]) onWorker.push(await get(worker, path));
-      // A rollup export reads stored buckets only: asked once the last rounds are flushed.
-      await new Promise((r) => setTimeout(r, 2_500));
-      for (const path of [csv, tooBig]) onWorker.push(await get(worker, path));
+        // A rollup export reads stored buckets only: asked once the last rounds are flushed.
+        await new Promise((r) => setTimeout(r, 2_500));
+        for (const path of [csv, tooBig]) onWorker.push(await get(worker, path));
         const after = await jobs(worker);
         // Every one of them went to the worker: four metric queries (one refused) and two exports.
         expect(after.metrics - before.metrics).toBe(4);
         expect(after.export - before.export).toBe(2);
+        // A live replay from the start reads its pages there too: every stored event, in seq order.
+        replayed = await replayIds(worker, 4 * 180 * DEVICES / 4);
+        expect((await jobs(worker)).eventsAfter).toBeGreaterThanOrEqual(Math.ceil(replayed.length / 200));
       } finally {
         expect(await worker.kill("SIGTERM")).toBe(0);
       }
@@ -129,6 +163,11 @@ describe("reader worker (deno)", () => {
       expect(total).toBe(4 * 180 * DEVICES / 4);
       expect(onWorker[3].text.trim().split("\n")).toHaveLength(4 * 180 * DEVICES / 4);
       expect(onWorker[5].status).toBe(400);
+      const stored = onWorker[3].text.trim().split("\n").map((line) =>
+        (JSON.parse(line) as { id: string }).id
+      );
+      expect(replayed).toHaveLength(stored.length);
+      expect(new Set(replayed)).toEqual(new Set(stored));
     },
     120_000,
   );

@@ -7,6 +7,7 @@
  */
 import type { ExportRequest } from "../export/export-service.ts";
 import type { Logger } from "../logger.ts";
+import type { StoredEvent } from "../../shared/event.ts";
 import type { ConsistentReader, MetricsLimits, MetricsQuery } from "../metrics/metrics-types.ts";
 
 /** Told once when a metric answer is cut at its byte bound, with the series written. */
@@ -16,7 +17,7 @@ export interface ReadOffload {
   /** Whether jobs can be sent (false once the worker has failed: callers read on their thread). */
   readonly available: boolean;
   /** Jobs sent since start, by kind, and jobs open now (for /metrics). */
-  readonly counts: { metrics: number; export: number; open: number };
+  readonly counts: { metrics: number; export: number; eventsAfter: number; open: number };
   /**
    * The JSON answer of a metric series query as a pull stream. Rejects as the same query would on
    * this thread (a `ValidationError` for a query over the limits) once its first part is read.
@@ -30,6 +31,8 @@ export interface ReadOffload {
     request: ExportRequest,
     options: { pageSize: number; onError?: (error: unknown, records: number) => void },
   ): Promise<ReadableStream<Uint8Array>>;
+  /** `Store.readEventsAfter` on the worker's connection (a live replay's pages). */
+  eventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** Ends the worker: open jobs fail, held flushes are let go. */
   close(): Promise<void>;
 }

@@ -4,7 +4,10 @@ import type { MetricsRegistry } from "./registry.ts";
 /** Registers the reader worker's families; returns the function that removes them. */
 export function registerReadWorkerCollectors(
   registry: MetricsRegistry,
-  offload: { readonly available: boolean; readonly counts: { metrics: number; export: number } },
+  offload: {
+    readonly available: boolean;
+    readonly counts: { metrics: number; export: number; eventsAfter: number };
+  },
 ): () => void {
   return registry.collect(() => {
     const counts = offload.counts;
@@ -12,9 +15,12 @@ export function registerReadWorkerCollectors(
       {
         name: "pulsestream_read_worker_jobs_total",
         help:
-          "Heavy reads sent to the reader worker since start, by kind (metric series with sketches or raw events, exports).",
+          "Reads sent to the reader worker since start, by kind (metric series with sketches or raw events, exports, live replay pages).",
         type: "counter",
-        samples: (["metrics", "export"] as const).map((kind) => ({ labels: { kind }, value: counts[kind] })),
+        samples: (["metrics", "export", "eventsAfter"] as const).map((kind) => ({
+          labels: { kind },
+          value: counts[kind],
+        })),
       },
       {
         name: "pulsestream_read_worker_up",

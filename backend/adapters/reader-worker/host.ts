@@ -10,6 +10,7 @@ import { AppError, StoreUnavailableError, ValidationError } from "../../errors.t
 import type { Logger } from "../../logger.ts";
 import type { ConsistentReader, EngineReads } from "../../metrics/metrics-types.ts";
 import type { ReadOffload } from "../../http/read-offload.ts";
+import type { StoredEvent } from "../../../shared/event.ts";
 import type { EngineAnswer, EngineAsk, HostMessage, ReadJob, WireError, WorkerMessage } from "./protocol.ts";
 
 /**
@@ -55,10 +56,24 @@ export class ReaderWorkerHost implements ReadOffload {
     return this.#available;
   }
 
-  readonly #sent = { metrics: 0, export: 0 };
+  readonly #sent = { metrics: 0, export: 0, eventsAfter: 0 };
+  readonly #reads = new Map<
+    number,
+    { resolve: (events: StoredEvent[]) => void; reject: (error: Error) => void }
+  >();
 
-  get counts(): { metrics: number; export: number; open: number } {
+  get counts(): { metrics: number; export: number; eventsAfter: number; open: number } {
     return { ...this.#sent, open: this.#jobs.size };
+  }
+
+  eventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    if (!this.#available) return Promise.reject(new StoreUnavailableError("read"));
+    const id = this.#nextJob++;
+    this.#sent.eventsAfter++;
+    return new Promise((resolve, reject) => {
+      this.#reads.set(id, { resolve, reject });
+      this.port.postMessage({ type: "read", job: id, spec: { kind: "eventsAfter", afterSeq, limit } });
+    });
   }
 
   metrics(
@@ -86,6 +101,7 @@ export class ReaderWorkerHost implements ReadOffload {
     });
     this.deps.terminate();
     for (const [id, job] of this.#jobs) this.#failJob(id, job, { status: null, message: reason, errors: [] });
+    this.#failReads();
     for (const hold of this.#holds.values()) hold.release();
     this.#holds.clear();
   }
@@ -97,6 +113,7 @@ export class ReaderWorkerHost implements ReadOffload {
       for (const [id, job] of this.#jobs) {
         this.#failJob(id, job, { status: null, message: "server closing", errors: [] });
       }
+      this.#failReads();
       for (const hold of this.#holds.values()) hold.release();
       this.#holds.clear();
     }
@@ -161,7 +178,14 @@ export class ReaderWorkerHost implements ReadOffload {
         this.#settle(job);
         return;
       }
+      case "events":
+        this.#reads.get(message.job)?.resolve(message.events);
+        this.#reads.delete(message.job);
+        return;
       case "failed": {
+        const read = this.#reads.get(message.job);
+        this.#reads.delete(message.job);
+        read?.reject(fromWire(message.error));
         const job = this.#jobs.get(message.job);
         if (job) this.#failJob(message.job, job, message.error);
         return;
@@ -185,6 +209,11 @@ export class ReaderWorkerHost implements ReadOffload {
         return;
       }
     }
+  }
+
+  #failReads(): void {
+    for (const read of this.#reads.values()) read.reject(new StoreUnavailableError("read"));
+    this.#reads.clear();
   }
 
   #settle(job: OpenJob): void {

@@ -110,6 +110,12 @@ export function serveReadJobs(port: WorkerSide, reader: SnapshotStore, settings:
           (error) => port.postMessage({ type: "failed", job: message.job, error: toWire(error) }),
         );
         return;
+      case "read":
+        store.readEventsAfter(message.spec.afterSeq, message.spec.limit).then(
+          (events) => port.postMessage({ type: "events", job: message.job, events }),
+          (error) => port.postMessage({ type: "failed", job: message.job, error: toWire(error) }),
+        );
+        return;
       case "pull":
         void pull(message.job);
         return;

@@ -13,6 +13,7 @@
 import type { ExportRequest } from "../../export/export-service.ts";
 import type { MetricsQuery } from "../../metrics/metrics-types.ts";
 import type { AggState } from "../../stream/aggregate.ts";
+import type { StoredEvent } from "../../../shared/event.ts";
 import type { FieldError } from "../../../shared/event-schema.ts";
 import type { UnflushedRollupsQuery, UnflushedSeriesQuery } from "../../stream/engine-reads.ts";
 
@@ -36,6 +37,13 @@ export type ReadJob =
   | { kind: "metrics"; query: MetricsQuery; maxAnswerBytes: number }
   | { kind: "export"; request: ExportRequest; pageSize: number };
 
+/** A read answered in one message: a page of events in seq order (a live replay's). */
+export interface EventsAfterRead {
+  kind: "eventsAfter";
+  afterSeq: number;
+  limit: number;
+}
+
 /** An error crossing the thread boundary: an `AppError`'s status and fields, or a failure. */
 export interface WireError {
   status: number | null;
@@ -58,6 +66,7 @@ export type EngineAnswer =
 
 export type HostMessage =
   | { type: "open"; job: number; spec: ReadJob }
+  | { type: "read"; job: number; spec: EventsAfterRead }
   | { type: "pull"; job: number }
   | { type: "cancel"; job: number }
   /** A hold is open (`engine` false: stream processing is off, there are no deltas). */
@@ -66,6 +75,8 @@ export type HostMessage =
 
 export type WorkerMessage =
   | { type: "opened"; job: number }
+  /** The answer of a `read`. */
+  | { type: "events"; job: number; events: StoredEvent[] }
   | { type: "chunk"; job: number; bytes: Uint8Array }
   | { type: "end"; job: number }
   /** The job failed: before it opened (`status` set for a client error) or part-way. */

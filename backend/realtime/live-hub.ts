@@ -48,7 +48,7 @@ const CLOSE_SLICE = 25;
 /** Subscriber drains started per timer turn (see `#startDrains`). */
 const DRAIN_SLICE = 100;
 /** Bytes handed to transports per event-loop turn (send-turns.ts): a few ms of writes. */
-const TURN_SEND_BYTES = 2 * 1024 * 1024;
+const TURN_SEND_BYTES = 8 * 1024 * 1024;
 
 interface Closing {
   sink: Sink;

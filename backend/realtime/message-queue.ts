@@ -18,20 +18,28 @@ export class MessageQueue {
   #first = 0;
   #offset = 0;
   #length = 0;
+  /** The last chunk when `push` made it (this queue's own array, which `push` may extend). */
+  #tail: OutMessage[] | null = null;
 
   /** Messages queued. */
   get length(): number {
     return this.#length;
   }
 
+  /** Queues one message (a replay's, a filtered subscriber's): appended to this queue's own last array. */
   push(m: OutMessage): void {
-    this.#chunks.push([m]);
+    if (this.#tail) this.#tail.push(m);
+    else {
+      this.#tail = [m];
+      this.#chunks.push(this.#tail);
+    }
     this.#length++;
   }
 
   /** Queues `messages` (not copied: the caller must not change the array afterwards). */
   pushAll(messages: readonly OutMessage[]): void {
     if (messages.length === 0) return;
+    this.#tail = null;
     this.#chunks.push(messages);
     this.#length += messages.length;
   }
@@ -79,6 +87,7 @@ export class MessageQueue {
   }
 
   clear(): void {
+    this.#tail = null;
     this.#chunks = [];
     this.#first = 0;
     this.#offset = 0;
@@ -91,6 +100,8 @@ export class MessageQueue {
   }
 
   #nextChunk(): void {
+    // A chunk handed out whole or used up is never extended again.
+    if (this.#chunks[this.#first] === this.#tail) this.#tail = null;
     this.#offset = 0;
     this.#first++;
     if (this.#first === this.#chunks.length) {

@@ -258,4 +258,29 @@ describe("LiveHub bounds", () => {
     expect(reads).toBe(6); // five pages, then one that finds nothing after 1000 (1001 came live)
     expect(sink.closes).toEqual([]);
   });
+  it("reads a page once for replays that start together, and hands them the same messages", async () => {
+    const events = Array.from({ length: 1000 }, (_, i) => stored(i + 1));
+    let reads = 0;
+    const { hub: h } = hub({
+      maxBufferedBytes: 1024 * 1024,
+      maxTotalBufferedBytes: 16 * 1024 * 1024,
+      readEventsAfter: (after, limit) => {
+        reads++;
+        return Promise.resolve(events.filter((e) => e.seq > after).slice(0, limit));
+      },
+    });
+    h.publishEvents(events);
+    const sinks = Array.from({ length: 5 }, () => manualSink());
+    for (const s of sinks) h.subscribe("k", all, s.sink, 0);
+    for (let i = 0; i < 200 && sinks.some((s) => s.taken.length < 1000); i++) {
+      for (const s of sinks) s.take();
+      await settle(2);
+    }
+    for (const s of sinks) {
+      expect(s.taken.map((m) => m.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    }
+    // Five full pages read once each, then each replay's own read of the (short) end.
+    expect(reads).toBeLessThanOrEqual(5 + sinks.length);
+    expect(sinks[4].taken.every((m, i) => m === sinks[0].taken[i])).toBe(true);
+  });
 });

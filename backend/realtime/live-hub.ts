@@ -34,7 +34,7 @@ import {
   windowMessage,
 } from "./live-messages.ts";
 import type { LiveHubOptions, LiveSubscription, Sink } from "./live-ports.ts";
-import { replayMissed, ReplayTurns } from "./replay.ts";
+import { replayMissed, ReplayPages, ReplayTurns } from "./replay.ts";
 import { SendTurns } from "./send-turns.ts";
 import { SubscriberSlots } from "./slots.ts";
 import { MAX_SEND_BYTES, Subscriber } from "./subscriber.ts";
@@ -61,6 +61,7 @@ export class LiveHub {
   #subscribers = new Map<number, Subscriber>();
   #slots: SubscriberSlots;
   #replayTurns = new ReplayTurns();
+  #replayPages = new ReplayPages();
   #nextId = 1;
   #lastSeq = 0;
   #delivered = 0;
@@ -131,6 +132,7 @@ export class LiveHub {
       void replayMissed(sub, since!, {
         ...this.options,
         turns: this.#replayTurns,
+        pages: this.#replayPages,
         lastSeq: () => this.#lastSeq,
         push: (m) => this.#push(sub, m),
         release: () => this.#release(sub),

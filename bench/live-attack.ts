@@ -23,11 +23,20 @@ import { BENCH_KEY, peakRssMiB, quantile, startBenchServer } from "./lib/server.
 
 const [mode = "stalled", ...rest] = Deno.args;
 const nums = rest.map(Number);
+/** `LIVE_ATTACK_CPU_PROF=<dir>`: the server runs with `--cpu-prof` and writes its profile there on stop. */
+const profileDir = Deno.env.get("LIVE_ATTACK_CPU_PROF");
+const serverOptions = profileDir ? { denoFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {};
 const headers = (key: string) => ({ "x-api-key": key, "content-type": "application/json" });
 
 function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** A process's user and system CPU seconds (utime, stime: clock ticks of 10 ms). */
+function cpuTimes(pid: number): { user: number; system: number } {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, clock ticks of 10 ms
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 async function createReadKey(url: string, i: number): Promise<string> {
@@ -144,7 +153,11 @@ function probe(url: string, everyMs: number) {
       const sorted = [...latencies].sort((a, b) => a - b);
       const half = at.length ? (at[0] + at[at.length - 1]) / 2 : 0;
       const late = latencies.filter((_, i) => at[i] >= half).sort((a, b) => a - b);
+      // The slowest probes with when they were sent (s after the first), to place a block in time.
+      const slowest = latencies.map((ms, i) => [+((at[i] - at[0]) / 1000).toFixed(2), Math.round(ms)])
+        .sort((a, b) => b[1] - a[1]).slice(0, 5);
       return {
+        slowest,
         secondHalfP99: +quantile(late, 0.99).toFixed(1),
         n: sorted.length,
         p50: quantile(sorted, 0.5),
@@ -193,7 +206,7 @@ async function stopWithin(server: { pid: number; stop(): Promise<void> }, ms: nu
 
 async function stalledMode() {
   const [subscribers = 1000, perSec = 10_000, seconds = 20, keyCount = 10] = nums;
-  const server = await startBenchServer({ LIVE_MAX_SUBSCRIBERS: String(subscribers + 2) });
+  const server = await startBenchServer({ LIVE_MAX_SUBSCRIBERS: String(subscribers + 2) }, serverOptions);
   const port = Number(new URL(server.url).port);
   try {
     const keys = await Promise.all(Array.from({ length: keyCount }, (_, i) => createReadKey(server.url, i)));
@@ -219,6 +232,8 @@ async function stalledMode() {
     });
     const rssBefore = peakRssMiB(server.pid);
     const cpu0 = cpuSeconds(server.pid);
+    const times0 = cpuTimes(server.pid);
+    console.error(`${new Date().toISOString()} load starts`);
     const timing = probe(server.url, 20);
     let accepted = 0;
     let batchErrors = 0;
@@ -263,6 +278,7 @@ async function stalledMode() {
     console.error("load done");
     await new Promise((r) => setTimeout(r, 2000)); // readers catch up
     const cpu = cpuSeconds(server.pid) - cpu0;
+    const times1 = cpuTimes(server.pid);
     const health = await (await fetch(`${server.url}/health`)).json();
     const peak = peakRssMiB(server.pid);
     console.error("reading the stalled connections again");
@@ -286,10 +302,12 @@ async function stalledMode() {
         p99: +ingest.p99.toFixed(1),
         max: +ingest.max.toFixed(1),
         secondHalfP99: ingest.secondHalfP99,
+        slowest: ingest.slowest,
       },
       ingestStatuses: ingest.statuses,
       rssMiB: { before: rssBefore, peak },
       serverCpuSeconds: +cpu.toFixed(1),
+      serverSystemCpuSeconds: +(times1.system - times0.system).toFixed(1),
       closedByServer: health.live.closed,
       stillSubscribed: health.live.subscribers,
       stalledConnectionsEnded: endedCount,
@@ -311,7 +329,7 @@ async function replayMode() {
         k,
       ) => (Deno.env.get(k) ? [[k, Deno.env.get(k)!]] : [])),
     ),
-  });
+  }, serverOptions);
   try {
     const batch = (b: number) =>
       JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({
@@ -363,6 +381,7 @@ async function replayMode() {
         p99: +ingest.p99.toFixed(1),
         max: +ingest.max.toFixed(1),
         secondHalfP99: ingest.secondHalfP99,
+        slowest: ingest.slowest,
       },
       ingestStatuses: ingest.statuses,
       rssMiB: { peakBeforeReplays: rssBeforeReplays, peak: peakRssMiB(server.pid) },

@@ -151,6 +151,8 @@ describe("LiveHub bounds", () => {
     h.subscribe("k", all, b.sink, null);
     h.subscribe("k", { ...all, deviceIds: new Set(["c"]) }, c.sink, null);
     for (let seq = 2; seq <= 2500; seq++) h.publishEvents([stored(seq, seq % 10 === 0 ? "c" : "a")]);
+    expect(h.counters.closed).toBe(1); // out of the fan-out at once; its transport on the next turn
+    await settle(1);
     expect(a.closes).toEqual(["live buffers full"]);
     expect(b.closes).toEqual([]);
     expect(c.closes).toEqual([]);
@@ -175,7 +177,8 @@ describe("LiveHub bounds", () => {
     await settle(120); // ticks of 50 ms: the stalled one holds bytes and took nothing
     const stalledBytes = h.counters.bufferedBytes;
     // The reader's events arrive in a burst: it holds more than the stalled one when the total passes.
-    while (!stalled.closes.length && !reader.closes.length) h.publishEvents([stored(++seq, "b")]);
+    while (h.counters.closed === 0) h.publishEvents([stored(++seq, "b")]);
+    await settle(1); // transports are closed on the next timer turn
     expect({ stalled: stalled.closes, reader: reader.closes }).toEqual({
       stalled: ["live buffers full"],
       reader: [],
@@ -184,18 +187,18 @@ describe("LiveHub bounds", () => {
     expect(h.counters.bufferedBytes).toBeGreaterThan(stalledBytes);
     expect(h.counters.bufferedBytes).toBeLessThanOrEqual(1024 * 1024);
     expect(logs.map((l) => l.reason)).toEqual(["live buffers full"]);
-    await settle(1);
     reader.take(); // its first batch
     expect(reader.taken.length).toBeGreaterThan(0);
     expect(reader.taken.every((m) => m.type === "event")).toBe(true);
   });
 
-  it("counts a slot until the transport ended, not until the hub stopped writing", () => {
+  it("counts a slot until the transport ended, not until the hub stopped writing", async () => {
     const { hub: h } = hub({ maxSubscribersPerKey: 2 });
     const first = manualSink();
     const releaseFirst = h.subscribe("k", all, first.sink, null).ended;
     h.subscribe("k", all, manualSink().sink, null);
     h.closeKey("k", "API key has been revoked");
+    await settle(1);
     expect(first.closes).toEqual(["API key has been revoked"]);
     // Closed by the hub, but the connections are still open: the key's slots are still taken.
     expect(() => h.subscribe("k", all, manualSink().sink, null)).toThrow(
@@ -254,5 +257,30 @@ describe("LiveHub bounds", () => {
     expect(sink.taken.map((m) => m.seq)).toEqual(Array.from({ length: 1001 }, (_, i) => i + 1));
     expect(reads).toBe(6); // five pages, then one that finds nothing after 1000 (1001 came live)
     expect(sink.closes).toEqual([]);
+  });
+  it("reads a page once for replays that start together, and hands them the same messages", async () => {
+    const events = Array.from({ length: 1000 }, (_, i) => stored(i + 1));
+    let reads = 0;
+    const { hub: h } = hub({
+      maxBufferedBytes: 1024 * 1024,
+      maxTotalBufferedBytes: 16 * 1024 * 1024,
+      readEventsAfter: (after, limit) => {
+        reads++;
+        return Promise.resolve(events.filter((e) => e.seq > after).slice(0, limit));
+      },
+    });
+    h.publishEvents(events);
+    const sinks = Array.from({ length: 5 }, () => manualSink());
+    for (const s of sinks) h.subscribe("k", all, s.sink, 0);
+    for (let i = 0; i < 200 && sinks.some((s) => s.taken.length < 1000); i++) {
+      for (const s of sinks) s.take();
+      await settle(2);
+    }
+    for (const s of sinks) {
+      expect(s.taken.map((m) => m.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    }
+    // Five full pages read once each, then each replay's own read of the (short) end.
+    expect(reads).toBeLessThanOrEqual(5 + sinks.length);
+    expect(sinks[4].taken.every((m, i) => m === sinks[0].taken[i])).toBe(true);
   });
 });

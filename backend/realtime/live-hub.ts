@@ -34,18 +34,34 @@ import {
   windowMessage,
 } from "./live-messages.ts";
 import type { LiveHubOptions, LiveSubscription, Sink } from "./live-ports.ts";
-import { replayMissed, ReplayTurns } from "./replay.ts";
+import { replayMissed, ReplayPages, ReplayTurns } from "./replay.ts";
+import { SendTurns } from "./send-turns.ts";
 import { SubscriberSlots } from "./slots.ts";
-import { Subscriber } from "./subscriber.ts";
+import { MAX_SEND_BYTES, Subscriber } from "./subscriber.ts";
 
 export { CHANNELS } from "./live-messages.ts";
 export type { Channel, LiveFilter, OutMessage } from "./live-messages.ts";
 export type { LiveHubOptions, LiveLimits, LiveSubscription, Sink } from "./live-ports.ts";
 
+/** Transports closed (and log lines written) per timer turn when many subscribers close at once. */
+const CLOSE_SLICE = 25;
+/** Subscriber drains started per timer turn (see `#startDrains`). */
+const DRAIN_SLICE = 100;
+/** Bytes handed to transports per event-loop turn (send-turns.ts): a few ms of writes. */
+const TURN_SEND_BYTES = 8 * 1024 * 1024;
+
+interface Closing {
+  sink: Sink;
+  reason: string;
+  /** The log line's fields; null: closed without one (shutdown). */
+  fields: Record<string, unknown> | null;
+}
+
 export class LiveHub {
   #subscribers = new Map<number, Subscriber>();
   #slots: SubscriberSlots;
   #replayTurns = new ReplayTurns();
+  #replayPages = new ReplayPages();
   #nextId = 1;
   #lastSeq = 0;
   #delivered = 0;
@@ -54,6 +70,15 @@ export class LiveHub {
   #totalBytes = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
   #ticks = 0;
+  /** Subscribers closed whose transport close and log line are still to come (`#closeSome`). */
+  #closing: Closing[] = [];
+  #closingScheduled = false;
+  /** The total bound's closing order, computed once per synchronous step (`#grow`). */
+  #victims: Subscriber[] | null = null;
+  /** Subscribers whose drain starts at the next `#startDrains`. */
+  #drainSoon = new Set<Subscriber>();
+  #drainTimer: ReturnType<typeof setTimeout> | null = null;
+  #sendTurns = new SendTurns(TURN_SEND_BYTES, MAX_SEND_BYTES);
   #checkingKeys = false;
 
   constructor(private readonly options: LiveHubOptions) {
@@ -107,6 +132,7 @@ export class LiveHub {
       void replayMissed(sub, since!, {
         ...this.options,
         turns: this.#replayTurns,
+        pages: this.#replayPages,
         lastSeq: () => this.#lastSeq,
         push: (m) => this.#push(sub, m),
         release: () => this.#release(sub),
@@ -184,18 +210,50 @@ export class LiveHub {
 
   /** Disconnects everyone (shutdown). */
   closeAll(reason: string): void {
-    for (const sub of [...this.#subscribers.values()]) this.#close(sub, reason, false);
+    for (const sub of [...this.#subscribers.values()]) this.#close(sub, reason, false, true);
+    for (const c of this.#closing.splice(0)) this.#finishClose(c);
     this.#stopTimer();
   }
 
-  /** Ends a subscriber's fan-out and its transport, with a log line. */
-  #close(sub: Subscriber, reason: string, log = true): void {
+  /**
+   * Ends a subscriber's fan-out at once (its bytes leave the total) and its transport soon, with a
+   * log line: transports are closed and lines written `CLOSE_SLICE` at a time, one slice per timer
+   * turn (`#closeSome`), so that closing a thousand subscribers in one step (the total bound, a
+   * revoked key) does not hold the event loop for all of them. `now` closes the transport at once
+   * (shutdown).
+   */
+  #close(sub: Subscriber, reason: string, log = true, now = false): void {
     if (sub.closed) return;
     const fields = { subscriber: sub.id, keyId: sub.keyId, reason, buffered: sub.bytes };
     this.#remove(sub);
     this.#closed++;
-    if (log) this.options.log?.("live subscriber closed", fields);
-    sub.sink.close(reason);
+    const closing = { sink: sub.sink, reason, fields: log ? fields : null };
+    if (now) {
+      this.#finishClose(closing);
+      return;
+    }
+    this.#closing.push(closing);
+    if (!this.#closingScheduled) {
+      this.#closingScheduled = true;
+      setTimeout(() => this.#closeSome(), 0);
+    }
+  }
+
+  /** Closes the next `CLOSE_SLICE` transports the hub closed; the rest on the next timer turn. */
+  #closeSome(): void {
+    const slice = this.#closing.splice(0, CLOSE_SLICE);
+    for (const c of slice) this.#finishClose(c);
+    if (this.#closing.length > 0) setTimeout(() => this.#closeSome(), 0);
+    else this.#closingScheduled = false;
+  }
+
+  #finishClose(c: Closing): void {
+    if (c.fields) this.options.log?.("live subscriber closed", c.fields);
+    try {
+      c.sink.close(c.reason);
+    } catch {
+      // a transport that fails to close is gone already
+    }
   }
 
   #remove(sub: Subscriber): void {
@@ -278,7 +336,7 @@ export class LiveHub {
         return;
       }
     }
-    for (const m of messages) sub.queue.push(m);
+    sub.queue.pushAll(messages);
     sub.bytes += bytes;
     this.#grow(bytes);
     if (last > sub.lastSeq) sub.lastSeq = last;
@@ -340,12 +398,23 @@ export class LiveHub {
     else this.#totalBytes += delta;
   }
 
-  /** Counts `bytes` more in the total; over the bound, closes subscribers (`Subscriber.closesBefore`). */
+  /**
+   * Counts `bytes` more in the total; over the bound, closes subscribers in `Subscriber.closesBefore`
+   * order. The order is sorted once per synchronous step and reused by every overflow in it (a
+   * commit fanned out to a thousand subscribers over the bound closes many): a victim found by a
+   * scan of every subscriber per close made such a step quadratic.
+   */
   #grow(bytes: number): void {
     this.#totalBytes += bytes;
+    if (this.#totalBytes <= this.options.maxTotalBufferedBytes) return;
+    if (!this.#victims) {
+      this.#victims = [...this.#subscribers.values()].sort((a, b) =>
+        a.closesBefore(b) ? -1 : b.closesBefore(a) ? 1 : 0
+      ).reverse();
+      queueMicrotask(() => (this.#victims = null));
+    }
     while (this.#totalBytes > this.options.maxTotalBufferedBytes) {
-      let victim: Subscriber | null = null;
-      for (const s of this.#subscribers.values()) if (!victim || s.closesBefore(victim)) victim = s;
+      const victim = this.#victims.pop();
       if (!victim) return;
       this.#close(victim, "live buffers full");
     }
@@ -353,11 +422,33 @@ export class LiveHub {
 
   #startDrain(sub: Subscriber): void {
     if (sub.writing) return;
-    // Start a drain after a short coalescing delay, so that messages published close together
-    // (many small commits) share one transport write instead of one each.
     sub.writing = true;
-    if (this.options.coalesceMs > 0) setTimeout(() => void this.#drain(sub), this.options.coalesceMs);
-    else queueMicrotask(() => void this.#drain(sub));
+    if (this.options.coalesceMs <= 0) {
+      queueMicrotask(() => void this.#drain(sub));
+      return;
+    }
+    // Drains start after a short coalescing delay, so that messages published close together
+    // (many small commits) share one transport write instead of one each; one timer for all.
+    this.#drainSoon.add(sub);
+    this.#drainTimer ??= setTimeout(() => this.#startDrains(), this.options.coalesceMs);
+  }
+
+  /**
+   * Starts the waiting drains, `DRAIN_SLICE` per timer turn: each start renders or finds its frame
+   * and hands it to the transport at once, so a thousand subscribers' starts in one callback held
+   * the loop for all of them while requests waited.
+   */
+  #startDrains(): void {
+    this.#drainTimer = null;
+    let started = 0;
+    for (const sub of this.#drainSoon) {
+      this.#drainSoon.delete(sub);
+      void this.#drain(sub);
+      if (++started === DRAIN_SLICE && this.#drainSoon.size > 0) {
+        this.#drainTimer = setTimeout(() => this.#startDrains(), 0);
+        return;
+      }
+    }
   }
 
   /** The subscriber cannot keep up: drop its backlog, tell it the gap, or disconnect it. */
@@ -376,9 +467,13 @@ export class LiveHub {
   async #drain(sub: Subscriber): Promise<void> {
     try {
       while (sub.queue.length > 0 && !sub.closed) {
+        const slot = this.#sendTurns.slot();
+        if (slot) await slot;
+        if (sub.closed || sub.queue.length === 0) return;
         const batch = sub.takeBatch();
         let bytes = 0;
         for (const m of batch) bytes += messageBytes(m);
+        this.#sendTurns.spend(bytes);
         // The batch stays counted in the subscriber's bytes until its transport has taken it.
         await sub.sink.send(batch);
         if (sub.closed) return;

@@ -8,6 +8,13 @@
  * run 100 pages before ingestion is served again. At most `replayLimit` events are
  * replayed; beyond that a `lagged` message says what was skipped and the
  * subscriber continues live from the newest event.
+ *
+ * Replays that start together (clients reconnecting after a restart, a
+ * hundred `since=0`) read the same pages: a full page read once is kept for
+ * the others (`ReplayPages`, the last few pages), with its messages built
+ * once, so a hundred replays cost one store read and one JSON encoding per
+ * page instead of a hundred, and share their message objects (the transports
+ * then render a batch once for all of them, shared-frames.ts).
  */
 import type { StoredEvent } from "../../shared/event.ts";
 import { eventMessage, lagMessage, matchesEvent, messageBytes, type OutMessage } from "./live-messages.ts";
@@ -34,8 +41,51 @@ export class ReplayTurns {
   }
 }
 
+/** Full pages kept for replays that read the same range (a few: replays move in step). */
+const KEPT_PAGES = 16;
+
+interface Page {
+  events: StoredEvent[];
+  /** The message of each event, built once for every replay that reads the page. */
+  messages: OutMessage[];
+}
+
+/**
+ * The last full pages replays read, by the seq they start after. Only a full page is kept: the
+ * events after a seq, `limit` of them, no longer change once all are committed (commits are made
+ * in seq order), while a short page at the end of the store grows with the next commit.
+ */
+export class ReplayPages {
+  #pages = new Map<string, Page>();
+  #reads = 0;
+
+  /** Pages read from the store (for tests and diagnostics). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  async read(
+    readEventsAfter: (afterSeq: number, limit: number) => Promise<StoredEvent[]>,
+    after: number,
+    limit: number,
+  ): Promise<Page> {
+    const key = `${after}:${limit}`;
+    const kept = this.#pages.get(key);
+    if (kept) return kept;
+    this.#reads++;
+    const events = await readEventsAfter(after, limit);
+    const page = { events, messages: events.map(eventMessage) };
+    if (events.length === limit) {
+      this.#pages.set(key, page);
+      if (this.#pages.size > KEPT_PAGES) this.#pages.delete(this.#pages.keys().next().value!);
+    }
+    return page;
+  }
+}
+
 export interface ReplayDeps {
   turns: ReplayTurns;
+  pages: ReplayPages;
   readEventsAfter(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   replayLimit: number;
   maxBufferedBytes: number;
@@ -61,8 +111,13 @@ export async function replayMissed(sub: Subscriber, since: number, deps: ReplayD
       let messages: OutMessage[];
       try {
         if (sub.closed) return;
-        page = await deps.readEventsAfter(after, Math.min(REPLAY_PAGE, replayLimit - replayed + 1));
-        messages = page.map((e) => (matchesEvent(sub.filter, e) ? eventMessage(e) : null!));
+        const read = await deps.pages.read(
+          deps.readEventsAfter,
+          after,
+          Math.min(REPLAY_PAGE, replayLimit - replayed + 1),
+        );
+        page = read.events;
+        messages = read.messages.map((m, i) => (matchesEvent(sub.filter, page[i]) ? m : null!));
       } finally {
         done();
       }

@@ -4,6 +4,7 @@
  */
 import { lagMessage, type LiveFilter, messageBytes, type OutMessage } from "./live-messages.ts";
 import type { Sink } from "./live-ports.ts";
+import { MessageQueue } from "./message-queue.ts";
 
 /** Most messages handed to a transport in one write. */
 const MAX_SEND_BATCH = 1000;
@@ -12,12 +13,12 @@ const MAX_SEND_BATCH = 1000;
  * writes bound what a runtime holds for a peer that stopped reading: Deno cannot drop such a
  * connection, and keeps the last write it took until the peer reads or goes away.
  */
-const MAX_SEND_BYTES = 64 * 1024;
+export const MAX_SEND_BYTES = 64 * 1024;
 
 export class Subscriber {
   /** Subscribed to `events` without filters: takes every published event. */
   readonly allEvents: boolean;
-  queue: OutMessage[] = [];
+  readonly queue = new MessageQueue();
   /** Bytes of `queue`, the batch being sent (until its transport took it) and `transportBytes`. */
   bytes = 0;
   /** What the transport held at its last count (`Sink.buffered`). */
@@ -51,14 +52,8 @@ export class Subscriber {
   }
 
   /** The next batch to write (at most MAX_SEND_BATCH messages and about MAX_SEND_BYTES), taken off the queue. */
-  takeBatch(): OutMessage[] {
-    let n = 0;
-    let bytes = 0;
-    const limit = Math.min(this.queue.length, MAX_SEND_BATCH);
-    while (n < limit && (n === 0 || bytes + messageBytes(this.queue[n]) <= MAX_SEND_BYTES)) {
-      bytes += messageBytes(this.queue[n++]);
-    }
-    return n === this.queue.length ? this.queue.splice(0) : this.queue.splice(0, n);
+  takeBatch(): readonly OutMessage[] {
+    return this.queue.take(MAX_SEND_BATCH, MAX_SEND_BYTES);
   }
 
   /**
@@ -66,14 +61,20 @@ export class Subscriber {
    * from `lastPublished`. Returns the change in the subscriber's bytes.
    */
   skipAhead(which: "queue" | "held", lastPublished: number): number {
-    const backlog = which === "queue" ? this.queue : this.held!;
-    const first = backlog.find((m) => m.type === "event")?.seq ?? this.lastSeq;
-    const missed = backlog.length;
+    const backlog: Iterable<OutMessage> = which === "queue" ? this.queue : this.held!;
+    let first: number | null = null;
+    let missed = 0;
     let dropped = 0;
-    for (const m of backlog) dropped += messageBytes(m);
-    backlog.length = 0;
-    const lag = lagMessage(first, lastPublished, missed, lastPublished);
-    backlog.push(lag);
+    for (const m of backlog) {
+      if (first === null && m.type === "event") first = m.seq;
+      missed++;
+      dropped += messageBytes(m);
+    }
+    const lag = lagMessage(first ?? this.lastSeq, lastPublished, missed, lastPublished);
+    if (which === "queue") {
+      this.queue.clear();
+      this.queue.push(lag);
+    } else this.held = [lag];
     const delta = messageBytes(lag) - dropped;
     if (which === "queue") this.bytes += delta;
     else this.heldBytes += delta;
@@ -111,7 +112,7 @@ export class Subscriber {
   /** Stops the fan-out to this subscriber: its buffers are released and waiters woken. */
   close(): void {
     this.closed = true;
-    this.queue.length = 0;
+    this.queue.clear();
     this.held = null;
     this.bytes = 0;
     this.transportBytes = 0;

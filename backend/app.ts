@@ -23,6 +23,7 @@ import type { AppEnv } from "./http/app-env.ts";
 import { errorResponse } from "./http/error-handler.ts";
 import { eventsRoutes, type EventsRoutesDeps } from "./http/events-routes.ts";
 import { ingestWsRoutes } from "./http/ingest-ws.ts";
+import { influxRoutes } from "./http/influx-routes.ts";
 import { IngestSockets } from "./http/ingest-ws-sockets.ts";
 import { registerHeldGauge } from "./observability/connection-collectors.ts";
 import { importRoutes } from "./http/import-routes.ts";
@@ -43,6 +44,7 @@ import { alertRoutes } from "./http/alert-routes.ts";
 import type { Alerting } from "./alerts/alerting.ts";
 import { type DashboardFiles, dashboardRoutes } from "./http/dashboard-routes.ts";
 import { authRoutes } from "./http/auth-routes.ts";
+import type { ReadOffload } from "./http/read-offload.ts";
 
 export interface AppDeps {
   store: Store;
@@ -57,6 +59,7 @@ export interface AppDeps {
     | "corsOrigins"
     | "requestTimeoutMs"
     | "imports"
+    | "lineProtocol"
     | "wsIngest"
     | "metrics"
     | "reads"
@@ -71,6 +74,8 @@ export interface AppDeps {
    */
   keyCache?: ApiKeyCache;
   metrics: MetricsService;
+  /** Runs heavy reads off the ingest thread (reader worker); null or absent: they run here. */
+  offload?: ReadOffload | null;
   /** The stream engine, for live snapshots; null when stream processing is off. */
   engine: StreamEngine | null;
   /** Fan-out to live subscribers. */
@@ -221,11 +226,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   };
   app.route("/v1/events", eventsRoutes(eventsDeps));
+  // InfluxDB 2 and 1 write paths (line protocol), at the paths their clients use.
+  app.route("/", influxRoutes({ events: eventsDeps, lineProtocol: config.lineProtocol }));
   if (deps.storage) {
     const storageDeps: StorageRoutesDeps = {
       ...deps.storage,
       auth,
       reads,
+      offload: deps.offload,
       store,
       clock,
       logger,
@@ -282,6 +290,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxAnswerBytes: config.metrics.maxAnswerBytes,
       logger,
       reads,
+      offload: deps.offload,
     }),
   );
 

@@ -72,6 +72,8 @@ export interface Config {
   wsIngest: WsIngestLimits;
   /** Bulk import (`POST /v1/import`) slots and time bounds. */
   imports: ImportLimits;
+  /** InfluxDB line protocol ingest (`POST /api/v2/write`, `POST /write`). */
+  lineProtocol: LineProtocolConfig;
   /** How long a completed Idempotency-Key outcome is remembered, ms. */
   idempotencyTtlMs: number;
   /** Default per-key event rate limit (keys may override it through the admin API). */
@@ -80,6 +82,8 @@ export interface Config {
   stream: StreamConfig;
   metrics: MetricsQueryConfig;
   reads: ReadLimits;
+  /** Whether heavy reads run on a reader worker where the runtime has one (READ_WORKER). */
+  readWorker: boolean;
   live: LiveConfig;
   observability: ObservabilityConfig;
   alerts: AlertsConfig;
@@ -256,6 +260,14 @@ export interface SqliteTuning {
   rollupCacheMb: number;
 }
 
+/** How InfluxDB line protocol maps to events (backend/ingest/line-points.ts). */
+export interface LineProtocolConfig {
+  /** Tag names that carry the device id, in order of preference (LINE_PROTOCOL_DEVICE_TAGS). */
+  deviceTags: string[];
+  /** Longest line, in characters (LINE_PROTOCOL_MAX_LINE_LENGTH); a longer line is refused. */
+  maxLineLength: number;
+}
+
 /** The configuration is invalid; `message` is the one line to print. */
 export class ConfigError extends Error {}
 
@@ -316,6 +328,13 @@ const schema = z.object({
   IMPORT_MAX_DURATION_MS: int(1000, 7 * DAY_MS).default(3_600_000),
   IMPORT_MIN_BYTES_PER_SEC: int(0, 1_000_000_000).default(1024),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 365).default(24),
+  LINE_PROTOCOL_DEVICE_TAGS: z.string().trim()
+    .refine((v) => v.split(",").every((t) => /^[^\s,=\\]+$/.test(t.trim())), {
+      error: "must be a comma list of tag names (no spaces, = or backslashes)",
+    })
+    .transform((v) => v.split(",").map((t) => t.trim()))
+    .default(["device", "deviceId"]),
+  LINE_PROTOCOL_MAX_LINE_LENGTH: int(256, 16 * 1024 * 1024).default(65_536),
   RATE_LIMIT_EVENTS_PER_SEC: int(1, 1_000_000_000).default(10_000),
   RATE_LIMIT_BURST: int(1, 1_000_000_000).default(20_000),
   SQLITE_CACHE_MB: int(1, 65536).default(128),
@@ -340,6 +359,7 @@ const schema = z.object({
   READ_MAX_CONCURRENT_PER_KEY: int(1, 10_000).default(4),
   READ_MAX_CONCURRENT: int(1, 100_000).default(16),
   READ_TIMEOUT_MS: int(1000, 86_400_000).default(300_000),
+  READ_WORKER: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ROLLUP_CACHE_MB: int(0, 65536).default(256),
   LIVE_QUEUE_LIMIT: int(10, 10_000_000).default(50_000),
   LIVE_REPLAY_LIMIT: int(0, 10_000_000).default(10_000),
@@ -501,6 +521,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxDurationMs: e.IMPORT_MAX_DURATION_MS,
       minBytesPerSecond: e.IMPORT_MIN_BYTES_PER_SEC,
     },
+    lineProtocol: { deviceTags: e.LINE_PROTOCOL_DEVICE_TAGS, maxLineLength: e.LINE_PROTOCOL_MAX_LINE_LENGTH },
     rateLimit: { ratePerSecond: e.RATE_LIMIT_EVENTS_PER_SEC, burst: e.RATE_LIMIT_BURST },
     commit: {
       maxBatchEvents: e.COMMIT_MAX_BATCH_EVENTS,
@@ -561,6 +582,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxConcurrent: e.READ_MAX_CONCURRENT,
       timeoutMs: e.READ_TIMEOUT_MS,
     },
+    readWorker: e.READ_WORKER === "on",
     observability: {
       metricsAuth: e.METRICS_AUTH,
       instrumentation: e.METRICS_INSTRUMENTATION === "on",

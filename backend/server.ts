@@ -14,6 +14,8 @@ import { IdempotencyGuard } from "./ingest/idempotency.ts";
 import { ApiKeyCache, keyProblem } from "./auth/key-cache.ts";
 import type { Logger } from "./logger.ts";
 import { createSqliteStore } from "./store/sqlite/sqlite-store.ts";
+import type { ReadOffload, ReadOffloadFactory } from "./http/read-offload.ts";
+import { registerReadWorkerCollectors } from "./observability/read-worker-collectors.ts";
 import type { SqlDriver } from "./store/sqlite/sql-driver.ts";
 import type { PayloadCodec } from "./store/sqlite/event-encoding.ts";
 import type { Store } from "./store/store.ts";
@@ -104,6 +106,8 @@ export interface PulseStreamOptions {
   autoReplayTimer?: boolean;
   /** Resolves and calls webhook receivers (backend/adapters/webhook-client.ts; absent: none is called). */
   webhookClient?: WebhookClient;
+  /** Starts the reader worker for heavy reads (backend/adapters/reader-worker/; absent: reads run here). */
+  readOffload?: ReadOffloadFactory | null;
 }
 
 export async function createPulseStream(config: Config, options: PulseStreamOptions): Promise<PulseStream> {
@@ -135,12 +139,15 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     },
   );
   const observability = new Observability({ enabled: config.observability.instrumentation, logger });
+  let offload: ReadOffload | null = null;
   const bus = new Bus<LiveMessage>((error) =>
     logger.error("live subscriber failed", { error: String(error) })
   );
   const hub = new LiveHub({
     ...config.live,
-    readEventsAfter: (afterSeq, limit) => store.readEventsAfter(afterSeq, limit),
+    // Replay pages on the reader worker once it has started (it needs the stream service).
+    readEventsAfter: (afterSeq, limit) =>
+      offload?.available ? offload.eventsAfter(afterSeq, limit) : store.readEventsAfter(afterSeq, limit),
     now: () => clock.now(),
     keyProblem: async (keyId) => keyProblem(await store.getApiKey(keyId), clock.now())?.message ?? null,
     log: (message, fields) => logger.warn(message, fields),
@@ -251,6 +258,9 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   });
   const reader = stream ?? { consistentRead: <T>(read: (e: null) => Promise<T>) => read(null) };
   const metrics = new MetricsService(store, reader, storedResolutions, config.metrics);
+  offload = options.readOffload
+    ? await options.readOffload({ reader, storedResolutions, limits: config.metrics, logger })
+    : null;
   const idempotency = new IdempotencyGuard(store, clock, config.idempotencyTtlMs);
   const alerting = new Alerting({
     store,
@@ -304,6 +314,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
   registerDeadLetterCollectors(observability.registry, () => deadLetters.counts());
   observability.start({ saturated: () => committer.saturated, queuedEvents: () => committer.queuedEvents });
   const backups = new BackupService({ target: options.backupTarget ?? null, store, clock, logger });
+  if (offload) registerReadWorkerCollectors(observability.registry, offload);
   registerBackupCollectors(observability.registry, () => ({
     counts: backups.counts,
     running: backups.running !== null,
@@ -314,6 +325,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     idempotency,
     keyCache,
     metrics,
+    offload,
     engine,
     hub,
     realtime: options.realtime ?? null,
@@ -348,6 +360,7 @@ export async function createPulseStream(config: Config, options: PulseStreamOpti
     autoReplay,
     async close() {
       observability.close();
+      await offload?.close();
       clearInterval(purge);
       await alerting.close();
       await retention.close();

@@ -12,26 +12,34 @@
  *   --duration 60  --forever  --concurrency 4  --batch 500 (most events per request)
  *   --invalid 0.02  --duplicate 0.02  --unauthorized 0.01  --late 0.01
  */
-import { parseArgs } from "node:util";
 import { type EventKind, Traffic } from "./lib/traffic.ts";
+import { parseCommandLine, usageError } from "../backend/adapters/cli/usage.ts";
 
-const { values: opts } = parseArgs({
-  args: Deno.args,
-  options: {
-    url: { type: "string", default: Deno.env.get("PS") ?? "http://127.0.0.1:8000" },
-    key: { type: "string", default: Deno.env.get("PULSESTREAM_KEY") ?? Deno.env.get("KEY") ?? "" },
-    devices: { type: "string", default: "20" },
-    rate: { type: "string", default: "200" },
-    duration: { type: "string", default: "60" },
-    forever: { type: "boolean", default: false },
-    concurrency: { type: "string", default: "4" },
-    batch: { type: "string", default: "500" },
-    invalid: { type: "string", default: "0.02" },
-    duplicate: { type: "string", default: "0.02" },
-    unauthorized: { type: "string", default: "0.01" },
-    late: { type: "string", default: "0.01" },
-  },
+const USAGE = `usage: simulate [--url http://127.0.0.1:8000] [--key KEY] [--devices 20] [--rate 200]
+         [--duration 60 | --forever] [--concurrency 4] [--batch 500]
+         [--invalid 0.02] [--duplicate 0.02] [--unauthorized 0.01] [--late 0.01]
+       simulate --help
+
+Sends demo traffic to a running server: N devices over several event types, in batches, with
+shares of invalid, duplicate, unauthorized and late events; prints a line a second and a final
+summary. The key (ingest scope) comes from --key or PULSESTREAM_KEY.
+Exit status: 0 done, 1 no request got an answer, 2 a command-line mistake.`;
+
+const { values: opts, positionals } = parseCommandLine(USAGE, {
+  url: { type: "string", default: Deno.env.get("PS") ?? "http://127.0.0.1:8000" },
+  key: { type: "string", default: Deno.env.get("PULSESTREAM_KEY") ?? Deno.env.get("KEY") ?? "" },
+  devices: { type: "string", default: "20" },
+  rate: { type: "string", default: "200" },
+  duration: { type: "string", default: "60" },
+  forever: { type: "boolean", default: false },
+  concurrency: { type: "string", default: "4" },
+  batch: { type: "string", default: "500" },
+  invalid: { type: "string", default: "0.02" },
+  duplicate: { type: "string", default: "0.02" },
+  unauthorized: { type: "string", default: "0.01" },
+  late: { type: "string", default: "0.01" },
 });
+if (positionals.length) usageError(`unexpected argument: ${positionals[0]}`, USAGE);
 
 type NumberOption =
   | "devices"

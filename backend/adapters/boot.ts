@@ -8,6 +8,7 @@ import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { createPulseStream, type PulseStream } from "../server.ts";
 import { openSqlDriver } from "./sqlite/open-driver.ts";
+import { readerWorkerFactory } from "./reader-worker/start.ts";
 import { checkDatabaseFile, openFailureLine, redactUrl } from "./sqlite/database-file.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import type { SqlDriver } from "../store/sqlite/sql-driver.ts";
@@ -69,6 +70,7 @@ export async function boot(
       payloadCodec: zlibPayloadCodec,
       logger,
       webhookClient: nodeWebhookClient,
+      readOffload: config.readWorker ? readerWorkerFactory(config.databaseUrl, config.sqlite) : null,
       dashboard: options.dashboard,
       clientAddress: options.clientAddress,
       dropConnection: options.dropConnection,

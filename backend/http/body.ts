@@ -42,11 +42,29 @@ export async function readEventsPayload(
   deadlines: DeadlineQueue,
 ): Promise<EventsPayload> {
   const format = contentFormat(request.headers.get("content-type"));
-  const text = await deadlines.race(readLimitedText(request, format, limits), () => {
+  const counter = format === "json" ? new JsonArrayCounter() : new LineCounter();
+  const text = await readWithin(request, deadlines, readLimitedText(request, counter, limits));
+  return format === "json" ? parseJson(text) : parseNdjson(text);
+}
+
+/**
+ * Reads a line-based text body (InfluxDB line protocol) with the same limits and deadline: at
+ * most `maxBodyBytes` after decompression and `maxEventsPerRequest` non-blank lines (else 413),
+ * gzip or identity, valid UTF-8. Any Content-Type is taken (clients send text/plain or none).
+ */
+export function readLinesText(
+  request: Request,
+  limits: RequestLimits,
+  deadlines: DeadlineQueue,
+): Promise<string> {
+  return readWithin(request, deadlines, readLimitedText(request, new LineCounter(), limits, "lines"));
+}
+
+function readWithin(request: Request, deadlines: DeadlineQueue, reading: Promise<string>): Promise<string> {
+  return deadlines.race(reading, () => {
     request.body?.cancel().catch(() => {});
     return new RequestTimeoutError(deadlines.timeoutMs);
   });
-  return format === "json" ? parseJson(text) : parseNdjson(text);
 }
 
 function contentFormat(contentType: string | null): Format {
@@ -60,7 +78,12 @@ function contentFormat(contentType: string | null): Format {
   );
 }
 
-async function readLimitedText(request: Request, format: Format, limits: RequestLimits): Promise<string> {
+async function readLimitedText(
+  request: Request,
+  counter: { feed(bytes: Uint8Array): number },
+  limits: RequestLimits,
+  unit: "events" | "lines" = "events",
+): Promise<string> {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   if (encoding !== "identity" && encoding !== "gzip") {
     throw new UnsupportedMediaTypeError(
@@ -74,7 +97,6 @@ async function readLimitedText(request: Request, format: Format, limits: Request
     throw new ValidationError("Request body is empty", [{ field: "body", message: "required" }]);
   }
 
-  const counter = format === "json" ? new JsonArrayCounter() : new LineCounter();
   if (encoding === "identity" && declared <= SMALL_BODY_BYTES) {
     // Small bodies with a declared length are read in one call (half the cost of a reader loop);
     // the length bounds what can arrive, so the same limits hold.
@@ -82,7 +104,7 @@ async function readLimitedText(request: Request, format: Format, limits: Request
     if (bytes.byteLength > limits.maxBodyBytes) throw tooLarge(limits);
     const events = counter.feed(bytes);
     // The whole body was counted, so the refused events are known (for the ingest metrics).
-    if (events > limits.maxEventsPerRequest) throw Object.assign(tooManyEvents(limits), { events });
+    if (events > limits.maxEventsPerRequest) throw Object.assign(tooManyEvents(limits, unit), { events });
     return decodeUtf8(bytes);
   }
   let stream: ReadableStream<Uint8Array> = request.body;
@@ -112,7 +134,7 @@ async function readLimitedText(request: Request, format: Format, limits: Request
       if (chunk.done) break;
       total += chunk.value.byteLength;
       if (total > limits.maxBodyBytes) throw tooLarge(limits);
-      if (counter.feed(chunk.value) > limits.maxEventsPerRequest) throw tooManyEvents(limits);
+      if (counter.feed(chunk.value) > limits.maxEventsPerRequest) throw tooManyEvents(limits, unit);
       chunks.push(chunk.value);
     }
   } catch (error) {
@@ -144,10 +166,10 @@ export function refusedEventCount(error: unknown): number | null {
   return error instanceof PayloadTooLargeError && typeof events === "number" ? events : null;
 }
 
-function tooManyEvents(limits: RequestLimits): PayloadTooLargeError {
+function tooManyEvents(limits: RequestLimits, unit: "events" | "lines" = "events"): PayloadTooLargeError {
   return new PayloadTooLargeError(
-    `Too many events: at most ${limits.maxEventsPerRequest} per request`,
-    "events",
+    `Too many ${unit}: at most ${limits.maxEventsPerRequest} per request`,
+    unit,
   );
 }
 

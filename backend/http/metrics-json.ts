@@ -9,6 +9,7 @@
 import type {
   MetricsColumnSeries,
   MetricsColumnsResult,
+  MetricsQuery,
   MetricsSlicedResult,
 } from "../metrics/metrics-types.ts";
 import type { AggregateName } from "../stream/aggregate.ts";
@@ -25,6 +26,20 @@ export interface MetricsAnswerHead {
   source: string;
   aggregates: AggregateName[];
   fill: string;
+}
+
+/** The head of the answer to `query`, read from `source` (a resolution in ms, or raw events). */
+export function metricsHead(query: MetricsQuery, source: "raw" | number): MetricsAnswerHead {
+  return {
+    eventType: query.eventType,
+    from: new Date(query.from).toISOString(),
+    to: new Date(query.to).toISOString(),
+    step: query.step,
+    window: query.window ?? query.step,
+    source: source === "raw" ? "raw" : `rollup:${source}`,
+    aggregates: query.aggregates,
+    fill: query.fill,
+  };
 }
 
 /**

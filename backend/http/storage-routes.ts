@@ -9,6 +9,7 @@ import type { Logger } from "../logger.ts";
 import { parseDuration, type RetentionConfig } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import { EXPORT_MEDIA, type ExportRequest, exportStream } from "../export/export-service.ts";
+import type { ReadOffload } from "./read-offload.ts";
 import type { ExportFormat } from "../export/export-formats.ts";
 import type { DeadLetterService } from "../storage/dead-letter-service.ts";
 import type { RetentionService } from "../storage/retention-service.ts";
@@ -32,6 +33,8 @@ export interface StorageRoutesDeps {
   logger: Logger;
   /** Read rate and heavy-read slots of exports (shared with the other read routes). */
   reads: ReadAdmissionDeps;
+  /** Runs exports off this thread (a reader worker), when there is one. */
+  offload?: ReadOffload | null;
 }
 
 const FORMATS: readonly ExportFormat[] = ["ndjson", "csv", "parquet"];
@@ -49,15 +52,18 @@ export function exportRoutes(deps: StorageRoutesDeps): Hono<AppEnv> {
   app.use("*", requireScope("read", deps.auth));
   app.get("/", readAdmission(deps.reads, { heavy: true }), async (c) => {
     const req = parseExport(c.req.query(), deps);
-    const body = await exportStream(deps.store, req, {
+    const options = {
       pageSize: HTTP_EXPORT_PAGE,
-      onError: (error, records) =>
+      onError: (error: unknown, records: number) =>
         deps.logger.error("export failed part-way; the output ends with its failure marker", {
           error: String(error),
           records,
           format: req.format,
         }),
-    });
+    };
+    const body = deps.offload?.available
+      ? await deps.offload.export(req, options)
+      : await exportStream(deps.store, req, options);
     const name = `${req.source}-${new Date(req.from).toISOString().slice(0, 10)}.${
       EXPORT_MEDIA[req.format].ext
     }`;

@@ -88,13 +88,13 @@ export async function collectBuckets(
       to,
       sketches: needSketches,
     });
-    const pending = engine?.unflushedRollups({
+    const pending = (await engine?.unflushedRollups({
       eventType: q.eventType,
       resolution: source,
       deviceIds: overall ? null : devices,
       from: range.from,
       to,
-    }) ?? [];
+    })) ?? [];
     for (const row of rows) {
       const index = Math.floor((row.start - from) / q.step);
       mergeState(cells, keyOf(row.deviceId ?? ""), index, row, needSketches);

@@ -91,7 +91,19 @@ export class MetricsService {
     /** Stored resolutions, ascending. */
     private readonly storedResolutions: readonly number[],
     private readonly limits: MetricsLimits,
+    private readonly options: {
+      /**
+       * Stored buckets with sketches one part of a sliced query reads (default
+       * `SLICE_SKETCH_BUCKETS`): small on the thread that answers ingest, larger on a reader worker,
+       * where a part costs a round trip to the engine's thread.
+       */
+      sliceSketchBuckets?: number;
+    } = {},
   ) {}
+
+  get #sketchBuckets(): number {
+    return this.options.sliceSketchBuckets ?? SLICE_SKETCH_BUCKETS;
+  }
 
   /** The stored resolution a query with `step` and these filters reads, or `raw`. */
   sourceFor(step: number, hasMetadata: boolean): "raw" | number {
@@ -134,7 +146,7 @@ export class MetricsService {
   async querySlices(q: MetricsQuery, options: { sliceBuckets?: number } = {}): Promise<MetricsSlicedResult> {
     const plan = await this.#plan(q);
     const sketches = plan.source === "raw" || q.aggregates.some((a) => SKETCH_AGGREGATES.has(a));
-    const budget = options.sliceBuckets ?? (sketches ? SLICE_SKETCH_BUCKETS : SLICE_SCALAR_BUCKETS);
+    const budget = options.sliceBuckets ?? (sketches ? this.#sketchBuckets : SLICE_SCALAR_BUCKETS);
     const size = plan.source === "raw" || !q.groupByDevice
       ? Math.max(1, plan.devices.length)
       : Math.max(1, Math.floor(budget / Math.max(1, plan.bucketsPerSeries)));
@@ -225,7 +237,7 @@ export class MetricsService {
     // are disjoint, so every bucket is read once, from the store or the engine, even if a flush
     // lands between two parts. (Hopping windows need their neighbours: read whole, above.)
     const ratio = q.step / source;
-    const perPart = Math.max(1, Math.floor(SLICE_SKETCH_BUCKETS / Math.max(1, devices.length) / ratio));
+    const perPart = Math.max(1, Math.floor(this.#sketchBuckets / Math.max(1, devices.length) / ratio));
     const columns: PointColumns = new Map();
     let collected: CollectedBuckets | undefined;
     for (let start = from; start < q.to; start += perPart * q.step) {
@@ -324,8 +336,8 @@ export class MetricsService {
    */
   async #sourceOf(eventType: string, devices: string[], stored: "raw" | number): Promise<"raw" | number> {
     if (stored === "raw" || devices.length === 0) return stored;
-    const overBudget = await this.reader.consistentRead((engine) =>
-      Promise.resolve(engine !== null && devices.some((d) => !engine.isTracked(eventType, d)))
+    const overBudget = await this.reader.consistentRead(async (engine) =>
+      engine !== null && await engine.anyUntracked(eventType, devices)
     );
     return overBudget ? "raw" : stored;
   }
@@ -368,7 +380,7 @@ export class MetricsService {
         deviceIds: deviceIds.length ? deviceIds : undefined,
         limit: deviceIds.length ? deviceIds.length : limit,
       });
-      const pending = engine?.unflushedSeries({ eventType, devices: true }) ?? [];
+      const pending = (await engine?.unflushedSeries({ eventType, devices: true })) ?? [];
       return combineSeries(stored, pending, deviceIds.length ? new Set(deviceIds) : null).slice(0, limit);
     });
   }
@@ -377,13 +389,13 @@ export class MetricsService {
   async types(): Promise<(SeriesTotals & { devices: number })[]> {
     return await this.reader.consistentRead(async (engine) => {
       const stored = await this.store.listSeries({ devices: false, limit: 100_000 });
-      const pending = engine?.unflushedSeries({ devices: false }) ?? [];
+      const pending = (await engine?.unflushedSeries({ devices: false })) ?? [];
       const totals = combineSeries(stored, pending, null);
       const deviceCounts = new Map<string, number>();
       const devices = await this.store.listSeries({ devices: true, limit: 10_000_000 });
       const known = new Set(devices.map((d) => `${d.eventType}\u0000${d.deviceId}`));
       for (const d of devices) deviceCounts.set(d.eventType, (deviceCounts.get(d.eventType) ?? 0) + 1);
-      for (const p of engine?.unflushedSeries({ devices: true }) ?? []) {
+      for (const p of (await engine?.unflushedSeries({ devices: true })) ?? []) {
         if (known.has(`${p.eventType}\u0000${p.deviceId}`)) continue;
         deviceCounts.set(p.eventType, (deviceCounts.get(p.eventType) ?? 0) + 1);
       }
@@ -437,7 +449,9 @@ export class MetricsService {
     return await this.reader.consistentRead(async (engine) => {
       const stored = await this.store.listSeries({ eventType, devices: true, limit });
       const names = new Set(stored.map((s) => s.deviceId!));
-      for (const p of engine?.unflushedSeries({ eventType, devices: true }) ?? []) names.add(p.deviceId!);
+      for (const p of (await engine?.unflushedSeries({ eventType, devices: true })) ?? []) {
+        names.add(p.deviceId!);
+      }
       return [...names].sort(cmp).slice(0, limit);
     });
   }

@@ -5,7 +5,12 @@
  * through.
  */
 import type { AggregateName } from "../stream/aggregate.ts";
-import type { StreamEngine } from "../stream/engine.ts";
+import type {
+  UnflushedRollup,
+  UnflushedRollupsQuery,
+  UnflushedSeries,
+  UnflushedSeriesQuery,
+} from "../stream/engine-reads.ts";
 
 export type FillMode = "null" | "zero" | "previous";
 
@@ -109,9 +114,25 @@ export interface MetricsLimits {
   maxScanBuckets: number;
 }
 
-/** Reads with the engine's unflushed deltas, without a flush in between (StreamService). */
+/**
+ * What metric reads ask of the stream engine (`StreamEngine` answers at once; a reader worker's
+ * stand-in asks the engine's thread, hence the promises): the folded deltas not yet in the store,
+ * and which series the engine aggregates per device.
+ */
+export interface EngineReads {
+  unflushedRollups(query: UnflushedRollupsQuery): UnflushedRollup[] | Promise<UnflushedRollup[]>;
+  unflushedSeries(query: UnflushedSeriesQuery): UnflushedSeries[] | Promise<UnflushedSeries[]>;
+  /** Whether any of `deviceIds` has no per-device rollups of `eventType` (over the series budget). */
+  anyUntracked(eventType: string, deviceIds: readonly string[]): boolean | Promise<boolean>;
+}
+
+/**
+ * Reads with the engine's unflushed deltas, without a flush in between (StreamService): the store
+ * plus the deltas `read` gets from `engine` is every committed event exactly once. `engine` is null
+ * when stream processing is off.
+ */
 export interface ConsistentReader {
-  consistentRead<T>(read: (engine: StreamEngine | null) => Promise<T>): Promise<T>;
+  consistentRead<T>(read: (engine: EngineReads | null) => Promise<T>): Promise<T>;
 }
 
 /** `t` rounded down to a multiple of `step` (also for negative `t`). */

@@ -74,13 +74,13 @@ export async function readScalarSeries(
       if (ratio === 1 && !acc.has(key)) acc.set(key, new ScalarColumns(length, { adopt: s }));
       else target(s.deviceId).addSlots(s, ratio);
     }
-    const pending = engine?.unflushedRollups({
+    const pending = (await engine?.unflushedRollups({
       eventType: q.eventType,
       resolution,
       deviceIds: overall ? null : devices,
       from,
       to: q.to,
-    }) ?? [];
+    })) ?? [];
     for (const { deviceId, start, agg } of pending) {
       const valued = agg.valueCount > 0;
       target(deviceId).add(

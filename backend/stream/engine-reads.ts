@@ -31,6 +31,12 @@ export interface UnflushedRollup {
   agg: Agg;
 }
 
+/** Which unflushed series deltas: event types (`devices` false) or devices (of `eventType`, if given). */
+export interface UnflushedSeriesQuery {
+  eventType?: string;
+  devices: boolean;
+}
+
 /** A series' folded totals not yet handed to the store. */
 export interface UnflushedSeries {
   eventType: string;
@@ -92,10 +98,7 @@ export function unflushedRollups(index: WindowIndex, query: UnflushedRollupsQuer
 }
 
 /** Unflushed series deltas (see `unflushedRollups`): types (`devices` false) or devices of a type. */
-export function unflushedSeries(
-  index: WindowIndex,
-  query: { eventType?: string; devices: boolean },
-): UnflushedSeries[] {
+export function unflushedSeries(index: WindowIndex, query: UnflushedSeriesQuery): UnflushedSeries[] {
   index.foldAll();
   const out: UnflushedSeries[] = [];
   const holders = query.devices ? index.partitions.map((p) => p.series) : [index.overallSeries];

@@ -49,6 +49,7 @@ import {
   type UnflushedRollupsQuery,
   type UnflushedSeries,
   unflushedSeries,
+  type UnflushedSeriesQuery,
 } from "./engine-reads.ts";
 import { type EngineStateSizes, WindowIndex } from "./window-index.ts";
 import {
@@ -131,6 +132,11 @@ export class StreamEngine {
   /** Whether the series is aggregated per device (else its queries read raw events). */
   isTracked(eventType: string, deviceId: string): boolean {
     return this.#budget.isTracked(eventType, deviceId);
+  }
+
+  /** Whether any of `deviceIds` is not aggregated per device for `eventType` (see `isTracked`). */
+  anyUntracked(eventType: string, deviceIds: readonly string[]): boolean {
+    return deviceIds.some((d) => !this.#budget.isTracked(eventType, d));
   }
 
   /** Series budget figures (tracked series, events over budget) for /metrics and /health. */
@@ -342,7 +348,7 @@ export class StreamEngine {
   }
 
   /** Unflushed series deltas (see `unflushedRollups`): types (`devices` false) or devices of a type. */
-  unflushedSeries(query: { eventType?: string; devices: boolean }): UnflushedSeries[] {
+  unflushedSeries(query: UnflushedSeriesQuery): UnflushedSeries[] {
     return unflushedSeries(this.#index, query);
   }
 

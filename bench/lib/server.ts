@@ -31,6 +31,7 @@ const PASSTHROUGH = [
   "STREAM_MAX_SERIES",
   "STREAM_MAX_UNFLUSHED_DEVICES",
   "ROLLUP_FLUSH_MS",
+  "READ_WORKER",
 ];
 
 export async function startBenchServer(

@@ -15,16 +15,19 @@
  * entry (whoever can read the file can copy it anyway).
  *
  * An existing `<file>` is refused unless `--force`. Output: JSON on stdout.
- * Exit status 0 on success, 1 otherwise.
+ * Exit status 0 on success, 2 for a command-line mistake, 1 otherwise.
  */
 import { existsSync } from "node:fs";
 import { AppError } from "../../errors.ts";
 import { writeBackupFile } from "../sqlite/sqlite-backup.ts";
 import { fail, readFileCommand } from "./command-line.ts";
 
-const { file, force, database: source } = readFileCommand(
-  "usage: backup <file> [--force]   (the database is DATABASE_URL's)",
-);
+const { file, force, database: source } = readFileCommand(`usage: backup <file> [--force]
+       backup --help
+
+Writes a consistent copy of DATABASE_URL's database to <file> while the server may run.
+--force  replace an existing <file>
+Exit status: 0 written, 1 refused or failed, 2 a command-line mistake.`);
 if (!existsSync(source)) fail(`no database at ${source} (DATABASE_URL)`);
 
 const started = Date.now();

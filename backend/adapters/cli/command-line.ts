@@ -2,12 +2,12 @@
  * The shared start of the CLIs that work on the database file (`keys`,
  * `backup`, `restore`): the configuration from the environment, validated with
  * the server's own rules, and for `backup` / `restore` one file argument,
- * `--force` and the local database file of DATABASE_URL. Prints one line and
- * exits 1 on a usage or configuration error.
+ * `--force` and the local database file of DATABASE_URL. A command-line mistake
+ * exits 2 (`usage.ts`); a configuration error prints one line and exits 1.
  */
-import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../../config.ts";
 import { sqliteFilePath } from "../sqlite/file-path.ts";
+import { parseCommandLine, usageError } from "./usage.ts";
 
 /** Prints `message` on stderr and exits with status 1. */
 export function fail(message: string): never {
@@ -27,19 +27,10 @@ export function loadCliConfig(): Config {
 
 /** `<file> [--force]` from the command line, and the path of DATABASE_URL's local database file. */
 export function readFileCommand(usage: string): { file: string; force: boolean; database: string } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: Deno.args,
-      options: { force: { type: "boolean", default: false } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    fail(`${(error as Error).message}\n${usage}`);
-  }
+  const parsed = parseCommandLine(usage, { force: { type: "boolean", default: false } });
   const [file] = parsed.positionals;
-  if (!file || parsed.positionals.length > 1) fail(usage);
+  if (!file) usageError("a file is needed", usage);
+  if (parsed.positionals.length > 1) usageError(`unexpected argument: ${parsed.positionals[1]}`, usage);
   const config = loadCliConfig();
   const database = sqliteFilePath(config.databaseUrl);
   if (!config.databaseUrl.startsWith("file:") || database === ":memory:") {

@@ -11,13 +11,26 @@
  * The key comes from `--key` or `PULSESTREAM_API_KEY`; it needs the `ingest`
  * scope, and `read` too for progress lines. The format follows the file name
  * (`.csv`, `.ndjson`/`.jsonl`, `.json`, each optionally `.gz`) unless given.
- * Exit status: 0 completed, 2 completed with rejected lines, 1 failed.
+ * Exit status: 0 completed, 2 completed with rejected lines, 1 failed; a command-line mistake
+ * prints one line and the usage and exits 2 (`--help` prints the usage and exits 0).
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "./usage.ts";
 
 const USAGE =
   `usage: import <file> [--url http://127.0.0.1:8000] [--key KEY] [--format csv|ndjson|json] [--gzip]
-         [--map deviceId|eventType|value|timestamp|id=<column> ...] [--metadata a,b] [--event-type <type>]`;
+         [--map deviceId|eventType|value|timestamp|id=<column> ...] [--metadata a,b] [--event-type <type>]
+       import --help
+
+Streams <file> to a running server's POST /v1/import and prints the job's progress (stderr)
+and the final job as JSON (stdout).
+  --url         the server (default http://127.0.0.1:8000)
+  --key         an API key with the ingest scope (and read, for progress); default PULSESTREAM_API_KEY
+  --format      csv, ndjson or json (default: from the file name, .gz included)
+  --gzip        the file is gzipped (default: a .gz name)
+  --map         CSV: the column of deviceId, eventType, value, timestamp or id (repeatable)
+  --metadata    CSV: columns to keep as metadata, comma-separated
+  --event-type  CSV: the event type of every row
+Exit status: 0 completed, 1 failed, 2 completed with rejected lines or a command-line mistake.`;
 const CONTENT_TYPES = { csv: "text/csv", ndjson: "application/x-ndjson", json: "application/json" };
 type Format = keyof typeof CONTENT_TYPES;
 const MAPPABLE = ["deviceId", "eventType", "value", "timestamp", "id"];
@@ -37,28 +50,18 @@ function fail(message: string): never {
   Deno.exit(1);
 }
 
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    options: {
-      url: { type: "string", default: "http://127.0.0.1:8000" },
-      key: { type: "string" },
-      format: { type: "string" },
-      gzip: { type: "boolean", default: false },
-      map: { type: "string", multiple: true, default: [] },
-      metadata: { type: "string" },
-      "event-type": { type: "string" },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`);
-}
-const { values, positionals } = parsed;
+const { values, positionals } = parseCommandLine(USAGE, {
+  url: { type: "string", default: "http://127.0.0.1:8000" },
+  key: { type: "string" },
+  format: { type: "string" },
+  gzip: { type: "boolean", default: false },
+  map: { type: "string", multiple: true, default: [] },
+  metadata: { type: "string" },
+  "event-type": { type: "string" },
+});
 const [file] = positionals;
-if (!file || positionals.length > 1) fail(USAGE);
+if (!file) usageError("a file is needed", USAGE);
+if (positionals.length > 1) usageError(`unexpected argument: ${positionals[1]}`, USAGE);
 const key = values.key ?? Deno.env.get("PULSESTREAM_API_KEY");
 if (!key) fail("an API key is needed: --key or PULSESTREAM_API_KEY");
 
@@ -74,21 +77,21 @@ const format = values.format ??
     ? "json"
     : "");
 if (!(format in CONTENT_TYPES)) {
-  fail("cannot tell the format from the file name: pass --format csv|ndjson|json");
+  usageError("cannot tell the format from the file name: pass --format csv|ndjson|json", USAGE);
 }
 
 const query = new URLSearchParams();
 for (const pair of values.map) {
   const [field, column] = [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)];
   if (!MAPPABLE.includes(field) || !column || !pair.includes("=")) {
-    fail(`--map takes <field>=<column>, field one of ${MAPPABLE.join(", ")}`);
+    usageError(`--map takes <field>=<column>, field one of ${MAPPABLE.join(", ")}`, USAGE);
   }
   query.set(`${field}Column`, column);
 }
 if (values.metadata) query.set("metadataColumns", values.metadata);
 if (values["event-type"]) query.set("eventType", values["event-type"]);
 if (format !== "csv" && [...query.keys()].length) {
-  fail("--map, --metadata and --event-type apply to CSV files only");
+  usageError("--map, --metadata and --event-type apply to CSV files only", USAGE);
 }
 
 const importId = `imp_${

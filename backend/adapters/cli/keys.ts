@@ -9,7 +9,6 @@
  * Actions are audited with actor `cli`. Output is JSON; `create` prints the
  * secret once.
  */
-import { parseArgs } from "node:util";
 import { createApiKey, listApiKeys, revokeApiKey } from "../../admin/key-admin.ts";
 import { ALL_SCOPES, type Scope } from "../../auth/api-keys.ts";
 import { systemClock } from "../../clock.ts";
@@ -19,20 +18,37 @@ import { createSqliteStore } from "../../store/sqlite/sqlite-store.ts";
 import { openSqlDriver } from "../sqlite/open-driver.ts";
 import { checkDatabaseFile, openFailureLine } from "../sqlite/database-file.ts";
 import { fail, loadCliConfig } from "./command-line.ts";
+import { parseCommandLine, usageError } from "./usage.ts";
 
 const USAGE = `usage:
   keys create --name <name> --scopes ingest,read,admin [--expires <epoch ms | ISO-8601 | now-… >]
   keys list
-  keys revoke <key id>`;
+  keys revoke <key id>
+  keys --help
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  options: { name: { type: "string" }, scopes: { type: "string" }, expires: { type: "string" } },
-  allowPositionals: true,
-  strict: true,
+Manages the API keys of the database named by DATABASE_URL (the server may be running).
+Output is JSON; create prints the secret once. Exit status: 0 done, 1 refused or failed,
+2 a command-line mistake.`;
+
+const { values, positionals } = parseCommandLine(USAGE, {
+  name: { type: "string" },
+  scopes: { type: "string" },
+  expires: { type: "string" },
 });
 const [command, target] = positionals;
-if (!["create", "list", "revoke"].includes(command ?? "")) fail(USAGE);
+if (!["create", "list", "revoke"].includes(command ?? "")) {
+  usageError(command ? `unknown command: ${command}` : "a command is needed", USAGE);
+}
+const expected = command === "revoke" ? 2 : 1;
+if (positionals.length !== expected) {
+  usageError(
+    positionals.length < expected ? "revoke needs a key id" : `unexpected argument: ${positionals[expected]}`,
+    USAGE,
+  );
+}
+if (command !== "create" && (values.name ?? values.scopes ?? values.expires) !== undefined) {
+  usageError(`--name, --scopes and --expires go with create only`, USAGE);
+}
 
 const config = loadCliConfig();
 const databaseUrl = config.databaseUrl;
@@ -49,9 +65,8 @@ try {
   if (command === "create") {
     const scopes = (values.scopes ?? "").split(",").map((s) => s.trim()).filter(Boolean);
     const unknown = scopes.filter((s) => !ALL_SCOPES.includes(s as Scope));
-    if (!values.name || scopes.length === 0 || unknown.length) {
-      fail(unknown.length ? `unknown scope(s): ${unknown.join(", ")} (use ${ALL_SCOPES.join(", ")})` : USAGE);
-    }
+    if (unknown.length) fail(`unknown scope(s): ${unknown.join(", ")} (use ${ALL_SCOPES.join(", ")})`);
+    if (!values.name || scopes.length === 0) usageError("create needs --name and --scopes", USAGE);
     const errors: { field: string; message: string }[] = [];
     const expiresAt = values.expires
       ? parseTime(values.expires, "expires", Date.now(), errors) ?? null
@@ -67,7 +82,6 @@ try {
   } else if (command === "list") {
     console.log(JSON.stringify(await listApiKeys(deps), null, 2));
   } else {
-    if (!target) fail(USAGE);
     console.log(JSON.stringify(await revokeApiKey(deps, { id: target, actor }), null, 2));
   }
 } catch (error) {

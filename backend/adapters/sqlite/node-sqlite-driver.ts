@@ -16,13 +16,20 @@ import {
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
 import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
 
-export function openNodeSqliteDriver(url: string, options: SqliteOpenOptions): SqlDriver {
+export function openNodeSqliteDriver(
+  url: string,
+  options: SqliteOpenOptions & {
+    /** A read connection beside the writer's (`PRAGMA query_only`): any write fails. */
+    queryOnly?: boolean;
+  },
+): SqlDriver {
   const path = sqliteFilePath(url);
   let db: DatabaseSync;
   try {
     ensureParentDir(path);
     db = new DatabaseSync(path);
     db.exec(localPragmas(options));
+    if (options.queryOnly) db.exec("PRAGMA query_only=ON");
   } catch (cause) {
     throw new StoreUnavailableError("open", { cause });
   }

@@ -77,6 +77,21 @@ export class EventDictionary {
     return dictionary;
   }
 
+  /**
+   * Reads the codes another connection committed since this dictionary was loaded or last
+   * refreshed (a reader beside the writing process: codes are only ever appended).
+   */
+  async refresh(driver: SqlDriver): Promise<void> {
+    const rows = await driver.all<{ kind: number; code: number; name: string }>(
+      "SELECT kind, code, name FROM event_dictionary WHERE (kind = ? AND code >= ?) OR (kind = ? AND code >= ?) OR (kind = ? AND code >= ?) ORDER BY kind, code",
+      KINDS.flatMap((kind) => [KIND_NUMBERS[kind], this.#kinds[kind].names.length]),
+    );
+    for (const r of rows) {
+      const kind = KINDS[r.kind];
+      if (kind !== undefined) this.#add(kind, r.code, r.name);
+    }
+  }
+
   /** The stored form of `name`: its code (handing out the next one while there is room) or its bytes. */
   encode(kind: NameKind, name: string): number | Uint8Array {
     const names = this.#kinds[kind];

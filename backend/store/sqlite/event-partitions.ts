@@ -165,6 +165,14 @@ export class PartitionSet {
     return { set, retired: retired.sort((a, b) => a - b), retiredMaxSeq };
   }
 
+  /** Replaces the days and seqs with what the database holds now (a reader beside the writer). */
+  async reload(driver: SqlDriver): Promise<void> {
+    const { set } = await PartitionSet.load(driver);
+    this.#maxSeq.clear();
+    for (const [day, seq] of set.#maxSeq) this.#maxSeq.set(day, seq);
+    this.#sorted = null;
+  }
+
   has(day: number): boolean {
     return this.#maxSeq.has(day);
   }

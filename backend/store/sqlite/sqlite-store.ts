@@ -46,10 +46,57 @@ const IMPORT_JOB_COLUMNS =
 
 /** Opens the store on `driver` and applies pending migrations. */
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  await migrate(options.driver);
+  return (await openStore(options)).store;
+}
+
+/** A store on a read connection beside the process that writes the database (`openSqliteReader`). */
+export interface SqliteReader {
+  /** Read methods only: its connection is `query_only`. Call each inside `snapshot`. */
+  store: Store;
+  /**
+   * Runs `read` in one read transaction, after loading the dictionary codes and partitions the
+   * writer added since the last call: rows and names then come from the same snapshot, so a row
+   * never names a code this reader does not know. Calls are serialised (one connection).
+   */
+  snapshot<T>(read: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Opens the store for reading on `driver`, a second connection to a database that another
+ * connection writes (a reader worker): no migrations, no rollup cache (the writer's flushes would
+ * leave it stale), and `snapshot` to see what the writer committed.
+ */
+export async function openSqliteReader(options: SqliteStoreOptions): Promise<SqliteReader> {
   const { driver } = options;
-  await migrate(driver);
+  const { store, dictionary, partitions, oldRollups } = await openStore({ ...options, rollupCacheBytes: 0 });
+  let queue: Promise<unknown> = Promise.resolve();
+  const run = async <T>(read: () => Promise<T>): Promise<T> => {
+    await driver.exec("BEGIN");
+    try {
+      await dictionary.refresh(driver);
+      await partitions.reload(driver);
+      await oldRollups.recheck();
+      return await read();
+    } finally {
+      await driver.exec("COMMIT");
+    }
+  };
+  return {
+    store,
+    snapshot<T>(read: () => Promise<T>): Promise<T> {
+      const result = queue.then(() => run(read));
+      queue = result.catch(() => {});
+      return result;
+    },
+  };
+}
+
+async function openStore(options: SqliteStoreOptions) {
+  const { driver } = options;
   const dictionary = await EventDictionary.load(driver, options.dictionaryCaps);
-  const rollupTables = { names: new RollupNames(dictionary), old: await OldRollups.open(driver) };
+  const oldRollups = await OldRollups.open(driver);
+  const rollupTables = { names: new RollupNames(dictionary), old: oldRollups };
   const { forgetCached, ...rollups } = sqliteRollups(driver, {
     cacheBytes: options.rollupCacheBytes ?? 256 * 2 ** 20,
     ...rollupTables,
@@ -63,7 +110,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
   const storage = sqliteStorage(driver, partitions, { forgetCachedRollups: forgetCached, ...rollupTables });
   const deadLetters = await sqliteDeadLetters(driver);
 
-  return {
+  const store: Store = {
     engine: `sqlite (${driver.name})`,
     maxCommitsInFlight: driver.orderedWritesInFlight ?? 1,
     storage,
@@ -260,6 +307,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<St
 
     close: () => driver.close(),
   };
+  return { store, dictionary, partitions: partitions.partitions, oldRollups };
 }
 
 async function migrate(driver: SqlDriver): Promise<void> {

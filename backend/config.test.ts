@@ -92,6 +92,10 @@ describe("loadConfig", () => {
       'Invalid configuration: ALERTS_EVAL_SLICE_CHANGES must be an integer from 1 to 100000 (got "0")',
     ],
     [
+      { ALERTS_EVAL_WRITE_PAUSE_PCT: "-1" },
+      'Invalid configuration: ALERTS_EVAL_WRITE_PAUSE_PCT must be an integer from 0 to 1000 (got "-1")',
+    ],
+    [
       { ALERTS_WEBHOOK_ALLOWED_NETWORKS: "10.0.0.0/33" },
       'Invalid configuration: ALERTS_WEBHOOK_ALLOWED_NETWORKS must be a comma list of addresses or CIDRs: "10.0.0.0/33" is not an address or CIDR (10.0.0.0/8, fd00::/8)',
     ],

@@ -114,6 +114,12 @@ export interface AlertsConfig {
    * ingest: a commit never waits behind a larger alert transaction).
    */
   evalSliceChanges: number;
+  /**
+   * After a slice that wrote to the store, the round pauses for this percentage of the slice's time
+   * (evaluation and commit): a burst of state changes then uses the event loop and the writer
+   * (shared with ingest) only part of the time. 0: no pause.
+   */
+  evalWritePausePct: number;
   /** Longest wait for a webhook receiver's answer, ms. */
   webhookTimeoutMs: number;
   /** First retry delay, ms; it doubles per failed attempt up to `retryMaxMs` (±50% jitter). */
@@ -371,6 +377,7 @@ const schema = z.object({
   ALERTS_EVAL_INTERVAL_MS: int(50, 60_000).default(1000),
   ALERTS_EVAL_SLICE_MS: int(0, 1000).default(10),
   ALERTS_EVAL_SLICE_CHANGES: int(1, 100_000).default(250),
+  ALERTS_EVAL_WRITE_PAUSE_PCT: int(0, 1000).default(100),
   ALERTS_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   ALERTS_RETRY_BASE_MS: int(10, 3_600_000).default(1000),
   ALERTS_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
@@ -584,6 +591,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       evalIntervalMs: e.ALERTS_EVAL_INTERVAL_MS,
       evalSliceMs: e.ALERTS_EVAL_SLICE_MS,
       evalSliceChanges: e.ALERTS_EVAL_SLICE_CHANGES,
+      evalWritePausePct: e.ALERTS_EVAL_WRITE_PAUSE_PCT,
       webhookTimeoutMs: e.ALERTS_WEBHOOK_TIMEOUT_MS,
       retryBaseMs: e.ALERTS_RETRY_BASE_MS,
       retryMaxMs: Math.max(e.ALERTS_RETRY_MAX_MS, e.ALERTS_RETRY_BASE_MS),

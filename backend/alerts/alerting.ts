@@ -135,6 +135,7 @@ export class Alerting {
       maxSeriesPerRule: config.limits.maxSeriesPerRule,
       sliceMs: config.evalSliceMs,
       sliceChanges: config.evalSliceChanges,
+      writePausePct: config.evalWritePausePct,
       onChange: (c) => {
         const rule = this.catalog.rules.get(c.instance.ruleId);
         const silenced = this.catalog.silencedBy(c.instance.labels, clock.now()) !== null;

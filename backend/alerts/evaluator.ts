@@ -51,6 +51,12 @@ export interface EvaluatorOptions {
    * commit may wait behind).
    */
   sliceChanges: number;
+  /**
+   * Pause after a slice that wrote to the store, in percent of the slice's time (evaluation and
+   * commit): during a storm of state changes the round leaves the loop and the shared writer free
+   * for ingest that share of the time (0: only a timer turn).
+   */
+  writePausePct: number;
   /** Receives each state change (live subscribers). */
   onChange: (change: InstanceChange) => void;
   onError: (message: string, fields: Record<string, unknown>) => void;
@@ -259,11 +265,13 @@ export class AlertEvaluator {
           batch.changes.length >= this.#o.sliceChanges ||
           batch.persist.length >= this.#o.sliceChanges
         ) {
+          const wrote = !batch.empty;
           await this.#commitBatch(batch, evaluated);
           batch = new RoundBatch();
           evaluated = [];
           this.slices++;
-          await nextTimerTurn();
+          const pause = wrote ? (performance.now() - sliceStarted) * this.#o.writePausePct / 100 : 0;
+          await (pause >= 1 ? new Promise((r) => setTimeout(r, pause)) : nextTimerTurn());
           sliceStarted = performance.now();
           context = this.#context();
         }

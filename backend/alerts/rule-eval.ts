@@ -82,7 +82,12 @@ export function evaluateRule(
     if (next.state === "inactive") out.dropped.push(next.fingerprint);
     else out.updated.push(next);
   };
+  // Without instances, a series whose condition does not hold changes nothing: its labels and
+  // fingerprint are not needed (the first round of a rule over many devices skips most of them).
+  const none = current.size === 0;
   for (const r of readings) {
+    const { active, value } = conditionHolds(rule, r.value);
+    if (none && !active) continue;
     let series = cache.get(r.deviceId ?? "");
     if (!series) {
       const labels = instanceLabels(rule, r.deviceId);
@@ -91,7 +96,6 @@ export function evaluateRule(
     const { labels, fingerprint: fp } = series;
     if (seen.has(fp)) continue;
     seen.add(fp);
-    const { active, value } = conditionHolds(rule, r.value);
     let inst = current.get(fp);
     if (!inst) {
       if (!active) continue;

@@ -128,6 +128,31 @@ describe("alert state machine", () => {
     ]);
     expect(second.updated[0].resolvedAt).toBe(T0 + 60_000);
   });
+  it("labels only the series that change something: none of a rule without instances that hold no condition", () => {
+    const r = rule({ forMs: 0 });
+    const cache = new Map();
+    const readings = [{ deviceId: "a", value: 20 }, { deviceId: "b", value: 40 }, {
+      deviceId: "c",
+      value: null,
+    }];
+    const first = evaluateRule(r, T0, readings, new Map(), 10, cache);
+    expect(first.updated.map((i) => `${i.labels.deviceId}:${i.state}`)).toEqual(["b:firing"]);
+    expect([...cache.keys()]).toEqual(["b"]);
+    // With an instance, every series is looked at again (a series back under the threshold resolves it).
+    const current = new Map(first.updated.map((i) => [i.fingerprint, i]));
+    const second = evaluateRule(
+      r,
+      T0 + 60_000,
+      [{ deviceId: "a", value: 20 }, { deviceId: "b", value: 20 }],
+      current,
+      10,
+      cache,
+    );
+    expect(second.changes.map((c) => `${c.instance.labels.deviceId}:${c.from}->${c.to}`)).toEqual([
+      "b:firing->resolved",
+    ]);
+    expect([...cache.keys()].sort()).toEqual(["a", "b"]);
+  });
 });
 
 describe("fingerprint", () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -9,17 +9,18 @@ import { createSqliteStore } from "./sqlite-store.ts";
 
 const NOW = Date.parse("2026-11-22T12:00:00.000Z");
 
-async function withStore(fn: (store: Store) => Promise<void>) {
+async function withStore(fn: (store: Store, file: string) => Promise<void>, walAutocheckpointPages = 1000) {
   const dir = mkdtempSync(join(tmpdir(), "pulsestream-alerts-"));
-  const driver = await openSqlDriver(`file:${join(dir, "s.db")}`, {
+  const file = join(dir, "s.db");
+  const driver = await openSqlDriver(`file:${file}`, {
     cacheMb: 8,
-    walAutocheckpointPages: 1000,
+    walAutocheckpointPages,
     synchronous: "normal",
     preference: "auto",
   });
   const store = await createSqliteStore({ driver });
   try {
-    await fn(store);
+    await fn(store, file);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -97,5 +98,33 @@ describe("SQLite alert changes (multi-row statements)", () => {
       const waiting = await store.alerts.listOutbox({ statuses: ["waiting"], limit: 1000 });
       expect(waiting.find((o) => o.groupKey === "g-0")!.id).toBe(outboxItem(0, "g-0").id);
     });
+  });
+
+  it("copies its WAL pages back into the database file once 2,000 rows were written since the last time", async () => {
+    await withStore(async (store, file) => {
+      const write = (from: number, n: number) => {
+        const instances = Array.from({ length: n }, (_, k) => instance(from + k, "pending", from + k));
+        return store.alerts.applyAlertChanges({
+          instances,
+          transitions: instances.map((i) => ({
+            at: NOW,
+            ruleId: i.ruleId,
+            fingerprint: i.fingerprint,
+            labels: i.labels,
+            from: "inactive",
+            to: "pending",
+            value: i.value,
+          })),
+          outbox: [],
+        });
+      };
+      // The automatic checkpoint is far (100,000 pages): in WAL mode the file changes only at a checkpoint.
+      const before = statSync(file).size;
+      await write(0, 900);
+      expect(statSync(file).size).toBe(before);
+      await write(900, 100);
+      expect(statSync(file).size).toBeGreaterThan(before);
+      expect((await store.alerts.loadAlertInstances()).length).toBe(1000);
+    }, 100_000);
   });
 });

@@ -91,6 +91,15 @@ function multiRow<T>(head: string, columns: number, rows: readonly T[], args: (r
   return out;
 }
 
+/**
+ * Alert rows written between two passive checkpoints. A storm of state changes (84,000 instances
+ * going pending, then firing) writes ~100 MB of WAL a round; left to the automatic checkpoint, every
+ * ~20,000 pages (`SQLITE_WAL_AUTOCHECKPOINT_PAGES`) one commit copied them all back, and the ingest
+ * commits queued on the writer waited 150–770 ms behind it (docs/PERFORMANCE.md, "The 2,000-rule
+ * storm"). After this many rows the alert write checkpoints what it added, a few MB at a time.
+ */
+const ROWS_PER_CHECKPOINT = 2_000;
+
 function groupStatement(g: GroupRecord): SqlStatement {
   return {
     sql: "INSERT OR REPLACE INTO alert_groups (receiver_id, group_key, body) VALUES (?, ?, ?)",
@@ -106,6 +115,8 @@ export function sqliteAlerts(driver: SqlDriver): AlertStore {
     );
   const remove = async (table: string, id: string) =>
     (await driver.writeBatch([{ sql: `DELETE FROM ${table} WHERE id = ?`, args: [id] }]))[0] > 0;
+
+  let rowsSinceCheckpoint = 0;
 
   return {
     listRules: () => docs<AlertRule>("alert_rules"),
@@ -158,7 +169,14 @@ export function sqliteAlerts(driver: SqlDriver): AlertStore {
         ...multiRow(`INSERT OR IGNORE INTO alert_outbox (${OUTBOX_COLUMNS})`, 10, changes.outbox, outboxArgs),
       );
       for (const g of changes.groups ?? []) statements.push(groupStatement(g));
-      if (statements.length) await driver.writeBatch(statements);
+      if (statements.length === 0) return;
+      await driver.writeBatch(statements);
+      rowsSinceCheckpoint += changes.instances.length + changes.transitions.length + changes.outbox.length;
+      if (driver.local && rowsSinceCheckpoint >= ROWS_PER_CHECKPOINT) {
+        rowsSinceCheckpoint = 0;
+        // A passive checkpoint never waits for a reader; a failed one leaves the work to the automatic one.
+        await driver.exec("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {});
+      }
     },
 
     async listAlertTransitions(q) {

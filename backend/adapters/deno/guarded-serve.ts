@@ -137,6 +137,7 @@ export function serveGuarded(
 class Served {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
+  #closed = false;
   #done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -152,6 +153,15 @@ class Served {
     this.#done = (async () => {
       try {
         for await (const { request, respondWith } of this.http) {
+          // A timer can close the connection in the loop turn in which its next request was read
+          // (the timer runs first): that request can no longer be answered, so it must not run
+          // either (an ingest would commit and its 202 be lost). It gets a 503 if the socket still
+          // takes one, else the connection just ends, as in any keep-alive race: nothing was done.
+          if (this.#closed) {
+            await respondWith(new Response(null, { status: 503, headers: { "retry-after": "1" } }))
+              .catch(() => {});
+            break;
+          }
           this.#disarm();
           this.#busy = true;
           try {
@@ -192,6 +202,7 @@ class Served {
   }
 
   #close(): void {
+    this.#closed = true;
     try {
       this.http.close();
     } catch {

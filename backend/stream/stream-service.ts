@@ -173,7 +173,8 @@ export class StreamService {
     try {
       this.engine.ingest(accepted);
       this.#fed.note(accepted[accepted.length - 1].seq, accepted.length);
-      if (this.#backlog.due() && !this.#flushing && !this.#halted) void this.flush().catch(() => {});
+      // Due while one is in flight: the next is queued behind it (shared by every later caller).
+      if (this.#backlog.due() && !this.#nextFlush && !this.#halted) void this.flush().catch(() => {});
     } catch (error) {
       // Some of these events may be folded and others not: stop flushing so the checkpoint never
       // passes them; a restart replays everything after the last good checkpoint.

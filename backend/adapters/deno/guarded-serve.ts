@@ -22,8 +22,13 @@
  * What this cannot do (nor can `Deno.serve`): cancel a response write that is
  * blocked on a client that does not read. Closing the connection does not
  * abort it (measured: an SSE body the app errors after filling the socket
- * buffers keeps its connection until the client reads or goes away), so the
- * live and read streams bound what they buffer per client instead.
+ * buffers keeps its connection until the client reads or goes away; and on
+ * Deno 2.9.6 `close()` of the per-connection server, with or without the body
+ * errored, left the socket established until the client read), so the live
+ * and read streams bound what they buffer per client instead, and a read past
+ * its deadline cannot drop its connection here as Node's `dropConnection`
+ * does: that would take owning the socket (a relay in front of the runtime's
+ * server, one more copy of every byte).
  *
  * A connection upgraded to a WebSocket leaves this count when the upgrade
  * completes: from then on it is bounded by the WebSocket caps

@@ -16,9 +16,13 @@ describe("loadConfig", () => {
       commit: { maxBatchEvents: 20_000, maxQueuedEvents: 200_000, lingerMs: 0 },
       rateLimit: { ratePerSecond: 10_000, burst: 20_000 },
       sqlite: { cacheMb: 128, walAutocheckpointPages: 20_000, synchronous: "normal" },
-      stream: { maxSeries: 20_000, maxUnflushedDevices: 10_000 },
+      stream: { maxSeries: 20_000, maxUnflushedDevices: 40_000 },
       alerts: { evalSliceMs: 10, evalSliceChanges: 250, allowedHosts: null, allowedNetworks: [] },
     });
+    // The unflushed-device bound follows the series budget unless set.
+    expect(loadConfig({ STREAM_MAX_SERIES: "1000" }).stream.maxUnflushedDevices).toBe(2000);
+    expect(loadConfig({ STREAM_MAX_SERIES: "1000", STREAM_MAX_UNFLUSHED_DEVICES: "500" }).stream)
+      .toMatchObject({ maxSeries: 1000, maxUnflushedDevices: 500 });
     expect(c.eventLimits).toEqual({
       maxIdLength: 128,
       maxDeviceIdLength: 128,

@@ -346,7 +346,7 @@ const schema = z.object({
   PARTITION_IDLE_MS: int(100, 3_600_000).default(5000),
   ROLLUP_FLUSH_MS: int(50, 60_000).default(1000),
   STREAM_MAX_SERIES: int(1, 100_000_000).default(20_000),
-  STREAM_MAX_UNFLUSHED_DEVICES: int(100, 100_000_000).default(10_000),
+  STREAM_MAX_UNFLUSHED_DEVICES: int(100, 200_000_000).optional(),
   LIVE_UPDATE_MS: int(50, 60_000).default(250),
   METRICS_MAX_POINTS: int(10, 1_000_000).default(10_000),
   METRICS_MAX_SERIES: int(1, 100_000).default(1000),
@@ -541,7 +541,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       replayBackoffMs: e.ROLLUP_REPLAY_BACKOFF_MS,
       replayMaxAttempts: e.ROLLUP_REPLAY_MAX_ATTEMPTS,
       maxSeries: e.STREAM_MAX_SERIES,
-      maxUnflushedDevices: e.STREAM_MAX_UNFLUSHED_DEVICES,
+      // Twice the budget: a sweep of every tracked device between two flushes stays under it.
+      maxUnflushedDevices: e.STREAM_MAX_UNFLUSHED_DEVICES ?? 2 * e.STREAM_MAX_SERIES,
     },
     retention: {
       rawMs: e.RETENTION_RAW_DAYS * DAY_MS,

@@ -185,8 +185,21 @@ export function mergeStates(stored: AggState, delta: AggState): AggState {
   return a.toState();
 }
 
+/**
+ * Bins a sketch's stores grow by. The library's 128 cost a new per-device window 3 arrays of 128
+ * numbers at its first value (allocated, then shifted to centre), most of the fold of a new device
+ * and of its garbage; the bins one device's values use in a window are usually a few.
+ */
+const SKETCH_CHUNK_BINS = 16;
+/** One key mapping for every sketch (it is immutable; merges compare its gamma). */
+const MAPPING = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY }).mapping;
+
 function newSketch(): DDSketch {
-  return new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+  const s = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+  s.mapping = MAPPING;
+  s.store.chunkSize = SKETCH_CHUNK_BINS;
+  s.negativeStore.chunkSize = SKETCH_CHUNK_BINS;
+  return s;
 }
 
 /**

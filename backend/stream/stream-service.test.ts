@@ -93,6 +93,50 @@ function newDevices(from: number, n: number): EnrichedEvent[] {
 }
 
 describe("StreamService backpressure (STREAM_MAX_UNFLUSHED_DEVICES)", () => {
+  it("starts a flush at half the bound, so steady new devices are flushed before it is reached", async () => {
+    await withTempDir(async (dir) => {
+      const config = loadConfig({
+        DATABASE_URL: `file:${join(dir, "test.db")}`,
+        BOOTSTRAP_API_KEY: TEST_KEY,
+        ROLLUP_FLUSH_MS: "60000",
+        STREAM_MAX_UNFLUSHED_DEVICES: "100",
+      });
+      const server = await createPulseStream(config, {
+        driver: await openSqlDriver(config.databaseUrl, config.sqlite),
+        logger: createLogger("silent"),
+        clock: new FakeClock(NOW),
+        print: () => {},
+      });
+      try {
+        const stream = server.stream!;
+        const flushedTo = async (seq: number) => {
+          for (let i = 0; i < 100 && await server.store.rollupCheckpoint() < seq; i++) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          return await server.store.rollupCheckpoint();
+        };
+        // 49 new devices: under half the bound, no flush before the timer's (a minute away).
+        await server.committer.submit(newDevices(0, 49));
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await server.store.rollupCheckpoint()).toBe(0);
+        // One more: half the bound, and a flush starts after that commit, without the timer.
+        await server.committer.submit(newDevices(49, 1));
+        expect(await flushedTo(50)).toBe(50);
+        // Ten rounds of 60 new devices each (600 in all, 6 times the bound): each flushed by itself,
+        // none refused.
+        for (let round = 0; round < 10; round++) {
+          const outcomes = await server.committer.submit(newDevices(50 + round * 60, 60));
+          expect(outcomes.filter((o) => o === "accepted")).toHaveLength(60);
+          expect(stream.behind()).toBe(false);
+          expect(await flushedTo(110 + round * 60)).toBe(110 + round * 60);
+        }
+        expect(await server.store.rollupCheckpoint()).toBe(650);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+
   it("refuses commits (503) while more new devices than the bound wait for a flush, and takes them once it lands", async () => {
     await withTempDir(async (dir) => {
       const config = loadConfig({

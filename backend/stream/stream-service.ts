@@ -50,8 +50,8 @@ export interface StreamServiceOptions {
   replayEngine?: () => StreamEngine;
   /**
    * Most tracked devices that opened new per-device state since the last applied flush took its
-   * deltas (`STREAM_MAX_UNFLUSHED_DEVICES`): beyond it `behind()` is true (ingestion answers 503) and a
-   * flush starts at once. Default: unbounded.
+   * deltas (`STREAM_MAX_UNFLUSHED_DEVICES`): from half of it a flush starts at once; beyond it
+   * `behind()` is true (ingestion answers 503). Default: unbounded.
    */
   maxUnflushedDevices?: number;
 }
@@ -150,7 +150,10 @@ export class StreamService {
     this.#flushTimer = setInterval(() => void (this.#flushing ?? this.flush()), this.options.flushMs);
   }
 
-  /** Feeds the accepted events of one commit to the engine (the committer's observer). */
+  /**
+   * Feeds the accepted events of one commit to the engine (the committer's observer). Starts a
+   * flush at once when half of `maxUnflushedDevices` wait for one (flush-backlog.ts).
+   */
   onCommitted(events: readonly EnrichedEvent[], result: CommitResult): void {
     const accepted: EngineEvent[] = [];
     for (let i = 0; i < events.length; i++) {
@@ -170,6 +173,8 @@ export class StreamService {
     try {
       this.engine.ingest(accepted);
       this.#fed.note(accepted[accepted.length - 1].seq, accepted.length);
+      // Due while one is in flight: the next is queued behind it (shared by every later caller).
+      if (this.#backlog.due() && !this.#nextFlush && !this.#halted) void this.flush().catch(() => {});
     } catch (error) {
       // Some of these events may be folded and others not: stop flushing so the checkpoint never
       // passes them; a restart replays everything after the last good checkpoint.
@@ -181,12 +186,14 @@ export class StreamService {
 
   /**
    * Whether the engine holds more unflushed per-device state than `maxUnflushedDevices` allows:
-   * ingestion is refused (503) meanwhile, and a flush is started if none runs. Each episode is
-   * logged once.
+   * ingestion is refused (503) meanwhile, and a flush is started if none runs (one already starts
+   * at half the bound, after the commit that reaches it). Each episode is logged once.
    */
   behind(): boolean {
     const behind = this.#backlog.behind();
-    if (behind && !this.#flushing && !this.#halted) void this.flush().catch(() => {});
+    if ((behind || this.#backlog.due()) && !this.#flushing && !this.#halted) {
+      void this.flush().catch(() => {});
+    }
     return behind;
   }
 

@@ -22,8 +22,13 @@
  * What this cannot do (nor can `Deno.serve`): cancel a response write that is
  * blocked on a client that does not read. Closing the connection does not
  * abort it (measured: an SSE body the app errors after filling the socket
- * buffers keeps its connection until the client reads or goes away), so the
- * live and read streams bound what they buffer per client instead.
+ * buffers keeps its connection until the client reads or goes away; and on
+ * Deno 2.9.6 `close()` of the per-connection server, with or without the body
+ * errored, left the socket established until the client read), so the live
+ * and read streams bound what they buffer per client instead, and a read past
+ * its deadline cannot drop its connection here as Node's `dropConnection`
+ * does: that would take owning the socket (a relay in front of the runtime's
+ * server, one more copy of every byte).
  *
  * A connection upgraded to a WebSocket leaves this count when the upgrade
  * completes: from then on it is bounded by the WebSocket caps
@@ -137,6 +142,7 @@ export function serveGuarded(
 class Served {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
+  #closed = false;
   #done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -152,6 +158,15 @@ class Served {
     this.#done = (async () => {
       try {
         for await (const { request, respondWith } of this.http) {
+          // A timer can close the connection in the loop turn in which its next request was read
+          // (the timer runs first): that request can no longer be answered, so it must not run
+          // either (an ingest would commit and its 202 be lost). It gets a 503 if the socket still
+          // takes one, else the connection just ends, as in any keep-alive race: nothing was done.
+          if (this.#closed) {
+            await respondWith(new Response(null, { status: 503, headers: { "retry-after": "1" } }))
+              .catch(() => {});
+            break;
+          }
           this.#disarm();
           this.#busy = true;
           try {
@@ -192,6 +207,7 @@ class Served {
   }
 
   #close(): void {
+    this.#closed = true;
     try {
       this.http.close();
     } catch {

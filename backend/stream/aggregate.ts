@@ -51,6 +51,16 @@ export interface AggState {
   devices: Uint8Array | null;
 }
 
+/**
+ * Most values an aggregate keeps as a plain list before it builds its DDSketch. Most aggregates of
+ * a fleet's history hold a handful of events (a late event's cell, a device's minute a day ago):
+ * a sketch (bin arrays, a mapping) for each cost more in allocation and garbage collection than
+ * the events themselves (issue 17). The list gives the same bins, quantiles and encoded bytes as
+ * the sketch it stands for: a sketch's bins are integer counts per key, whatever the order of
+ * the values.
+ */
+const RAW_MAX = 16;
+
 export class Agg {
   count = 0;
   valueCount = 0;
@@ -62,8 +72,33 @@ export class Agg {
   lastSeq = -1;
   minTs = Infinity;
   maxTs = -Infinity;
-  sketch: DDSketch | null = null;
+  #sketch: DDSketch | null = null;
+  /** The values while there is no sketch (at most `RAW_MAX`); never both. */
+  #raw: number[] | null = null;
   devices: HyperLogLog | null = null;
+
+  /** The DDSketch of the values (built from the value list on first use), null without values. */
+  get sketch(): DDSketch | null {
+    if (this.#raw) this.#buildSketch();
+    return this.#sketch;
+  }
+
+  #buildSketch(): void {
+    const sketch = newSketch();
+    for (const v of this.#raw!) sketch.accept(v);
+    this.#sketch = sketch;
+    this.#raw = null;
+  }
+
+  #acceptAll(values: readonly number[]): void {
+    if (this.#sketch) {
+      for (const v of values) this.#sketch.accept(v);
+      return;
+    }
+    const raw = this.#raw ??= [];
+    for (const v of values) raw.push(v);
+    if (raw.length > RAW_MAX) this.#buildSketch();
+  }
 
   /** Adds one event. `value` null counts the event without a value. */
   add(value: number | null, ts: number, seq: number): void {
@@ -80,7 +115,12 @@ export class Agg {
       this.lastSeq = seq;
       this.lastValue = value;
     }
-    (this.sketch ??= newSketch()).accept(value);
+    if (this.#sketch) this.#sketch.accept(value);
+    else {
+      const raw = this.#raw ??= [];
+      raw.push(value);
+      if (raw.length > RAW_MAX) this.#buildSketch();
+    }
   }
 
   /** Adds another aggregate's contents into this one; `withSketches` false skips the sketches. */
@@ -99,10 +139,15 @@ export class Agg {
       this.lastSeq = other.lastSeq;
       this.lastValue = other.lastValue;
     }
-    if (withSketches && other.sketch) {
-      if (this.sketch) mergeSketch(this.sketch, other.sketch);
-      else this.sketch = copySketch(other.sketch);
-    }
+    if (!withSketches) return;
+    if (other.#sketch) {
+      if (!this.#sketch) {
+        const raw = this.#raw;
+        this.#sketch = copySketch(other.#sketch);
+        this.#raw = null;
+        if (raw) { for (const v of raw) this.#sketch.accept(v); }
+      } else mergeSketch(this.#sketch, other.#sketch);
+    } else if (other.#raw) this.#acceptAll(other.#raw);
   }
 
   /** Records a device in the distinct-device counter. */
@@ -155,7 +200,7 @@ export class Agg {
       lastSeq: valued ? this.lastSeq : null,
       minTs: this.count ? this.minTs : null,
       maxTs: this.count ? this.maxTs : null,
-      sketch: this.sketch ? encodeSketch(this.sketch) : null,
+      sketch: this.#sketch ? encodeSketch(this.#sketch) : this.#raw ? encodeValues(this.#raw) : null,
       devices: this.devices ? this.devices.encode() : null,
     };
   }
@@ -172,7 +217,7 @@ export class Agg {
     a.lastSeq = s.lastSeq ?? -1;
     a.minTs = s.minTs ?? Infinity;
     a.maxTs = s.maxTs ?? -Infinity;
-    a.sketch = s.sketch ? decodeSketch(s.sketch) : null;
+    a.#sketch = s.sketch ? decodeSketch(s.sketch) : null;
     a.devices = s.devices ? HyperLogLog.decode(s.devices) : null;
     return a;
   }
@@ -244,6 +289,47 @@ function writeStore(out: number[], store: Store): void {
   writeVarint(out, entries.length);
   let previous = 0;
   for (const [key, n] of entries) {
+    const delta = key - previous;
+    writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
+    writeVarint(out, n);
+    previous = key;
+  }
+}
+
+/** `encodeSketch` of a sketch that accepted `values`, without building it. */
+function encodeValues(values: readonly number[]): Uint8Array {
+  const mapping = (keyMapping ??= newSketch().mapping);
+  const positive: number[] = [];
+  const negative: number[] = [];
+  let zeros = 0;
+  for (const v of values) {
+    if (v > mapping.minPossible) positive.push(mapping.key(v));
+    else if (v < -mapping.minPossible) negative.push(mapping.key(-v));
+    else zeros++;
+  }
+  const out: number[] = [SKETCH_FORMAT];
+  writeVarint(out, zeros);
+  writeKeys(out, positive);
+  writeKeys(out, negative);
+  return Uint8Array.from(out);
+}
+
+let keyMapping: DDSketch["mapping"] | undefined;
+
+/** One store of `encodeSketch` from its keys (one per value, any order). */
+function writeKeys(out: number[], keys: number[]): void {
+  keys.sort((a, b) => a - b);
+  let entries = 0;
+  for (let i = 0; i < keys.length; i++) if (i === 0 || keys[i] !== keys[i - 1]) entries++;
+  writeVarint(out, entries);
+  let previous = 0;
+  for (let i = 0; i < keys.length;) {
+    const key = keys[i];
+    let n = 0;
+    while (i < keys.length && keys[i] === key) {
+      n++;
+      i++;
+    }
     const delta = key - previous;
     writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
     writeVarint(out, n);

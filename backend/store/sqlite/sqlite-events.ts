@@ -178,7 +178,8 @@ export async function sqliteEvents(
     // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
     // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
     // claims, its rows go into their day's partition where their own claim holds.
-    const claims: number[] = [];
+    /** Each claim statement's index with the events it claims (`from`, `n`). */
+    const claims: [number, number, number][] = [];
     const uuids = events.map((e) => isCanonicalUuid(e.id));
     for (const [from, n] of claimChunks(events, predictedIds)) {
       const args: SqlValue[] = [];
@@ -186,7 +187,7 @@ export async function sqliteEvents(
         pushId(args, events[i].id, uuids[i]);
         args.push(days[i], firstSeq + i);
       }
-      claims.push(statements.length);
+      claims.push([statements.length, from, n]);
       if (predictedIds.has(events[from].id)) {
         guarded.set(statements.length, predictionGuard);
         statements.push({ sql: claimSql(n), args, expectChanges: n });
@@ -232,15 +233,20 @@ export async function sqliteEvents(
     }
     names.confirm();
     for (const day of created) partitions.add(day);
-    const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
-    // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
+    // A chunk whose claims all took (the common case) has its events accepted. Only the chunks that
+    // claimed fewer ids than they hold ask `event_ids` which of their claims hold.
+    const short: number[] = [];
+    for (const [at, from, n] of claims) {
+      if (changes[at] !== n) { for (let i = from; i < from + n; i++) short.push(i); }
+    }
     let holds = (_i: number) => true;
-    if (claimed !== events.length) {
+    if (short.length > 0) {
       // The commit is durable: if its outcome cannot be read, say so rather than fail it plainly.
-      const owner = await owners(events.map((e) => e.id)).catch((cause) => {
+      const owner = await owners(short.map((i) => events[i].id)).catch((cause) => {
         throw new CommitOutcomeUnknownError({ cause });
       });
-      holds = (i) => owner.get(events[i].id) === firstSeq + i;
+      const lost = new Set(short.filter((i) => owner.get(events[i].id) !== firstSeq + i));
+      holds = (i) => !lost.has(i);
     }
     const outcomes = events.map((_, i): CommitOutcome => {
       if (!holds(i)) return "duplicate";

@@ -58,7 +58,7 @@ const stored = (driver: SqlDriver, column: string) =>
   ).then((rows) => rows.map((r) => `${r.t}:${r.n}`));
 
 describe.each(drivers)("Compact rows (%s)", (preference) => {
-  it("reads back the owners of only the claim chunks that claimed fewer ids than they hold", async () => {
+  it("tells duplicates from the claims' returned seqs, reading no owners back", async () => {
     await withFile(preference, async (open) => {
       const asked: number[] = [];
       const store = await open(undefined, {
@@ -74,7 +74,7 @@ describe.each(drivers)("Compact rows (%s)", (preference) => {
       const { outcomes } = await store.commitEvents(events);
       const expected = ids.map((_, i) => (i === 300 || i === 310 ? "duplicate" : "accepted"));
       expect(outcomes).toEqual(expected);
-      expect(asked.reduce((a, b) => a + b, 0)).toBe(256);
+      expect(asked).toEqual([]);
     });
   });
 

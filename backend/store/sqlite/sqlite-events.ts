@@ -7,7 +7,6 @@
  */
 import {
   type CommitOutcome,
-  CommitOutcomeUnknownError,
   type CommitResult,
   type CommittedEventPoint,
   type IdempotencyRecord,
@@ -178,8 +177,8 @@ export async function sqliteEvents(
     // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
     // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
     // claims, its rows go into their day's partition where their own claim holds.
-    /** Each claim statement's index with the events it claims (`from`, `n`). */
-    const claims: [number, number, number][] = [];
+    /** Each claim with the events it claims (`from`, `n`); it returns the seqs it took. */
+    const claims: { seqs: number[]; from: number; n: number }[] = [];
     const uuids = events.map((e) => isCanonicalUuid(e.id));
     for (const [from, n] of claimChunks(events, predictedIds)) {
       const args: SqlValue[] = [];
@@ -187,11 +186,12 @@ export async function sqliteEvents(
         pushId(args, events[i].id, uuids[i]);
         args.push(days[i], firstSeq + i);
       }
-      claims.push([statements.length, from, n]);
+      const seqs: number[] = [];
+      claims.push({ seqs, from, n });
       if (predictedIds.has(events[from].id)) {
         guarded.set(statements.length, predictionGuard);
-        statements.push({ sql: claimSql(n), args, expectChanges: n });
-      } else statements.push({ sql: claimSql(n), args });
+        statements.push({ sql: claimSql(n), args, expectChanges: n, returning: seqs });
+      } else statements.push({ sql: claimSql(n), args, returning: seqs });
       const byDay = new Map<number, number[]>();
       for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
       for (const [day, indexes] of byDay) {
@@ -233,23 +233,17 @@ export async function sqliteEvents(
     }
     names.confirm();
     for (const day of created) partitions.add(day);
-    // A chunk whose claims all took (the common case) has its events accepted. Only the chunks that
-    // claimed fewer ids than they hold ask `event_ids` which of their claims hold.
-    const short: number[] = [];
-    for (const [at, from, n] of claims) {
-      if (changes[at] !== n) { for (let i = from; i < from + n; i++) short.push(i); }
-    }
-    let holds = (_i: number) => true;
-    if (short.length > 0) {
-      // The commit is durable: if its outcome cannot be read, say so rather than fail it plainly.
-      const owner = await owners(short.map((i) => events[i].id)).catch((cause) => {
-        throw new CommitOutcomeUnknownError({ cause });
-      });
-      const lost = new Set(short.filter((i) => owner.get(events[i].id) !== firstSeq + i));
-      holds = (i) => !lost.has(i);
+    // A claim returns the seqs it took: an event whose seq is not among them lost its id to an
+    // earlier commit or to an earlier event of this one. Every claim of a chunk took (the common
+    // case): all of its events hold.
+    const lost = new Set<number>();
+    for (const { seqs, from, n } of claims) {
+      if (seqs.length === n) continue;
+      const took = new Set(seqs);
+      for (let i = from; i < from + n; i++) if (!took.has(firstSeq + i)) lost.add(i);
     }
     const outcomes = events.map((_, i): CommitOutcome => {
-      if (!holds(i)) return "duplicate";
+      if (lost.has(i)) return "duplicate";
       partitions.noteSeq(days[i], firstSeq + i);
       return "accepted";
     });

@@ -151,6 +151,24 @@ describe("Agg value list (few values, no sketch yet)", () => {
     },
   );
 
+  it("merges stored states in their encoded form as a merge of decoded sketches would", () => {
+    const cases: [number[], number[]][] = [[[], draw(5)], [draw(5), []], [draw(30), draw(3)], [
+      draw(2),
+      draw(40),
+    ]];
+    for (const [va, vb] of cases) {
+      const a = new Agg();
+      const b = new Agg();
+      va.forEach((v, i) => a.add(v, i, i));
+      vb.forEach((v, i) => b.add(v, 100 + i, 100 + i));
+      b.add(null, 500, 500);
+      const decoded = Agg.fromState(a.toState());
+      decoded.merge(Agg.fromState(b.toState()));
+      expect(mergeStates(a.toState(), b.toState())).toEqual(decoded.toState());
+      expect(mergeStates(a.toState(), b.toState()).sketch).toEqual(reference([...va, ...vb]).bytes);
+    }
+  });
+
   it("keeps no sketch for events without values", () => {
     const a = new Agg();
     a.add(null, 1, 1);

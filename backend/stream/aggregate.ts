@@ -223,11 +223,79 @@ export class Agg {
   }
 }
 
-/** Merges two aggregate states (what a store does when it folds a delta into a stored bucket). */
+/**
+ * Merges two aggregate states (what a store does when it folds a delta into a stored bucket). The
+ * sketches merge in their encoded form (bins are counts per key: the union adds them), without
+ * building a DDSketch for each side; the bytes are those of `encodeSketch` of the merged sketch.
+ */
 export function mergeStates(stored: AggState, delta: AggState): AggState {
-  const a = Agg.fromState(stored);
-  a.merge(Agg.fromState(delta));
-  return a.toState();
+  const a = Agg.fromState({ ...stored, sketch: null });
+  a.merge(Agg.fromState({ ...delta, sketch: null }));
+  const merged = a.toState();
+  merged.sketch = stored.sketch || delta.sketch ? mergeEncodedSketches(stored.sketch, delta.sketch) : null;
+  return merged;
+}
+
+/** Bins of one store of an encoded sketch: keys ascending, counts > 0. */
+type Bins = { keys: number[]; counts: number[] };
+
+function readBins(bytes: Uint8Array, cursor: { at: number }): Bins {
+  const entries = readVarint(bytes, cursor);
+  const bins: Bins = { keys: new Array(entries), counts: new Array(entries) };
+  let key = 0;
+  for (let i = 0; i < entries; i++) {
+    const z = readVarint(bytes, cursor);
+    key += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    bins.keys[i] = key;
+    bins.counts[i] = readVarint(bytes, cursor);
+  }
+  return bins;
+}
+
+function writeMergedBins(out: number[], a: Bins, b: Bins): void {
+  const keys: number[] = [];
+  const counts: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.keys.length || j < b.keys.length) {
+    if (j >= b.keys.length || (i < a.keys.length && a.keys[i] < b.keys[j])) {
+      keys.push(a.keys[i]);
+      counts.push(a.counts[i++]);
+    } else if (i >= a.keys.length || b.keys[j] < a.keys[i]) {
+      keys.push(b.keys[j]);
+      counts.push(b.counts[j++]);
+    } else {
+      keys.push(a.keys[i]);
+      counts.push(a.counts[i++] + b.counts[j++]);
+    }
+  }
+  writeVarint(out, keys.length);
+  let previous = 0;
+  for (let k = 0; k < keys.length; k++) {
+    const delta = keys[k] - previous;
+    writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
+    writeVarint(out, counts[k]);
+    previous = keys[k];
+  }
+}
+
+const NO_BINS: Bins = { keys: [], counts: [] };
+
+/** `encodeSketch` of the merge of two encoded sketches (either may be null). */
+function mergeEncodedSketches(a: Uint8Array | null, b: Uint8Array | null): Uint8Array {
+  const parts = [a, b].map((bytes) => {
+    if (!bytes) return { zeros: 0, positive: NO_BINS, negative: NO_BINS };
+    if (bytes[0] !== SKETCH_FORMAT) throw new Error("not an encoded sketch");
+    const cursor = { at: 1 };
+    const zeros = readVarint(bytes, cursor);
+    const positive = readBins(bytes, cursor);
+    return { zeros, positive, negative: readBins(bytes, cursor) };
+  });
+  const out: number[] = [SKETCH_FORMAT];
+  writeVarint(out, parts[0].zeros + parts[1].zeros);
+  writeMergedBins(out, parts[0].positive, parts[1].positive);
+  writeMergedBins(out, parts[0].negative, parts[1].negative);
+  return Uint8Array.from(out);
 }
 
 function newSketch(): DDSketch {

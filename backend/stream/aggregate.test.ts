@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Agg, decodeSketch, encodeSketch, mergeStates } from "./aggregate.ts";
+import { DDSketch } from "@datadog/sketches-js";
+import { Agg, decodeSketch, encodeSketch, mergeStates, SKETCH_RELATIVE_ACCURACY } from "./aggregate.ts";
 import { hash32, HyperLogLog } from "./hll.ts";
 import { windowValues } from "./windows.ts";
 import { AGGREGATES } from "../../shared/aggregates.ts";
@@ -101,6 +102,80 @@ describe("Agg", () => {
     for (const q of [0, 0.2, 0.5, 0.8, 1]) {
       expect(back.getValueAtQuantile(q)).toBe(a.sketch!.getValueAtQuantile(q));
     }
+  });
+});
+
+describe("Agg value list (few values, no sketch yet)", () => {
+  /** The encoded sketch and quantiles of a DDSketch that accepted `values` one by one. */
+  function reference(values: number[]) {
+    const s = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+    for (const v of values) s.accept(v);
+    // The library's merge skips the negative store; a sketch built by accept has it.
+    return { bytes: encodeSketch(s), p: [0, 0.5, 0.9, 0.99, 1].map((q) => s.getValueAtQuantile(q)) };
+  }
+  const random = seededRandom(7);
+  const draw = (n: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const r = random();
+      return i % 7 === 0 ? 0 : r < 0.3 ? -Math.round(r * 1e4) / 100 : Math.round(r * 1e6) / 100;
+    });
+
+  it.each([1, 3, 16, 17, 40])("encodes %i values byte for byte as their sketch", (n) => {
+    const values = draw(n);
+    const a = new Agg();
+    values.forEach((v, i) => a.add(v, i, i));
+    const ref = reference(values);
+    expect(a.toState().sketch).toEqual(ref.bytes);
+    for (const [k, q] of [0, 0.5, 0.9, 0.99, 1].entries()) {
+      expect(a.sketch!.getValueAtQuantile(q)).toBe(ref.p[k]);
+    }
+  });
+
+  it.each([[2, 3], [10, 10], [3, 30], [30, 3], [20, 20]])(
+    "merges lists and sketches (%i + %i values) exactly",
+    (na, nb) => {
+      const va = draw(na);
+      const vb = draw(nb);
+      for (const build of ["list+list", "sketch+list", "list+sketch"]) {
+        const a = new Agg();
+        const b = new Agg();
+        va.forEach((v, i) => a.add(v, i, i));
+        vb.forEach((v, i) => b.add(v, i, i));
+        if (build === "sketch+list") void a.sketch;
+        if (build === "list+sketch") void b.sketch;
+        a.merge(b);
+        expect(a.toState().sketch).toEqual(reference([...va, ...vb]).bytes);
+        // The merged-from aggregate is unchanged.
+        expect(b.toState().sketch).toEqual(reference(vb).bytes);
+      }
+    },
+  );
+
+  it("merges stored states in their encoded form as a merge of decoded sketches would", () => {
+    const cases: [number[], number[]][] = [[[], draw(5)], [draw(5), []], [draw(30), draw(3)], [
+      draw(2),
+      draw(40),
+    ]];
+    for (const [va, vb] of cases) {
+      const a = new Agg();
+      const b = new Agg();
+      va.forEach((v, i) => a.add(v, i, i));
+      vb.forEach((v, i) => b.add(v, 100 + i, 100 + i));
+      b.add(null, 500, 500);
+      const decoded = Agg.fromState(a.toState());
+      decoded.merge(Agg.fromState(b.toState()));
+      expect(mergeStates(a.toState(), b.toState())).toEqual(decoded.toState());
+      expect(mergeStates(a.toState(), b.toState()).sketch).toEqual(reference([...va, ...vb]).bytes);
+    }
+  });
+
+  it("keeps no sketch for events without values", () => {
+    const a = new Agg();
+    a.add(null, 1, 1);
+    const b = new Agg();
+    b.merge(a);
+    expect(b.toState().sketch).toBeNull();
+    expect(b.value("p50")).toBeNull();
   });
 });
 

@@ -51,6 +51,16 @@ export interface AggState {
   devices: Uint8Array | null;
 }
 
+/**
+ * Most values an aggregate keeps as a plain list before it builds its DDSketch. Most aggregates of
+ * a fleet's history hold a handful of events (a late event's cell, a device's minute a day ago):
+ * a sketch (bin arrays, a mapping) for each cost more in allocation and garbage collection than
+ * the events themselves (issue 17). The list gives the same bins, quantiles and encoded bytes as
+ * the sketch it stands for: a sketch's bins are integer counts per key, whatever the order of
+ * the values.
+ */
+const RAW_MAX = 16;
+
 export class Agg {
   count = 0;
   valueCount = 0;
@@ -62,8 +72,33 @@ export class Agg {
   lastSeq = -1;
   minTs = Infinity;
   maxTs = -Infinity;
-  sketch: DDSketch | null = null;
+  #sketch: DDSketch | null = null;
+  /** The values while there is no sketch (at most `RAW_MAX`); never both. */
+  #raw: number[] | null = null;
   devices: HyperLogLog | null = null;
+
+  /** The DDSketch of the values (built from the value list on first use), null without values. */
+  get sketch(): DDSketch | null {
+    if (this.#raw) this.#buildSketch();
+    return this.#sketch;
+  }
+
+  #buildSketch(): void {
+    const sketch = newSketch();
+    for (const v of this.#raw!) sketch.accept(v);
+    this.#sketch = sketch;
+    this.#raw = null;
+  }
+
+  #acceptAll(values: readonly number[]): void {
+    if (this.#sketch) {
+      for (const v of values) this.#sketch.accept(v);
+      return;
+    }
+    const raw = this.#raw ??= [];
+    for (const v of values) raw.push(v);
+    if (raw.length > RAW_MAX) this.#buildSketch();
+  }
 
   /** Adds one event. `value` null counts the event without a value. */
   add(value: number | null, ts: number, seq: number): void {
@@ -80,7 +115,12 @@ export class Agg {
       this.lastSeq = seq;
       this.lastValue = value;
     }
-    (this.sketch ??= newSketch()).accept(value);
+    if (this.#sketch) this.#sketch.accept(value);
+    else {
+      const raw = this.#raw ??= [];
+      raw.push(value);
+      if (raw.length > RAW_MAX) this.#buildSketch();
+    }
   }
 
   /** Adds another aggregate's contents into this one; `withSketches` false skips the sketches. */
@@ -99,10 +139,15 @@ export class Agg {
       this.lastSeq = other.lastSeq;
       this.lastValue = other.lastValue;
     }
-    if (withSketches && other.sketch) {
-      if (this.sketch) mergeSketch(this.sketch, other.sketch);
-      else this.sketch = copySketch(other.sketch);
-    }
+    if (!withSketches) return;
+    if (other.#sketch) {
+      if (!this.#sketch) {
+        const raw = this.#raw;
+        this.#sketch = copySketch(other.#sketch);
+        this.#raw = null;
+        if (raw) { for (const v of raw) this.#sketch.accept(v); }
+      } else mergeSketch(this.#sketch, other.#sketch);
+    } else if (other.#raw) this.#acceptAll(other.#raw);
   }
 
   /** Records a device in the distinct-device counter. */
@@ -155,7 +200,7 @@ export class Agg {
       lastSeq: valued ? this.lastSeq : null,
       minTs: this.count ? this.minTs : null,
       maxTs: this.count ? this.maxTs : null,
-      sketch: this.sketch ? encodeSketch(this.sketch) : null,
+      sketch: this.#sketch ? encodeSketch(this.#sketch) : this.#raw ? encodeValues(this.#raw) : null,
       devices: this.devices ? this.devices.encode() : null,
     };
   }
@@ -172,17 +217,85 @@ export class Agg {
     a.lastSeq = s.lastSeq ?? -1;
     a.minTs = s.minTs ?? Infinity;
     a.maxTs = s.maxTs ?? -Infinity;
-    a.sketch = s.sketch ? decodeSketch(s.sketch) : null;
+    a.#sketch = s.sketch ? decodeSketch(s.sketch) : null;
     a.devices = s.devices ? HyperLogLog.decode(s.devices) : null;
     return a;
   }
 }
 
-/** Merges two aggregate states (what a store does when it folds a delta into a stored bucket). */
+/**
+ * Merges two aggregate states (what a store does when it folds a delta into a stored bucket). The
+ * sketches merge in their encoded form (bins are counts per key: the union adds them), without
+ * building a DDSketch for each side; the bytes are those of `encodeSketch` of the merged sketch.
+ */
 export function mergeStates(stored: AggState, delta: AggState): AggState {
-  const a = Agg.fromState(stored);
-  a.merge(Agg.fromState(delta));
-  return a.toState();
+  const a = Agg.fromState({ ...stored, sketch: null });
+  a.merge(Agg.fromState({ ...delta, sketch: null }));
+  const merged = a.toState();
+  merged.sketch = stored.sketch || delta.sketch ? mergeEncodedSketches(stored.sketch, delta.sketch) : null;
+  return merged;
+}
+
+/** Bins of one store of an encoded sketch: keys ascending, counts > 0. */
+type Bins = { keys: number[]; counts: number[] };
+
+function readBins(bytes: Uint8Array, cursor: { at: number }): Bins {
+  const entries = readVarint(bytes, cursor);
+  const bins: Bins = { keys: new Array(entries), counts: new Array(entries) };
+  let key = 0;
+  for (let i = 0; i < entries; i++) {
+    const z = readVarint(bytes, cursor);
+    key += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    bins.keys[i] = key;
+    bins.counts[i] = readVarint(bytes, cursor);
+  }
+  return bins;
+}
+
+function writeMergedBins(out: number[], a: Bins, b: Bins): void {
+  const keys: number[] = [];
+  const counts: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.keys.length || j < b.keys.length) {
+    if (j >= b.keys.length || (i < a.keys.length && a.keys[i] < b.keys[j])) {
+      keys.push(a.keys[i]);
+      counts.push(a.counts[i++]);
+    } else if (i >= a.keys.length || b.keys[j] < a.keys[i]) {
+      keys.push(b.keys[j]);
+      counts.push(b.counts[j++]);
+    } else {
+      keys.push(a.keys[i]);
+      counts.push(a.counts[i++] + b.counts[j++]);
+    }
+  }
+  writeVarint(out, keys.length);
+  let previous = 0;
+  for (let k = 0; k < keys.length; k++) {
+    const delta = keys[k] - previous;
+    writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
+    writeVarint(out, counts[k]);
+    previous = keys[k];
+  }
+}
+
+const NO_BINS: Bins = { keys: [], counts: [] };
+
+/** `encodeSketch` of the merge of two encoded sketches (either may be null). */
+function mergeEncodedSketches(a: Uint8Array | null, b: Uint8Array | null): Uint8Array {
+  const parts = [a, b].map((bytes) => {
+    if (!bytes) return { zeros: 0, positive: NO_BINS, negative: NO_BINS };
+    if (bytes[0] !== SKETCH_FORMAT) throw new Error("not an encoded sketch");
+    const cursor = { at: 1 };
+    const zeros = readVarint(bytes, cursor);
+    const positive = readBins(bytes, cursor);
+    return { zeros, positive, negative: readBins(bytes, cursor) };
+  });
+  const out: number[] = [SKETCH_FORMAT];
+  writeVarint(out, parts[0].zeros + parts[1].zeros);
+  writeMergedBins(out, parts[0].positive, parts[1].positive);
+  writeMergedBins(out, parts[0].negative, parts[1].negative);
+  return Uint8Array.from(out);
 }
 
 /**
@@ -257,6 +370,47 @@ function writeStore(out: number[], store: Store): void {
   writeVarint(out, entries.length);
   let previous = 0;
   for (const [key, n] of entries) {
+    const delta = key - previous;
+    writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
+    writeVarint(out, n);
+    previous = key;
+  }
+}
+
+/** `encodeSketch` of a sketch that accepted `values`, without building it. */
+function encodeValues(values: readonly number[]): Uint8Array {
+  const mapping = (keyMapping ??= newSketch().mapping);
+  const positive: number[] = [];
+  const negative: number[] = [];
+  let zeros = 0;
+  for (const v of values) {
+    if (v > mapping.minPossible) positive.push(mapping.key(v));
+    else if (v < -mapping.minPossible) negative.push(mapping.key(-v));
+    else zeros++;
+  }
+  const out: number[] = [SKETCH_FORMAT];
+  writeVarint(out, zeros);
+  writeKeys(out, positive);
+  writeKeys(out, negative);
+  return Uint8Array.from(out);
+}
+
+let keyMapping: DDSketch["mapping"] | undefined;
+
+/** One store of `encodeSketch` from its keys (one per value, any order). */
+function writeKeys(out: number[], keys: number[]): void {
+  keys.sort((a, b) => a - b);
+  let entries = 0;
+  for (let i = 0; i < keys.length; i++) if (i === 0 || keys[i] !== keys[i - 1]) entries++;
+  writeVarint(out, entries);
+  let previous = 0;
+  for (let i = 0; i < keys.length;) {
+    const key = keys[i];
+    let n = 0;
+    while (i < keys.length && keys[i] === key) {
+      n++;
+      i++;
+    }
     const delta = key - previous;
     writeVarint(out, delta >= 0 ? delta * 2 : -delta * 2 - 1);
     writeVarint(out, n);

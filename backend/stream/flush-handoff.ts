@@ -75,7 +75,8 @@ export function settleFlushed(
     w.inFlight = null;
     if (w.corrected) {
       w.corrected = false;
-      publish?.(windowMessage("correction", w, Agg.fromState(merged[i]), true));
+      const state = merged[i];
+      publish?.(windowMessage("correction", w, () => Agg.fromState(state), true));
     }
     // An open window keeps the store's merged state (encoded), which its live value starts from.
     if (!w.closed && !w.late) w.saved = merged[i];

@@ -161,8 +161,9 @@ export class WindowIndex {
   }
 
   /**
-   * The window (created if absent); `p` null means the all-device window. A new window is late
-   * (created for late events after it had closed) when it ends by `lateBound`.
+   * The window (created if absent, unless `create` is false: then null); `p` null means the
+   * all-device window. A new window is late (created for late events after it had closed) when
+   * it ends by `lateBound`.
    */
   window(
     p: Partition | null,
@@ -171,13 +172,32 @@ export class WindowIndex {
     deviceId: string | null,
     start: number,
     lateBound: number,
-  ): Window {
+  ): Window;
+  window(
+    p: Partition | null,
+    res: number,
+    eventType: string,
+    deviceId: string | null,
+    start: number,
+    lateBound: number,
+    create: boolean,
+  ): Window | null;
+  window(
+    p: Partition | null,
+    res: number,
+    eventType: string,
+    deviceId: string | null,
+    start: number,
+    lateBound: number,
+    create = true,
+  ): Window | null {
     const map = p ? p.windows : this.overall;
     const key = p
       ? res + SEP + eventType + SEP + deviceId + SEP + start
       : res + SEP + eventType + SEP + start;
     let w = map.get(key);
     if (!w) {
+      if (!create) return null;
       w = new Window(
         res,
         res >= this.options.storedMinResolution,
@@ -238,15 +258,19 @@ export class WindowIndex {
       if (i > 0 || resolutions[0] >= this.options.storedMinResolution) {
         let w = cell.windows[i];
         if (!w || w.removed) w = cell.windows[i] = this.#cellWindow(p, cell, i, false);
-        w.target().merge(pending);
-        w.changed = true;
+        if (w) {
+          w.target().merge(pending);
+          w.changed = true;
+        }
       }
       let o = cell.overall[i];
       if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
-      const target = o.target();
-      target.merge(pending);
-      target.addDevice(cell.deviceHash);
-      o.changed = true;
+      if (o) {
+        const target = o.target();
+        target.merge(pending);
+        target.addDevice(cell.deviceHash);
+        o.changed = true;
+      }
     }
     if (!cell.series || cell.series.removed) {
       cell.series = this.#seriesEntry(p.series, cell.eventType, cell.deviceId);
@@ -256,6 +280,11 @@ export class WindowIndex {
       cell.overallSeries = this.#seriesEntry(this.overallSeries, cell.eventType, null);
     }
     (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
+    // A late cell's own value is never announced nor read (`cellMessage`, `openWindows`).
+    if (cell.late) {
+      cell.changed = false;
+      return;
+    }
     if (cell.folded) cell.folded.merge(pending);
     else cell.folded = pending;
     cell.changed = true;
@@ -266,6 +295,7 @@ export class WindowIndex {
     for (let i = 0; i < this.options.resolutions.length; i++) {
       let o = cell.overall[i];
       if (!o || o.removed) o = cell.overall[i] = this.#cellWindow(p, cell, i, true);
+      if (!o) continue;
       // `pending` carries its devices as a HyperLogLog, which the merge adds.
       o.target().merge(pending);
       o.changed = true;
@@ -276,15 +306,21 @@ export class WindowIndex {
     (cell.overallSeries.delta ??= new Agg()).merge(pending, false);
   }
 
-  /** The window of resolution index `i` that `cell` folds into (per device, or all-device). */
-  #cellWindow(p: Partition, cell: Cell, i: number, overall: boolean): Window {
+  /**
+   * The window of resolution index `i` that `cell` folds into (per device, or all-device); null for
+   * a live-only window that had already closed and is gone: nothing would read or announce it
+   * (late windows are neither announced nor listed, and only stored ones are corrected), and on
+   * a backfill every late event would otherwise build one for each live resolution.
+   */
+  #cellWindow(p: Partition, cell: Cell, i: number, overall: boolean): Window | null {
     const res = this.options.resolutions[i];
     const start = windowStart(cell.start, res);
     // Late only if the window had already closed when the cell's first event arrived.
     const bound = overall ? Math.min(cell.watermark, this.overallWatermark()) : cell.watermark;
+    const create = res >= this.options.storedMinResolution || start + res > bound;
     return overall
-      ? this.window(null, res, cell.eventType, null, start, bound)
-      : this.window(p, res, cell.eventType, cell.deviceId, start, bound);
+      ? this.window(null, res, cell.eventType, null, start, bound, create)
+      : this.window(p, res, cell.eventType, cell.deviceId, start, bound, create);
   }
 
   #seriesEntry(holder: Map<string, SeriesEntry>, eventType: string, deviceId: string | null): SeriesEntry {

@@ -73,11 +73,16 @@ export function windowStart(t: number, resolution: number): number {
   return t - (((t % resolution) + resolution) % resolution);
 }
 
-/** The live message for window `w` carrying the values of `agg`. */
+/**
+ * The live message for window `w` carrying the values of `agg`, or of what `agg()` returns: a
+ * snapshot (an aggregate or stored state nothing changes later) whose values are computed when
+ * the message's `values` are first read. Most corrections of a backfill reach no listener, and
+ * their values (a decoded sketch's quantiles, a HyperLogLog count) cost more than the rest of it.
+ */
 export function windowMessage(
   kind: WindowMessage["kind"],
   w: Window,
-  agg: Agg,
+  agg: Agg | (() => Agg),
   final: boolean,
 ): WindowMessage {
   return message(kind, final, w, agg);
@@ -96,8 +101,9 @@ function message(
   kind: WindowMessage["kind"],
   final: boolean,
   at: Pick<WindowMessage, "resolution" | "eventType" | "deviceId" | "start">,
-  agg: Agg,
+  source: Agg | (() => Agg),
 ): WindowMessage {
+  let values: WindowValues | null = null;
   return {
     kind,
     final,
@@ -106,7 +112,13 @@ function message(
     deviceId: at.deviceId,
     start: at.start,
     end: at.start + at.resolution,
-    values: windowValues(agg),
+    // An own enumerable accessor: JSON.stringify, spreads and structured clones read it as a value.
+    get values(): WindowValues {
+      return values ??= windowValues(typeof source === "function" ? source() : source);
+    },
+    set values(v: WindowValues) {
+      values = v;
+    },
   };
 }
 

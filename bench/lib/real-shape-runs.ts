@@ -71,18 +71,28 @@ export async function pulseRound(data: RealShapeData, options: PulseRoundOptions
   const failures: string[] = [];
   try {
     const statuses: Record<number, number> = {};
+    const resent: Record<number, number> = {};
     const totals = { accepted: 0, duplicate: 0, rejected: 0 };
     const cpu0 = cpuSeconds(server.pid);
     const t0 = performance.now();
     await sendAll(
       data.batches,
       options.inflight,
-      (body) =>
-        fetch(`${server.url}/v1/events`, {
-          method: "POST",
-          headers: { ...headers, "content-type": "application/json" },
-          body,
-        }),
+      async (body) => {
+        // Overload answers 503/429 with Retry-After: resend the batch after it, as a client should.
+        for (;;) {
+          const r = await fetch(`${server.url}/v1/events`, {
+            method: "POST",
+            headers: { ...headers, "content-type": "application/json" },
+            body,
+          });
+          const after = Number(r.headers.get("retry-after"));
+          if ((r.status !== 503 && r.status !== 429) || !(after >= 0)) return r;
+          resent[r.status] = (resent[r.status] ?? 0) + 1;
+          await r.body?.cancel();
+          await new Promise((done) => setTimeout(done, Math.max(after * 1000, 50)));
+        }
+      },
       async (r) => {
         statuses[r.status] = (statuses[r.status] ?? 0) + 1;
         const answer = await r.json().catch(() => null);
@@ -129,7 +139,8 @@ export async function pulseRound(data: RealShapeData, options: PulseRoundOptions
       failures,
       note: `acknowledged ${totals.accepted} new + ${totals.duplicate} duplicates, stored ${stored}` +
         `, of the bytes ${(wal / stored).toFixed(1)}/event WAL (not yet checkpointed)` +
-        (options.engine ? `, rollups count ${rolled}` : ", rollups off"),
+        (options.engine ? `, rollups count ${rolled}` : ", rollups off") +
+        (Object.keys(resent).length ? `, resent after ${JSON.stringify(resent)}` : ""),
     };
   } finally {
     await server.stop();

@@ -14,7 +14,7 @@
  * call reopens the connection: the client does not reset a statement that failed (SQLITE_BUSY
  * after the busy timeout), and while it lives every later COMMIT on that connection fails.
  */
-import { type Client, createClient, type InArgs } from "@libsql/client";
+import { type Client, createClient, type InArgs, type ResultSet } from "@libsql/client";
 import { StoreUnavailableError } from "../../errors.ts";
 import {
   GuardFailedError,
@@ -24,6 +24,14 @@ import {
 } from "../../store/sqlite/sql-driver.ts";
 import { ensureParentDir, sqliteFilePath } from "./file-path.ts";
 import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
+
+/** The rows a statement changed; a `returning` statement's values are collected (one per row). */
+function collect(s: SqlStatement, rs: ResultSet): number {
+  if (!s.returning) return rs.rowsAffected;
+  s.returning.length = 0;
+  for (const row of rs.rows) s.returning.push(Number(row[0]));
+  return rs.rows.length;
+}
 
 export async function openLibsqlDriver(url: string, options: SqliteOpenOptions): Promise<SqlDriver> {
   const local = url.startsWith("file:") || url === ":memory:";
@@ -88,11 +96,10 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
       const changes: number[] = [];
       for (const [i, s] of batch.entries()) {
         const rs = await tx.execute({ sql: s.sql, args: s.args as InArgs });
+        const affected = collect(s, rs);
         if (s.expectRows !== undefined && rs.rows.length !== s.expectRows) throw new GuardFailedError(i);
-        if (s.expectChanges !== undefined && rs.rowsAffected !== s.expectChanges) {
-          throw new GuardFailedError(i);
-        }
-        changes.push(s.expectRows === undefined ? rs.rowsAffected : 0);
+        if (s.expectChanges !== undefined && affected !== s.expectChanges) throw new GuardFailedError(i);
+        changes.push(s.expectRows === undefined ? affected : 0);
       }
       await tx.commit();
       return changes;
@@ -125,7 +132,7 @@ export async function openLibsqlDriver(url: string, options: SqliteOpenOptions):
             batch.map((s) => ({ sql: s.sql, args: s.args as InArgs })),
             "write",
           );
-          return results.map((r) => r.rowsAffected);
+          return results.map((r, i) => collect(batch[i], r));
         })),
     close: () =>
       guard("close", () =>

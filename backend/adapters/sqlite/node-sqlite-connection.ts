@@ -42,6 +42,13 @@ export function nodeSqliteConnection(db: DatabaseSync): NodeSqliteConnection {
       db.exec("BEGIN IMMEDIATE");
       try {
         const changes = batch.map((s, i) => {
+          if (s.returning) {
+            s.returning.length = 0;
+            for (const row of prepared(s.sql).all(...s.args)) s.returning.push(Number(Object.values(row)[0]));
+            const changes = s.returning.length;
+            if (s.expectChanges !== undefined && changes !== s.expectChanges) throw new GuardFailedError(i);
+            return changes;
+          }
           if (s.expectRows === undefined) {
             const changes = Number(prepared(s.sql).run(...s.args).changes);
             if (s.expectChanges !== undefined && changes !== s.expectChanges) throw new GuardFailedError(i);

@@ -28,7 +28,7 @@ import { localPragmas, type SqliteOpenOptions } from "./pragmas.ts";
 import type { WriterReply, WriterRequest } from "./writer-protocol.ts";
 
 type Pending = {
-  resolve: (result: number[] | null) => void;
+  resolve: (result: number[] | null, returned?: [number, number[]][]) => void;
   reject: (error: Error) => void;
   operation: string;
 };
@@ -59,7 +59,7 @@ export async function openNodeSqliteWorkerDriver(
     const p = pending.get(reply.id);
     if (!p) return;
     pending.delete(reply.id);
-    if (reply.ok) p.resolve(reply.result);
+    if (reply.ok) p.resolve(reply.result, reply.returned);
     else if (reply.code === GuardFailedError.CODE) p.reject(new GuardFailedError(reply.statement ?? -1));
     else {
       p.reject(
@@ -74,11 +74,19 @@ export async function openNodeSqliteWorkerDriver(
     failAll(new Error(`SQLite writer worker failed: ${event.message}`));
   };
 
-  const call = (request: WithoutId<WriterRequest>, operation: string): Promise<number[] | null> => {
+  const call = (
+    request: WithoutId<WriterRequest>,
+    operation: string,
+    onReturned?: (returned: [number, number[]][]) => void,
+  ): Promise<number[] | null> => {
     if (failed) return Promise.reject(new StoreUnavailableError(operation, { cause: failed }));
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject, operation });
+      const done = (result: number[] | null, returned?: [number, number[]][]) => {
+        if (returned) onReturned?.(returned);
+        resolve(result);
+      };
+      pending.set(id, { resolve: done, reject, operation });
       port.postMessage({ ...request, id } as WriterRequest);
     });
   };
@@ -121,7 +129,12 @@ export async function openNodeSqliteWorkerDriver(
       }
     },
     writeBatch: async (batch: readonly SqlStatement[]) =>
-      (await call({ op: "write", statements: batch }, "write"))!,
+      (await call({ op: "write", statements: batch }, "write", (returned) => {
+        for (const [i, values] of returned) {
+          batch[i].returning!.length = 0;
+          batch[i].returning!.push(...values);
+        }
+      }))!,
     close: async () => {
       if (closed) return;
       closed = true;

@@ -26,6 +26,7 @@ scope.onmessage = ({ data }) => {
 function handle(port: MessagePort, request: WriterRequest): void {
   try {
     let result: number[] | null = null;
+    let returned: [number, number[]][] | undefined;
     if (request.op === "open") {
       db = new DatabaseSync(request.path);
       db.exec(request.pragmas);
@@ -34,10 +35,11 @@ function handle(port: MessagePort, request: WriterRequest): void {
       connection!.exec(request.sql);
     } else if (request.op === "write") {
       result = connection!.writeBatch(request.statements);
+      request.statements.forEach((s, i) => s.returning && (returned ??= []).push([i, s.returning]));
     } else if (request.op === "close") {
       if (db?.isOpen) db.close();
     }
-    port.postMessage({ id: request.id, ok: true, result } satisfies WriterReply);
+    port.postMessage({ id: request.id, ok: true, result, returned } satisfies WriterReply);
     if (request.op === "close") {
       port.close();
       scope.close();

@@ -8,5 +8,11 @@ export type WriterRequest =
   | { id: number; op: "close" };
 
 export type WriterReply =
-  | { id: number; ok: true; result: number[] | null }
+  | {
+    id: number;
+    ok: true;
+    result: number[] | null;
+    /** Of a `write`: the `returning` values of its statements that collect them, by statement index. */
+    returned?: [number, number[]][];
+  }
   | { id: number; ok: false; message: string; code?: string; statement?: number };

@@ -58,6 +58,26 @@ const stored = (driver: SqlDriver, column: string) =>
   ).then((rows) => rows.map((r) => `${r.t}:${r.n}`));
 
 describe.each(drivers)("Compact rows (%s)", (preference) => {
+  it("tells duplicates from the claims' returned seqs, reading no owners back", async () => {
+    await withFile(preference, async (open) => {
+      const asked: number[] = [];
+      const store = await open(undefined, {
+        beforeRead: (sql) => {
+          if (sql.includes("FROM event_ids WHERE id IN")) asked.push(sql.split("unhex(").length - 1);
+        },
+      });
+      const ids = Array.from({ length: 600 }, (_, i) => `e-${i}`);
+      await store.commitEvents([event(ids[300], { timestamp: MIDNIGHT })]);
+      // 600 events claim in chunks of 256, 256, 64, 16 and 8: the resend of e-300 and the second
+      // e-310 (a duplicate inside the commit) both fall in the second chunk.
+      const events = ids.map((id, i) => event(i === 310 ? ids[305] : id, { timestamp: MIDNIGHT + i }));
+      const { outcomes } = await store.commitEvents(events);
+      const expected = ids.map((_, i) => (i === 300 || i === 310 ? "duplicate" : "accepted"));
+      expect(outcomes).toEqual(expected);
+      expect(asked).toEqual([]);
+    });
+  });
+
   it("stores a canonical lowercase UUID as its 16 bytes, every other id as text, all exact and apart", async () => {
     await withFile(preference, async (open, driver) => {
       const store = await open();

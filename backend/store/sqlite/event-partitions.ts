@@ -89,14 +89,14 @@ const cached = (key: string, build: () => string) => {
   return sql;
 };
 
-/** Claims `n` ids (`ID_SQL`, day, seq); changes one row per id that was new. */
+/** Claims `n` ids (`ID_SQL`, day, seq); changes one row per id that was new and returns its seq. */
 export function claimSql(n: number): string {
   return cached(
     `claim ${n}`,
     () =>
       `INSERT INTO event_ids (id, day, seq) VALUES ${
         Array(n).fill(`(${ID_SQL}, ?, ?)`).join(", ")
-      } ON CONFLICT (id) DO NOTHING`,
+      } ON CONFLICT (id) DO NOTHING RETURNING seq`,
   );
 }
 

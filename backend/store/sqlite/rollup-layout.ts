@@ -102,31 +102,53 @@ export class RollupNames {
   }
 }
 
-/** The statement that writes a merged bucket to `rollups_c` (insert, or replace its row there). */
-export function compactWrite(
-  key: { eventType: StoredName; resolution: number; device: StoredName; start: number },
-  state: AggState,
-): SqlStatement {
+/** Most rows in one multi-row rollup write (16 arguments each). */
+const WRITE_ROWS = 64;
+const writeSql = new Map<number, string>();
+
+/** A bucket to write: its stored key and merged state. */
+export interface BucketWrite {
+  key: { eventType: StoredName; resolution: number; device: StoredName; start: number };
+  state: AggState;
+}
+
+/**
+ * The statements that write merged buckets to `rollups_c` (insert, or replace their rows there),
+ * up to `WRITE_ROWS` rows each in power-of-two sizes (few SQL texts to cache): one statement per
+ * bucket cost the writer a step, and the hand-off a copy of the SQL text, per bucket. The keys
+ * must be distinct (a flush holds one delta per bucket).
+ */
+export function compactWrites(buckets: readonly BucketWrite[]): SqlStatement[] {
+  const out: SqlStatement[] = [];
+  for (let at = 0; at < buckets.length;) {
+    let n = WRITE_ROWS;
+    while (n > buckets.length - at) n >>= 1;
+    let sql = writeSql.get(n);
+    if (sql === undefined) {
+      writeSql.set(
+        n,
+        sql =
+          `INSERT OR REPLACE INTO rollups_c (event_type, resolution, device_id, bucket, count, value_count,
+            sum, min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices)
+          VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      );
+    }
+    const args: SqlValue[] = [];
+    for (let k = at; k < at + n; k++) pushBucket(args, buckets[k]);
+    out.push({ sql, args });
+    at += n;
+  }
+  return out;
+}
+
+function pushBucket(out: SqlValue[], { key, state }: BucketWrite): void {
   const rel = (t: number | null) => t === null ? null : t - key.start;
-  const args: SqlValue[] = stateArgs(state);
+  const args = stateArgs(state);
   args[6] = rel(state.lastTs);
   args[8] = rel(state.minTs);
   args[9] = rel(state.maxTs);
-  return {
-    sql:
-      `INSERT OR REPLACE INTO rollups_c (event_type, resolution, device_id, bucket, count, value_count, sum,
-            min, max, last_value, last_ts, last_seq, min_ts, max_ts, sketch, devices)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    args: [
-      key.eventType,
-      key.resolution,
-      key.device,
-      bucketOf(key.start, key.resolution),
-      ...args,
-      state.sketch,
-      state.devices,
-    ],
-  };
+  out.push(key.eventType, key.resolution, key.device, bucketOf(key.start, key.resolution), ...args);
+  out.push(state.sketch, state.devices);
 }
 
 /** SQLite's order of two stored names: integers before BLOBs, BLOBs by their bytes, then length. */

@@ -26,6 +26,12 @@ export interface SqlStatement {
    * `writeBatch` rejects with `GuardFailedError`.
    */
   expectChanges?: number;
+  /**
+   * Collects what the statement returns: its SQL ends in `RETURNING` one numeric column, and the
+   * driver pushes that column of every returned row into this array (its change count is the
+   * number of rows). An `INSERT … ON CONFLICT DO NOTHING RETURNING` tells which rows went in.
+   */
+  returning?: number[];
 }
 
 /** `writeBatch` rolled back because the guard at index `statement` did not hold. */

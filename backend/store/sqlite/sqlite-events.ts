@@ -7,7 +7,6 @@
  */
 import {
   type CommitOutcome,
-  CommitOutcomeUnknownError,
   type CommitResult,
   type CommittedEventPoint,
   type IdempotencyRecord,
@@ -178,7 +177,8 @@ export async function sqliteEvents(
     // Multi-row statements in power-of-two chunks (few distinct SQL texts to cache): the ids are
     // claimed in input order, so the first of two equal ids in one batch wins; after each chunk's
     // claims, its rows go into their day's partition where their own claim holds.
-    const claims: number[] = [];
+    /** Each claim with the events it claims (`from`, `n`); it returns the seqs it took. */
+    const claims: { seqs: number[]; from: number; n: number }[] = [];
     const uuids = events.map((e) => isCanonicalUuid(e.id));
     for (const [from, n] of claimChunks(events, predictedIds)) {
       const args: SqlValue[] = [];
@@ -186,11 +186,12 @@ export async function sqliteEvents(
         pushId(args, events[i].id, uuids[i]);
         args.push(days[i], firstSeq + i);
       }
-      claims.push(statements.length);
+      const seqs: number[] = [];
+      claims.push({ seqs, from, n });
       if (predictedIds.has(events[from].id)) {
         guarded.set(statements.length, predictionGuard);
-        statements.push({ sql: claimSql(n), args, expectChanges: n });
-      } else statements.push({ sql: claimSql(n), args });
+        statements.push({ sql: claimSql(n), args, expectChanges: n, returning: seqs });
+      } else statements.push({ sql: claimSql(n), args, returning: seqs });
       const byDay = new Map<number, number[]>();
       for (let i = from; i < from + n; i++) byDay.get(days[i])?.push(i) ?? byDay.set(days[i], [i]);
       for (const [day, indexes] of byDay) {
@@ -232,18 +233,17 @@ export async function sqliteEvents(
     }
     names.confirm();
     for (const day of created) partitions.add(day);
-    const claimed = claims.reduce((sum, at) => sum + changes[at], 0);
-    // Every id new (the common case): all accepted. Otherwise ask `event_ids` which claims hold.
-    let holds = (_i: number) => true;
-    if (claimed !== events.length) {
-      // The commit is durable: if its outcome cannot be read, say so rather than fail it plainly.
-      const owner = await owners(events.map((e) => e.id)).catch((cause) => {
-        throw new CommitOutcomeUnknownError({ cause });
-      });
-      holds = (i) => owner.get(events[i].id) === firstSeq + i;
+    // A claim returns the seqs it took: an event whose seq is not among them lost its id to an
+    // earlier commit or to an earlier event of this one. Every claim of a chunk took (the common
+    // case): all of its events hold.
+    const lost = new Set<number>();
+    for (const { seqs, from, n } of claims) {
+      if (seqs.length === n) continue;
+      const took = new Set(seqs);
+      for (let i = from; i < from + n; i++) if (!took.has(firstSeq + i)) lost.add(i);
     }
     const outcomes = events.map((_, i): CommitOutcome => {
-      if (!holds(i)) return "duplicate";
+      if (lost.has(i)) return "duplicate";
       partitions.noteSeq(days[i], firstSeq + i);
       return "accepted";
     });

@@ -12,10 +12,11 @@ import { CHUNK_SLOTS, RollupColumnCache } from "./rollup-cache.ts";
 import { ALL_DEVICES, type RollupRow, type SeriesRow, stateArgs, toState } from "./sqlite-rows.ts";
 import {
   bucketOf,
+  type BucketWrite,
   COMPACT_ROW,
   COMPACT_SCALARS,
   COMPACT_START,
-  compactWrite,
+  compactWrites,
   firstBucketFrom,
   type OldRollups,
   type RollupNames,
@@ -167,6 +168,7 @@ export function sqliteRollups(
           ON event_type = k1 AND resolution = k2 AND device_id = k3 AND bucket = k4`,
         breathe,
       );
+      const writes: BucketWrite[] = [];
       for (let i = 0; i < flush.rollups.length; i++) {
         const r = flush.rollups[i];
         const key = keys[i];
@@ -192,25 +194,24 @@ export function sqliteRollups(
         }
         const state = rows.length ? mergeStates(toState(rows[0]), r.state) : r.state;
         merged.push(state);
-        statements.push(compactWrite(key, state));
+        writes.push({ key, state });
       }
+      statements.push(...compactWrites(writes));
       const storedSeries = await lookUp<SeriesRow>(
         flush.series.map((s) => [s.eventType, s.deviceId ?? ALL_DEVICES]),
         `SELECT ki, ${SCALAR_COLUMNS} FROM k JOIN series ON event_type = k1 AND device_id = k2`,
         breathe,
       );
+      const seriesRows: SqlValue[][] = [];
       for (let i = 0; i < flush.series.length; i++) {
         await breathe();
         const s = flush.series[i];
         const device = s.deviceId ?? ALL_DEVICES;
         const row = storedSeries[i];
         const state = row ? mergeStates(toState(row), s.state) : s.state;
-        statements.push({
-          sql: `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          args: [s.eventType, device, ...stateArgs(state)],
-        });
+        seriesRows.push([s.eventType, device, ...stateArgs(state)]);
       }
+      statements.push(...seriesWrites(seriesRows));
       statements.push(checkpointStatement(flush.checkpoint));
       // Codes handed out above for names no commit has stored yet go in with the buckets.
       const codes = names.dictionary.pending();
@@ -370,4 +371,26 @@ export function sqliteRollups(
       }));
     },
   } satisfies SqliteRollups;
+}
+
+const seriesSql = new Map<number, string>();
+
+/** Series rows (event type, device, `stateArgs`) as multi-row writes of up to 64 rows, as `compactWrites`. */
+function seriesWrites(rows: readonly SqlValue[][]): SqlStatement[] {
+  const out: SqlStatement[] = [];
+  for (let at = 0; at < rows.length;) {
+    let n = 64;
+    while (n > rows.length - at) n >>= 1;
+    let sql = seriesSql.get(n);
+    if (sql === undefined) {
+      seriesSql.set(
+        n,
+        sql = `INSERT OR REPLACE INTO series (event_type, device_id, ${SCALAR_COLUMNS})
+          VALUES ${Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      );
+    }
+    out.push({ sql, args: rows.slice(at, at + n).flat() });
+    at += n;
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * the fix that request still ran (an ingest committed its events) and its answer was lost with the
  * connection, so the client saw a failure for work that was done (Deno's fetch even resends such a
  * POST by itself: the soak's 45 resends answered `duplicate`). Against a real guard process whose
- * loop stalls, with a client that posts every ~100 ms (the keep-alive timeout) on one connection.
+ * loop stalls, with a client that posts every 70-170 ms (around the keep-alive timeout) on one connection.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
@@ -55,7 +55,9 @@ describe("Deno connection guard at its keep-alive deadline", () => {
     let failed = 0;
     try {
       for (let i = 0; i < 300; i++) {
-        await new Promise((r) => setTimeout(r, 85 + Math.random() * 30));
+        // Gaps of 70-170 ms around the 100 ms keep-alive (which fires late, the loop being stalled):
+        // some connections are closed idle, and some requests arrive as that close happens.
+        await new Promise((r) => setTimeout(r, 70 + Math.random() * 100));
         const id = `req-${i}`;
         try {
           if ((await post(server.port, agent, id)) === `200 ${id}`) answered.add(id);
@@ -76,6 +78,6 @@ describe("Deno connection guard at its keep-alive deadline", () => {
     expect(handled.length).toBe(answered.size);
     expect(answered.size + failed).toBe(300);
     // The race was exercised: connections were closed at the keep-alive deadline mid-traffic.
-    expect(closed.idle).toBeGreaterThan(0);
+    expect(closed.idle ?? 0).toBeGreaterThan(0);
   }, 120_000);
 });

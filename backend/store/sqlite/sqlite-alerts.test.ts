@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqlDriver } from "../../adapters/sqlite/open-driver.ts";
-import type { AlertInstance, OutboxItem } from "../../alerts/model.ts";
+import type { AlertInstance, AlertTransition, OutboxItem } from "../../alerts/model.ts";
 import type { Store } from "../store.ts";
 import { createSqliteStore } from "./sqlite-store.ts";
 
@@ -41,6 +41,17 @@ const instance = (n: number, state: AlertInstance["state"], value: number): Aler
   keepFiringSince: null,
 });
 
+/** The transition that made `i` pending, at `at`. */
+const toPending = (i: AlertInstance, at: number): Omit<AlertTransition, "seq"> => ({
+  at,
+  ruleId: i.ruleId,
+  fingerprint: i.fingerprint,
+  labels: i.labels,
+  from: "inactive",
+  to: "pending",
+  value: i.value,
+});
+
 const outboxItem = (n: number, groupKey: string): OutboxItem => ({
   id: `ntf_${String(n).padStart(32, "0")}`,
   receiverId: "rcv",
@@ -60,15 +71,7 @@ describe("SQLite alert changes (multi-row statements)", () => {
       const pending = Array.from({ length: 450 }, (_, n) => instance(n, "pending", n));
       await store.alerts.applyAlertChanges({
         instances: pending,
-        transitions: pending.map((i, n) => ({
-          at: NOW + n,
-          ruleId: i.ruleId,
-          fingerprint: i.fingerprint,
-          labels: i.labels,
-          from: "inactive",
-          to: "pending",
-          value: i.value,
-        })),
+        transitions: pending.map((i, n) => toPending(i, NOW + n)),
         // Items 0-399 each their own group; 400-449 share group "g-0" with item 0: only the first
         // waiting item of a group is kept (the partial unique index), as row by row.
         outbox: Array.from({ length: 450 }, (_, n) => outboxItem(n, `g-${n < 400 ? n : 0}`)),
@@ -106,15 +109,7 @@ describe("SQLite alert changes (multi-row statements)", () => {
         const instances = Array.from({ length: n }, (_, k) => instance(from + k, "pending", from + k));
         return store.alerts.applyAlertChanges({
           instances,
-          transitions: instances.map((i) => ({
-            at: NOW,
-            ruleId: i.ruleId,
-            fingerprint: i.fingerprint,
-            labels: i.labels,
-            from: "inactive",
-            to: "pending",
-            value: i.value,
-          })),
+          transitions: instances.map((i) => toPending(i, NOW)),
           outbox: [],
         });
       };
